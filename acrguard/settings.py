@@ -1,0 +1,81 @@
+"""Every ACRGUARD_* setting in one place, read from the environment (Function app settings).
+
+The README's settings table documents exactly these names; a test checks that the Bicep sets
+or defaults each of them, so nothing here may be read elsewhere with os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_SCHEDULE = "0 0 */6 * * *"  # NCRONTAB: every 6 hours
+ROOT = Path(__file__).resolve().parent.parent
+
+#: name -> (default, description). The README table is generated from / checked against this.
+SETTINGS: dict[str, tuple[str, str]] = {
+    "ACRGUARD_POLICY_FILE": ("policies.yaml beside function_app.py", "Path of the policy file."),
+    "ACRGUARD_MODE": ("(policy's `mode`)", "`dry-run` or `enforce`; overrides the policy's mode."),
+    "ACRGUARD_ARM_ENDPOINT": (DEFAULT_ARM_ENDPOINT, "ARM endpoint (sovereign clouds, or the emulator)."),
+    "ACRGUARD_ARM_AUDIENCE": ("the ARM endpoint", "Token audience for ARM (scope = audience + `/.default`)."),
+    "ACRGUARD_RECONCILE_SCHEDULE": (DEFAULT_SCHEDULE, "NCRONTAB schedule of the timer-triggered reconcile."),
+    "ACRGUARD_RETRY_BUDGET_S": ("60", "Total seconds one ARM operation may spend retrying."),
+    "ACRGUARD_MAX_ATTEMPTS": ("6", "Upper bound on tenacity attempts per ARM operation."),
+    "ACRGUARD_HTTP_TIMEOUT_S": ("20", "Read timeout of one ARM HTTP request."),
+    "ACRGUARD_SWEEP_CONCURRENCY": ("8", "Concurrent writes during a reconcile or sweep."),
+    "ACRGUARD_NOTIFY_WEBHOOK_URL": ("(unset)", "Webhook sink URL for planned/applied decisions."),
+    "ACRGUARD_NOTIFY_WEBHOOK_FORMAT": ("json", "`json`, `teams` or `slack`."),
+    "ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT": ("(unset)", "Event Grid custom topic endpoint for notifications."),
+    "ACRGUARD_NOTIFY_EVENTGRID_KEY": ("(unset)", "Topic access key; without it the identity is used."),
+    "ACRGUARD_NOTIFY_ON_FAILED": ("false", "Also notify `failed` decisions."),
+}
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the ACRGUARD_* environment; build with :meth:`from_env`."""
+
+    policy_file: Path
+    mode: str | None
+    arm_endpoint: str
+    arm_audience: str
+    reconcile_schedule: str
+    retry_budget_s: float
+    max_attempts: int
+    http_timeout_s: float
+    sweep_concurrency: int
+    notify_webhook_url: str | None = None
+    notify_webhook_format: str = "json"
+    notify_eventgrid_endpoint: str | None = None
+    notify_eventgrid_key: str | None = field(default=None, repr=False)
+    notify_on_failed: bool = False
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        endpoint = (_env("ACRGUARD_ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT) or "").rstrip("/")
+        mode = _env("ACRGUARD_MODE")
+        if mode is not None and mode not in ("dry-run", "enforce"):
+            raise ValueError(f"ACRGUARD_MODE must be 'dry-run' or 'enforce', got {mode!r}")
+        return cls(
+            policy_file=Path(_env("ACRGUARD_POLICY_FILE") or ROOT / "policies.yaml"),
+            mode=mode,
+            arm_endpoint=endpoint,
+            arm_audience=(_env("ACRGUARD_ARM_AUDIENCE") or endpoint).rstrip("/"),
+            reconcile_schedule=_env("ACRGUARD_RECONCILE_SCHEDULE", DEFAULT_SCHEDULE) or DEFAULT_SCHEDULE,
+            retry_budget_s=float(_env("ACRGUARD_RETRY_BUDGET_S", "60") or 60),
+            max_attempts=int(_env("ACRGUARD_MAX_ATTEMPTS", "6") or 6),
+            http_timeout_s=float(_env("ACRGUARD_HTTP_TIMEOUT_S", "20") or 20),
+            sweep_concurrency=int(_env("ACRGUARD_SWEEP_CONCURRENCY", "8") or 8),
+            notify_webhook_url=_env("ACRGUARD_NOTIFY_WEBHOOK_URL"),
+            notify_webhook_format=_env("ACRGUARD_NOTIFY_WEBHOOK_FORMAT", "json") or "json",
+            notify_eventgrid_endpoint=_env("ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT"),
+            notify_eventgrid_key=_env("ACRGUARD_NOTIFY_EVENTGRID_KEY"),
+            notify_on_failed=(_env("ACRGUARD_NOTIFY_ON_FAILED", "false") or "").lower() in ("1", "true", "yes"),
+        )
