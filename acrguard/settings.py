@@ -77,5 +77,11 @@ class Settings:
             notify_webhook_format=_env("ACRGUARD_NOTIFY_WEBHOOK_FORMAT", "json") or "json",
             notify_eventgrid_endpoint=_env("ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT"),
             notify_eventgrid_key=_env("ACRGUARD_NOTIFY_EVENTGRID_KEY"),
-            notify_on_failed=(_env("ACRGUARD_NOTIFY_ON_FAILED", "false") or "").lower() in ("1", "true", "yes"),
+            notify_on_failed=(_env("ACRGUARD_NOTIFY_ON_FAILED", "false") or "").lower()
+            in ("1", "true", "yes"),
         )
+
+
+def reconcile_schedule() -> str:
+    """The timer's NCRONTAB, read at import by function_app.py (the host indexes it then)."""
+    return _env("ACRGUARD_RECONCILE_SCHEDULE", DEFAULT_SCHEDULE) or DEFAULT_SCHEDULE

@@ -1,0 +1,323 @@
+"""ARM access: one client per subscription, reused across invocations, with one retry layer we own.
+
+Retry design. The SDK's own RetryPolicy is switched off (``retry_total=0``) so that exactly one
+layer retries and its attempts can be counted and bounded: tenacity retries 429 (honouring
+``Retry-After``), 5xx, connection errors and timeouts, token failures, and 409 (a PATCH while the
+registry is ``Updating``), within ``ACRGUARD_MAX_ATTEMPTS`` attempts and ``ACRGUARD_RETRY_BUDGET_S``
+seconds, so that a Function invocation never outlives its timeout. When the budget runs out the
+error is raised as :class:`TransientArmError`, which the event handler lets escape so Event Grid
+redelivers. 404 becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
+:class:`PermanentArmError`: none of them is retried.
+
+A retried write never blindly repeats the PATCH: before a second attempt it re-reads the
+registry and stops if the change is already there (the first PATCH may have succeeded while its
+poll failed), so retries cannot duplicate writes.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+
+from acrguard.contract import CONTRACT
+from acrguard.resource_ids import RegistryRef
+from acrguard.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+    from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
+
+#: The RBAC actions this module calls; the custom role in infra/ grants exactly these.
+REQUIRED_ACTIONS = frozenset(CONTRACT["roleActions"])
+READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
+WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
+SUBSCRIPTIONS_API_VERSION = "2022-12-01"
+
+log = logging.getLogger("acrguard.arm")
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class ArmError(RuntimeError):
+    """Base of the errors this module raises; ``status`` and ``code`` as ARM gave them."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TransientArmError(ArmError):
+    """Still failing after the retry budget: raise so that Event Grid redelivers the event."""
+
+
+class PermanentArmError(ArmError):
+    """ARM refused the request for a reason a retry will not change (e.g. 400 SKU errors)."""
+
+
+class PermissionDenied(PermanentArmError):
+    """403: the identity lacks an action; the message names it."""
+
+
+class RegistryNotFound(PermanentArmError):
+    """404: the registry was deleted (or never existed) between the event and the read."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return True  # connection refused/reset, read timeout
+    if (isinstance(exc, ClientAuthenticationError) and exc.status_code in (None, 429)) or (
+        isinstance(exc, ClientAuthenticationError) and (exc.status_code or 0) >= 500
+    ):
+        return True  # the token endpoint failed, not our permissions
+    if isinstance(exc, HttpResponseError) and not isinstance(exc, ClientAuthenticationError):
+        return exc.status_code in _RETRY_STATUSES
+    return False
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """ARM's ``Retry-After`` (seconds or HTTP date) or ``x-ms-retry-after-ms``, if the error has one."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    if value := headers.get("x-ms-retry-after-ms"):
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class Arm:
+    """The only code that talks to ARM. Thread-safe; build once per process and reuse."""
+
+    def __init__(self, settings: Settings, credential: Any | None = None) -> None:
+        self.settings = settings
+        self._credential = credential
+        self._clients: dict[str, ContainerRegistryManagementClient] = {}
+        self._lock = threading.Lock()
+        self.attempts = 0  # total ARM attempts made through the retry layer (for tests and bench)
+
+    # -- clients --------------------------------------------------------------------------------
+
+    @property
+    def credential(self) -> Any:
+        if self._credential is None:
+            with self._lock:
+                if self._credential is None:
+                    from azure.identity import DefaultAzureCredential
+
+                    # In the Function App this resolves to the managed identity (IDENTITY_ENDPOINT);
+                    # AZURE_CLIENT_ID selects the user-assigned one.
+                    self._credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+        return self._credential
+
+    def client(self, subscription_id: str) -> ContainerRegistryManagementClient:
+        key = subscription_id.lower()
+        client = self._clients.get(key)
+        if client is None:
+            from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+            with self._lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = ContainerRegistryManagementClient(
+                        self.credential,
+                        key,
+                        base_url=self.settings.arm_endpoint,
+                        credential_scopes=[self.settings.arm_audience + "/.default"],
+                        retry_total=0,  # tenacity below is the one retry layer
+                        connection_timeout=min(10.0, self.settings.http_timeout_s),
+                        read_timeout=self.settings.http_timeout_s,
+                        polling_interval=2,
+                    )
+                    self._clients[key] = client
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def get(self, ref: RegistryRef) -> Registry:
+        return self._call(
+            f"GET {ref}",
+            READ_ACTION,
+            ref,
+            lambda: self.client(ref.subscription_id).registries.get(ref.resource_group, ref.name),
+        )
+
+    def list_registries(self, subscription_id: str) -> Iterator[Registry]:
+        """Every registry of a subscription, page by page (each with all properties).
+
+        A failed page is retried from its continuation token, so a sweep never restarts.
+        """
+        token: str | None = None
+        label = f"LIST /subscriptions/{subscription_id}"
+        while True:
+
+            def fetch(token: str | None = token) -> tuple[list[Registry], str | None]:
+                pages = self.client(subscription_id).registries.list().by_page(continuation_token=token)
+                page = list(next(pages))
+                return page, pages.continuation_token
+
+            try:
+                page, token = self._call(label, READ_ACTION, None, fetch)
+            except StopIteration:
+                return
+            yield from page
+            if not token:
+                return
+
+    def update(
+        self,
+        ref: RegistryRef,
+        params: RegistryUpdateParameters,
+        already_done: Callable[[Registry], bool],
+    ) -> Registry:
+        """PATCH (long-running) and return the registry ARM reports afterwards.
+
+        Before any retry it re-reads: if ``already_done(registry)`` the earlier attempt landed.
+        """
+        first = True
+
+        def attempt() -> Registry:
+            nonlocal first
+            if not first:
+                current = self.get(ref)
+                if already_done(current):
+                    return current
+            first = False
+            poller = self.client(ref.subscription_id).registries.begin_update(
+                ref.resource_group, ref.name, params
+            )
+            return poller.result()
+
+        return self._call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
+
+    def list_subscriptions(self) -> list[str]:
+        """Subscription IDs the identity can see (used when the policy scopes none)."""
+        from azure.core.rest import HttpRequest
+
+        client = self.client("00000000-0000-0000-0000-000000000000")
+        url: str | None = (
+            f"{self.settings.arm_endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
+        )
+        found: list[str] = []
+        while url:
+
+            def fetch(url: str = url) -> dict[str, Any]:
+                response = client.send_request(HttpRequest("GET", url))
+                response.raise_for_status()
+                return response.json()
+
+            body = self._call("LIST /subscriptions", "Microsoft.Resources/subscriptions/read", None, fetch)
+            found += [
+                s["subscriptionId"] for s in body.get("value", []) if s.get("state", "Enabled") == "Enabled"
+            ]
+            url = body.get("nextLink")
+        return found
+
+    # -- retry layer ----------------------------------------------------------------------------
+
+    def _call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
+        from azure.core.exceptions import HttpResponseError
+
+        started = time.monotonic()
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(self.settings.max_attempts)
+            | stop_before_delay(self.settings.retry_budget_s),
+            wait=self._wait,
+            before_sleep=lambda state: log.warning(
+                "%s: attempt %d failed (%s), retrying",
+                what,
+                state.attempt_number,
+                _describe(state.outcome.exception()),
+            ),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.attempts += 1
+                    return fn()
+        except StopIteration:
+            raise
+        except HttpResponseError as exc:
+            status = exc.status_code
+            code = getattr(getattr(exc, "error", None), "code", None)
+            if is_transient(exc):
+                raise TransientArmError(
+                    f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
+                    f"in {time.monotonic() - started:.1f}s: {_describe(exc)}",
+                    status,
+                    code,
+                ) from exc
+            if status == 404:
+                raise RegistryNotFound(
+                    f"{ref or what} was not found (deleted after the event?)", 404, code
+                ) from exc
+            if status == 403:
+                raise PermissionDenied(
+                    f"{what}: the identity lacks {action} on {ref or 'the scope'} ({_describe(exc)})",
+                    403,
+                    code,
+                ) from exc
+            raise PermanentArmError(f"{what}: {_describe(exc)}", status, code) from exc
+        except Exception as exc:
+            if is_transient(exc):
+                raise TransientArmError(
+                    f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
+                    f"in {time.monotonic() - started:.1f}s: {_describe(exc)}"
+                ) from exc
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = retry_after_seconds(exc) if exc else None
+        backoff = wait_exponential_jitter(initial=0.5, max=8)(state)
+        delay = hinted if hinted is not None else backoff
+        remaining = self.settings.retry_budget_s - (state.seconds_since_start or 0)
+        # Never sleep past the budget: stop_before_delay then ends the loop with the error.
+        return max(0.0, min(delay, remaining + 0.001)) if hinted is not None else max(0.0, delay)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    status = getattr(exc, "status_code", None)
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None) or str(exc).splitlines()[0]
+    parts = [str(p) for p in (status, code) if p]
+    return f"{' '.join(parts)}: {message}" if parts else f"{type(exc).__name__}: {message}"

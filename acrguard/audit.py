@@ -1,0 +1,70 @@
+"""One JSON line per decision on the ``acrguard.audit`` logger (App Insights gets it as a trace).
+
+Outcomes: ``applied`` (we changed it), ``planned`` (dry-run: we would have), ``compliant``,
+``flagged`` (a problem a person must decide on), ``skipped`` (with the reason) and ``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["applied", "planned", "compliant", "flagged", "skipped", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("applied", "planned", "compliant", "flagged", "skipped", "failed")
+
+logger = logging.getLogger("acrguard.audit")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    outcome: Outcome
+    registry: str | None
+    rule: str | None
+    reason: str
+    mode: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    event_id: str | None = None
+    correlation_id: str | None = None
+    caller: dict[str, str] = field(default_factory=dict)
+    duration_ms: float | None = None
+    sku: str | None = None
+    notes: list[str] = field(default_factory=list)
+    source: str = "event"  # event | reconcile | cli
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True, default=str)
+
+
+Listener = Callable[[AuditRecord], None]
+
+
+class Audit:
+    """Writes audit lines and hands each record to listeners (notifications, CLI tables)."""
+
+    def __init__(self, listeners: list[Listener] | None = None) -> None:
+        self._listeners = list(listeners or [])
+        self._lock = threading.Lock()
+
+    def add_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def emit(self, record: AuditRecord) -> AuditRecord:
+        level = logging.ERROR if record.outcome == "failed" else logging.INFO
+        logger.log(level, record.to_json())
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(record)
+            except Exception:  # a listener (e.g. a notifier) must never undo or fail a decision
+                logging.getLogger("acrguard").exception("audit listener %r failed", listener)
+        return record

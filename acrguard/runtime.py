@@ -1,0 +1,52 @@
+"""The process-wide engine for the Function App: built on first use, then reused.
+
+Building it reads the settings and the policy and creates the credential; clients are created per
+subscription on first use and kept, so warm invocations pay for none of it. A bad policy raises
+on every invocation (never a half-valid run), which makes Event Grid redeliver until it is fixed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from acrguard.engine import Engine
+
+_engine: Engine | None = None
+_lock = threading.Lock()
+
+
+def engine() -> Engine:
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                _engine = build_engine()
+    return _engine
+
+
+def build_engine() -> Engine:
+    from acrguard.arm import Arm
+    from acrguard.audit import Audit
+    from acrguard.engine import Engine
+    from acrguard.notify import notifier_for
+    from acrguard.policy import load_policy
+    from acrguard.settings import Settings
+
+    settings = Settings.from_env()
+    policy = load_policy(settings.policy_file, settings.mode)  # type: ignore[arg-type]
+    audit = Audit()
+    notifier = notifier_for(policy, settings)
+    if notifier is not None:
+        audit.add_listener(notifier)
+    return Engine(policy, Arm(settings), audit)
+
+
+def reset() -> None:
+    """Forget the engine (tests, or after changing settings in the same process)."""
+    global _engine
+    with _lock:
+        if _engine is not None:
+            _engine.arm.close()
+        _engine = None

@@ -1,0 +1,35 @@
+"""Anonymous pull lets anyone with network access pull every image without authenticating.
+
+Azure Policy built-in "Container registries should have anonymous authentication disabled";
+PSRule Azure.ACR.AnonymousAccess. The property exists on Standard and Premium only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from remediators.base import Evaluation, Remediator, RuleConfig, Status
+
+
+class AnonymousPull(Remediator):
+    name = "anonymous_pull"
+    title = "Anonymous pull"
+    severity = "high"
+    skus = frozenset({"Standard", "Premium"})
+    references = (
+        "https://learn.microsoft.com/azure/container-registry/anonymous-pull-access",
+        "https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.AnonymousAccess/",
+    )
+
+    def check(self, registry: Any, config: RuleConfig) -> Evaluation:
+        enabled = bool(registry.anonymous_pull_enabled)
+        before = {"anonymousPullEnabled": enabled}
+        if not enabled:
+            return self.result(Status.COMPLIANT, "anonymous pull is disabled", before=before)
+        return self.result(
+            Status.DRIFT,
+            "anonymous pull is enabled: anyone who can reach the registry can pull every image",
+            before=before,
+            after={"anonymousPullEnabled": False},
+            change={"anonymous_pull_enabled": False},
+        )

@@ -1,0 +1,105 @@
+"""What every remediator is: metadata, a policy config model, and one pure check.
+
+A remediator answers two questions about a typed SDK ``Registry`` and nothing else: does it
+violate my rule under this config, and which properties (``RegistryUpdateParameters`` keyword
+arguments, so only what changes) fix it. No SDK client, no I/O, no knowledge of the engine:
+that keeps every rule testable as a pure function (and with hypothesis).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Mode = Literal["dry-run", "enforce"]
+SKUS = ("Basic", "Standard", "Premium")
+
+
+class Status(enum.StrEnum):
+    """The verdict of one rule on one registry."""
+
+    COMPLIANT = "compliant"
+    DRIFT = "drift"  # a fix exists: ``change`` holds it
+    FLAGGED = "flagged"  # a problem we will not fix automatically (a person must decide)
+    UNSUPPORTED = "unsupported"  # the registry's SKU cannot carry this rule
+    BLOCKED = "blocked"  # a fix exists in principle but applying it would be unsafe or rejected
+
+
+class RuleConfig(BaseModel):
+    """Fields every rule accepts in policies.yaml. Unknown keys are errors (strict policy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    mode: Mode | None = None  # per-rule override of the policy's mode
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One rule's verdict. ``before``/``after`` use ARM's REST property names (audit-friendly)."""
+
+    rule: str
+    status: Status
+    reason: str
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)  # the desired state, when status is DRIFT
+    change: dict[str, Any] = field(default_factory=dict)  # RegistryUpdateParameters kwargs
+    notes: tuple[str, ...] = ()  # extra findings that need a person (e.g. an over-broad IP rule)
+
+
+class Remediator:
+    """Base class; subclasses live one per module in this package and are found by discovery."""
+
+    name: ClassVar[str]  # the key under ``rules:`` in policies.yaml
+    title: ClassVar[str]
+    severity: ClassVar[str] = "high"
+    skus: ClassVar[frozenset[str]] = frozenset(SKUS)
+    default_enabled: ClassVar[bool] = True
+    references: ClassVar[tuple[str, ...]] = ()
+    Config: ClassVar[type[RuleConfig]] = RuleConfig
+
+    def evaluate(self, registry: Any, config: RuleConfig) -> Evaluation:
+        """Return this rule's verdict for ``registry`` (an SDK ``Registry``)."""
+        sku = sku_name(registry)
+        if sku not in self.skus:
+            return self.unsupported(registry, sku)
+        return self.check(registry, config)
+
+    def check(self, registry: Any, config: RuleConfig) -> Evaluation:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def unsupported(self, registry: Any, sku: str) -> Evaluation:
+        needed = " or ".join(s for s in SKUS if s in self.skus)
+        return Evaluation(
+            self.name,
+            Status.UNSUPPORTED,
+            f"{self.title}: not available on the {sku} SKU (needs {needed}); nothing to change",
+        )
+
+    def result(self, status: Status, reason: str, **kwargs: Any) -> Evaluation:
+        return Evaluation(self.name, status, reason, **kwargs)
+
+
+def plain(value: Any) -> Any:
+    """An SDK enum or model as plain JSON data (``SkuName.PREMIUM`` -> ``"Premium"``)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def sku_name(registry: Any) -> str:
+    sku = getattr(registry, "sku", None)
+    name = plain(getattr(sku, "name", None)) if sku is not None else None
+    # ARM answers the canonical casing; normalise anyway so a hand-written document cannot slip past.
+    for known in SKUS:
+        if isinstance(name, str) and name.lower() == known.lower():
+            return known
+    return str(name)

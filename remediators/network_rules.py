@@ -1,0 +1,162 @@
+"""The registry firewall: ``networkRuleSet.defaultAction=Deny`` plus the policy's allow-list.
+
+Azure Policy built-in "Container registries should not allow unrestricted network access";
+PSRule Azure.ACR.Firewall. Firewall rules exist on Premium only (ARM answers 400 otherwise).
+
+Safety rules, because a wrong firewall locks people out of their images:
+- ``existing_rules: keep`` (default) merges our entries into the registry's rules and never
+  removes one; ``replace`` makes the list exactly the policy's.
+- ``publicNetworkAccess: Disabled`` is stricter than any firewall and counts as compliant.
+- An existing rule that opens the registry to (nearly) everyone is flagged for a person, not
+  silently deleted; ``replace`` removes it as part of the replacement it was asked to do.
+- ARM caps IP rules per registry; a merge that would exceed the cap is blocked, not truncated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from remediators import ipranges
+from remediators.base import Evaluation, Remediator, RuleConfig, Status, plain
+
+
+class NetworkRulesConfig(RuleConfig):
+    default_action: Literal["Deny"] = "Deny"
+    min_prefix_length: int = Field(default=8, ge=1, le=32)  # shorter prefixes count as "open to all"
+    allowed_ips: list[str] = Field(default_factory=list)
+    existing_rules: Literal["keep", "replace"] = "keep"
+    # Trusted Azure services (Defender for Containers scanning, ACR Tasks) reach a firewalled
+    # registry only through this bypass, so AzureServices is the default.
+    bypass: Literal["AzureServices", "None"] = "AzureServices"
+    allow_empty: bool = False  # Deny with no allowed IP locks everyone out of the public endpoint
+
+    @field_validator("allowed_ips")
+    @classmethod
+    def _valid_public_ranges(cls, values: list[str], info: Any) -> list[str]:
+        min_prefix = info.data.get("min_prefix_length", 8)
+        seen: dict[str, str] = {}
+        errors = []
+        for index, value in enumerate(values):
+            try:
+                network = ipranges.parse(value)
+            except ipranges.InvalidRange as exc:
+                errors.append(f"[{index}] {exc}")
+                continue
+            problem = ipranges.public_problem(network, min_prefix)
+            if problem:
+                errors.append(f"[{index}] {problem}")
+            if str(network) in seen:
+                errors.append(f"[{index}] {value!r} duplicates {seen[str(network)]!r}")
+            seen.setdefault(str(network), value)
+        if len(values) > ipranges.MAX_IP_RULES:
+            errors.append(f"{len(values)} entries exceed ACR's limit of {ipranges.MAX_IP_RULES} IP rules")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return values
+
+    @model_validator(mode="after")
+    def _no_lockout(self) -> NetworkRulesConfig:
+        if self.enabled and not self.allowed_ips and not self.allow_empty:
+            raise ValueError(
+                "default_action Deny with an empty allowed_ips would lock every client out; "
+                "list the allowed IPs, or set allow_empty: true if that is intended"
+            )
+        return self
+
+
+class NetworkRules(Remediator):
+    name = "network_rules"
+    title = "Registry firewall"
+    severity = "high"
+    skus = frozenset({"Premium"})
+    default_enabled = False  # no allow-list is a safe guess: the policy must list it
+    references = (
+        "https://learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks",
+        "https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.Firewall/",
+    )
+    Config = NetworkRulesConfig
+
+    def check(self, registry: Any, config: NetworkRulesConfig) -> Evaluation:  # type: ignore[override]
+        rule_set = registry.network_rule_set
+        action = plain(rule_set.default_action) if rule_set is not None else "Allow"
+        existing = [plain(r.ip_address_or_range) for r in (rule_set.ip_rules or [])] if rule_set else []
+        bypass = plain(registry.network_rule_bypass_options) or "AzureServices"
+        before = {
+            "networkRuleSet": {
+                "defaultAction": action,
+                "ipRules": [{"action": "Allow", "value": v} for v in existing],
+            },
+            "networkRuleBypassOptions": bypass,
+        }
+        if plain(registry.public_network_access) == "Disabled":
+            return self.result(
+                Status.COMPLIANT,
+                "public network access is disabled, which is stricter than a firewall",
+                before={**before, "publicNetworkAccess": "Disabled"},
+            )
+
+        desired = self._desired_rules(existing, config)
+        broad = [v for v in desired if ipranges.is_broad(v, config.min_prefix_length)]
+        notes = tuple(
+            f"IP rule {v} opens the registry to a huge part of the internet; remove it "
+            "(or use existing_rules: replace)"
+            for v in broad
+        )
+        if len(desired) > ipranges.MAX_IP_RULES:
+            return self.result(
+                Status.BLOCKED,
+                f"merging the allow-list would give {len(desired)} IP rules, over ACR's limit of "
+                f"{ipranges.MAX_IP_RULES}; consolidate the registry's rules or use existing_rules: replace",
+                before=before,
+                notes=notes,
+            )
+
+        change: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        have, want = {ipranges.key(v) for v in existing}, {ipranges.key(v) for v in desired}
+        if action != "Deny" or sorted(map(ipranges.key, existing)) != sorted(map(ipranges.key, desired)):
+            # networkRuleSet is replaced as a whole by PATCH, so the full desired list is sent.
+            from azure.mgmt.containerregistry.models import IPRule, NetworkRuleSet
+
+            change["network_rule_set"] = NetworkRuleSet(
+                default_action="Deny",
+                ip_rules=[IPRule(action="Allow", ip_address_or_range=v) for v in desired],
+            )
+            after["networkRuleSet"] = {
+                "defaultAction": "Deny",
+                "ipRules": [{"action": "Allow", "value": v} for v in desired],
+            }
+        if bypass != config.bypass:
+            change["network_rule_bypass_options"] = config.bypass
+            after["networkRuleBypassOptions"] = config.bypass
+
+        if change:
+            what = []
+            if action != "Deny":
+                what.append(
+                    f"default action is {action}: every address on the internet can reach the registry"
+                )
+            added, removed = len(want - have), len(have - want)
+            if added or removed:
+                what.append(f"allow-list differs from policy (+{added} / -{removed} rules)")
+            if bypass != config.bypass:
+                what.append(f"trusted-services bypass is {bypass}, policy wants {config.bypass}")
+            return self.result(
+                Status.DRIFT, "; ".join(what), before=before, after=after, change=change, notes=notes
+            )
+        if notes:
+            return self.result(Status.FLAGGED, "; ".join(notes), before=before, notes=notes)
+        return self.result(Status.COMPLIANT, "firewall denies by default with the allowed IPs", before=before)
+
+    @staticmethod
+    def _desired_rules(existing: list[str], config: NetworkRulesConfig) -> list[str]:
+        """Existing rules first (order preserved, so 'keep' never reshuffles), then the missing ones."""
+        base = list(existing) if config.existing_rules == "keep" else []
+        have = {ipranges.key(v) for v in base}
+        for value in config.allowed_ips:
+            if ipranges.key(value) not in have:
+                base.append(value)
+                have.add(ipranges.key(value))
+        return base
