@@ -1,0 +1,126 @@
+"""policies.yaml: strict validation (file, key path, reason) and per-registry resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acrguard.policy import PolicyError, load_policy, parse_policy
+from acrguard.resource_ids import RegistryRef
+
+ROOT = Path(__file__).resolve().parents[1]
+SUB_A = "00000000-0000-0000-0000-00000000aaaa"
+SUB_B = "00000000-0000-0000-0000-00000000bbbb"
+
+
+def ref(name="contosoprod", sub=SUB_A, rg="rg-platform") -> RegistryRef:
+    return RegistryRef(sub, rg, name)
+
+
+def problems(text: str) -> list[tuple[str, str]]:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.yaml")
+    assert "p.yaml" in str(info.value)
+    return info.value.problems
+
+
+BASE = """
+version: 1
+mode: enforce
+rules:
+  network_rules: {enabled: true, allowed_ips: ["203.0.113.0/24"]}
+"""
+
+
+def test_shipped_policy_is_valid():
+    policy = load_policy(ROOT / "policies.yaml")
+    assert policy.rules["anonymous_pull"].enabled and policy.rules["network_rules"].enabled
+    assert not policy.rules["admin_user"].enabled
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "reason"),
+    [
+        ("version: 1\nrulez: {}\n", "rulez", "unknown key"),
+        ("version: 2\n", "version", "Input should be 1"),
+        ("version: 1\nrules: {anonymous_pul: {}}\n", "rules.anonymous_pul", "unknown key"),
+        ("version: 1\nrules: {network_rules: {allowed_ips: ['10.1.0.0/16']}}\n", "rules.network_rules.allowed_ips", "RFC 1918"),
+        ("version: 1\nrules: {network_rules: {allowed_ips: ['300.1.1.1']}}\n", "rules.network_rules.allowed_ips", "not an IPv4"),
+        ("version: 1\nrules: {network_rules: {allowed_ips: ['203.0.113.5/24']}}\n", "rules.network_rules.allowed_ips", "did you mean 203.0.113.0/24"),
+        ("version: 1\nrules: {network_rules: {allowed_ips: ['0.0.0.0/0']}}\n", "rules.network_rules.allowed_ips", "every address"),
+        ("version: 1\nrules: {network_rules: {allowed_ips: ['2001:db8::/32']}}\n", "rules.network_rules.allowed_ips", "IPv6"),
+        ("version: 1\nrules: {network_rules: {allowed_ips: ['100.64.1.1']}}\n", "rules.network_rules.allowed_ips", "shared address space"),
+        ("version: 1\nrules: {network_rules: {allowed_ips: ['198.51.100.7', '198.51.100.7/32']}}\n", "rules.network_rules.allowed_ips", "duplicates"),
+        ("version: 1\nrules: {network_rules: {enabled: true, allowed_ips: []}}\n", "rules.network_rules", "lock every client out"),
+        ("version: 1\nrules:\n  anonymous_pull: {}\n  anonymous_pull: {}\n", "", "duplicate key 'anonymous_pull'"),
+        ("version: 1\nscope: {subscriptions: [abc]}\n", "scope.subscriptions", "not a subscription ID"),
+        ("version: 1\nexempt: {registries: ['/subscriptions/x']}\n", "exempt.registries", "not a container registry resource ID"),
+        ("version: 1\noverrides: [{match: {}, rules: {}}]\n", "overrides[0].match", "at least one of"),
+        (BASE + "overrides: [{match: {name: 'x*'}, rules: {network_rules: {allowed_ips: ['10.0.0.1']}}}]\n",
+         "overrides[0].rules.network_rules.allowed_ips", "RFC 1918"),
+        ("version: 1\nmode: yolo\n", "mode", "'yolo'"),
+        ("version: [1\n", "", "not valid YAML"),
+        ("- 1\n", "", "expected a mapping"),
+    ],
+)
+def test_every_error_names_path_and_reason(text, path, reason):
+    found = problems(text)
+    assert any(p == (path or p) and reason in why for p, why in found), found
+    if path:
+        assert path in [p for p, _ in found]
+
+
+def test_rfc5737_documentation_ranges_are_valid():
+    parse_policy("version: 1\nrules: {network_rules: {allowed_ips: ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.9']}}\n")
+
+
+def test_allow_empty_opt_in():
+    policy = parse_policy("version: 1\nrules: {network_rules: {enabled: true, allowed_ips: [], allow_empty: true}}\n")
+    assert policy.rules["network_rules"].allow_empty
+
+
+def test_missing_file_is_a_policy_error(tmp_path):
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "nope.yaml")
+
+
+def test_scope_and_exemptions_and_overrides():
+    policy = parse_policy(
+        f"""
+version: 1
+mode: enforce
+scope: {{subscriptions: [{SUB_A}]}}
+exempt:
+  tags: {{acrguard: exempt}}
+  registries: [/subscriptions/{SUB_A}/resourcegroups/rg-platform/providers/microsoft.containerregistry/registries/legacyreg]
+rules:
+  anonymous_pull: {{enabled: true}}
+overrides:
+  - match: {{name: "pub*"}}
+    rules: {{anonymous_pull: {{enabled: false}}}}
+  - match: {{tags: {{env: dev}}}}
+    mode: dry-run
+  - match: {{name: "public*"}}
+    rules: {{anonymous_pull: {{enabled: true}}}}
+"""
+    )
+    assert policy.scope_reason(ref(sub=SUB_B)) and not policy.scope_reason(ref())
+    assert policy.resolve(ref(), {"AcrGuard": "exempt"}).exempt_reason == "exempt: tagged acrguard=exempt"
+    assert policy.resolve(ref("LegacyReg", rg="RG-PLATFORM"), {}).exempt_reason  # ID match is case-insensitive
+    first = policy.resolve(ref("publicdist"), {})
+    assert first.override_index == 0 and not first.rules["anonymous_pull"].enabled  # first match wins
+    dev = policy.resolve(ref(), {"env": "dev"})
+    assert dev.override_index == 1 and dev.rule_mode("anonymous_pull") == "dry-run"
+    assert policy.resolve(ref(), {}).override_index is None
+
+
+def test_mode_precedence():
+    text = BASE + "  anonymous_pull: {mode: dry-run}\n"
+    policy = parse_policy(text)
+    assert policy.resolve(ref(), {}).rule_mode("network_rules") == "enforce"
+    assert policy.resolve(ref(), {}).rule_mode("anonymous_pull") == "dry-run"  # per-rule mode wins
+    forced = policy.with_mode("dry-run").resolve(ref(), {})
+    assert forced.rule_mode("network_rules") == "dry-run"  # ACRGUARD_MODE=dry-run is a kill switch
+    dry = parse_policy(BASE.replace("mode: enforce", "mode: dry-run"), mode_override="enforce")
+    assert dry.resolve(ref(), {}).rule_mode("network_rules") == "enforce"
