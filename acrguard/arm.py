@@ -121,7 +121,6 @@ class Arm:
         self._credential = credential
         self._clients: dict[str, ContainerRegistryManagementClient] = {}
         self._lock = threading.Lock()
-        self.attempts = 0  # total ARM attempts made through the retry layer (for tests and bench)
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -268,7 +267,6 @@ class Arm:
         try:
             for attempt in retrying:
                 with attempt:
-                    self.attempts += 1
                     return fn()
         except StopIteration:
             raise
