@@ -1,0 +1,428 @@
+"""Microsoft.ContainerRegistry/registries: the resource provider behind the ARM routes.
+
+GET, list (paged with an absolute ``nextLink`` carrying a ``$skipToken``, ARM RPC "Collection
+GET"), PUT (201 create / 200 replace), PATCH (RegistryUpdateParameters semantics, sync or
+async), DELETE (200, or 204 when absent, as the ARM RPC requires), and the async-operation status
+endpoints. Every successful write emits its Event Grid event when it completes.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import acr_rules
+from .events import WriteContext, registry_event
+from .http_types import ArmError, Request, Response
+from .lro import AsyncOperation, LroMode, OperationTracker
+from .registry_documents import (
+    canonical_sku,
+    default_network_rule_set,
+    default_properties,
+    merge_properties,
+    stamp_modified,
+)
+from .resource_ids import REGISTRY_TYPE, ListScope, OperationRef, RegistryRef, resource_key
+from .timefmt import arm_timestamp
+
+
+@dataclass
+class ArmSettings:
+    """The knobs tests turn; ``Emulator.reset()`` restores the constructor's values."""
+
+    page_size: int = 100
+    lro: LroMode = field(default_factory=LroMode)
+    lro_overrides: dict[str, LroMode] = field(default_factory=dict)
+    """Per-registry LRO behaviour, by case-insensitive resource ID (registries may not exist yet)."""
+
+    def lro_for(self, key: str) -> LroMode:
+        return self.lro_overrides.get(resource_key(key), self.lro)
+
+
+@dataclass
+class RegistryEntry:
+    ref: RegistryRef
+    doc: dict[str, Any]
+    held_requests: int = 0
+    """Requests left during which the registry is pinned in provisioningState Updating."""
+
+
+def not_found(ref: RegistryRef) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{REGISTRY_TYPE}/{ref.name}' under resource group '{ref.resource_group}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def conflict(ref: RegistryRef, state: str) -> ArmError:
+    # ACR refuses a write while a previous one is still being applied.
+    return ArmError(
+        409,
+        "Conflict",
+        f"The registry '{ref.name}' is in {state} state. Another operation is in progress on this "
+        "registry; retry the request after it completes.",
+    )
+
+
+def parse_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError as error:
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: '{error}'.",
+        ) from None
+    if not isinstance(body, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    return body
+
+
+def _sku_from(body: Mapping[str, Any], *, required: bool) -> str | None:
+    sku = body.get("sku")
+    if sku is None:
+        if required:
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                "The request content was invalid and could not be deserialized: "
+                "'Required property 'sku' not found in JSON. Path '', line 1, position 1.'.",
+            )
+        return None
+    name = canonical_sku(sku.get("name", "")) if isinstance(sku, Mapping) else None
+    if name is None:
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: 'Error converting value "
+            f"{json.dumps(sku.get('name') if isinstance(sku, Mapping) else sku)} to type 'SkuName'.'.",
+        )
+    return name
+
+
+def _properties_from(body: Mapping[str, Any]) -> dict[str, Any]:
+    properties = body.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise ArmError(400, "InvalidRequestContent", "'properties' must be a JSON object.")
+    return properties
+
+
+def _finalise(doc: dict[str, Any], requested: Mapping[str, Any]) -> None:
+    acr_rules.check_registry(doc, requested)
+    props = doc["properties"]
+    if props.get("networkRuleSet") is not None:
+        props["networkRuleSet"] = acr_rules.normalise_network_rule_set(props["networkRuleSet"])
+
+
+class RegistryStore:
+    """Registries by case-insensitive ID, in insertion order (which list pages follow)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._entries: dict[str, RegistryEntry] = {}
+        self._version = 0
+        self._scope_cache: dict[str, tuple[int, list[str]]] = {}
+
+    def get(self, key: str) -> RegistryEntry | None:
+        with self.lock:
+            return self._entries.get(resource_key(key))
+
+    def put(self, entry: RegistryEntry) -> None:
+        with self.lock:
+            self._entries[entry.ref.key] = entry
+            self._version += 1
+
+    def delete(self, key: str) -> RegistryEntry | None:
+        with self.lock:
+            entry = self._entries.pop(resource_key(key), None)
+            self._version += 1
+            return entry
+
+    def entries(self) -> list[RegistryEntry]:
+        with self.lock:
+            return list(self._entries.values())
+
+    def in_scope(self, scope: ListScope) -> list[str]:
+        """Keys in the scope; cached per store version, because benchmarks page 10k registries."""
+        with self.lock:
+            cached = self._scope_cache.get(scope.key)
+            if cached and cached[0] == self._version:
+                return cached[1]
+            keys = [key for key, entry in self._entries.items() if scope.contains(entry.ref)]
+            self._scope_cache[scope.key] = (self._version, keys)
+            return keys
+
+    def clear(self) -> None:
+        with self.lock:
+            self._entries.clear()
+            self._scope_cache.clear()
+            self._version += 1
+
+
+class RegistriesProvider:
+    def __init__(
+        self,
+        store: RegistryStore,
+        operations: OperationTracker,
+        settings: ArmSettings,
+        emit: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.store = store
+        self.operations = operations
+        self.settings = settings
+        self.emit = emit
+
+    # ------------------------------------------------------------------ one registry
+    def handle(self, request: Request, ref: RegistryRef, context: WriteContext, api_version: str) -> Response:
+        with self.store.lock:
+            entry = self.store.get(ref.key)
+            try:
+                if request.method in ("GET", "HEAD"):
+                    if entry is None:
+                        raise not_found(ref)
+                    return Response.json(200, copy.deepcopy(entry.doc))
+                if request.method == "PUT":
+                    return self._put(request, ref, entry, context)
+                if request.method == "PATCH":
+                    return self._patch(request, ref, entry, context, api_version)
+                if request.method == "DELETE":
+                    return self._delete(ref, entry, context, request, api_version)
+                raise ArmError(
+                    405,
+                    "MethodNotAllowed",
+                    f"The requested resource does not support http method '{request.method}'.",
+                )
+            finally:
+                if entry is not None:
+                    self._count_down_hold(entry)
+
+    def _updating_state(self, entry: RegistryEntry) -> str | None:
+        if entry.held_requests > 0 or self.operations.pending_for(entry.ref.key):
+            return str(entry.doc["properties"].get("provisioningState", "Updating"))
+        return None
+
+    def _count_down_hold(self, entry: RegistryEntry) -> None:
+        if entry.held_requests > 0:
+            entry.held_requests -= 1
+            if entry.held_requests == 0 and not self.operations.pending_for(entry.ref.key):
+                entry.doc["properties"]["provisioningState"] = "Succeeded"
+
+    def hold_updating(self, entry: RegistryEntry, requests: int) -> None:
+        with self.store.lock:
+            entry.held_requests = requests
+            entry.doc["properties"]["provisioningState"] = "Updating"
+
+    def _put(
+        self, request: Request, ref: RegistryRef, entry: RegistryEntry | None, context: WriteContext
+    ) -> Response:
+        if entry is not None and (state := self._updating_state(entry)):
+            raise conflict(entry.ref, state)
+        body = parse_body(request)
+        if not body.get("location"):
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        sku = _sku_from(body, required=True)
+        assert sku is not None
+        requested = _properties_from(body)
+        target = entry.ref if entry else ref  # a replace keeps the casing the registry was created with
+        created_at = entry.doc["properties"].get("creationDate") if entry else arm_timestamp()
+        props = merge_properties(default_properties(target.name, sku, created_at), requested)
+        system_data = copy.deepcopy(entry.doc.get("systemData", {})) if entry else {}
+        doc: dict[str, Any] = {
+            "sku": {"name": sku, "tier": sku},
+            "type": REGISTRY_TYPE,
+            "id": target.id,
+            "name": target.name,
+            "location": body["location"],
+            "tags": dict(body.get("tags") or {}),
+            "systemData": system_data,
+            "properties": props,
+        }
+        if body.get("identity") is not None:
+            doc["identity"] = copy.deepcopy(body["identity"])
+        _finalise(doc, requested)
+        stamp_modified(doc, context.principal.system_data_actor(), created=entry is None)
+        self.store.put(RegistryEntry(target, doc))
+        self.emit(registry_event(target, context))
+        return Response.json(200 if entry else 201, copy.deepcopy(doc))
+
+    def _patch(
+        self,
+        request: Request,
+        ref: RegistryRef,
+        entry: RegistryEntry | None,
+        context: WriteContext,
+        api_version: str,
+    ) -> Response:
+        if entry is None:
+            raise not_found(ref)
+        if state := self._updating_state(entry):
+            raise conflict(entry.ref, state)
+        body = parse_body(request)
+        requested = _properties_from(body)
+        doc = copy.deepcopy(entry.doc)
+        if body.get("tags") is not None:
+            doc["tags"] = dict(body["tags"])  # ARM PATCH: tags given replace the whole tag set
+        if body.get("identity") is not None:
+            doc["identity"] = copy.deepcopy(body["identity"])
+        sku = _sku_from(body, required=False)
+        if sku and sku != doc["sku"]["name"]:
+            self._change_sku(doc, sku, requested)
+        doc["properties"] = merge_properties(doc["properties"], requested)
+        _finalise(doc, requested)
+        stamp_modified(doc, context.principal.system_data_actor())
+
+        mode = self.settings.lro_for(entry.ref.key)
+        if mode.kind == "sync":
+            entry.doc = doc
+            self.emit(registry_event(entry.ref, context))
+            return Response.json(200, copy.deepcopy(doc))
+
+        previous = entry.doc
+        doc["properties"]["provisioningState"] = "Updating"
+        entry.doc = doc
+
+        def finish(operation: AsyncOperation) -> None:
+            current = self.store.get(entry.ref.key)
+            if current is None:
+                return
+            if operation.status == "Succeeded":
+                current.doc["properties"]["provisioningState"] = "Succeeded"
+                self.emit(registry_event(current.ref, context))
+            else:
+                current.doc = copy.deepcopy(previous)
+                current.doc["properties"]["provisioningState"] = "Failed"
+
+        operation = self.operations.start(
+            registry_key=entry.ref.key, resource_id=entry.ref.id, action="write", mode=mode, finish=finish
+        )
+        headers = self._lro_headers(request, entry.ref, operation, api_version)
+        if mode.initial_status == 201:
+            return Response.json(201, copy.deepcopy(doc), headers)
+        return Response(202, b"", headers)
+
+    @staticmethod
+    def _change_sku(doc: dict[str, Any], sku: str, requested: Mapping[str, Any]) -> None:
+        """Moving between SKUs adds or drops the Premium-only defaults, as ACR reports them."""
+        props = doc["properties"]
+        doc["sku"] = {"name": sku, "tier": sku}
+        if sku == "Premium":
+            props.setdefault("networkRuleSet", default_network_rule_set())
+            policies = props.setdefault("policies", {})
+            if "quarantinePolicy" not in policies:
+                props["policies"] = {"quarantinePolicy": {"status": "disabled"}, **policies}
+        elif "networkRuleSet" not in requested and props.get("networkRuleSet") == default_network_rule_set():
+            del props["networkRuleSet"]  # an untouched default rule set goes; real rules make it a 400
+
+    def _delete(
+        self,
+        ref: RegistryRef,
+        entry: RegistryEntry | None,
+        context: WriteContext,
+        request: Request,
+        api_version: str,
+    ) -> Response:
+        if entry is None:
+            return Response(204)  # ARM RPC: DELETE of an absent resource answers 204 No Content
+        if state := self._updating_state(entry):
+            raise conflict(entry.ref, state)
+        mode = self.settings.lro_for(entry.ref.key)
+        if mode.kind == "sync":
+            self.store.delete(entry.ref.key)
+            self.emit(registry_event(entry.ref, context, deleted=True))
+            return Response(200)
+
+        entry.doc["properties"]["provisioningState"] = "Deleting"
+
+        def finish(operation: AsyncOperation) -> None:
+            if operation.status == "Succeeded":
+                if self.store.delete(entry.ref.key) is not None:
+                    self.emit(registry_event(entry.ref, context, deleted=True))
+            elif (current := self.store.get(entry.ref.key)) is not None:
+                current.doc["properties"]["provisioningState"] = "Failed"
+
+        operation = self.operations.start(
+            registry_key=entry.ref.key, resource_id=entry.ref.id, action="delete", mode=mode, finish=finish
+        )
+        headers = self._lro_headers(request, entry.ref, operation, api_version)
+        headers.pop("Azure-AsyncOperation")  # ACR's DELETE: 202 + Location (Registries_Delete)
+        return Response(202, b"", headers)
+
+    @staticmethod
+    def _lro_headers(
+        request: Request, ref: RegistryRef, operation: AsyncOperation, api_version: str
+    ) -> dict[str, str]:
+        base = f"{request.origin}{ref.id}"
+        query = f"?api-version={api_version}"
+        return {
+            "Azure-AsyncOperation": f"{base}/operationStatuses/{operation.operation_id}{query}",
+            "Location": f"{base}/operationResults/{operation.operation_id}{query}",
+            "Retry-After": str(operation.mode.retry_after),
+        }
+
+    # ------------------------------------------------------------------ status polls
+    def poll(self, request: Request, op_ref: OperationRef) -> Response:
+        with self.store.lock:
+            operation = self.operations.get(op_ref.operation_id)
+            if operation is None or operation.registry_key != op_ref.registry.key:
+                raise ArmError(
+                    404, "OperationNotFound", f"The operation '{op_ref.operation_id}' could not be found."
+                )
+            self.operations.poll(operation)
+            request.notes["operation_status"] = operation.status
+            retry = {} if operation.done else {"Retry-After": str(operation.mode.retry_after)}
+            if op_ref.kind.lower() == "operationstatuses":
+                return Response.json(200, operation.status_document(), retry)
+            # Location protocol: 202 while running; then the result (200 resource / 204 after delete).
+            if not operation.done:
+                return Response(202, b"", {"Location": request.url, **retry})
+            if operation.status != "Succeeded":
+                error = operation.error or {"code": "OperationFailed", "message": "The operation failed."}
+                raise ArmError(500, error["code"], error["message"])
+            entry = self.store.get(operation.registry_key)
+            if operation.action == "delete" or entry is None:
+                return Response(204)
+            return Response.json(200, copy.deepcopy(entry.doc))
+
+    # ------------------------------------------------------------------ collections
+    def list(self, request: Request, scope: ListScope, api_version: str) -> Response:
+        with self.store.lock:
+            keys = self.store.in_scope(scope)
+            offset = _decode_skip_token(request.param("$skipToken"))
+            page_keys = keys[offset : offset + self.settings.page_size]
+            value = []
+            for key in page_keys:
+                entry = self.store.get(key)
+                if entry is not None:
+                    value.append(copy.deepcopy(entry.doc))
+            payload: dict[str, Any] = {"value": value}
+            next_offset = offset + len(page_keys)
+            if next_offset < len(keys):
+                token = _encode_skip_token(next_offset)
+                payload["nextLink"] = (
+                    f"{request.origin}{scope.path}?api-version={api_version}&%24skipToken={token}"
+                )
+            return Response.json(200, payload)
+
+
+def _encode_skip_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_skip_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        offset = int(json.loads(base64.urlsafe_b64decode(padded))["offset"])
+    except (ValueError, KeyError, TypeError):
+        raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is invalid.") from None
+    if offset < 0:
+        raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is invalid.")
+    return offset

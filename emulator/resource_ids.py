@@ -1,0 +1,94 @@
+"""ARM paths and resource IDs for Microsoft.ContainerRegistry/registries, matched case-insensitively.
+
+ARM treats every segment of a resource ID case-insensitively ("resourcegroups" and "resourceGroups",
+"MyReg" and "myreg" are the same resource; see the ARM RPC on resource IDs), while the stored
+``id`` keeps the casing it was created with. Event Grid subjects use "resourcegroups" in lower case.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PROVIDER = "Microsoft.ContainerRegistry"
+REGISTRY_TYPE = f"{PROVIDER}/registries"
+
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_RG = r"/resourcegroups/(?P<rg>[^/]+)"
+_PROVIDER = r"/providers/microsoft\.containerregistry/registries"
+REGISTRY_PATH = re.compile(rf"^{_SUB}{_RG}{_PROVIDER}/(?P<name>[^/]+)/?$", re.IGNORECASE)
+OPERATION_PATH = re.compile(
+    rf"^{_SUB}{_RG}{_PROVIDER}/(?P<name>[^/]+)/(?P<kind>operationStatuses|operationResults)/(?P<op>[^/]+)/?$",
+    re.IGNORECASE,
+)
+LIST_BY_GROUP_PATH = re.compile(rf"^{_SUB}{_RG}{_PROVIDER}/?$", re.IGNORECASE)
+LIST_BY_SUBSCRIPTION_PATH = re.compile(rf"^{_SUB}{_PROVIDER}/?$", re.IGNORECASE)
+
+
+def resource_key(resource_id: str) -> str:
+    """The case-insensitive identity of a resource ID (for dict keys and comparisons)."""
+    return resource_id.strip().rstrip("/").lower()
+
+
+@dataclass(frozen=True)
+class RegistryRef:
+    subscription: str
+    resource_group: str
+    name: str
+
+    @classmethod
+    def parse(cls, resource_id: str) -> RegistryRef:
+        match = REGISTRY_PATH.match(resource_id.strip())
+        if not match:
+            raise ValueError(f"not a Microsoft.ContainerRegistry/registries resource ID: {resource_id!r}")
+        return cls(match["sub"], match["rg"], match["name"])
+
+    @property
+    def id(self) -> str:
+        """Canonical casing, as ARM returns in ``id``."""
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/{REGISTRY_TYPE}/{self.name}"
+        )
+
+    @property
+    def event_uri(self) -> str:
+        """As Event Grid's subject/resourceUri spells it: lower-case ``resourcegroups``."""
+        return (
+            f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}"
+            f"/providers/{REGISTRY_TYPE}/{self.name}"
+        )
+
+    @property
+    def key(self) -> str:
+        return resource_key(self.id)
+
+
+@dataclass(frozen=True)
+class ListScope:
+    """A list call: a whole subscription, or one resource group of it."""
+
+    subscription: str
+    resource_group: str | None = None
+
+    @property
+    def path(self) -> str:
+        group = f"/resourceGroups/{self.resource_group}" if self.resource_group else ""
+        return f"/subscriptions/{self.subscription}{group}/providers/{REGISTRY_TYPE}"
+
+    @property
+    def key(self) -> str:
+        return resource_key(self.path)
+
+    def contains(self, ref: RegistryRef) -> bool:
+        if ref.subscription.lower() != self.subscription.lower():
+            return False
+        return self.resource_group is None or ref.resource_group.lower() == self.resource_group.lower()
+
+
+@dataclass(frozen=True)
+class OperationRef:
+    registry: RegistryRef
+    kind: str
+    """``operationStatuses`` (Azure-AsyncOperation) or ``operationResults`` (Location)."""
+    operation_id: str
