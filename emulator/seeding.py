@@ -1,0 +1,154 @@
+"""Seeds: registries to start from, read from JSON, YAML or a dict.
+
+Accepted shapes (``registries`` may also be the whole document, as a bare list)::
+
+    defaults:                 # optional, applied to compact entries
+      location: westeurope
+      subscription: 00000000-0000-0000-0000-00000000aaaa
+      resource_group: rg-platform
+    registries:
+      - name: contosoprod     # compact entry, filled with realistic defaults
+        sku: Premium
+        tags: {env: prod}
+        properties: {anonymousPullEnabled: true}
+      - file: ../shared/samples/registries/basic.json   # a GET-shaped document, path relative to the seed
+      - {id: /subscriptions/.../registries/x, sku: ..., properties: ...}   # a GET-shaped document inline
+    meta: {...}               # free-form, ignored (generators put bookkeeping here)
+
+Every registry is checked against ACR's SKU rules, so a seed cannot hold a state ARM would refuse.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import acr_rules
+from .http_types import ArmError
+from .registry_documents import DEFAULT_LOCATION, canonical_sku, registry_document
+from .resource_ids import REGISTRY_TYPE, RegistryRef
+
+SeedSource = str | Path | Mapping[str, Any] | Sequence[Any]
+
+_COMPACT_KEYS = {"subscription", "resource_group", "name", "sku", "location", "tags", "properties"}
+_DEFAULT_KEYS = {"subscription", "resource_group", "location", "sku"}
+_TOP_KEYS = {"defaults", "registries", "meta"}
+
+
+class SeedError(ValueError):
+    """A seed that cannot be loaded; the message names the source, the entry and the reason."""
+
+
+def read_seed_file(path: str | Path) -> Any:
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml  # PyYAML is a runtime dependency; imported lazily to keep startup fast
+
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
+def load_seed(source: SeedSource) -> list[dict[str, Any]]:
+    """Registry documents (GET-shaped) from a seed file path or an already-parsed seed."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        return _documents(read_seed_file(path), base_dir=path.parent, origin=str(path))
+    return _documents(source, base_dir=Path.cwd(), origin="<seed>")
+
+
+def _documents(seed: Any, *, base_dir: Path, origin: str) -> list[dict[str, Any]]:
+    if isinstance(seed, Mapping):
+        unknown = set(seed) - _TOP_KEYS
+        if unknown:
+            raise SeedError(
+                f"{origin}: unknown top-level key(s) {sorted(unknown)}; expected {sorted(_TOP_KEYS)}"
+            )
+        defaults = dict(seed.get("defaults") or {})
+        bad_defaults = set(defaults) - _DEFAULT_KEYS
+        if bad_defaults:
+            raise SeedError(f"{origin}: defaults: unknown key(s) {sorted(bad_defaults)}")
+        entries = seed.get("registries") or []
+    elif isinstance(seed, Sequence) and not isinstance(seed, str):
+        defaults, entries = {}, seed
+    else:
+        raise SeedError(f"{origin}: a seed is a mapping with 'registries' or a list of registries")
+    documents = []
+    for index, entry in enumerate(entries):
+        where = f"{origin}: registries[{index}]"
+        if not isinstance(entry, Mapping):
+            raise SeedError(f"{where}: expected a mapping, got {type(entry).__name__}")
+        if "file" in entry:
+            if set(entry) != {"file"}:
+                raise SeedError(f"{where}: a 'file' entry takes no other keys")
+            file_path = base_dir / str(entry["file"])
+            try:
+                document = read_seed_file(file_path)
+            except OSError as error:
+                raise SeedError(f"{where}: cannot read {file_path}: {error}") from None
+            documents.append(_full_document(document, f"{where} ({file_path})"))
+        elif "id" in entry:
+            documents.append(_full_document(entry, where))
+        else:
+            documents.append(_compact_document(entry, defaults, where))
+    return documents
+
+
+def _compact_document(entry: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
+    unknown = set(entry) - _COMPACT_KEYS
+    if unknown:
+        raise SeedError(
+            f"{where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(_COMPACT_KEYS)}"
+        )
+    merged = {**defaults, **entry}
+    for required in ("subscription", "resource_group", "name"):
+        if not merged.get(required):
+            raise SeedError(f"{where}: '{required}' is required (in the entry or in defaults)")
+    try:
+        document = registry_document(
+            subscription=str(merged["subscription"]),
+            resource_group=str(merged["resource_group"]),
+            name=str(merged["name"]),
+            sku=str(merged.get("sku", "Premium")),
+            location=str(merged.get("location", DEFAULT_LOCATION)),
+            tags={str(k): str(v) for k, v in (merged.get("tags") or {}).items()},
+            properties=merged.get("properties") or {},
+        )
+    except ValueError as error:
+        raise SeedError(f"{where}: {error}") from None
+    _check(document, where)
+    return document
+
+
+def _full_document(document: Any, where: str) -> dict[str, Any]:
+    if not isinstance(document, Mapping) or "id" not in document:
+        raise SeedError(f"{where}: a registry document needs an 'id'")
+    try:
+        ref = RegistryRef.parse(str(document["id"]))
+    except ValueError as error:
+        raise SeedError(f"{where}: {error}") from None
+    doc = copy.deepcopy(dict(document))
+    sku = canonical_sku((doc.get("sku") or {}).get("name", ""))
+    if sku is None:
+        raise SeedError(f"{where}: sku.name must be one of Basic, Standard, Premium")
+    doc["sku"] = {"name": sku, "tier": sku}
+    doc.setdefault("type", REGISTRY_TYPE)
+    doc.setdefault("name", ref.name)
+    doc.setdefault("location", DEFAULT_LOCATION)
+    doc.setdefault("tags", {})
+    doc.setdefault("properties", {}).setdefault("provisioningState", "Succeeded")
+    _check(doc, where)
+    return doc
+
+
+def _check(document: dict[str, Any], where: str) -> None:
+    try:
+        acr_rules.check_registry(document)
+    except ArmError as error:
+        raise SeedError(f"{where}: ARM would refuse this registry: {error.code}: {error.message}") from None
+    properties = document["properties"]
+    if properties.get("networkRuleSet") is not None:
+        properties["networkRuleSet"] = acr_rules.normalise_network_rule_set(properties["networkRuleSet"])
