@@ -1,0 +1,112 @@
+"""``python -m emulator --seed ...`` as a subprocess: starts fast, serves, stops on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+SUB = "00000000-0000-0000-0000-00000000aaaa"
+
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], dict, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 20
+    lines: list[str] = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("# JSON: "):
+            return process, json.loads(line.removeprefix("# JSON: ")), "".join(lines)
+    process.kill()
+    raise AssertionError(
+        "emulator did not print its URLs:\n"
+        + "".join(lines)
+        + (process.stderr.read() if process.stderr else "")
+    )
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_standalone_start_serves_the_seed_and_stops_cleanly(stop_signal: int) -> None:
+    started = time.monotonic()
+    process, info, _ = _start("--seed", "emulator/seeds/demo.yaml")
+    try:
+        assert time.monotonic() - started < 10
+        env = info["env"]
+        assert env["ACRGUARD_ARM_ENDPOINT"] == info["base_url"].rstrip("/")
+        assert info["base_url"].startswith("https://127.0.0.1:")
+        ca = env["REQUESTS_CA_BUNDLE"]
+
+        token = requests.get(
+            env["IDENTITY_ENDPOINT"],
+            params={"api-version": "2019-08-01", "resource": env["ACRGUARD_ARM_ENDPOINT"]},
+            headers={"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]},
+            verify=ca,
+            timeout=10,
+        ).json()["access_token"]
+        response = requests.get(
+            f"{env['ACRGUARD_ARM_ENDPOINT']}/subscriptions/{SUB}/resourceGroups/rg-platform/providers/"
+            "Microsoft.ContainerRegistry/registries/contosoprod?api-version=2025-11-01",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=ca,
+            timeout=10,
+        )
+        assert response.status_code == 200
+        assert response.json()["properties"]["anonymousPullEnabled"] is True
+    finally:
+        process.send_signal(stop_signal)
+        out, _ = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "emulator stopped" in out
+    assert not Path(ca).exists()  # its temporary state directory is removed
+
+
+def test_standalone_prints_export_lines(tmp_path: Path) -> None:
+    process, info, banner = _start("--state-dir", str(tmp_path), "--port", "0", "--lro", "async")
+    process.terminate()
+    process.communicate(timeout=10)
+    ca = tmp_path / "emulator-ca.pem"
+    assert ca.exists()  # a state dir given by the caller is kept
+    assert info["env"]["REQUESTS_CA_BUNDLE"] == str(ca)
+    for name in (
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "REQUESTS_CA_BUNDLE",
+        "SSL_CERT_FILE",
+        "ACRGUARD_ARM_ENDPOINT",
+    ):
+        assert f"export {name}=" in banner
+    assert "unset AZURE_CLIENT_ID" in banner
+    assert "seeded registries: 0" in banner
+
+
+def test_standalone_rejects_a_bad_seed(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("registries:\n  - {name: x}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "--seed", str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 2
+    assert "'subscription' is required" in result.stderr
