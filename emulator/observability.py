@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .identity import Principal
@@ -46,13 +46,12 @@ class RequestLog:
         self._records: list[RequestRecord] = []
         self._lock = threading.Lock()
 
-    def append(self, record: RequestRecord) -> None:
+    def append(self, record: RequestRecord) -> RequestRecord:
+        """Store ``record`` with the next sequence number (assigned here, so it is unique)."""
         with self._lock:
+            record = replace(record, seq=len(self._records) + 1)
             self._records.append(record)
-
-    def next_seq(self) -> int:
-        with self._lock:
-            return len(self._records) + 1
+            return record
 
     def all(self) -> list[RequestRecord]:
         with self._lock:

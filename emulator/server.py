@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -191,6 +192,7 @@ class Emulator:
         self._log.clear()
         self.counters.clear()
         self._topic.clear()
+        self._topic.input_schema = "CloudEventSchemaV1_0"
 
     # ================================================================== where it listens
     @property
@@ -488,6 +490,14 @@ class Emulator:
                         self._sleep(resolve_delay(self._latency))
                     outcome = self._route(request, route, target)
                 return outcome
+            except Exception:
+                # A bug in the emulator must not look like a network failure to the client under test.
+                traceback.print_exc()
+                request.notes["error_code"] = "EmulatorInternalError"
+                outcome = ArmError(
+                    500, "InternalServerError", "The ACR Guard emulator failed; see its stderr."
+                ).response()
+                return outcome
             finally:
                 self._record(request, route, target, outcome, fault, started)
 
@@ -609,7 +619,7 @@ class Emulator:
         self.counters.count(route, request.method, _target_key(target))
         self._log.append(
             RequestRecord(
-                seq=self._log.next_seq(),
+                seq=0,
                 at=time.time(),
                 method=request.method,
                 path=request.path,
