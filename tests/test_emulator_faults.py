@@ -207,3 +207,26 @@ def test_inject_accepts_a_fault_object(emu: Emulator, rid: str) -> None:
     assert _get(emu, rid).status_code == 502 and fault.hits == 1
     with pytest.raises(TypeError):
         emu.inject(Fault(status=500), status=500)
+
+
+def test_an_emulator_bug_answers_an_arm_shaped_500_not_a_dropped_connection(
+    emu: Emulator, rid: str, capfd
+) -> None:
+    emu.inject(resource_id=rid, delay=lambda: 1 / 0)  # the delay callable itself fails
+    response = _get(emu, rid)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "InternalServerError"
+    assert "ZeroDivisionError" in capfd.readouterr().err
+    assert emu.requests_for(resource_id=rid)[0].error_code == "EmulatorInternalError"
+    assert _get(emu, rid).status_code == 200
+
+
+def test_request_log_sequence_numbers_are_unique(emu: Emulator, rid: str) -> None:
+    import threading
+
+    threads = [threading.Thread(target=_get, args=(emu, rid)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.seq for r in emu.requests) == list(range(1, 11))
