@@ -48,6 +48,7 @@ SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 
 log = logging.getLogger("acrguard.arm")
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+_BACKOFF = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)  # used when ARM gives no Retry-After
 
 
 class ArmError(RuntimeError):
@@ -120,7 +121,7 @@ class Arm:
         self.settings = settings
         self._credential = credential
         self._clients: dict[str, ContainerRegistryManagementClient] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # client() resolves the credential while holding it
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -303,7 +304,7 @@ class Arm:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = retry_after_seconds(exc) if exc else None
-        backoff = wait_exponential_jitter(initial=0.5, max=8)(state)
+        backoff = _BACKOFF(state)
         delay = hinted if hinted is not None else backoff
         remaining = self.settings.retry_budget_s - (state.seconds_since_start or 0)
         # Never sleep past the budget: stop_before_delay then ends the loop with the error.

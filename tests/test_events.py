@@ -90,12 +90,24 @@ def test_json_text_and_batches(load_sample):
         (lambda e: e.pop("eventType"), "missing required field(s): type"),
         (lambda e: e.__setitem__("data", [1, 2]), "data must be a JSON object"),
         (lambda e: e["data"].pop("operationName"), "no data.operationName"),
-        (lambda e: e["data"].__setitem__("operationName", "Microsoft.ContainerRegistry/registries/webhooks/write"),
-         "cannot change a guarded registry property"),
-        (lambda e: (e["data"].__setitem__("resourceUri", "/subscriptions/not-a-guid/resourceGroups/rg/providers/"
-                                          "Microsoft.ContainerRegistry/registries/abcde")),
-         "malformed resource ID"),
-        (lambda e: (e["data"].pop("resourceUri"), e.__setitem__("subject", "")), "neither data.resourceUri nor subject"),
+        (
+            lambda e: e["data"].__setitem__(
+                "operationName", "Microsoft.ContainerRegistry/registries/webhooks/write"
+            ),
+            "cannot change a guarded registry property",
+        ),
+        (
+            lambda e: e["data"].__setitem__(
+                "resourceUri",
+                "/subscriptions/not-a-guid/resourceGroups/rg/providers/"
+                "Microsoft.ContainerRegistry/registries/abcde",
+            ),
+            "malformed resource ID",
+        ),
+        (
+            lambda e: (e["data"].pop("resourceUri"), e.__setitem__("subject", "")),
+            "neither data.resourceUri nor subject",
+        ),
     ],
 )
 def test_malformed_events_are_skipped_with_a_specific_reason(load_sample, mutate, reason):
@@ -106,7 +118,9 @@ def test_malformed_events_are_skipped_with_a_specific_reason(load_sample, mutate
     assert reason in result.reason
 
 
-@pytest.mark.parametrize("payload", [b"{not json", "", 42, None, [], "[]", {"specversion": "0.3", "id": "x", "type": "t"}])
+@pytest.mark.parametrize(
+    "payload", [b"{not json", "", 42, None, [], "[]", {"specversion": "0.3", "id": "x", "type": "t"}]
+)
 def test_garbage_payloads_are_skips_not_exceptions(payload):
     results = parse_events(payload)
     assert results and all(isinstance(r, Skip) and r.reason for r in results)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from pathlib import Path
 
 import function_app
 
@@ -33,7 +34,7 @@ def test_reconcile_schedule_comes_from_the_app_setting(monkeypatch):
 
 
 def test_host_json_keeps_audit_traces_out_of_sampling():
-    host = json.loads(open(function_app.__file__.replace("function_app.py", "host.json")).read())
+    host = json.loads((Path(function_app.__file__).parent / "host.json").read_text())
     assert host["version"] == "2.0"
     assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
     assert "Trace" in host["logging"]["applicationInsights"]["samplingSettings"]["excludedTypes"]

@@ -45,20 +45,64 @@ def test_shipped_policy_is_valid():
         ("version: 1\nrulez: {}\n", "rulez", "unknown key"),
         ("version: 2\n", "version", "Input should be 1"),
         ("version: 1\nrules: {anonymous_pul: {}}\n", "rules.anonymous_pul", "unknown key"),
-        ("version: 1\nrules: {network_rules: {allowed_ips: ['10.1.0.0/16']}}\n", "rules.network_rules.allowed_ips", "RFC 1918"),
-        ("version: 1\nrules: {network_rules: {allowed_ips: ['300.1.1.1']}}\n", "rules.network_rules.allowed_ips", "not an IPv4"),
-        ("version: 1\nrules: {network_rules: {allowed_ips: ['203.0.113.5/24']}}\n", "rules.network_rules.allowed_ips", "did you mean 203.0.113.0/24"),
-        ("version: 1\nrules: {network_rules: {allowed_ips: ['0.0.0.0/0']}}\n", "rules.network_rules.allowed_ips", "every address"),
-        ("version: 1\nrules: {network_rules: {allowed_ips: ['2001:db8::/32']}}\n", "rules.network_rules.allowed_ips", "IPv6"),
-        ("version: 1\nrules: {network_rules: {allowed_ips: ['100.64.1.1']}}\n", "rules.network_rules.allowed_ips", "shared address space"),
-        ("version: 1\nrules: {network_rules: {allowed_ips: ['198.51.100.7', '198.51.100.7/32']}}\n", "rules.network_rules.allowed_ips", "duplicates"),
-        ("version: 1\nrules: {network_rules: {enabled: true, allowed_ips: []}}\n", "rules.network_rules", "lock every client out"),
-        ("version: 1\nrules:\n  anonymous_pull: {}\n  anonymous_pull: {}\n", "", "duplicate key 'anonymous_pull'"),
+        (
+            "version: 1\nrules: {network_rules: {allowed_ips: ['10.1.0.0/16']}}\n",
+            "rules.network_rules.allowed_ips",
+            "RFC 1918",
+        ),
+        (
+            "version: 1\nrules: {network_rules: {allowed_ips: ['300.1.1.1']}}\n",
+            "rules.network_rules.allowed_ips",
+            "not an IPv4",
+        ),
+        (
+            "version: 1\nrules: {network_rules: {allowed_ips: ['203.0.113.5/24']}}\n",
+            "rules.network_rules.allowed_ips",
+            "did you mean 203.0.113.0/24",
+        ),
+        (
+            "version: 1\nrules: {network_rules: {allowed_ips: ['0.0.0.0/0']}}\n",
+            "rules.network_rules.allowed_ips",
+            "every address",
+        ),
+        (
+            "version: 1\nrules: {network_rules: {allowed_ips: ['2001:db8::/32']}}\n",
+            "rules.network_rules.allowed_ips",
+            "IPv6",
+        ),
+        (
+            "version: 1\nrules: {network_rules: {allowed_ips: ['100.64.1.1']}}\n",
+            "rules.network_rules.allowed_ips",
+            "shared address space",
+        ),
+        (
+            "version: 1\nrules: {network_rules: {allowed_ips: ['198.51.100.7', '198.51.100.7/32']}}\n",
+            "rules.network_rules.allowed_ips",
+            "duplicates",
+        ),
+        (
+            "version: 1\nrules: {network_rules: {enabled: true, allowed_ips: []}}\n",
+            "rules.network_rules",
+            "lock every client out",
+        ),
+        (
+            "version: 1\nrules:\n  anonymous_pull: {}\n  anonymous_pull: {}\n",
+            "",
+            "duplicate key 'anonymous_pull'",
+        ),
         ("version: 1\nscope: {subscriptions: [abc]}\n", "scope.subscriptions", "not a subscription ID"),
-        ("version: 1\nexempt: {registries: ['/subscriptions/x']}\n", "exempt.registries", "not a container registry resource ID"),
+        (
+            "version: 1\nexempt: {registries: ['/subscriptions/x']}\n",
+            "exempt.registries",
+            "not a container registry resource ID",
+        ),
         ("version: 1\noverrides: [{match: {}, rules: {}}]\n", "overrides[0].match", "at least one of"),
-        (BASE + "overrides: [{match: {name: 'x*'}, rules: {network_rules: {allowed_ips: ['10.0.0.1']}}}]\n",
-         "overrides[0].rules.network_rules.allowed_ips", "RFC 1918"),
+        (
+            BASE
+            + "overrides: [{match: {name: 'x*'}, rules: {network_rules: {allowed_ips: ['10.0.0.1']}}}]\n",
+            "overrides[0].rules.network_rules.allowed_ips",
+            "RFC 1918",
+        ),
         ("version: 1\nmode: yolo\n", "mode", "'yolo'"),
         ("version: [1\n", "", "not valid YAML"),
         ("- 1\n", "", "expected a mapping"),
@@ -72,11 +116,15 @@ def test_every_error_names_path_and_reason(text, path, reason):
 
 
 def test_rfc5737_documentation_ranges_are_valid():
-    parse_policy("version: 1\nrules: {network_rules: {allowed_ips: ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.9']}}\n")
+    parse_policy(
+        "version: 1\nrules: {network_rules: {allowed_ips: ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.9']}}\n"
+    )
 
 
 def test_allow_empty_opt_in():
-    policy = parse_policy("version: 1\nrules: {network_rules: {enabled: true, allowed_ips: [], allow_empty: true}}\n")
+    policy = parse_policy(
+        "version: 1\nrules: {network_rules: {enabled: true, allowed_ips: [], allow_empty: true}}\n"
+    )
     assert policy.rules["network_rules"].allow_empty
 
 
@@ -107,7 +155,9 @@ overrides:
     )
     assert policy.scope_reason(ref(sub=SUB_B)) and not policy.scope_reason(ref())
     assert policy.resolve(ref(), {"AcrGuard": "exempt"}).exempt_reason == "exempt: tagged acrguard=exempt"
-    assert policy.resolve(ref("LegacyReg", rg="RG-PLATFORM"), {}).exempt_reason  # ID match is case-insensitive
+    assert policy.resolve(
+        ref("LegacyReg", rg="RG-PLATFORM"), {}
+    ).exempt_reason  # ID match is case-insensitive
     first = policy.resolve(ref("publicdist"), {})
     assert first.override_index == 0 and not first.rules["anonymous_pull"].enabled  # first match wins
     dev = policy.resolve(ref(), {"env": "dev"})

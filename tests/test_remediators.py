@@ -8,11 +8,11 @@ import pytest
 from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
 
 from remediators import Status, all_remediators
+from remediators.admin_user import AdminUser
 from remediators.anonymous_pull import AnonymousPull
+from remediators.base import RuleConfig
 from remediators.network_rules import NetworkRules, NetworkRulesConfig
 from remediators.public_network_access import PublicNetworkAccess, PublicNetworkAccessConfig
-from remediators.admin_user import AdminUser
-from remediators.base import RuleConfig
 
 ALLOWED = ["203.0.113.0/24", "198.51.100.7"]
 
@@ -35,10 +35,18 @@ def net(**kw) -> NetworkRulesConfig:
 
 
 def test_discovery_finds_one_remediator_per_module():
-    assert [r.name for r in all_remediators()] == ["admin_user", "anonymous_pull", "network_rules", "public_network_access"]
+    assert [r.name for r in all_remediators()] == [
+        "admin_user",
+        "anonymous_pull",
+        "network_rules",
+        "public_network_access",
+    ]
 
 
-@pytest.mark.parametrize(("sku", "expected"), [("Basic", Status.UNSUPPORTED), ("Standard", Status.DRIFT), ("Premium", Status.DRIFT)])
+@pytest.mark.parametrize(
+    ("sku", "expected"),
+    [("Basic", Status.UNSUPPORTED), ("Standard", Status.DRIFT), ("Premium", Status.DRIFT)],
+)
 def test_anonymous_pull_per_sku(open_premium, sku, expected):
     ev = AnonymousPull().evaluate(registry(open_premium, sku), RuleConfig())
     assert ev.status is expected
@@ -69,30 +77,46 @@ def test_network_rules_deny_with_allow_list(open_premium):
         "properties": {
             "networkRuleSet": {
                 "defaultAction": "Deny",
-                "ipRules": [{"action": "Allow", "value": "203.0.113.0/24"}, {"action": "Allow", "value": "198.51.100.7"}],
+                "ipRules": [
+                    {"action": "Allow", "value": "203.0.113.0/24"},
+                    {"action": "Allow", "value": "198.51.100.7"},
+                ],
             }
         }
     }
 
 
 def test_network_rules_keep_merges_and_never_removes(open_premium):
-    reg = registry(open_premium, networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "192.0.2.10"}]})
+    reg = registry(
+        open_premium,
+        networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "192.0.2.10"}]},
+    )
     ev = NetworkRules().evaluate(reg, net())
     values = [r["value"] for r in ev.after["networkRuleSet"]["ipRules"]]
     assert values == ["192.0.2.10", *ALLOWED]
 
 
 def test_network_rules_replace_replaces(open_premium):
-    reg = registry(open_premium, networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "192.0.2.10"}]})
+    reg = registry(
+        open_premium,
+        networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "192.0.2.10"}]},
+    )
     ev = NetworkRules().evaluate(reg, net(existing_rules="replace"))
     assert [r["value"] for r in ev.after["networkRuleSet"]["ipRules"]] == ALLOWED
     assert "-1 rules" in ev.reason
 
 
 def test_network_rules_same_rules_other_form_is_compliant(load_sample):
-    reg = registry(load_sample("registries/premium-compliant.json"),
-                   networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "198.51.100.7/32"},
-                                                                       {"action": "Allow", "value": "203.0.113.0/24"}]})
+    reg = registry(
+        load_sample("registries/premium-compliant.json"),
+        networkRuleSet={
+            "defaultAction": "Deny",
+            "ipRules": [
+                {"action": "Allow", "value": "198.51.100.7/32"},
+                {"action": "Allow", "value": "203.0.113.0/24"},
+            ],
+        },
+    )
     assert NetworkRules().evaluate(reg, net(existing_rules="replace")).status is Status.COMPLIANT
 
 
@@ -111,10 +135,17 @@ def test_public_network_access_disabled_counts_as_compliant(open_premium):
 
 
 def test_broad_existing_rule_is_flagged_not_removed(load_sample):
-    reg = registry(load_sample("registries/premium-compliant.json"),
-                   networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "0.0.0.0/0"},
-                                                                       {"action": "Allow", "value": "203.0.113.0/24"},
-                                                                       {"action": "Allow", "value": "198.51.100.7"}]})
+    reg = registry(
+        load_sample("registries/premium-compliant.json"),
+        networkRuleSet={
+            "defaultAction": "Deny",
+            "ipRules": [
+                {"action": "Allow", "value": "0.0.0.0/0"},
+                {"action": "Allow", "value": "203.0.113.0/24"},
+                {"action": "Allow", "value": "198.51.100.7"},
+            ],
+        },
+    )
     ev = NetworkRules().evaluate(reg, net())
     assert ev.status is Status.FLAGGED and ev.change == {}
     assert "0.0.0.0/0" in ev.reason
@@ -122,7 +153,9 @@ def test_broad_existing_rule_is_flagged_not_removed(load_sample):
 
 def test_ip_rule_cap_blocks_instead_of_truncating(open_premium):
     existing = [{"action": "Allow", "value": f"198.18.{i // 256}.{i % 256}"} for i in range(99)]
-    ev = NetworkRules().evaluate(registry(open_premium, networkRuleSet={"defaultAction": "Allow", "ipRules": existing}), net())
+    ev = NetworkRules().evaluate(
+        registry(open_premium, networkRuleSet={"defaultAction": "Allow", "ipRules": existing}), net()
+    )
     assert ev.status is Status.BLOCKED and ev.change == {}
     assert "101 IP rules" in ev.reason and "100" in ev.reason
 
@@ -136,8 +169,12 @@ def test_admin_user_all_skus(open_premium):
 def test_public_network_access_needs_a_private_endpoint(open_premium):
     ev = PublicNetworkAccess().evaluate(registry(open_premium), PublicNetworkAccessConfig())
     assert ev.status is Status.BLOCKED and "lock every client out" in ev.reason
-    ev = PublicNetworkAccess().evaluate(registry(open_premium), PublicNetworkAccessConfig(allow_without_private_endpoint=True))
+    ev = PublicNetworkAccess().evaluate(
+        registry(open_premium), PublicNetworkAccessConfig(allow_without_private_endpoint=True)
+    )
     assert ev.status is Status.DRIFT and ev.change == {"public_network_access": "Disabled"}
     pe = {"properties": {"privateLinkServiceConnectionState": {"status": "Approved"}}}
-    ev = PublicNetworkAccess().evaluate(registry(open_premium, privateEndpointConnections=[pe]), PublicNetworkAccessConfig())
+    ev = PublicNetworkAccess().evaluate(
+        registry(open_premium, privateEndpointConnections=[pe]), PublicNetworkAccessConfig()
+    )
     assert ev.status is Status.DRIFT

@@ -1,0 +1,84 @@
+"""Shared helpers for tests that drive the real engine (real SDK) against the emulator."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from acrguard.arm import Arm
+from acrguard.audit import Audit, AuditRecord
+from acrguard.engine import Engine
+from acrguard.policy import parse_policy
+from acrguard.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_SEED = ROOT / "emulator" / "seeds" / "demo.yaml"
+SUB_A = "00000000-0000-0000-0000-00000000aaaa"
+SUB_B = "00000000-0000-0000-0000-00000000bbbb"
+
+
+def rid(name: str, sub: str = SUB_A, rg: str = "rg-platform") -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}"
+
+
+POLICY = """
+version: 1
+mode: enforce
+exempt:
+  tags: {acrguard: exempt}
+rules:
+  anonymous_pull: {enabled: true}
+  network_rules:
+    enabled: true
+    allowed_ips: ["203.0.113.0/24", "198.51.100.7"]
+"""
+
+
+@dataclasses.dataclass
+class Harness:
+    engine: Engine
+    records: list[AuditRecord]
+
+    def outcomes(self, registry: str | None = None) -> list[tuple[str | None, str]]:
+        return [(r.rule, r.outcome) for r in self.records if registry is None or r.registry == registry]
+
+
+def make_harness(policy: str = POLICY, mode: str | None = None, **settings: Any) -> Harness:
+    base = Settings.from_env()
+    arm = Arm(dataclasses.replace(base, **{"retry_budget_s": 6.0, "max_attempts": 4, **settings}))
+    records: list[AuditRecord] = []
+    engine = Engine(parse_policy(policy, "test-policy.yaml", mode), arm, Audit([records.append]))  # type: ignore[arg-type]
+    return Harness(engine, records)
+
+
+def write_event(
+    resource_id: str, operation: str = "Microsoft.ContainerRegistry/registries/write", **extra: Any
+) -> dict:
+    sample = json.loads(
+        (ROOT.parent / "shared" / "samples" / "events" / "registry-write.eventgrid.json").read_text()
+    )
+    event = copy.deepcopy(sample)
+    event["subject"] = event["data"]["resourceUri"] = event["data"]["authorization"]["scope"] = resource_id
+    event["data"]["operationName"] = operation
+    event.update(extra)
+    return event
+
+
+def patch_as_user(emu: Any, resource_id: str, properties: dict[str, Any]) -> requests.Response:
+    """What a person does in the portal: a PATCH with their own token (the emulator emits the event)."""
+    from emulator.identity import DEV_USER
+
+    response = requests.patch(
+        f"{emu.arm_url}{resource_id}?api-version=2025-11-01",
+        json={"properties": properties},
+        headers=emu.auth_headers(DEV_USER),
+        verify=str(emu.ca_path),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response
