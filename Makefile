@@ -18,7 +18,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/python -m acrguard.demo
+	$(BIN)/python -m demo
 
 test: $(STAMP) node_modules/.installed
 	$(BIN)/python -m pytest -n auto -q

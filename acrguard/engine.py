@@ -138,7 +138,11 @@ class Engine:
         summary = Summary()
         subs = list(subscriptions or self.policy.subscriptions or self.arm.list_subscriptions())
         workers = concurrency or self.arm.settings.sweep_concurrency
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="acrguard-sweep") as pool:
+        # The pool exits (every decision made) before the batch does (notifications sent).
+        with (
+            self.audit.batch(),
+            ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="acrguard-sweep") as pool,
+        ):
             futures = []
             for sub in subs:
                 probe = RegistryRef(sub.lower(), "scope-check", "scopecheck")
@@ -272,7 +276,7 @@ class Engine:
                 rule=ev.rule if ev else None,
                 reason=reason,
                 mode=mode or self._default_mode(),
-                before=ev.before if ev else None,
+                before=(ev.before or None) if ev else None,
                 after=after if after is not None else (ev.before if ev and outcome == "compliant" else None),
                 event_id=context.event_id,
                 correlation_id=context.correlation_id,

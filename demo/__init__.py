@@ -1,0 +1,1 @@
+"""The offline demo (``make demo``): the deployed code path, driven by the bundled emulator."""
