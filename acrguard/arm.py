@@ -2,8 +2,8 @@
 
 Retry design. The SDK's own RetryPolicy is switched off (``retry_total=0``) so that exactly one
 layer retries and its attempts can be counted and bounded: tenacity retries 429 (honouring
-``Retry-After``), 5xx, connection errors and timeouts, token failures, and 409 (a PATCH while the
-registry is ``Updating``), within ``ACRGUARD_MAX_ATTEMPTS`` attempts and ``ACRGUARD_RETRY_BUDGET_S``
+``Retry-After``), 5xx, connection errors and timeouts, token failures and ARM 401s, and 409 (a
+PATCH while the registry is ``Updating``), within ``ACRGUARD_MAX_ATTEMPTS`` attempts and ``ACRGUARD_RETRY_BUDGET_S``
 seconds, so that a Function invocation never outlives its timeout. When the budget runs out the
 error is raised as :class:`TransientArmError`, which the event handler lets escape so Event Grid
 redelivers. 404 becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
@@ -86,11 +86,12 @@ def is_transient(exc: BaseException) -> bool:
 
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return True  # connection refused/reset, read timeout
-    if (isinstance(exc, ClientAuthenticationError) and exc.status_code in (None, 429)) or (
-        isinstance(exc, ClientAuthenticationError) and (exc.status_code or 0) >= 500
-    ):
-        return True  # the token endpoint failed, not our permissions
-    if isinstance(exc, HttpResponseError) and not isinstance(exc, ClientAuthenticationError):
+    if isinstance(exc, ClientAuthenticationError):
+        # No token (identity endpoint down: no status), or ARM rejected the token (401: expired,
+        # clock skew, a new identity not yet replicated). A redelivery later gets a fresh token.
+        status = exc.status_code
+        return status is None or status in (401, 429) or status >= 500
+    if isinstance(exc, HttpResponseError):
         return exc.status_code in _RETRY_STATUSES
     return False
 

@@ -228,3 +228,11 @@ def test_retry_budget_bounds_the_time_spent(seeded):
     assert 2 <= len(gets) <= 4  # Retry-After 1 s within a 2.5 s budget
     assert gets[-1].at - gets[0].at < 2.5
     assert "429" in str(info.value)
+
+
+def test_unauthorized_is_retried_then_raised_never_lost(seeded):
+    seeded.inject(method="GET", resource_id=PROD, status=401, times=None)
+    h = make_harness(max_attempts=2)
+    with pytest.raises(TransientArmError):
+        h.engine.handle(write_event(PROD))
+    assert len(seeded.requests_for(method="GET", resource_id=PROD)) >= 2
