@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -68,3 +69,15 @@ class Audit:
             except Exception:  # a listener (e.g. a notifier) must never undo or fail a decision
                 logging.getLogger("acrguard").exception("audit listener %r failed", listener)
         return record
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Listeners that can hold their output (notifiers) hold it until the block ends, so a
+        sweep sends a few notification requests instead of one per decision."""
+        with self._lock:
+            listeners = list(self._listeners)
+        with ExitStack() as stack:
+            for listener in listeners:
+                if callable(getattr(listener, "batch", None)):
+                    stack.enter_context(listener.batch())  # type: ignore[attr-defined]
+            yield
