@@ -1,10 +1,211 @@
-"""Notification sinks (webhook, Event Grid topic). Filled in by the CLI/notifications work."""
+"""Notifications: an :class:`Audit` listener that tells people about decisions, never blocking them.
+
+Which decisions: ``planned`` (dry-run), ``applied`` and ``flagged`` (a person must decide), plus
+``failed`` when ``notify.on_failed`` (or ``ACRGUARD_NOTIFY_ON_FAILED``) is set. Compliant and
+skipped decisions are not news.
+
+When: promptly on the event path (the record is sent from the thread that decided it), and in
+batches inside :meth:`Notifier.batch` (a sweep or reconcile: ``Audit.batch`` opens one), where the
+records are held and sent at the end in chunks, one request per chunk and sink, so a sweep of
+10,000 registries makes tens of calls, not 10,000.
+
+Failures: each request is retried (bounded attempts, short backoff, ``Retry-After`` honoured up to a
+cap), then given up with one ``notify_failed`` JSON line on the ``acrguard.audit`` logger. A
+notification never raises into the engine and never undoes a decision.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Protocol
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from acrguard.audit import AuditRecord
+
+if TYPE_CHECKING:
+    from acrguard.policy import Policy
+    from acrguard.settings import Settings
+
+audit_log = logging.getLogger("acrguard.audit")
+
+NOTIFIED_OUTCOMES = frozenset({"planned", "applied", "flagged"})
+MAX_RETRY_AFTER_S = 5.0
 
 
-def notifier_for(policy: Any, settings: Any) -> Any | None:
-    """No sink is configured yet: notifications arrive with the CLI issue."""
-    return None
+class SinkError(RuntimeError):
+    """A sink could not deliver; ``retryable`` says whether another attempt may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after: float | None = None
+
+
+class Sink(Protocol):
+    """Where notifications go. ``send`` makes one request for the whole chunk, or raises."""
+
+    label: str  # safe to log: never a secret (webhook URLs embed tokens)
+    max_records: int
+    max_bytes: int
+
+    def send(self, records: Sequence[AuditRecord]) -> None: ...
+
+
+class Notifier:
+    """The audit listener. Thread-safe: sweeps decide on worker threads."""
+
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        *,
+        on_failed: bool = False,
+        attempts: int = 3,
+        backoff_s: float = 0.25,
+    ) -> None:
+        self.sinks = list(sinks)
+        self.outcomes = NOTIFIED_OUTCOMES | ({"failed"} if on_failed else set())
+        self.attempts = max(1, attempts)
+        self.backoff_s = backoff_s
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._held: list[AuditRecord] = []
+        self.delivered = 0  # requests that succeeded (tests, bench)
+        self.given_up = 0  # requests that ended in notify_failed
+
+    def __call__(self, record: AuditRecord) -> None:
+        if record.outcome not in self.outcomes or record.registry is None:
+            return
+        with self._lock:
+            if self._depth:
+                self._held.append(record)
+                return
+        self.deliver([record])
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold records until the outermost batch ends, then send them in chunks."""
+        with self._lock:
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                held, self._held = (self._held, []) if self._depth == 0 else ([], self._held)
+            if held:
+                self.deliver(held)
+
+    def deliver(self, records: Sequence[AuditRecord]) -> None:
+        """Send to every sink in chunks; a sink's failure is logged, never raised."""
+        for sink in self.sinks:
+            for chunk in chunks(records, sink.max_records, sink.max_bytes):
+                self._send(sink, chunk)
+
+    def _send(self, sink: Sink, chunk: Sequence[AuditRecord]) -> None:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            retry=retry_if_exception(lambda exc: not isinstance(exc, SinkError) or exc.retryable),
+            wait=self._wait,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    sink.send(chunk)
+        except Exception as exc:  # any sink failure ends here, by design
+            with self._lock:
+                self.given_up += 1
+            _log_failure(sink, chunk, exc, attempts)
+        else:
+            with self._lock:
+                self.delivered += 1
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = getattr(exc, "retry_after", None)
+        if hinted is not None:
+            return min(float(hinted), MAX_RETRY_AFTER_S)
+        return self.backoff_s * 2 ** (state.attempt_number - 1)
+
+
+def chunks(records: Sequence[AuditRecord], max_records: int, max_bytes: int) -> Iterator[list[AuditRecord]]:
+    """Consecutive chunks of at most ``max_records`` records and about ``max_bytes`` of JSON."""
+    chunk: list[AuditRecord] = []
+    size = 0
+    for record in records:
+        length = len(record.to_json()) + 512  # envelope overhead per record
+        if chunk and (len(chunk) >= max_records or size + length > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(record)
+        size += length
+    if chunk:
+        yield chunk
+
+
+def _log_failure(sink: Sink, chunk: Sequence[AuditRecord], exc: BaseException, attempts: int) -> None:
+    registries = sorted({r.registry for r in chunk if r.registry})
+    line = {
+        "outcome": "notify_failed",
+        "sink": sink.label,
+        "reason": f"{type(exc).__name__}: {exc}" if not isinstance(exc, SinkError) else str(exc),
+        "attempts": attempts,
+        "records": len(chunk),
+        "registry": registries[0] if len(registries) == 1 else None,
+        "registries": registries[:20],
+        "event_ids": sorted({r.event_id for r in chunk if r.event_id})[:20],
+    }
+    audit_log.error(json.dumps(line, separators=(",", ":"), sort_keys=True))
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def notifier_for(policy: Policy, settings: Settings) -> Notifier | None:
+    """The notifier for the sinks in ``policy.notify`` and the ACRGUARD_NOTIFY_* settings, or None.
+
+    A misconfigured sink (bad URL, unset key setting) is still built: it fails on every send with
+    a ``notify_failed`` line that says why, so notifications never stop remediation.
+    """
+    from acrguard.notify_sinks import EventGridSink, WebhookSink, exempt_hint
+
+    notify = policy.doc.notify
+    hint = exempt_hint(policy)
+    sinks: list[Sink] = [WebhookSink(w.url, w.format, hint) for w in notify.webhooks]
+    if settings.notify_webhook_url:
+        sinks.append(WebhookSink(settings.notify_webhook_url, settings.notify_webhook_format, hint))
+    for topic in notify.eventgrid:
+        key = os.environ.get(topic.key_setting) if topic.key_setting else None
+        missing = topic.key_setting if topic.key_setting and not key else None
+        sinks.append(EventGridSink(topic.endpoint, key, missing_key_setting=missing))
+    if settings.notify_eventgrid_endpoint:
+        sinks.append(EventGridSink(settings.notify_eventgrid_endpoint, settings.notify_eventgrid_key))
+    if not sinks:
+        return None
+    return Notifier(sinks, on_failed=notify.on_failed or settings.notify_on_failed)
+
+
+def config_problems(policy: Policy) -> list[tuple[str, str]]:
+    """Problems in ``notify:`` that the policy schema cannot see (for ``acrguard validate``)."""
+    from acrguard.notify_sinks import endpoint_problem
+
+    problems: list[tuple[str, str]] = []
+    for i, hook in enumerate(policy.doc.notify.webhooks):
+        if problem := endpoint_problem(hook.url, allow_http_loopback=True):
+            problems.append((f"notify.webhooks[{i}].url", problem))
+    for i, topic in enumerate(policy.doc.notify.eventgrid):
+        if problem := endpoint_problem(topic.endpoint, allow_http_loopback=False):
+            problems.append((f"notify.eventgrid[{i}].endpoint", problem))
+        if topic.key_setting is not None and not topic.key_setting.replace("_", "").isalnum():
+            problems.append(
+                (f"notify.eventgrid[{i}].key_setting", "must be the name of an app setting (A-Z, 0-9, _)")
+            )
+    return problems

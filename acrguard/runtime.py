@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from acrguard.engine import Engine
+    from acrguard.settings import Settings
+    from remediators.base import Mode
 
 _engine: Engine | None = None
 _lock = threading.Lock()
@@ -26,7 +28,11 @@ def engine() -> Engine:
     return _engine
 
 
-def build_engine() -> Engine:
+def build_engine(settings: Settings | None = None, mode: Mode | None = None) -> Engine:
+    """Settings -> policy -> ARM client -> engine, with the configured notifier as an audit listener.
+
+    The CLI passes its own ``settings`` (global options applied) and ``mode`` (``--dry-run``).
+    """
     from acrguard.arm import Arm
     from acrguard.audit import Audit
     from acrguard.engine import Engine
@@ -34,8 +40,8 @@ def build_engine() -> Engine:
     from acrguard.policy import load_policy
     from acrguard.settings import Settings
 
-    settings = Settings.from_env()
-    policy = load_policy(settings.policy_file, settings.mode)  # type: ignore[arg-type]
+    settings = settings or Settings.from_env()
+    policy = load_policy(settings.policy_file, mode or settings.mode)  # type: ignore[arg-type]
     audit = Audit()
     notifier = notifier_for(policy, settings)
     if notifier is not None:

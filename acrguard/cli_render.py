@@ -1,0 +1,237 @@
+"""What the CLI prints: rich tables for people, one stable JSON document (``acrguard/v1``) for machines.
+
+The JSON document is the same for every command::
+
+    {"schema": "acrguard/v1", "command": ..., "mode": ..., "exit_code": ...,
+     "summary": {...}, "results": [...], "errors": [{"input": ..., "message": ...}]}
+
+``results`` for replay, check and sweep are registry results ``{registry, outcome, event_id, input,
+records: [audit records]}``; explain and validate have their own item shapes (docs/CLI.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from acrguard.audit import AuditRecord
+
+SCHEMA = "acrguard/v1"
+OUTCOMES = ("compliant", "applied", "planned", "flagged", "skipped", "failed")
+_STYLES = {
+    "applied": "green",
+    "compliant": "dim green",
+    "planned": "yellow",
+    "flagged": "magenta",
+    "skipped": "dim",
+    "failed": "bold red",
+}
+MAX_TABLE_ROWS = 200
+
+
+@dataclass
+class Item:
+    """One row of replay/check/sweep: one event or one registry, with its audit records."""
+
+    registry: str | None
+    outcome: str
+    records: list[AuditRecord] = field(default_factory=list)
+    event_id: str | None = None
+    input: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "registry": self.registry,
+            "outcome": self.outcome,
+            "event_id": self.event_id,
+            "input": self.input,
+            "records": [r.to_dict() for r in self.records],
+        }
+
+    @property
+    def detail(self) -> str:
+        """The reason of the record that decided the outcome (the most serious one)."""
+        for record in self.records:
+            if record.outcome == self.outcome:
+                return f"{record.rule}: {record.reason}" if record.rule else record.reason
+        return ""
+
+
+def counts(outcomes: Iterable[str]) -> dict[str, int]:
+    found = list(outcomes)
+    return {o: found.count(o) for o in OUTCOMES}
+
+
+def console() -> Console:
+    """stdout; wide when not a terminal so piped tables do not wrap at 80 columns."""
+    return Console(width=None if sys.stdout.isatty() else 200, soft_wrap=False)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+def print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def document(
+    command: str,
+    *,
+    mode: str | None,
+    exit_code: int,
+    summary: dict[str, Any],
+    results: Sequence[dict[str, Any]],
+    errors: Sequence[dict[str, str]] = (),
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "command": command,
+        "mode": mode,
+        "exit_code": exit_code,
+        "summary": summary,
+        "results": list(results),
+        "errors": list(errors),
+    }
+
+
+def _outcome(outcome: str) -> Text:
+    return Text(outcome, style=_STYLES.get(outcome, ""))
+
+
+def _short_registry(registry: str | None) -> str:
+    if not registry:
+        return "-"
+    parts = registry.split("/")
+    if len(parts) >= 9 and parts[-2].lower() == "registries":
+        return f"{parts[-1]} ({parts[4]})"
+    return registry
+
+
+def _props(values: dict[str, Any] | None) -> str:
+    if not values:
+        return "-"
+    return "\n".join(f"{k}={json.dumps(v, default=str, separators=(',', ':'))}" for k, v in values.items())
+
+
+def replay_table(items: Sequence[Item]) -> Table:
+    table = Table(title="Replayed events", show_lines=False)
+    inputs = len({i.input for i in items}) > 1
+    if inputs:
+        table.add_column("input", overflow="fold")
+    for name in ("event id", "registry", "outcome", "detail"):
+        table.add_column(name, overflow="fold")
+    for item in items[:MAX_TABLE_ROWS]:
+        row = [item.event_id or "-", _short_registry(item.registry), _outcome(item.outcome), item.detail]
+        table.add_row(*([item.input or "-"] if inputs else []), *row)
+    if len(items) > MAX_TABLE_ROWS:
+        table.caption = f"{len(items) - MAX_TABLE_ROWS} more rows: use --output json"
+    return table
+
+
+def check_table(item: Item) -> Table:
+    table = Table(title=f"{item.registry}: {item.outcome}", show_lines=True)
+    for name in ("rule", "outcome", "before", "after", "reason"):
+        table.add_column(name, overflow="fold")
+    for record in item.records:
+        table.add_row(
+            record.rule or "-",
+            _outcome(record.outcome),
+            _props(record.before),
+            _props(record.after),
+            record.reason + ("".join(f"\nnote: {n}" for n in record.notes)),
+        )
+    return table
+
+
+def sweep_tables(items: Sequence[Item], summary: dict[str, Any]) -> list[Table]:
+    tables = []
+    attention = [i for i in items if i.outcome in ("applied", "planned", "flagged", "failed")]
+    if attention:
+        table = Table(title="Registries with drift or errors")
+        for name in ("registry", "outcome", "rules", "detail"):
+            table.add_column(name, overflow="fold")
+        for item in attention[:MAX_TABLE_ROWS]:
+            rules = sorted({r.rule for r in item.records if r.rule and r.outcome == item.outcome})
+            table.add_row(
+                _short_registry(item.registry), _outcome(item.outcome), ", ".join(rules), item.detail
+            )
+        if len(attention) > MAX_TABLE_ROWS:
+            table.caption = f"{len(attention) - MAX_TABLE_ROWS} more rows: use --output json"
+        tables.append(table)
+    tables.append(summary_table(summary))
+    return tables
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="Summary")
+    table.add_column("outcome")
+    table.add_column("registries", justify="right")
+    for outcome in OUTCOMES:
+        label = "remediated (applied)" if outcome == "applied" else outcome
+        table.add_row(
+            _outcome(label) if outcome != "applied" else Text(label, "green"), str(summary[outcome])
+        )
+    table.add_section()
+    table.add_row("total", str(sum(summary[o] for o in OUTCOMES)))
+    if "arm_requests" in summary:
+        table.add_row("ARM requests", str(summary["arm_requests"]))
+    return table
+
+
+def explain_view(explanation: dict[str, Any]) -> list[Any]:
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column(overflow="fold")
+    head.add_row("registry", explanation["registry"])
+    head.add_row("sku", explanation["sku"] or "-")
+    tags = explanation["tags"]
+    head.add_row("tags", ", ".join(f"{k}={v}" for k, v in tags.items()) or "-")
+    head.add_row("in scope", "yes" if explanation["in_scope"] else "no")
+    head.add_row("exempt", explanation["exempt_reason"] or "no")
+    override = explanation["override"]
+    if override:
+        label = f" ({override['description']})" if override["description"] else ""
+        won = f"#{override['index']}{label}, match {json.dumps(override['match'])} (first match wins)"
+    else:
+        won = "none matched: base rules apply"
+    head.add_row("override", won)
+    if explanation["also_matched"]:
+        shadowed = ", ".join(f"#{i}" for i in explanation["also_matched"])
+        head.add_row("", f"also matched but shadowed: {shadowed}")
+    head.add_row("mode", explanation["mode"] or "-")
+    head.add_row("trace", "\n".join(explanation["trace"]))
+    parts: list[Any] = [head]
+    if explanation["rules"]:
+        table = Table(title="Rules", show_lines=True)
+        for name in ("rule", "enabled", "settings from", "mode", "mode from", "verdict now", "reason"):
+            table.add_column(name, overflow="fold")
+        for rule in explanation["rules"]:
+            table.add_row(
+                rule["name"],
+                "yes" if rule["enabled"] else "no",
+                rule["config_from"],
+                rule["mode"] or "-",
+                rule["mode_from"] or "-",
+                rule["verdict"],
+                rule["reason"],
+            )
+        parts.append(table)
+    return parts
+
+
+def problems_table(file: str, problems: Sequence[tuple[str, str]]) -> Table:
+    table = Table(title=f"{file}: {len(problems)} problem(s)")
+    for name in ("file", "key path", "reason"):
+        table.add_column(name, overflow="fold")
+    for path, reason in problems:
+        table.add_row(file, path or "<root>", reason)
+    return table

@@ -1,0 +1,111 @@
+"""Event Grid dead-letter blobs: where they are, how to read them, and deleting only what was replayed.
+
+Event Grid writes one blob per dead-lettered delivery batch, named
+``<TOPIC>/<SUBSCRIPTION>/<yyyy>/<MM>/<dd>/<HH>/<guid>.json``, holding a JSON array of events with
+``deadLetterReason``/``deliveryAttempts``. The CLI replays them through the engine; this module
+only finds, reads and (on request) deletes them, conditional on the blob being unchanged since read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+MAX_BLOB_BYTES = 64 * 1024 * 1024  # far above any dead-letter batch; guards against a wrong prefix
+
+
+@dataclass(frozen=True)
+class ContainerLocation:
+    account_url: str  # https://<account>.blob.core.windows.net, or http://127.0.0.1:10000/<account>
+    account: str
+    container: str
+    prefix: str  # "" or a virtual folder ending in "/"
+
+    @property
+    def url(self) -> str:
+        return f"{self.account_url}/{self.container}/{self.prefix}".rstrip("/")
+
+
+@dataclass(frozen=True)
+class DeadLetterBlob:
+    name: str
+    etag: str
+    content: bytes
+
+
+def parse_container_url(url: str) -> ContainerLocation:
+    """``https://<account>.blob.core.windows.net/<container>[/prefix]``; emulators (Azurite) use the
+    path style ``http://127.0.0.1:10000/<account>/<container>[/prefix]``. ValueError says what is wrong."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(
+            f"{url!r} is not a blob container URL (https://<account>.blob.core.windows.net/<container>)"
+        )
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    path_style = _is_ip(host) or "." not in host
+    if path_style:
+        if len(segments) < 2:
+            raise ValueError(f"{url!r}: a path-style URL needs /<account>/<container>")
+        account, segments = segments[0], segments[1:]
+        account_url = f"{parts.scheme}://{parts.netloc}/{account}"
+    else:
+        if not segments:
+            raise ValueError(f"{url!r} names no container")
+        account, account_url = host.split(".")[0], f"{parts.scheme}://{parts.netloc}"
+    container, rest = segments[0], segments[1:]
+    prefix = "/".join(rest) + "/" if rest else ""
+    return ContainerLocation(account_url, account, container, prefix)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def container_client(location: ContainerLocation, connection_string: str | None = None) -> Any:
+    """A ContainerClient: from the connection string (Azurite, account keys) or with the identity."""
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+
+    if connection_string:
+        service = BlobServiceClient.from_connection_string(connection_string)
+        if service.account_name and service.account_name.lower() != location.account.lower():
+            raise ValueError(
+                f"the connection string is for account {service.account_name!r} "
+                f"but the URL names {location.account!r}"
+            )
+        return service.get_container_client(location.container)
+    from azure.identity import DefaultAzureCredential
+
+    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    return ContainerClient(location.account_url, location.container, credential=credential)
+
+
+def iter_blobs(client: Any, prefix: str) -> Iterator[DeadLetterBlob]:
+    """Every blob under ``prefix``, in name order, with the etag it was read at."""
+    for props in client.list_blobs(name_starts_with=prefix or None):
+        if props.size is not None and props.size > MAX_BLOB_BYTES:
+            raise ValueError(f"blob {props.name} is {props.size:,} bytes: not a dead-letter blob")
+        downloader = client.download_blob(props.name)
+        content = downloader.readall()
+        yield DeadLetterBlob(props.name, downloader.properties.etag, content)
+
+
+def delete_if_unchanged(client: Any, blob: DeadLetterBlob) -> bool:
+    """Delete ``blob`` unless it changed since it was read (then it is kept: False)."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    try:
+        client.delete_blob(blob.name, etag=blob.etag, match_condition=MatchConditions.IfNotModified)
+    except ResourceModifiedError:
+        return False
+    except ResourceNotFoundError:
+        return True  # someone else deleted it: the outcome we wanted
+    return True

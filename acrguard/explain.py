@@ -1,0 +1,111 @@
+"""Why a rule applies to a registry: scope, exemptions, the override that won, and each rule's verdict.
+
+Read-only by construction: it takes the registry state as an argument and only calls
+:meth:`Policy.resolve` and the pure remediators, the same two the engine decides with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from acrguard.policy import Policy
+from acrguard.resource_ids import RegistryRef
+from remediators import all_remediators
+from remediators.base import sku_name
+
+
+@dataclass(frozen=True)
+class RuleExplanation:
+    name: str
+    enabled: bool
+    config_from: str  # "base rules", "default" or "override #i"
+    mode: str | None
+    mode_from: str | None
+    verdict: str  # a remediators Status value, "disabled", or "not evaluated"
+    reason: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    registry: str
+    in_scope: bool
+    sku: str | None
+    tags: dict[str, str]
+    exempt_reason: str | None
+    override: dict[str, Any] | None  # the winner: index, description, match
+    also_matched: list[int]  # later overrides that match too, shadowed by first-match-wins
+    mode: str | None
+    trace: list[str]
+    rules: list[RuleExplanation]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def explain(policy: Policy, ref: RegistryRef, registry: Any | None) -> Explanation:
+    """``registry`` is the SDK ``Registry`` read from ARM, or None when the ID is out of scope."""
+    if registry is None:
+        reason = policy.scope_reason(ref) or "the registry was not read"
+        return Explanation(ref.resource_id, False, None, {}, None, None, [], None, [reason], [])
+    tags: Mapping[str, str] = dict(getattr(registry, "tags", None) or {})
+    resolution = policy.resolve(ref, tags)
+    overrides = policy.doc.overrides
+    winner = resolution.override_index
+    matching = [i for i, o in enumerate(overrides) if o.match.matches(ref, tags)]
+    override = None
+    if winner is not None:
+        chosen = overrides[winner]
+        override = {
+            "index": winner,
+            "description": chosen.description,
+            "match": chosen.match.model_dump(exclude_defaults=True),
+        }
+    remediators = {r.name: r for r in all_remediators()}
+    rules = []
+    for name, config in resolution.rules.items():
+        config_from = "base rules" if name in policy.doc.rules else "default"
+        if winner is not None and name in overrides[winner].rules:
+            config_from = f"override #{winner}"
+        if not config.enabled:
+            verdict, reason, mode, mode_from = "disabled", "the rule is disabled here", None, None
+        else:
+            ev = remediators[name].evaluate(registry, config)
+            verdict, reason = ev.status.value, ev.reason
+            mode, mode_from = resolution.rule_mode(name), _mode_source(policy, resolution, name)
+        rules.append(
+            RuleExplanation(
+                name, config.enabled, config_from, mode, mode_from, verdict, reason, config.model_dump()
+            )
+        )
+    return Explanation(
+        registry=ref.resource_id,
+        in_scope=resolution.in_scope,
+        sku=sku_name(registry),
+        tags=dict(tags),
+        exempt_reason=resolution.exempt_reason,
+        override=override,
+        also_matched=[i for i in matching if i != winner],
+        mode="exempt (report only)" if resolution.exempt_reason else resolution.mode,
+        trace=list(resolution.trace),
+        rules=rules,
+    )
+
+
+def _mode_source(policy: Policy, resolution: Any, name: str) -> str:
+    """Where a rule's mode comes from, following Resolution.rule_mode's precedence."""
+    if resolution.forced_dry_run:
+        return "forced: ACRGUARD_MODE=dry-run or --dry-run"
+    if resolution.rules[name].mode:
+        index = resolution.override_index
+        if index is not None and "mode" in (policy.doc.overrides[index].rules.get(name) or {}):
+            return f"rules.{name}.mode in override #{index}"
+        return f"rules.{name}.mode"
+    index = resolution.override_index
+    if index is not None and policy.doc.overrides[index].mode:
+        return f"mode of override #{index}"
+    if policy.mode_override == "enforce":
+        return "ACRGUARD_MODE=enforce or --mode enforce"
+    return "the policy's mode"
