@@ -16,8 +16,10 @@ status (400) and treat the code as opaque.
   (https://learn.microsoft.com/azure/container-registry/anonymous-pull-access).
 - ``DisablingPublicNetworkAccessNotSupported`` "Disabling public network access is not supported
   for the SKU <sku>. For more information, please visit https://aka.ms/acr/private-link."
-- ``TooManyIpRules`` (emulator-chosen code): more than 200 IP rules. The limit is ACR's documented
-  Premium limit "IP rules: 200" (https://learn.microsoft.com/azure/container-registry/container-registry-skus).
+- ``TooManyIpRules`` (emulator-chosen code): more than 100 IP rules. ACR's SKU limits table lists
+  "Public IP network rules: 100" for Premium
+  (https://learn.microsoft.com/azure/container-registry/container-registry-skus), and
+  Get-AzContainerRegistryUsage reports the ``IPRules`` usage with limit 100.
 - ``InvalidIpRule`` (emulator-chosen code): a value that is not an IPv4 address or IPv4 CIDR, or an
   action other than Allow. ACR takes IPv4 only ("Only IPV4 address is allowed", Az.ContainerRegistry
   New-AzContainerRegistryIPRuleObject docs) and IPRule.action is the single-valued enum "Allow".
@@ -31,7 +33,7 @@ from typing import Any
 
 from .http_types import ArmError
 
-MAX_IP_RULES = 200
+MAX_IP_RULES = 100
 DEFAULT_ACTIONS = ("Allow", "Deny")
 
 
