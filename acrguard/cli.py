@@ -285,7 +285,7 @@ def replay(
         str | None,
         typer.Option(
             "--dead-letter",
-            help="Dead-letter container URL: https://<account>.blob.core.windows.net/<container>[/prefix].",
+            help="Dead-letter container URL: https://<account>.blob.core.windows.net/<container>\\[/prefix].",
         ),
     ] = None,
     delete_replayed: Annotated[

@@ -1,0 +1,132 @@
+"""The acrguard CLI as a user runs it: the installed entry point in a subprocess, against the emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import ACRGUARD, ROOT, json_out, run_cli
+from engine_helpers import DEMO_SEED, SUB_A, SUB_B, rid
+
+PROD, LOCKED, STD = rid("contosoprod"), rid("contosolocked"), rid("contosostd")
+SAMPLES = ROOT.parent / "shared" / "samples" / "events"
+
+
+@pytest.fixture
+def seeded(emu):
+    emu.seed(DEMO_SEED)
+    return emu
+
+
+def test_entry_point_is_installed():
+    assert ACRGUARD.exists(), f"{ACRGUARD} missing: run `make test` (installs the package)"
+
+
+def test_sweep_dry_run_reports_drift_with_its_own_exit_code_and_reads_only_list_pages(seeded):
+    result = run_cli(
+        seeded, "-o", "json", "sweep", "--dry-run", "--subscription", SUB_A, "--subscription", SUB_B
+    )
+    assert result.returncode == 3, result.stderr
+    out = json_out(result)
+    assert out["schema"] == "acrguard/v1" and out["command"] == "sweep"
+    assert (
+        out["summary"]["planned"] == 3 and out["summary"]["compliant"] == 1 and out["summary"]["skipped"] == 2
+    )
+    assert seeded.counters.writes() == 0
+    assert seeded.requests_for(method="GET", route="registry") == []  # no per-registry GET in dry-run
+    assert len(seeded.requests_for(method="GET", route="list")) == 2  # one page per subscription
+
+
+def test_sweep_enforce_fixes_and_a_second_sweep_finds_nothing(seeded):
+    first = run_cli(seeded, "-o", "json", "sweep", "--subscription", SUB_A, "--subscription", SUB_B)
+    assert json_out(first)["summary"]["applied"] == 3, first.stderr
+    assert seeded.counters.writes() == 3
+    second = run_cli(seeded, "-o", "json", "sweep", "--subscription", SUB_A)
+    assert json_out(second)["summary"]["applied"] == 0
+    assert seeded.counters.writes() == 3
+
+
+def test_sweep_table_output_has_the_summary(seeded):
+    result = run_cli(seeded, "sweep", "--dry-run", "--subscription", SUB_A, "--subscription", SUB_B)
+    assert result.returncode == 3
+    assert "Summary" in result.stdout and "planned" in result.stdout and "contosoprod" in result.stdout
+
+
+def test_check_fixes_one_registry_and_prints_before_after(seeded):
+    result = run_cli(seeded, "check", STD)
+    assert result.returncode == 0, result.stderr
+    assert "anonymousPullEnabled=true" in result.stdout and "anonymousPullEnabled=false" in result.stdout
+    assert seeded.get_registry(STD)["properties"]["anonymousPullEnabled"] is False
+
+
+def test_check_dry_run_exits_3_and_writes_nothing(seeded):
+    result = run_cli(seeded, "-o", "json", "check", PROD, "--dry-run")
+    assert result.returncode == 3
+    assert {r["outcome"] for r in json_out(result)["results"][0]["records"]} == {"planned"}
+    assert seeded.counters.writes() == 0
+
+
+def test_check_compliant_exits_0(seeded):
+    assert run_cli(seeded, "check", LOCKED).returncode == 0
+    assert (seeded.counters.reads(LOCKED), seeded.counters.writes(LOCKED)) == (1, 0)
+
+
+def test_check_permission_error_exits_1_with_the_reason(seeded):
+    seeded.inject(method="PATCH", resource_id=PROD, status=403, times=None)
+    result = run_cli(seeded, "-o", "json", "check", PROD)
+    assert result.returncode == 1
+    assert "Microsoft.ContainerRegistry/registries/write" in result.stdout
+
+
+def test_explain_names_the_winning_override_and_never_writes(seeded):
+    apps = rid("contosoapps", SUB_B, "rg-apps")
+    result = run_cli(seeded, "explain", apps)
+    assert result.returncode == 0, result.stderr
+    assert "override #1" in result.stdout and "dry-run" in result.stdout
+    assert seeded.counters.writes() == 0
+
+
+def test_replay_files_and_stdin(seeded):
+    files = [str(SAMPLES / "registry-write.eventgrid.json"), str(SAMPLES / "storage-write.eventgrid.json")]
+    result = run_cli(seeded, "-o", "json", "replay", *files)
+    assert result.returncode == 0, result.stderr
+    outcomes = [(r["event_id"], r["outcome"]) for r in json_out(result)["results"]]
+    assert outcomes == [
+        ("4a1e5f0c-6a2b-4f0e-9d1c-2b7f3c9e8d10", "applied"),
+        ("6c3a7b2e-8c4d-4b2a-9f3e-4d9b5e1a0f32", "skipped"),
+    ]
+    again = run_cli(
+        seeded, "-o", "json", "replay", "-", stdin=(SAMPLES / "dead-letter-blob.json").read_text()
+    )
+    assert [r["outcome"] for r in json_out(again)["results"]] == ["compliant"]
+
+
+def test_malformed_file_is_a_clear_message_not_a_traceback(seeded, tmp_path):
+    bad = tmp_path / "broken-event.json"
+    bad.write_text('{"id": "x", "eventType":')
+    result = run_cli(seeded, "replay", str(bad))
+    assert result.returncode == 1
+    assert "broken-event.json" in result.stderr and "Traceback" not in result.stderr + result.stdout
+    assert seeded.requests == []
+
+
+def test_validate_good_and_bad_policies(emu, tmp_path):
+    assert run_cli(emu, "validate", str(ROOT / "policies.yaml")).returncode == 0
+    bad = tmp_path / "bad-policy.yaml"
+    bad.write_text("version: 1\nrules:\n  network_rules: {enabled: true, allowed_ips: ['10.0.0.0/8']}\n")
+    result = run_cli(emu, "validate", str(bad))
+    assert result.returncode == 1
+    assert "bad-policy.yaml" in result.stderr + result.stdout
+    assert "rules.network_rules.allowed_ips" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_error_exits_2(emu):
+    assert run_cli(emu, "sweep", "--concurrency", "lots").returncode == 2
+    assert run_cli(emu, "no-such-command").returncode == 2
+
+
+def test_json_output_is_clean_json_even_with_audit_lines(seeded):
+    result = run_cli(seeded, "-o", "json", "-v", "check", LOCKED)
+    json.loads(result.stdout)  # audit lines go to stderr
+    assert '"outcome"' in result.stderr
