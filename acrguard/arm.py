@@ -47,7 +47,9 @@ WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 
 log = logging.getLogger("acrguard.arm")
-_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+# 401 too: ARM rejected the token (expired, clock skew, identity not yet replicated); the generated
+# operations raise ClientAuthenticationError for it, send_request's raise_for_status a plain error.
+_RETRY_STATUSES = frozenset({401, 408, 409, 429, 500, 502, 503, 504})
 _BACKOFF = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)  # used when ARM gives no Retry-After
 
 
@@ -135,7 +137,13 @@ class Arm:
 
                     # In the Function App this resolves to the managed identity (IDENTITY_ENDPOINT);
                     # AZURE_CLIENT_ID selects the user-assigned one.
-                    self._credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+                    # Token requests get the ARM calls' timeouts: azure-core's default (300 s) would
+                    # let a hanging identity endpoint hold an invocation far past the retry budget.
+                    self._credential = DefaultAzureCredential(
+                        exclude_interactive_browser_credential=True,
+                        connection_timeout=min(10.0, self.settings.http_timeout_s),
+                        read_timeout=self.settings.http_timeout_s,
+                    )
         return self._credential
 
     def client(self, subscription_id: str) -> ContainerRegistryManagementClient:

@@ -30,6 +30,13 @@ from typing import Any, Literal
 
 from . import arm_gateway
 from .arm_registries import ArmSettings, RegistriesProvider, RegistryEntry, RegistryStore, conflict, not_found
+from .arm_subscriptions import (
+    SUBSCRIPTION_READ,
+    SUBSCRIPTIONS_API_VERSIONS,
+    Subscription,
+    SubscriptionDirectory,
+    SubscriptionState,
+)
 from .eventgrid_topic import EventGridTopic, new_topic_key
 from .events import EventDispatcher, EventSchema, Sink, SinkError, WriteContext
 from .faults import ARM_ROUTES, DEFAULT_ARM_CODES, Delay, Fault, FaultPlan, resolve_delay
@@ -51,12 +58,15 @@ from .resource_ids import (
     LIST_BY_SUBSCRIPTION_PATH,
     OPERATION_PATH,
     REGISTRY_PATH,
+    SUBSCRIPTION_PATH,
+    SUBSCRIPTIONS_PATH,
     ListScope,
     OperationRef,
     RegistryRef,
+    SubscriptionsTarget,
     resource_key,
 )
-from .seeding import SeedSource, load_seed
+from .seeding import SeedSource, parse_seed
 from .tls import create_tls
 
 IDENTITY_PATH = "/msi/token"
@@ -82,7 +92,7 @@ UNSET_ENV_VARS = (
 )
 """Variables that would make azure-identity pick another credential than the emulator's endpoint."""
 
-Target = RegistryRef | ListScope | OperationRef | None
+Target = RegistryRef | ListScope | OperationRef | SubscriptionsTarget | None
 
 
 class Emulator:
@@ -110,6 +120,7 @@ class Emulator:
         self._identity = ManagedIdentityEndpoint(self._tokens, self.identity_header, managed_identity)
         self._topic = EventGridTopic(topic_key or new_topic_key(), self._tokens)
         self._store = RegistryStore()
+        self._subscriptions = SubscriptionDirectory()
         self._operations = OperationTracker()
         self._faults = FaultPlan()
         self._latency: Delay = None
@@ -122,6 +133,8 @@ class Emulator:
         self._stopping = threading.Event()
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+        self._generation = 0
+        """Bumped by reset(): a request begun earlier belongs to a previous test and is dropped."""
         self.ca_path: Path | None = None
 
     # ================================================================== lifecycle
@@ -180,10 +193,12 @@ class Emulator:
         Keeps the server, its port and CA, issued tokens and identities, so clients and cached
         credentials built in one test keep working in the next.
         """
+        self._generation += 1
         self._events().reset()
         with self._store.lock:
             self._store.clear()
             self._operations.clear()
+            self._subscriptions.clear()
             self.settings.page_size = self._defaults.page_size
             self.settings.lro = self._defaults.lro
             self.settings.lro_overrides.clear()
@@ -276,10 +291,16 @@ class Emulator:
 
         Direct state changes: no events, no counters, no request log.
         """
-        documents = load_seed(source)
+        documents, subscriptions = parse_seed(source)
         with self._store.lock:
             for document in documents:
                 self._store.put(RegistryEntry(RegistryRef.parse(document["id"]), document))
+        for subscription in subscriptions:
+            self.add_subscription(
+                subscription["id"],
+                display_name=subscription.get("display_name"),
+                state=subscription.get("state", "Enabled"),  # type: ignore[arg-type]
+            )
         return [document["id"] for document in documents]
 
     def add_registry(
@@ -316,6 +337,15 @@ class Emulator:
 
     def remove_registry(self, resource_id: str) -> bool:
         return self._store.delete(resource_id) is not None
+
+    def add_subscription(
+        self, subscription_id: str, *, display_name: str | None = None, state: SubscriptionState = "Enabled"
+    ) -> Subscription:
+        """Make a subscription visible to ``GET /subscriptions`` even without registries (or Disabled).
+
+        Subscriptions holding a registry are visible (Enabled) without this.
+        """
+        return self._subscriptions.add(Subscription(subscription_id, display_name, state))
 
     @property
     def page_size(self) -> int:
@@ -476,6 +506,7 @@ class Emulator:
         target_key = _target_key(target)
         outcome: Response | Abort | None = None
         fault: Fault | None = None
+        generation = self._generation
         with self._serving():
             try:
                 fault = self._faults.take(request.method, route, target_key, request.path)
@@ -488,6 +519,11 @@ class Emulator:
                 if outcome is None:
                     if route in ARM_ROUTES:
                         self._sleep(resolve_delay(self._latency))
+                    if generation != self._generation:
+                        # Still sleeping when reset() ran (its client has usually given up): it must
+                        # not act on, or show up in, the next test's state.
+                        outcome = Abort("close")
+                        return outcome
                     outcome = self._route(request, route, target)
                 return outcome
             except Exception:
@@ -499,7 +535,8 @@ class Emulator:
                 ).response()
                 return outcome
             finally:
-                self._record(request, route, target, outcome, fault, started)
+                if generation == self._generation:
+                    self._record(request, route, target, outcome, fault, started)
 
     def _route(self, request: Request, route: str, target: Target) -> Response:
         if route == "identity":
@@ -527,6 +564,12 @@ class Emulator:
         own = {self.base_url, f"https://localhost:{self.port}", request.origin}
         token = arm_gateway.authenticate(request, self._tokens, own)
         request.notes["principal"] = token.principal
+        if isinstance(target, SubscriptionsTarget):
+            arm_gateway.require_api_version(request, SUBSCRIPTIONS_API_VERSIONS)
+            arm_gateway.authorize(token.principal, SUBSCRIPTION_READ, target.path)
+            with self._store.lock:
+                implied = [entry.ref.subscription for entry in self._store.entries()]
+            return self._subscriptions.handle(request, target.subscription, implied, self.settings.page_size)
         api_version = arm_gateway.require_api_version(request)
         action = arm_gateway.READ if route != "registry" else arm_gateway.action_for(request.method)
         arm_gateway.authorize(token.principal, action, _scope_of(target))
@@ -643,6 +686,10 @@ def classify(path: str) -> tuple[str, Target]:
         return "identity", None
     if path.rstrip("/").lower() == TOPIC_PATH:
         return "topic", None
+    if SUBSCRIPTIONS_PATH.match(path):
+        return "subscriptions", SubscriptionsTarget()
+    if match := SUBSCRIPTION_PATH.match(path):
+        return "subscriptions", SubscriptionsTarget(match["sub"])
     if match := REGISTRY_PATH.match(path):
         return "registry", RegistryRef(match["sub"], match["rg"], match["name"])
     if match := OPERATION_PATH.match(path):
@@ -656,7 +703,7 @@ def classify(path: str) -> tuple[str, Target]:
 
 
 def _target_key(target: Target) -> str | None:
-    if isinstance(target, (RegistryRef, ListScope)):
+    if isinstance(target, (RegistryRef, ListScope, SubscriptionsTarget)):
         return target.key
     if isinstance(target, OperationRef):
         return target.registry.key
@@ -666,7 +713,7 @@ def _target_key(target: Target) -> str | None:
 def _target_id(target: Target) -> str | None:
     if isinstance(target, RegistryRef):
         return target.id
-    if isinstance(target, ListScope):
+    if isinstance(target, (ListScope, SubscriptionsTarget)):
         return target.path
     if isinstance(target, OperationRef):
         return target.registry.id

@@ -236,3 +236,9 @@ def test_unauthorized_is_retried_then_raised_never_lost(seeded):
     with pytest.raises(TransientArmError):
         h.engine.handle(write_event(PROD))
     assert len(seeded.requests_for(method="GET", resource_id=PROD)) >= 2
+
+
+def test_reconcile_without_scope_covers_every_reachable_subscription(seeded):
+    summary = make_harness().engine.reconcile()
+    assert summary.counts["applied"] == 3  # both demo subscriptions, found through GET /subscriptions
+    assert seeded.requests_for(route="subscriptions")[0].status == 200
