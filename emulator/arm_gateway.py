@@ -105,7 +105,7 @@ def authenticate(request: Request, tokens: TokenStore, own_audiences: set[str]) 
     return record
 
 
-def require_api_version(request: Request) -> str:
+def require_api_version(request: Request, supported: tuple[str, ...] = SUPPORTED_API_VERSIONS) -> str:
     version = request.param("api-version")
     if not version:
         raise ArmError(
@@ -113,11 +113,11 @@ def require_api_version(request: Request) -> str:
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
         )
-    if version not in SUPPORTED_API_VERSIONS:
+    if version not in supported:
         raise ArmError(
             400,
             "InvalidApiVersionParameter",
-            f"The api-version '{version}' is invalid. The supported versions are '{','.join(SUPPORTED_API_VERSIONS)}'.",
+            f"The api-version '{version}' is invalid. The supported versions are '{','.join(supported)}'.",
         )
     return version
 

@@ -394,7 +394,7 @@ class RegistriesProvider:
     def list(self, request: Request, scope: ListScope, api_version: str) -> Response:
         with self.store.lock:
             keys = self.store.in_scope(scope)
-            offset = _decode_skip_token(request.param("$skipToken"))
+            offset = decode_skip_token(request.param("$skipToken"))
             page_keys = keys[offset : offset + self.settings.page_size]
             value = []
             for key in page_keys:
@@ -404,18 +404,18 @@ class RegistriesProvider:
             payload: dict[str, Any] = {"value": value}
             next_offset = offset + len(page_keys)
             if next_offset < len(keys):
-                token = _encode_skip_token(next_offset)
+                token = encode_skip_token(next_offset)
                 payload["nextLink"] = (
                     f"{request.origin}{scope.path}?api-version={api_version}&%24skipToken={token}"
                 )
             return Response.json(200, payload)
 
 
-def _encode_skip_token(offset: int) -> str:
+def encode_skip_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode().rstrip("=")
 
 
-def _decode_skip_token(token: str | None) -> int:
+def decode_skip_token(token: str | None) -> int:
     if not token:
         return 0
     try:

@@ -102,7 +102,7 @@ class Counters:
                 return
             if route == "operation":
                 kind = "polls"
-            elif route in ("registry", "list"):
+            elif route in ("registry", "list", "subscriptions"):
                 kind = "reads" if method in ("GET", "HEAD") else "writes"
             else:
                 return

@@ -23,6 +23,8 @@ OPERATION_PATH = re.compile(
 )
 LIST_BY_GROUP_PATH = re.compile(rf"^{_SUB}{_RG}{_PROVIDER}/?$", re.IGNORECASE)
 LIST_BY_SUBSCRIPTION_PATH = re.compile(rf"^{_SUB}{_PROVIDER}/?$", re.IGNORECASE)
+SUBSCRIPTIONS_PATH = re.compile(r"^/subscriptions/?$", re.IGNORECASE)
+SUBSCRIPTION_PATH = re.compile(rf"^{_SUB}/?$", re.IGNORECASE)
 
 
 def resource_key(resource_id: str) -> str:
@@ -84,6 +86,21 @@ class ListScope:
         if ref.subscription.lower() != self.subscription.lower():
             return False
         return self.resource_group is None or ref.resource_group.lower() == self.resource_group.lower()
+
+
+@dataclass(frozen=True)
+class SubscriptionsTarget:
+    """``GET /subscriptions`` (``subscription`` None) or ``GET /subscriptions/{id}``."""
+
+    subscription: str | None = None
+
+    @property
+    def path(self) -> str:
+        return f"/subscriptions/{self.subscription}" if self.subscription else "/subscriptions"
+
+    @property
+    def key(self) -> str:
+        return resource_key(self.path)
 
 
 @dataclass(frozen=True)

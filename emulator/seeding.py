@@ -13,6 +13,8 @@ Accepted shapes (``registries`` may also be the whole document, as a bare list):
         properties: {anonymousPullEnabled: true}
       - file: ../shared/samples/registries/basic.json   # a GET-shaped document, path relative to the seed
       - {id: /subscriptions/.../registries/x, sku: ..., properties: ...}   # a GET-shaped document inline
+    subscriptions:            # optional: visible even without registries, or in another state
+      - {id: 00000000-0000-0000-0000-00000000cccc, display_name: Sandbox, state: Disabled}
     meta: {...}               # free-form, ignored (generators put bookkeeping here)
 
 Every registry is checked against ACR's SKU rules, so a seed cannot hold a state ARM would refuse.
@@ -35,7 +37,9 @@ SeedSource = str | Path | Mapping[str, Any] | Sequence[Any]
 
 _COMPACT_KEYS = {"subscription", "resource_group", "name", "sku", "location", "tags", "properties"}
 _DEFAULT_KEYS = {"subscription", "resource_group", "location", "sku"}
-_TOP_KEYS = {"defaults", "registries", "meta"}
+_TOP_KEYS = {"defaults", "registries", "subscriptions", "meta"}
+_SUBSCRIPTION_KEYS = {"id", "display_name", "state"}
+_SUBSCRIPTION_STATES = ("Enabled", "Disabled", "Warned", "PastDue", "Deleted")
 
 
 class SeedError(ValueError):
@@ -54,10 +58,36 @@ def read_seed_file(path: str | Path) -> Any:
 
 def load_seed(source: SeedSource) -> list[dict[str, Any]]:
     """Registry documents (GET-shaped) from a seed file path or an already-parsed seed."""
+    return parse_seed(source)[0]
+
+
+def parse_seed(source: SeedSource) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(registry documents, explicit subscriptions ``{id, display_name?, state?}``) of a seed."""
     if isinstance(source, (str, Path)):
         path = Path(source)
-        return _documents(read_seed_file(path), base_dir=path.parent, origin=str(path))
-    return _documents(source, base_dir=Path.cwd(), origin="<seed>")
+        seed, base_dir, origin = read_seed_file(path), path.parent, str(path)
+    else:
+        seed, base_dir, origin = source, Path.cwd(), "<seed>"
+    return _documents(seed, base_dir=base_dir, origin=origin), _subscriptions(seed, origin)
+
+
+def _subscriptions(seed: Any, origin: str) -> list[dict[str, str]]:
+    if not isinstance(seed, Mapping):
+        return []
+    subscriptions = []
+    for index, entry in enumerate(seed.get("subscriptions") or []):
+        where = f"{origin}: subscriptions[{index}]"
+        if not isinstance(entry, Mapping) or not entry.get("id"):
+            raise SeedError(f"{where}: expected a mapping with an 'id'")
+        unknown = set(entry) - _SUBSCRIPTION_KEYS
+        if unknown:
+            raise SeedError(
+                f"{where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(_SUBSCRIPTION_KEYS)}"
+            )
+        if entry.get("state", "Enabled") not in _SUBSCRIPTION_STATES:
+            raise SeedError(f"{where}: state must be one of {', '.join(_SUBSCRIPTION_STATES)}")
+        subscriptions.append({str(k): str(v) for k, v in entry.items()})
+    return subscriptions
 
 
 def _documents(seed: Any, *, base_dir: Path, origin: str) -> list[dict[str, Any]]:
