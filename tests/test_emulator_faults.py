@@ -230,3 +230,13 @@ def test_request_log_sequence_numbers_are_unique(emu: Emulator, rid: str) -> Non
     for thread in threads:
         thread.join()
     assert sorted(r.seq for r in emu.requests) == list(range(1, 11))
+
+
+def test_a_request_still_in_flight_at_reset_does_not_leak_into_the_next_test(emu: Emulator, rid: str) -> None:
+    emu.inject(resource_id=rid, delay=0.6)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        _get(emu, rid, timeout=0.2)
+    emu.reset()  # what the next test's `emu` fixture does while the server still sleeps
+    time.sleep(0.6)
+    assert emu.requests == []
+    assert emu.counters.snapshot() == {}
