@@ -121,7 +121,11 @@ def _globals(
 
 
 class CliError(Exception):
-    """A user-facing error: one line on stderr, exit 1, never a traceback."""
+    """A user-facing error: one line on stderr (one per problem), exit 1, never a traceback."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []  # (input, message) pairs, e.g. (policy file, "key.path: reason")
 
 
 class Run:
@@ -162,14 +166,15 @@ class Run:
         try:
             engine = build_engine(settings, "dry-run" if dry_run else None)
         except PolicyError as exc:
-            lines = [f"{exc.file}: {path or '<root>'}: {reason}" for path, reason in exc.problems]
-            raise CliError("invalid policy\n  " + "\n  ".join(lines)) from None
+            problems = [(exc.file, f"{path or '<root>'}: {reason}") for path, reason in exc.problems]
+            raise CliError("invalid policy", problems) from None
         self.mode = engine.policy.mode_override or engine.policy.doc.mode
         return engine
 
     def error(self, input: str | None, message: str) -> None:
         self.errors.append({"input": input or "", "message": message})
-        render.err_console().print(f"acrguard: error: {input + ': ' if input else ''}{message}", markup=False)
+        # Plain write: an error line is never wrapped or styled (grep, CI logs).
+        sys.stderr.write(f"acrguard: error: {input + ': ' if input else ''}{message}\n")
 
     def finish(self, code: ExitCode, summary: dict[str, Any], results: list[dict[str, Any]]) -> None:
         if self.json:
@@ -186,7 +191,10 @@ class Run:
         raise typer.Exit(int(code))
 
 
-def exit_code_for(outcomes: list[str], errors: bool = False) -> ExitCode:
+def exit_code_for(items: list[Item], errors: bool = False) -> ExitCode:
+    """From every record, not only each registry's overall outcome: a registry whose outcome is
+    ``applied`` may still hold a ``planned`` rule (a per-rule dry-run), which is drift left in place."""
+    outcomes = {i.outcome for i in items} | {r.outcome for i in items for r in i.records}
     if errors or "failed" in outcomes:
         return ExitCode.ERROR
     if "planned" in outcomes or "flagged" in outcomes:
@@ -204,7 +212,8 @@ def _guard(run: Run, body: Any) -> None:
     try:
         body()
     except CliError as exc:
-        run.error(None, str(exc))
+        for input, message in exc.problems or [(None, str(exc))]:
+            run.error(input, message)
         run.finish(ExitCode.ERROR, {}, [])
 
 
@@ -248,6 +257,8 @@ def read_events(name: str, content: bytes) -> list[Any]:
     """The events of one file or blob, or CliError naming the input and what is wrong with it."""
     from acrguard.events import Skip, parse_event
 
+    if not content.strip():
+        raise CliError(f"{name}: empty input (no events)")
     try:
         payload = json.loads(content)
     except UnicodeDecodeError:
@@ -387,7 +398,9 @@ def _replay_dead_letter(
     if not run.json:
         kept = "" if not delete else f", {stats['blobs_deleted']} deleted, {stats['blobs_kept']} kept"
         note = " (dry-run: nothing deleted)" if delete and dry_run else ""
-        render.console().print(f"{stats['blobs']} dead-letter blob(s) in {location.url}{kept}{note}")
+        render.console().print(
+            f"{stats['blobs']} dead-letter blob(s) in {location.url}{kept}{note}", markup=False
+        )
     _finish_replay(run, items, stats)
 
 
@@ -396,7 +409,7 @@ def _finish_replay(run: Run, items: list[Item], extra: dict[str, int]) -> None:
     summary = {**render.counts(outcomes), "events": len(items), **extra}
     if not run.json and items:
         render.console().print(render.replay_table(items))
-    run.finish(exit_code_for(outcomes, bool(run.errors)), summary, [i.to_dict() for i in items])
+    run.finish(exit_code_for(items, bool(run.errors)), summary, [i.to_dict() for i in items])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -419,9 +432,7 @@ def _registry_ref(resource_id: str) -> Any:
 @app.command()
 def check(
     ctx: typer.Context,
-    resource_id: Annotated[
-        str, typer.Argument(metavar="RESOURCE_ID", help="Registry resource ID.", show_default=False)
-    ],
+    resource_id: Annotated[str, typer.Argument(help="Registry resource ID.", show_default=False)],
     dry_run: DryRunOpt = False,
     policy: PolicyOpt = None,
     mode: ModeOpt = None,
@@ -448,7 +459,7 @@ def check(
         item = Item(result.registry, result.outcome, result.records)
         if not run.json:
             render.console().print(render.check_table(item))
-        code = exit_code_for([item.outcome], result.error is not None)
+        code = exit_code_for([item], result.error is not None)
         run.finish(code, render.counts([item.outcome]), [item.to_dict()])
 
     _guard(run, body)
@@ -457,9 +468,7 @@ def check(
 @app.command()
 def explain(
     ctx: typer.Context,
-    resource_id: Annotated[
-        str, typer.Argument(metavar="RESOURCE_ID", help="Registry resource ID.", show_default=False)
-    ],
+    resource_id: Annotated[str, typer.Argument(help="Registry resource ID.", show_default=False)],
     policy: PolicyOpt = None,
     mode: ModeOpt = None,
     arm_endpoint: EndpointOpt = None,
@@ -551,7 +560,7 @@ def sweep(
             out = render.console()
             for table in render.sweep_tables(items, stats):
                 out.print(table)
-        code = exit_code_for([i.outcome for i in items], bool(summary.transient_errors))
+        code = exit_code_for(items, bool(summary.transient_errors))
         run.finish(code, stats, [i.to_dict() for i in items])
 
     _guard(run, body)
@@ -619,8 +628,9 @@ def validate(
             run.mode = loaded.doc.mode
         items = [{"file": source, "path": p or "<root>", "reason": r} for p, r in problems]
         if not run.json:
-            if problems:
-                render.err_console().print(render.problems_table(source, problems))
+            if problems:  # file: key.path: reason, one per line (what editors and CI logs parse)
+                for path, reason in problems:
+                    sys.stderr.write(f"{source}: {path or '<root>'}: {reason}\n")
             else:
                 render.console().print(f"{source}: valid", markup=False)
         for item in items:

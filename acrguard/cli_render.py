@@ -70,12 +70,12 @@ def counts(outcomes: Iterable[str]) -> dict[str, int]:
 
 
 def console() -> Console:
-    """stdout; wide when not a terminal so piped tables do not wrap at 80 columns."""
+    """stdout; 200 columns when not a terminal, so piped tables and CI logs do not wrap at 80."""
     return Console(width=None if sys.stdout.isatty() else 200, soft_wrap=False)
 
 
 def err_console() -> Console:
-    return Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+    return Console(stderr=True)
 
 
 def print_json(document: dict[str, Any]) -> None:
@@ -101,6 +101,11 @@ def document(
         "results": list(results),
         "errors": list(errors),
     }
+
+
+def _add_row(table: Table, *cells: Any) -> None:
+    """Cells are data, never markup: a reason such as ``ipRules[0]`` or ``[/prefix]`` prints as is."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
 
 
 def _outcome(outcome: str) -> Text:
@@ -131,7 +136,7 @@ def replay_table(items: Sequence[Item]) -> Table:
         table.add_column(name, overflow="fold")
     for item in items[:MAX_TABLE_ROWS]:
         row = [item.event_id or "-", _short_registry(item.registry), _outcome(item.outcome), item.detail]
-        table.add_row(*([item.input or "-"] if inputs else []), *row)
+        _add_row(table, *([item.input or "-"] if inputs else []), *row)
     if len(items) > MAX_TABLE_ROWS:
         table.caption = f"{len(items) - MAX_TABLE_ROWS} more rows: use --output json"
     return table
@@ -142,7 +147,8 @@ def check_table(item: Item) -> Table:
     for name in ("rule", "outcome", "before", "after", "reason"):
         table.add_column(name, overflow="fold")
     for record in item.records:
-        table.add_row(
+        _add_row(
+            table,
             record.rule or "-",
             _outcome(record.outcome),
             _props(record.before),
@@ -161,8 +167,8 @@ def sweep_tables(items: Sequence[Item], summary: dict[str, Any]) -> list[Table]:
             table.add_column(name, overflow="fold")
         for item in attention[:MAX_TABLE_ROWS]:
             rules = sorted({r.rule for r in item.records if r.rule and r.outcome == item.outcome})
-            table.add_row(
-                _short_registry(item.registry), _outcome(item.outcome), ", ".join(rules), item.detail
+            _add_row(
+                table, _short_registry(item.registry), _outcome(item.outcome), ", ".join(rules), item.detail
             )
         if len(attention) > MAX_TABLE_ROWS:
             table.caption = f"{len(attention) - MAX_TABLE_ROWS} more rows: use --output json"
@@ -177,13 +183,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table.add_column("registries", justify="right")
     for outcome in OUTCOMES:
         label = "remediated (applied)" if outcome == "applied" else outcome
-        table.add_row(
-            _outcome(label) if outcome != "applied" else Text(label, "green"), str(summary[outcome])
+        _add_row(
+            table, _outcome(label) if outcome != "applied" else Text(label, "green"), str(summary[outcome])
         )
     table.add_section()
-    table.add_row("total", str(sum(summary[o] for o in OUTCOMES)))
-    if "arm_requests" in summary:
-        table.add_row("ARM requests", str(summary["arm_requests"]))
+    _add_row(table, "total", str(sum(summary[o] for o in OUTCOMES)))
     return table
 
 
@@ -191,31 +195,32 @@ def explain_view(explanation: dict[str, Any]) -> list[Any]:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column(overflow="fold")
-    head.add_row("registry", explanation["registry"])
-    head.add_row("sku", explanation["sku"] or "-")
+    _add_row(head, "registry", explanation["registry"])
+    _add_row(head, "sku", explanation["sku"] or "-")
     tags = explanation["tags"]
-    head.add_row("tags", ", ".join(f"{k}={v}" for k, v in tags.items()) or "-")
-    head.add_row("in scope", "yes" if explanation["in_scope"] else "no")
-    head.add_row("exempt", explanation["exempt_reason"] or "no")
+    _add_row(head, "tags", ", ".join(f"{k}={v}" for k, v in tags.items()) or "-")
+    _add_row(head, "in scope", "yes" if explanation["in_scope"] else "no")
+    _add_row(head, "exempt", explanation["exempt_reason"] or "no")
     override = explanation["override"]
     if override:
         label = f" ({override['description']})" if override["description"] else ""
         won = f"#{override['index']}{label}, match {json.dumps(override['match'])} (first match wins)"
     else:
         won = "none matched: base rules apply"
-    head.add_row("override", won)
+    _add_row(head, "override", won)
     if explanation["also_matched"]:
         shadowed = ", ".join(f"#{i}" for i in explanation["also_matched"])
-        head.add_row("", f"also matched but shadowed: {shadowed}")
-    head.add_row("mode", explanation["mode"] or "-")
-    head.add_row("trace", "\n".join(explanation["trace"]))
+        _add_row(head, "", f"also matched but shadowed: {shadowed}")
+    _add_row(head, "mode", explanation["mode"] or "-")
+    _add_row(head, "trace", "\n".join(explanation["trace"]))
     parts: list[Any] = [head]
     if explanation["rules"]:
         table = Table(title="Rules", show_lines=True)
         for name in ("rule", "enabled", "settings from", "mode", "mode from", "verdict now", "reason"):
             table.add_column(name, overflow="fold")
         for rule in explanation["rules"]:
-            table.add_row(
+            _add_row(
+                table,
                 rule["name"],
                 "yes" if rule["enabled"] else "no",
                 rule["config_from"],
@@ -226,12 +231,3 @@ def explain_view(explanation: dict[str, Any]) -> list[Any]:
             )
         parts.append(table)
     return parts
-
-
-def problems_table(file: str, problems: Sequence[tuple[str, str]]) -> Table:
-    table = Table(title=f"{file}: {len(problems)} problem(s)")
-    for name in ("file", "key path", "reason"):
-        table.add_column(name, overflow="fold")
-    for path, reason in problems:
-        table.add_row(file, path or "<root>", reason)
-    return table

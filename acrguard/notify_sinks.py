@@ -107,7 +107,8 @@ def caller_text(record: AuditRecord) -> str:
         return f"object {caller['object_id']}"
     if record.source == "event":
         return "unknown (the event named no caller)"
-    return "unknown: found by a sweep, not by an event (the change predates it or its event was lost)"
+    found_by = "the scheduled reconcile" if record.source == "reconcile" else "an operator's acrguard run"
+    return f"unknown: found by {found_by}, not by an event (the change predates it or its event was lost)"
 
 
 def registry_parts(record: AuditRecord) -> tuple[str, str, str]:
