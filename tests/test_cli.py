@@ -41,6 +41,9 @@ def test_sweep_enforce_fixes_and_a_second_sweep_finds_nothing(seeded):
     first = run_cli(seeded, "-o", "json", "sweep", "--subscription", SUB_A, "--subscription", SUB_B)
     assert json_out(first)["summary"]["applied"] == 3, first.stderr
     assert seeded.counters.writes() == 3
+    # Compliant, exempt and Basic registries are decided from the list page: no GET for them.
+    gets = {r.resource_id.lower() for r in seeded.requests_for(method="GET", route="registry")}
+    assert gets == {PROD.lower(), STD.lower(), rid("contosoapps", SUB_B, "rg-apps").lower()}
     second = run_cli(seeded, "-o", "json", "sweep", "--subscription", SUB_A)
     assert json_out(second)["summary"]["applied"] == 0
     assert seeded.counters.writes() == 3
@@ -87,13 +90,18 @@ def test_explain_names_the_winning_override_and_never_writes(seeded):
 
 
 def test_replay_files_and_stdin(seeded):
-    files = [str(SAMPLES / "registry-write.eventgrid.json"), str(SAMPLES / "storage-write.eventgrid.json")]
-    result = run_cli(seeded, "-o", "json", "replay", *files)
+    names = (
+        "registry-write.eventgrid.json",
+        "registry-write.cloudevent.json",
+        "storage-write.eventgrid.json",
+    )
+    result = run_cli(seeded, "-o", "json", "replay", *(str(SAMPLES / n) for n in names))
     assert result.returncode == 0, result.stderr
-    outcomes = [(r["event_id"], r["outcome"]) for r in json_out(result)["results"]]
-    assert outcomes == [
-        ("4a1e5f0c-6a2b-4f0e-9d1c-2b7f3c9e8d10", "applied"),
-        ("6c3a7b2e-8c4d-4b2a-9f3e-4d9b5e1a0f32", "skipped"),
+    rows = [(r["event_id"], r["outcome"], r["input"].rsplit("/", 1)[-1]) for r in json_out(result)["results"]]
+    assert rows == [
+        ("4a1e5f0c-6a2b-4f0e-9d1c-2b7f3c9e8d10", "applied", names[0]),
+        ("4a1e5f0c-6a2b-4f0e-9d1c-2b7f3c9e8d10", "compliant", names[1]),  # CloudEvents, same write
+        ("6c3a7b2e-8c4d-4b2a-9f3e-4d9b5e1a0f32", "skipped", names[2]),
     ]
     again = run_cli(
         seeded, "-o", "json", "replay", "-", stdin=(SAMPLES / "dead-letter-blob.json").read_text()
