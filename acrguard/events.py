@@ -61,10 +61,14 @@ def parse_events(payload: Any) -> list[Target | Skip]:
             payload = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as exc:
             return [Skip(f"payload is not valid JSON: {exc}")]
+        except RecursionError:
+            return [Skip("payload is nested too deeply to be an Event Grid delivery")]
     if isinstance(payload, list):
         if not payload:
             return [Skip("empty event batch")]
-        return [result for item in payload for result in parse_events(item)]
+        # A batch is one array of events; an array inside it is a malformed event, not a batch to
+        # recurse into (deep nesting would otherwise raise RecursionError).
+        return [parse_event(item) for item in payload]
     return [parse_event(payload)]
 
 
@@ -138,6 +142,8 @@ def _normalise(event: Any) -> dict[str, Any]:
             data = event.get_json()
         except ValueError as exc:
             raise _BadEvent(f"event data is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise _BadEvent("event data is nested too deeply") from None
         event = {"id": event.id, "eventType": event.event_type, "subject": event.subject, "data": data}
     if not isinstance(event, Mapping):
         raise _BadEvent(f"an event must be a JSON object, got {type(event).__name__}")
@@ -159,6 +165,8 @@ def _normalise(event: Any) -> dict[str, Any]:
             data = json.loads(data)
         except ValueError:
             raise _BadEvent("event data is a string that is not JSON") from None
+        except RecursionError:
+            raise _BadEvent("event data is nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
