@@ -87,12 +87,17 @@ def patch_as_user(emu: Any, resource_id: str, properties: dict[str, Any]) -> req
 _FUNCTIONS: dict[int, dict[str, Any]] = {}
 
 
-def function_object(name: str) -> Any:
-    """The real user function behind a trigger. ``app.get_functions()`` may run once per app object
-    (a second call re-registers the names and raises), so the result is kept per app."""
+def function_builders() -> dict[str, Any]:
+    """The app's functions by name. ``app.get_functions()`` may run once per app object (a second
+    call re-registers the names and raises), so the result is kept per app."""
     import function_app
 
     app = function_app.app
     if id(app) not in _FUNCTIONS:
-        _FUNCTIONS[id(app)] = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
-    return _FUNCTIONS[id(app)][name]
+        _FUNCTIONS[id(app)] = {f.get_function_name(): f for f in app.get_functions()}
+    return _FUNCTIONS[id(app)]
+
+
+def function_object(name: str) -> Any:
+    """The real user function behind a trigger (what the Functions host invokes)."""
+    return function_builders()[name].get_user_function()

@@ -6,13 +6,15 @@ import importlib
 import json
 from pathlib import Path
 
+from engine_helpers import function_builders
+
 import function_app
 
 
 def bindings():
     return {
-        f.get_function_name(): [(b.type, b.name, getattr(b, "schedule", None)) for b in f.get_bindings()]
-        for f in function_app.app.get_functions()
+        name: [(b.type, b.name, getattr(b, "schedule", None)) for b in f.get_bindings()]
+        for name, f in function_builders().items()
     }
 
 
