@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 # Registry names: 5-50 alphanumerics. Resource groups: 1-90 of letters, digits, '_', '-', '.', '()',
 # not ending in '.'. Subscriptions: GUIDs. (ARM naming rules for Microsoft.ContainerRegistry.)
+# Everything but the resource group is ASCII, so it is matched under (?a:...): a Unicode
+# IGNORECASE match would also take 'ſ' for 's' and the Kelvin sign for 'k' (which lower() then
+# turns into another registry's key).
 _REGISTRY_ID = re.compile(
-    r"^/subscriptions/(?P<sub>[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12})"
-    r"/resourcegroups/(?P<rg>[-\w._()]{0,89}[-\w_()])"
-    r"/providers/microsoft\.containerregistry/registries/(?P<name>[a-z0-9]{5,50})"
+    r"^(?a:/subscriptions/)(?P<sub>(?a:[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}))"
+    r"(?a:/resourcegroups/)(?P<rg>[-\w._()]{0,89}[-\w_()])"
+    r"(?a:/providers/microsoft\.containerregistry/registries/)(?P<name>(?a:[a-z0-9]{5,50}))"
     r"(?P<child>(?:/[^/]+/[^/]+)*)/?$",
     re.IGNORECASE,
 )

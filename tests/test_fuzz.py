@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from engine_helpers import rid, write_event
 
-from acrguard.events import Skip, Target, parse_events
+from acrguard.events import Skip, Target, parse_event, parse_events
+from acrguard.resource_ids import RegistryRef
 
 PROD = rid("contosoprod")
 BASE_EVENT = write_event(PROD)
@@ -47,3 +48,33 @@ def test_nested_batches_are_not_batches() -> None:
     results = parse_events([[write_event(PROD)]])
     assert len(results) == 1 and isinstance(results[0], Skip)
     assert "must be a JSON object" in results[0].reason
+
+
+def event_for(
+    resource_id: str, operation: str = "Microsoft.ContainerRegistry/registries/write"
+) -> dict[str, Any]:
+    event = write_event(PROD, operation)
+    event["subject"] = event["data"]["resourceUri"] = resource_id
+    return event
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["contosoprod\u212a", "contoſoprod", "İstanbul1", "contosoprodı", "contoso\u200bprod", "ｃｏｎｔｏｓｏ"],
+)
+def test_registry_names_with_non_ascii_characters_are_refused(name: str) -> None:
+    """Registry names are ASCII; a Unicode case-insensitive match would take 'ſ' for 's' and
+    the Kelvin sign for 'k' (and lower() it into another registry's key)."""
+    result = parse_event(event_for(rid(name)))
+    assert isinstance(result, Skip) and "not a container registry resource ID" in result.reason
+    with pytest.raises(ValueError):
+        RegistryRef.parse(rid(name))
+
+
+@pytest.mark.parametrize(
+    "resource_id",
+    [PROD.replace("subscriptions", "ſubscriptions"), PROD.replace("Microsoft.", "Microſoft.")],
+)
+def test_literal_segments_match_ascii_case_insensitively_only(resource_id: str) -> None:
+    assert isinstance(parse_event(event_for(resource_id)), Skip)
+    assert isinstance(parse_event(event_for(PROD.upper().replace("CONTOSOPROD", "contosoprod"))), Target)
