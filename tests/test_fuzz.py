@@ -13,6 +13,7 @@ import pytest
 from engine_helpers import rid, write_event
 
 from acrguard.events import Skip, Target, parse_event, parse_events
+from acrguard.policy import PolicyError, parse_policy
 from acrguard.resource_ids import RegistryRef
 
 PROD = rid("contosoprod")
@@ -78,3 +79,32 @@ def test_registry_names_with_non_ascii_characters_are_refused(name: str) -> None
 def test_literal_segments_match_ascii_case_insensitively_only(resource_id: str) -> None:
     assert isinstance(parse_event(event_for(resource_id)), Skip)
     assert isinstance(parse_event(event_for(PROD.upper().replace("CONTOSOPROD", "contosoprod"))), Target)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("? [a, b]\n: 1\n", "a key must be a scalar, not a list"),
+        ("version: 1\nrules: {? {a: 1}: x}\n", "a key must be a scalar, not a dict"),
+        ("[" * 5_000 + "]" * 5_000, "nested too deeply"),
+        ("{a: " * 5_000 + "1" + "}" * 5_000, "nested too deeply"),
+        ("version: 1\nversion: 1\n", "duplicate key 'version'"),
+        ("version: !!python/object/apply:os.system [echo]\n", "not valid YAML"),
+        ("\x00", "not valid YAML"),
+        ("version: 1\nrules:\n  network_rules:\n    enabled: true\n    allowed_ips: [1]\n", "valid string"),
+    ],
+    ids=[
+        "sequence as key",
+        "mapping as key",
+        "5000 nested sequences",
+        "5000 nested mappings",
+        "duplicate key",
+        "python tag",
+        "NUL byte",
+        "integer IP",
+    ],
+)
+def test_pathological_yaml_is_a_policy_error_not_a_crash(text: str, expected: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.yaml")
+    assert expected in str(info.value) and "p.yaml" in str(info.value)
