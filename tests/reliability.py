@@ -1,8 +1,12 @@
-"""Records what the fault matrix and the soak observed, and renders docs/RELIABILITY.md from it.
+"""Records what the reliability tests observe, and renders docs/RELIABILITY.md from it.
 
-Tests call :func:`record`; it writes one JSON file per observation into ``$ACRGUARD_RELIABILITY_DIR``
-when that is set (``make reliability`` sets it), so the document is generated from real results
-under pytest-xdist too. ``python -m tests.reliability DIR`` renders the document.
+Tests call :func:`record`; it writes one JSON file per observation into
+``$ACRGUARD_RELIABILITY_DIR`` when that variable is set (``make reliability`` sets it) and does
+nothing otherwise. One uniquely named file per call, so pytest-xdist workers never share a file
+and nothing needs merging: the renderer reads the whole directory.
+
+``python -m tests.reliability DIR`` renders the document from DIR. Every figure in it comes
+from a recorded observation; the prose only explains what the figures mean.
 """
 
 from __future__ import annotations
@@ -12,97 +16,319 @@ import os
 import platform
 import sys
 import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS_ENV = "ACRGUARD_RELIABILITY_DIR"
 
 
 def record(kind: str, **data: Any) -> None:
-    folder = os.environ.get("ACRGUARD_RELIABILITY_DIR")
+    """Store one observation (``kind`` plus JSON-serialisable fields), if results are collected."""
+    folder = os.environ.get(RESULTS_ENV)
     if not folder:
         return
     Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / f"{kind}-{uuid.uuid4().hex}.json").write_text(json.dumps({"kind": kind, **data}))
+    target = Path(folder) / f"{kind}-{uuid.uuid4().hex}.json"
+    partial = target.with_suffix(".part")
+    partial.write_text(json.dumps({"kind": kind, **data}, sort_keys=True, default=str), encoding="utf-8")
+    partial.rename(target)  # a reader never sees half a file
+
+
+class ExampleCounter:
+    """Counts hypothesis examples: ``examples.hit("what")`` in the test body, ``flush()`` once
+    the module is done (each call of a test body is one example, shrinking included)."""
+
+    def __init__(self, kind: str, module: str) -> None:
+        self.kind = kind
+        self.module = module
+        self.counts: Counter[str] = Counter()
+
+    def hit(self, name: str) -> None:
+        self.counts[name] += 1
+
+    def flush(self) -> None:
+        for name, count in sorted(self.counts.items()):
+            record(self.kind, module=self.module, test=name, examples=count)
+        self.counts.clear()
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+ENTRY_ORDER = ["event", "reconcile", "cli check", "cli sweep"]
+ENTRY_LABELS = {
+    "event": "Event Grid function",
+    "reconcile": "timer reconcile",
+    "cli check": "`acrguard check`",
+    "cli sweep": "`acrguard sweep`",
+}
+
+
+def load(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for path in sorted(folder.glob("*.json")):
+        row = json.loads(path.read_text(encoding="utf-8"))
+        by_kind[row["kind"]].append(row)
+    return by_kind
+
+
+def _table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _cell(cell: dict[str, Any]) -> str:
+    details = []
+    if cell.get("faulted_calls"):
+        details.append(f"{cell['faulted_calls']} faulted call{'s' if cell['faulted_calls'] != 1 else ''}")
+    if cell.get("accepted_writes", 0) > 1:
+        details.append(f"{cell['accepted_writes']} identical writes")
+    if cell.get("exit_code") is not None:
+        details.append(f"exit {cell['exit_code']}")
+    text = f"**{cell['observed']}**" + (f" ({', '.join(details)})" if details else "")
+    return text if cell["ok"] else f"{text} UNEXPECTED, expected {cell['expected']}"
+
+
+def render_faults(cells: list[dict[str, Any]]) -> list[str]:
+    if not cells:
+        return ["(the fault matrix did not run)"]
+    order = {c["fault"]: c.get("order", 0) for c in cells}
+    faults = sorted(order, key=lambda f: (order[f], f))
+    entries = [e for e in ENTRY_ORDER if any(c["entry"] == e for c in cells)]
+    by = {(c["fault"], c["entry"]): c for c in cells}
+    ok = sum(1 for c in cells if c["ok"])
+    lines = [
+        f"{len(cells)} cells: {len(faults)} faults x {len(entries)} entry points; "
+        f"{ok} as expected, {len(cells) - ok} not.",
+        "",
+    ]
+    lines += _table(
+        ["fault (where it is injected)", *(ENTRY_LABELS[e] for e in entries)],
+        ([f, *(_cell(by[(f, e)]) if (f, e) in by else "-" for e in entries)] for f in faults),
+    )
+    identity = [c for c in cells if c["fault"].startswith("managed-identity") and not c.get("persistent")]
+    seconds = sorted(c["seconds"] for c in cells)
+    lines += [
+        "",
+        f"Slowest cell {seconds[-1]:.1f} s, median {seconds[len(seconds) // 2]:.1f} s (small retry budgets "
+        "and Retry-After 0/1 in the tests; the production defaults only scale the same logic)."
+        + (
+            f" Token requests when the identity endpoint failed twice: "
+            f"{', '.join(str(c['identity_requests']) for c in identity)} (the credential retries them itself)."
+            if identity
+            else ""
+        ),
+    ]
+    return lines
+
+
+def render_examples(rows: list[dict[str, Any]], what: str) -> list[str]:
+    if not rows:
+        return [f"(the {what} tests did not run)"]
+    totals: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        totals[(row["module"], row["test"])] += row["examples"]
+    lines = [f"{sum(totals.values()):,} {what} examples in {len(totals)} properties.", ""]
+    lines += _table(
+        ["property", "examples"],
+        ([test, f"{count:,}"] for (_, test), count in sorted(totals.items(), key=lambda kv: kv[0][1])),
+    )
+    return lines
+
+
+def render_scope(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(the scope and forgery tests did not run)"]
+    return _table(
+        ["case", "ARM reads", "ARM writes", "outcome"],
+        (
+            [r["case"], r["reads"], r["writes"], r["outcome"]]
+            for r in sorted(rows, key=lambda r: r.get("order", 0))
+        ),
+    )
+
+
+def render_concurrency(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(the concurrency tests did not run)"]
+    lines: list[str] = []
+    for row in sorted(rows, key=lambda r: r["scenario"]):
+        lines += [f"**{row['scenario']}**: {row['summary']}", ""]
+        lines += _table(["measure", "value"], ([k, v] for k, v in row["figures"].items()))
+        lines.append("")
+    return lines
+
+
+def render_soak(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(the soak did not run: it is marked slow; `make reliability` runs it)"]
+    lines: list[str] = []
+    for soak in rows:
+        mix = ", ".join(f"{n:,} {kind}" for kind, n in soak["mix"].items())
+        lines += [
+            f"{soak['events']:,} events ({mix}) through the real `on_registry_write` function object, "
+            f"{soak['threads']} invocations at a time, against the emulator in another process; "
+            f"{soak['seconds']:.1f} s ({soak['events'] / soak['seconds']:,.0f} events/s).",
+            "",
+        ]
+        lines += _table(
+            ["measure", "start", "end", "allowed growth"],
+            [
+                [
+                    "RSS (MiB)",
+                    f"{soak['rss_start_mib']:.1f}",
+                    f"{soak['rss_end_mib']:.1f}",
+                    soak["rss_tolerance"],
+                ],
+                ["threads", soak["threads_start"], soak["threads_end"], "0"],
+                ["open sockets", soak["sockets_start"], soak["sockets_end"], soak["sockets_tolerance"]],
+                ["open file descriptors", soak["fds_start"], soak["fds_end"], soak["sockets_tolerance"]],
+            ],
+        )
+        lines += [
+            "",
+            f"Identity endpoint (token) requests: {soak['identity_requests']}; ARM clients built: "
+            f"{soak['clients']} for {soak['subscriptions']} subscriptions; ARM reads {soak['reads']:,}, "
+            f"writes {soak['writes']:,}; outcomes {json.dumps(soak['outcomes'], sort_keys=True)}. "
+            f"RSS sampled every {soak['sample_every']:,} events: "
+            f"{', '.join(f'{m:.1f}' for m in soak['rss_samples_mib'])} MiB.",
+            "",
+        ]
+    return lines
 
 
 def render(folder: Path) -> str:
-    rows = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-    cells = [r for r in rows if r["kind"] == "fault"]
-    soaks = [r for r in rows if r["kind"] == "soak"]
-    entries = sorted({c["entry"] for c in cells}, key=["event", "reconcile", "cli check", "cli sweep"].index)
-    faults: list[str] = []
-    for c in cells:
-        if c["fault"] not in faults:
-            faults.append(c["fault"])
-    order = [f for f in FAULT_ORDER if f in faults] + [f for f in faults if f not in FAULT_ORDER]
-    by = {(c["fault"], c["entry"]): c for c in cells}
+    data = load(folder)
+    observations = sum(len(v) for v in data.values())
+    fuzz_total = sum(r["examples"] for r in data["fuzz"])
+    hypo_total = sum(r["examples"] for r in data["hypothesis"])
+    cells = data["fault"]
     lines = [
         "# Reliability",
         "",
-        f"Generated by `make reliability` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
-        f"(Python {platform.python_version()}, {sys.platform}) from the results of "
-        "`tests/test_faults.py` and `tests/test_soak.py`. Do not edit by hand.",
+        f"Generated by `make reliability` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (Python "
+        f"{platform.python_version()}, {sys.platform}, {os.cpu_count()} CPUs) from {observations:,} "
+        "observations recorded by `tests/test_faults.py`, `tests/test_properties.py`, "
+        "`tests/test_fuzz.py`, `tests/test_concurrency.py` and `tests/test_soak.py`. "
+        "Do not edit by hand: change the tests and run `make reliability` again.",
         "",
-        "Each cell is what the entry point did when the emulator injected the fault on the ARM calls "
-        "for a drifted Premium registry: **converged** (retried, then fixed with exactly one write), "
-        "**re-raised** (the Function raised so Event Grid redelivers; the CLI exited 1), "
-        "**skipped** / **failed** (an audit line with the reason, no write). Every cell also asserts that "
-        "no event was lost and that no write was wrong or duplicated.",
+        "## Summary",
         "",
-        f"{len(cells)} cells: {len(order)} faults x {len(entries)} entry points, "
-        f"{sum(1 for c in cells if c['ok'])} as expected.",
-        "",
-        "| fault | " + " | ".join(entries) + " |",
-        "|---|" + "---|" * len(entries),
     ]
-    for fault in order:
-        row = []
-        for entry in entries:
-            cell = by.get((fault, entry))
-            row.append("-" if cell is None else cell["observed"] + ("" if cell["ok"] else " (UNEXPECTED)"))
-        lines.append(f"| {fault} | " + " | ".join(row) + " |")
-    lines += ["", "## Soak", ""]
-    for soak in soaks:
-        lines += [
-            f"{soak['events']:,} events through the real `on_registry_write` function object against the emulator "
-            f"({soak['mix']}), in {soak['seconds']:.1f} s.",
-            "",
-            "| measure | start | end |",
-            "|---|---|---|",
-            f"| RSS (MiB) | {soak['rss_start_mib']:.1f} | {soak['rss_end_mib']:.1f} |",
-            f"| threads | {soak['threads_start']} | {soak['threads_end']} |",
-            f"| open sockets | {soak['sockets_start']} | {soak['sockets_end']} |",
-            "",
-            f"Token requests to the identity endpoint: {soak['identity_requests']} "
-            f"(clients and tokens are reused across invocations). ARM writes: {soak['writes']}.",
-            "",
-        ]
-    if not soaks:
-        lines.append("(the soak did not run)")
-    return "\n".join(lines) + "\n"
+    soak = data["soak"][0] if data["soak"] else None
+    lines += _table(
+        ["what", "evidence"],
+        [
+            [
+                "fault matrix",
+                f"{len(cells)} cells, {sum(c['ok'] for c in cells)} as expected" if cells else "not run",
+            ],
+            ["safety properties (hypothesis)", f"{hypo_total:,} examples"],
+            ["bad input (fuzzing)", f"{fuzz_total:,} cases"],
+            ["scope and forgery", f"{len(data['scope'])} cases"],
+            ["concurrency", f"{len(data['concurrency'])} scenarios"],
+            [
+                "soak",
+                f"{soak['events']:,} events; RSS {soak['rss_start_mib']:.1f} -> {soak['rss_end_mib']:.1f} MiB; "
+                f"threads {soak['threads_start']} -> {soak['threads_end']}; "
+                f"sockets {soak['sockets_start']} -> {soak['sockets_end']}"
+                if soak
+                else "not run",
+            ],
+        ],
+    )
+    lines += [
+        "",
+        "## 1. Fault matrix",
+        "",
+        "The emulator injects each ARM fault into the calls that ACR Guard makes for a drifted Premium "
+        "registry (contosoprod, demo seed): the first read (the registry GET, or the list page of a "
+        "sweep) and the PATCH, once each; rows marked *persisting* fail every such call. Outcomes:",
+        "",
+        "- **converged**: retried, then fixed with one write (the PATCH-timeout row allows two identical "
+        "writes: see below);",
+        "- **re-raised**: the Event Grid function raised so Event Grid redelivers, the timer invocation "
+        "failed, the CLI exited 1 naming the transient error;",
+        "- **skipped** / **failed**: an audit line with the reason and no write; not retried, not raised "
+        "(a redelivery would not change a 400, 403 or 404).",
+        "",
+        "Every cell also asserts that nothing was lost (a fix, a raise, or an audit line carrying the "
+        "reason), that no write was wrong or duplicated (the emulator's request log: accepted PATCHes, "
+        "their bodies carry only the changed properties, and the compliant, Basic and exempt registries "
+        "received no write), that the fault was actually met, and that persisting faults stopped at "
+        "the attempt budget.",
+        "",
+        *render_faults(cells),
+        "",
+        "Decisions behind the cells:",
+        "",
+        "- **401 from ARM is transient.** The token may have expired, the clock may be skewed, or a new "
+        "identity may not have replicated yet. ACR Guard retries within the budget, then raises so Event "
+        "Grid redelivers later (finally into the dead-letter container). Treating it as permanent would "
+        "consume the event and leave the drift until the next reconcile. A retry in the same process "
+        "reuses the cached token: the redelivery, not the in-process retry, is what can bring a new one.",
+        "- **404 for `acrguard check`** is an error (exit 1): a person named a registry that does not "
+        "exist. For events and sweeps the registry vanished after the event or the list page, which is "
+        "a skip.",
+        "- **A PATCH whose answer times out** may still be applied by ARM after ACR Guard has re-read "
+        "(nothing there yet) and sent it again: two identical writes, one final state, and the second "
+        "write's event re-reads and writes nothing. A PATCH whose long-running poll fails is confirmed "
+        "by a re-read and never repeated (`test_a_write_whose_poll_failed_is_confirmed_by_a_read_not_repeated`).",
+        "- **The managed-identity endpoint** is retried by azure-identity itself (up to 4 requests, a few "
+        "seconds of backoff) inside one ACR Guard attempt; each token request is bounded by "
+        "`ACRGUARD_HTTP_TIMEOUT_S` (`test_a_hanging_identity_endpoint_is_bounded_by_the_http_timeout`).",
+        "",
+        "## 2. Safety properties",
+        "",
+        "Random registry states (SKU, anonymous pull, default action, existing IP rules including broad, "
+        "private and malformed ones, bypass, provisioning state, public network access) x random valid "
+        "policies: convergence, idempotence, no lockout, SKU safety and minimality. Most run as pure "
+        "functions over the remediators and the engine's merge; the end-to-end ones drive the real "
+        "engine and SDK against the emulator, one fresh registry per example.",
+        "",
+        *render_examples(data["hypothesis"], "hypothesis"),
+        "",
+        "## 3. Bad input",
+        "",
+        "The event parser and the policy loader, fuzzed: arbitrary JSON and bytes, damaged real events, "
+        "truncated JSON and YAML, huge payloads, odd Unicode, resource IDs with extra or missing segments "
+        "and any casing, judged against an independent reading of ARM's naming rules. Allowed outcomes: "
+        "a valid result or a validation error naming the problem; the engine fed the invalid events "
+        "makes no ARM call.",
+        "",
+        *render_examples(data["fuzz"], "fuzz"),
+        "",
+        "## 4. Scope and forgery",
+        "",
+        *render_scope(data["scope"]),
+        "",
+        "## 5. Concurrency",
+        "",
+        *render_concurrency(data["concurrency"]),
+        "## 6. Soak",
+        "",
+        *render_soak(data["soak"]),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
 
 
-FAULT_ORDER = [
-    "429 with Retry-After",
-    "429 without Retry-After",
-    "500",
-    "502",
-    "503",
-    "503 persisting past the retry budget",
-    "connection reset",
-    "read timeout",
-    "404 (deleted after the event)",
-    "409 (Updating)",
-    "400 (SKU)",
-    "401",
-    "403",
-    "managed-identity endpoint failing",
-]
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tests.reliability RESULTS_DIR", file=sys.stderr)
+        return 2
+    folder = Path(argv[0])
+    if not folder.is_dir() or not any(folder.glob("*.json")):
+        print(f"no observations in {folder}: run the tests with {RESULTS_ENV}={folder}", file=sys.stderr)
+        return 1
+    target = ROOT / "docs" / "RELIABILITY.md"
+    target.write_text(render(folder), encoding="utf-8")
+    print(f"wrote {target.relative_to(ROOT)} from {sum(1 for _ in folder.glob('*.json'))} observations")
+    return 0
 
 
 if __name__ == "__main__":
-    source = Path(sys.argv[1])
-    (ROOT / "docs" / "RELIABILITY.md").write_text(render(source))
-    print(f"wrote docs/RELIABILITY.md from {len(list(source.glob('*.json')))} observations")
+    sys.exit(main(sys.argv[1:]))
