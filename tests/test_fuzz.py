@@ -24,10 +24,11 @@ from typing import Any
 import azure.functions as func
 import pytest
 import yaml
-from engine_helpers import make_harness, rid, write_event
+from engine_helpers import DEMO_SEED, make_harness, patch_as_user, rid, write_event
+from function_harness import FunctionApp, function_app_env, grid_event
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from reliability import ExampleCounter
+from reliability import ExampleCounter, record
 
 from acrguard.events import Skip, Target, parse_event, parse_events
 from acrguard.policy import Policy, PolicyDocument, PolicyError, parse_policy
@@ -603,3 +604,148 @@ def test_unicode_in_keys_and_values_never_crashes_the_loader(key: str, value: st
     doc["exempt"]["tags"] = {key: value}
     doc["overrides"][0]["match"]["name"] = value or "x"
     assert_policy_outcome(yaml.safe_dump(doc, allow_unicode=True))
+
+
+# --- scope and forgery: well-formed events nobody should trust ------------------------------------
+
+SUB_B = "00000000-0000-0000-0000-00000000bbbb"
+LOCKED = rid("contosolocked")  # compliant in the demo seed
+SCOPED_POLICY = """
+version: 1
+mode: enforce
+scope: {subscriptions: [00000000-0000-0000-0000-00000000bbbb]}
+rules:
+  anonymous_pull: {enabled: true}
+  network_rules: {enabled: true, allowed_ips: ["203.0.113.0/24", "198.51.100.7"]}
+"""
+
+
+def registry_reads(emu: Any, resource_id: str) -> int:
+    return len(emu.requests_for(method="GET", resource_id=resource_id))
+
+
+@pytest.fixture
+def shipped_app(emu: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionApp]:
+    emu.seed(DEMO_SEED)
+    with function_app_env(monkeypatch, ROOT / "policies.yaml") as app:
+        yield app
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sub=st.uuids().map(str).filter(lambda s: s != SUB_B), name=st.text(LOWER_ALNUM, min_size=5, max_size=50)
+)
+def test_an_event_outside_the_policy_scope_costs_no_arm_call(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, sub: str, name: str
+) -> None:
+    examples.hit("scope: out-of-scope event -> 0 ARM calls")
+    emu.reset()
+    policy = tmp_path_factory.mktemp("scope") / "policy.yaml"
+    policy.write_text(SCOPED_POLICY)
+    with function_app_env(monkeypatch, policy) as app:
+        app.on_registry_write(grid_event(event_for(rid(name, sub))))
+        [line] = app.audit.records
+    assert emu.requests == []  # no token, no read, no write
+    assert line["outcome"] == "skipped" and "not in the policy's scope.subscriptions" in line["reason"]
+
+
+def test_scope_and_forgery_costs(emu: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """ARM calls per hostile-but-well-formed event, through the real Event Grid function."""
+    emu.seed(DEMO_SEED)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(SCOPED_POLICY.replace(SUB_B, f"{SUB}, {SUB_B}"))
+    forged = write_event(LOCKED)
+    forged["id"] = "forged-0001"
+    forged["data"]["claims"] = {"name": "Mallory", "upn": "mallory@evil.example", "appid": "deadbeef"}
+    cases: list[tuple[str, dict[str, Any], int, int]] = [
+        ("forged event, registry already compliant", forged, 1, 0),
+        ("forged event naming a registry that does not exist", event_for(rid("ghostregistry")), 1, 0),
+        (
+            "event for another resource type",
+            event_for(PROD.replace("Microsoft.ContainerRegistry", "Microsoft.Storage")),
+            0,
+            0,
+        ),
+        (
+            "event for an operation that cannot change a guarded property",
+            write_event(PROD, "Microsoft.ContainerRegistry/registries/webhooks/write"),
+            0,
+            0,
+        ),
+    ]
+    with function_app_env(monkeypatch, policy) as app:
+        for order, (case, event, reads, writes) in enumerate(cases):
+            before = (emu.counters.total_reads, emu.counters.total_writes)
+            app.on_registry_write(grid_event(event))
+            spent = (emu.counters.total_reads - before[0], emu.counters.total_writes - before[1])
+            outcome = sorted({r["outcome"] for r in app.audit.records if r["event_id"] == event["id"]})
+            record(
+                "scope", case=case, reads=spent[0], writes=spent[1], outcome=", ".join(outcome), order=order
+            )
+            assert spent == (reads, writes), case
+            app.audit.records.clear()
+        # A flood of forged deliveries costs reads, never writes.
+        before = (emu.counters.total_reads, emu.counters.total_writes)
+        for i in range(50):
+            app.on_registry_write(grid_event({**forged, "id": f"forged-{i:04}"}))
+        spent = (emu.counters.total_reads - before[0], emu.counters.total_writes - before[1])
+        assert spent == (50, 0) and emu.counters.writes(LOCKED) == 0
+        record(
+            "scope",
+            case="50 more forged deliveries of the compliant registry",
+            reads=spent[0],
+            writes=spent[1],
+            outcome="compliant",
+            order=10,
+        )
+    out_of_scope = tmp_path / "scoped.yaml"
+    out_of_scope.write_text(SCOPED_POLICY)
+    with function_app_env(monkeypatch, out_of_scope) as app:
+        before = len(emu.requests)
+        app.on_registry_write(grid_event(write_event(PROD)))
+        assert len(emu.requests) == before
+        record(
+            "scope",
+            case="event for a registry outside scope.subscriptions",
+            reads=0,
+            writes=0,
+            outcome="skipped",
+            order=-1,
+        )
+
+
+def test_our_own_write_events_are_re_read_but_never_loop(shipped_app: FunctionApp, emu: Any) -> None:
+    """A person turns anonymous pull on; Event Grid delivers their event to the real function;
+    our fix emits an event whose caller is ACR Guard's own identity; it is delivered too, re-read,
+    found compliant, and nothing further happens."""
+    emu.add_sink(lambda event: shipped_app.on_registry_write(grid_event(event)))
+    patch_as_user(emu, LOCKED, {"anonymousPullEnabled": True})
+    emu.wait_for_events(2, timeout=20)
+    emu.drain(timeout=20)
+    events = emu.events
+    assert [e["data"]["claims"].get("appid") for e in events][1] == emu.managed_identity.app_id
+    assert len(events) == 2  # the person's and ours: our re-read wrote nothing, so no third
+    assert emu.counters.writes(LOCKED) == 2 and registry_reads(emu, LOCKED) == 2
+    ours = [
+        r
+        for r in shipped_app.audit.for_registry(LOCKED)
+        if r["caller"].get("appid") == emu.managed_identity.app_id
+    ]
+    assert ours and {r["outcome"] for r in ours} == {"compliant"}
+    assert emu.sink_errors == []
+    our_patch = next(
+        r.seq
+        for r in emu.requests_for(method="PATCH", resource_id=LOCKED)
+        if r.caller == emu.managed_identity.display_name
+    )
+    after = [r for r in emu.requests if r.seq > our_patch and r.resource_id and r.route == "registry"]
+    reads, writes = sum(r.method == "GET" for r in after), sum(r.method == "PATCH" for r in after)
+    assert (reads, writes) == (1, 0)
+    record(
+        "scope",
+        case="our own write's event (caller: ACR Guard's identity)",
+        reads=reads,
+        writes=writes,
+        outcome="compliant",
+        order=5,
+    )
