@@ -34,7 +34,7 @@ def record(kind: str, **data: Any) -> None:
     Path(folder).mkdir(parents=True, exist_ok=True)
     target = Path(folder) / f"{kind}-{uuid.uuid4().hex}.json"
     partial = target.with_suffix(".part")
-    partial.write_text(json.dumps({"kind": kind, **data}, sort_keys=True, default=str), encoding="utf-8")
+    partial.write_text(json.dumps({"kind": kind, **data}, default=str), encoding="utf-8")
     partial.rename(target)  # a reader never sees half a file
 
 
@@ -98,6 +98,7 @@ def render_faults(cells: list[dict[str, Any]]) -> list[str]:
         return ["(the fault matrix did not run)"]
     order = {c["fault"]: c.get("order", 0) for c in cells}
     faults = sorted(order, key=lambda f: (order[f], f))
+    where = {c["fault"]: c.get("where") for c in cells}
     entries = [e for e in ENTRY_ORDER if any(c["entry"] == e for c in cells)]
     by = {(c["fault"], c["entry"]): c for c in cells}
     ok = sum(1 for c in cells if c["ok"])
@@ -108,7 +109,13 @@ def render_faults(cells: list[dict[str, Any]]) -> list[str]:
     ]
     lines += _table(
         ["fault (where it is injected)", *(ENTRY_LABELS[e] for e in entries)],
-        ([f, *(_cell(by[(f, e)]) if (f, e) in by else "-" for e in entries)] for f in faults),
+        (
+            [
+                f"{f} ({where[f]})" if where[f] else f,
+                *(_cell(by[(f, e)]) if (f, e) in by else "-" for e in entries),
+            ]
+            for f in faults
+        ),
     )
     identity = [c for c in cells if c["fault"].startswith("managed-identity") and not c.get("persistent")]
     seconds = sorted(c["seconds"] for c in cells)
@@ -185,8 +192,18 @@ def render_soak(rows: list[dict[str, Any]]) -> list[str]:
                     soak["rss_tolerance"],
                 ],
                 ["threads", soak["threads_start"], soak["threads_end"], "0"],
-                ["open sockets", soak["sockets_start"], soak["sockets_end"], soak["sockets_tolerance"]],
-                ["open file descriptors", soak["fds_start"], soak["fds_end"], soak["sockets_tolerance"]],
+                [
+                    "open sockets",
+                    soak["sockets_start"],
+                    soak["sockets_end"],
+                    f"up to {soak['sockets_bound']}",
+                ],
+                [
+                    "other file descriptors",
+                    soak["fds_start"] - soak["sockets_start"],
+                    soak["fds_end"] - soak["sockets_end"],
+                    "0",
+                ],
             ],
         )
         lines += [
@@ -194,8 +211,9 @@ def render_soak(rows: list[dict[str, Any]]) -> list[str]:
             f"Identity endpoint (token) requests: {soak['identity_requests']}; ARM clients built: "
             f"{soak['clients']} for {soak['subscriptions']} subscriptions; ARM reads {soak['reads']:,}, "
             f"writes {soak['writes']:,}; outcomes {json.dumps(soak['outcomes'], sort_keys=True)}. "
-            f"RSS sampled every {soak['sample_every']:,} events: "
-            f"{', '.join(f'{m:.1f}' for m in soak['rss_samples_mib'])} MiB.",
+            f"Sampled every {soak['sample_every']:,} events: RSS "
+            f"{', '.join(f'{m:.1f}' for m in soak['rss_samples_mib'])} MiB; sockets "
+            f"{', '.join(str(n) for n in soak['sockets_samples'])}.",
             "",
         ]
     return lines

@@ -68,6 +68,14 @@ def read_call(entry: str) -> dict[str, Any]:
 
 
 WRITE_CALL = {"method": "PATCH", "resource_id": PROD}
+WHERE = {
+    "read+write": "first read and PATCH",
+    "read": "first read",
+    "write": "PATCH",
+    "get": "registry GET",
+    "updating": "PATCH while Updating",
+    "identity": "token request",
+}
 
 
 @dataclass(frozen=True)
@@ -285,6 +293,7 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
         "fault",
         fault=fault.name,
         order=FAULTS.index(fault),
+        where=WHERE[fault.where],
         entry=entry,
         expected=expected,
         observed=seen.outcome,
