@@ -232,6 +232,10 @@ class Engine:
             updated = self.arm.update(ref, params, already_done=fixed)
         except TransientArmError:
             raise
+        except RegistryNotFound as exc:  # deleted between the read and the write: nothing to fix
+            for ev in to_fix:
+                emit("skipped", ev, str(exc), sku=sku, mode="enforce")
+            return
         except ArmError as exc:
             for ev in to_fix:
                 emit("failed", ev, f"PATCH rejected: {exc}", after=ev.after, sku=sku, mode="enforce")
