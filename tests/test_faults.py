@@ -156,6 +156,14 @@ FAULTS += [
         reason="not found",
     ),
     Fault(
+        "404 (deleted between the read and the PATCH)",
+        "skipped",
+        {"status": 404, "code": "ResourceNotFound"},
+        "write",
+        persistent=True,
+        reason="not found",
+    ),
+    Fault(
         "400 (SKU: NetworkRuleNotSupported)",
         "failed",
         {"status": 400, "code": "NetworkRuleNotSupported"},
@@ -342,8 +350,8 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
     if fault.persistent and fault.expected == "re-raised" and fault.where not in ("identity", "updating"):
         per_call = Counter(r.path for r in faulted)  # reconcile lists two subscriptions: two calls
         assert max(per_call.values()) <= int(PERSISTENT_ENV["ACRGUARD_MAX_ATTEMPTS"]), per_call
-    if fault.expected == "failed" and fault.where == "write":
-        assert len(patches) == 1  # 400 and 403 are final: one PATCH, no retry
+    if fault.expected in ("failed", "skipped") and fault.where == "write":
+        assert len(patches) == 1  # 400, 403 and 404 are final: one PATCH, no retry
 
 
 # --- beyond the matrix: the write path's corner cases, and the token request's own time bound ---
