@@ -12,7 +12,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,29 +133,52 @@ class Engine:
         source: str = "reconcile",
         on_result: Callable[[RegistryResult], None] | None = None,
     ) -> Summary:
-        """Every registry of every scoped subscription, from list pages (no per-registry GET)."""
+        """Every registry of every scoped subscription, from list pages (no per-registry GET).
+
+        Subscriptions are listed in parallel (at most ``concurrency`` at once): a subscription's
+        pages are sequential (each needs the previous continuation token), so listing them one
+        subscription after another made a 10-subscription sweep wait for every page in turn.
+        ARM throttles reads per subscription, so this does not raise any one subscription's rate.
+        """
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         summary = Summary()
         subs = list(subscriptions or self.policy.subscriptions or self.arm.list_subscriptions())
-        workers = concurrency or self.arm.settings.sweep_concurrency
+        workers = max(1, concurrency or self.arm.settings.sweep_concurrency)
         # The pool exits (every decision made) before the batch does (notifications sent).
         with (
             self.audit.batch(),
-            ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="acrguard-sweep") as pool,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acrguard-sweep") as pool,
         ):
-            futures = []
+
+            def list_one(sub: str) -> tuple[list[Future[RegistryResult]], RegistryResult | None]:
+                listed: list[Future[RegistryResult]] = []
+                try:
+                    for registry in self.arm.list_registries(sub):
+                        ref = RegistryRef.parse(registry.id)
+                        listed.append(pool.submit(self.process, ref, listed=registry, source=source))
+                except ArmError as exc:
+                    return listed, self._skip_subscription(sub, str(exc), source, outcome="failed", error=exc)
+                return listed, None
+
+            in_scope = []
             for sub in subs:
                 probe = RegistryRef(sub.lower(), "scope-check", "scopecheck")
                 if reason := self.policy.scope_reason(probe):
                     summary.results.append(self._skip_subscription(sub, reason, source))
-                    continue
-                try:
-                    for registry in self.arm.list_registries(sub):
-                        ref = RegistryRef.parse(registry.id)
-                        futures.append(pool.submit(self.process, ref, listed=registry, source=source))
-                except ArmError as exc:
-                    summary.results.append(
-                        self._skip_subscription(sub, str(exc), source, outcome="failed", error=exc)
-                    )
+                else:
+                    in_scope.append(sub)
+            futures: list[Future[RegistryResult]] = []
+            if len(in_scope) > 1:
+                self.arm.prime_token()  # one token request, not one per concurrent lister
+            if in_scope:
+                with ThreadPoolExecutor(
+                    max_workers=min(workers, len(in_scope)), thread_name_prefix="acrguard-list"
+                ) as listers:
+                    for listed, failure in listers.map(list_one, in_scope):  # subscription order
+                        futures += listed
+                        if failure is not None:
+                            summary.results.append(failure)
             for future in futures:
                 result = future.result()
                 summary.results.append(result)
