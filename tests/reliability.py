@@ -183,26 +183,21 @@ def render_soak(rows: list[dict[str, Any]]) -> list[str]:
             "",
         ]
         lines += _table(
-            ["measure", "start", "end", "allowed growth"],
+            ["measure", "after the warm-up", "end", "asserted"],
             [
                 [
                     "RSS (MiB)",
                     f"{soak['rss_start_mib']:.1f}",
                     f"{soak['rss_end_mib']:.1f}",
-                    soak["rss_tolerance"],
+                    f"end <= start + {soak['rss_tolerance']}",
                 ],
-                ["threads", soak["threads_start"], soak["threads_end"], "0"],
-                [
-                    "open sockets",
-                    soak["sockets_start"],
-                    soak["sockets_end"],
-                    f"up to {soak['sockets_bound']}",
-                ],
+                ["threads", soak["threads_start"], soak["threads_end"], "end = start"],
+                ["open sockets", soak["sockets_start"], soak["sockets_end"], f"<= {soak['sockets_bound']}"],
                 [
                     "other file descriptors",
                     soak["fds_start"] - soak["sockets_start"],
                     soak["fds_end"] - soak["sockets_end"],
-                    "0",
+                    "end = start",
                 ],
             ],
         )
