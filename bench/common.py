@@ -1,0 +1,271 @@
+"""Shared plumbing: the emulator as ARM, child processes, request-log arithmetic, statistics.
+
+Why child processes: on a 2-core machine the emulator and the code under test would share one
+GIL, so every throughput figure runs the engine in its own process (as in Azure, where ARM is
+elsewhere). The emulator stays in the bench process, where its request log is read directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulator import DEV_USER, UNSET_ENV_VARS, Emulator, RequestRecord
+from emulator.events import WriteContext, registry_event
+from emulator.identity import TokenRecord
+from emulator.resource_ids import RegistryRef as EmuRef
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / "bench" / "out"
+PROJECT_PY = Path(sys.executable)
+BENCH_VENV = ROOT / ".venv-bench"
+BENCH_PY = BENCH_VENV / "bin" / "python"
+POLICY_FILE = ROOT / "policies.yaml"
+ARM_ROUTES = ("registry", "list", "operation")
+LATENCY_S = 0.05  # the issue's emulated ARM latency per call
+#: The Python worker's default thread pool (PYTHON_THREADPOOL_THREAD_COUNT unset, Python 3.9+):
+#: ThreadPoolExecutor's default, min(32, cores + 4).
+HOST_POOL = min(32, (os.cpu_count() or 1) + 4)
+#: The tree before this benchmark's engine changes; before/after figures run it from git.
+BASELINE_REV = "6aefd3a802b95c4a8bd15605cfdd9908e86456d9"
+TREE_FILES = ("function_app.py", "host.json", "policies.yaml", "acrguard", "remediators")
+
+
+def median(values: Iterable[float]) -> float:
+    return float(statistics.median(list(values)))
+
+
+def p90(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))])
+
+
+def log(message: str) -> None:
+    """Progress on stderr: ``make bench`` takes minutes and should say what it is doing."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def emulator(page_size: int = 100) -> Iterator[Emulator]:
+    """A started emulator; ``page_size`` 100 is what the emulator (and ARM, for ACR) pages by."""
+    with Emulator(page_size=page_size) as emu:
+        yield emu
+
+
+def child_env(emu: Emulator, **extra: str) -> dict[str, str]:
+    """The environment a Function App instance would have, pointed at the emulator."""
+    env = emu.subprocess_env()
+    env.update(
+        {
+            "ACRGUARD_POLICY_FILE": str(POLICY_FILE),
+            "PYTHONPATH": str(ROOT),
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def environment(emu: Emulator) -> Iterator[None]:
+    """This process's environment pointed at the emulator (for in-process engines), then restored."""
+    saved = dict(os.environ)
+    try:
+        for name in UNSET_ENV_VARS:
+            os.environ.pop(name, None)
+        os.environ.update(emu.env())
+        os.environ["ACRGUARD_POLICY_FILE"] = str(POLICY_FILE)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def export_tree(rev: str, into: Path) -> Path | None:
+    """``git archive`` of the app files at ``rev``; None when git or the revision is missing."""
+    try:
+        into.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", rev, *TREE_FILES], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return into
+
+
+def registry_ids(seed: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A generated seed's registry IDs by state: ``drifted``, ``compliant`` (fixable SKU), ``basic``."""
+    drifted = set(seed["meta"]["drifted"])
+    out: dict[str, list[str]] = {"drifted": [], "compliant": [], "basic": []}
+    for r in seed["registries"]:
+        rid = EmuRef(r["subscription"], r["resource_group"], r["name"]).id
+        kind = "drifted" if rid in drifted else "basic" if r["sku"] == "Basic" else "compliant"
+        out[kind].append(rid)
+    return out
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One child process: what it printed (JSON) and what the kernel says it cost."""
+
+    result: dict[str, Any]
+    wall_s: float  # spawn -> exit
+    ready_s: float | None  # spawn -> the child's "done" line (before interpreter teardown)
+    cpu_s: float  # user + sys of the whole process (rusage from wait4)
+    max_rss_mb: float
+    returncode: int
+    stderr: str
+
+
+def run_child(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path = ROOT,
+    stdin: dict[str, Any] | None = None,
+    timeout: float = 600,
+) -> ChildRun:
+    """Run ``argv``; its last stdout line is JSON with an optional ``t_done`` (time.time()).
+
+    Peak RSS and CPU come from ``os.wait4`` for this child alone (RUSAGE_CHILDREN would be the
+    maximum over every child so far).
+    """
+    started = time.time()
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    chunks: dict[str, bytes] = {}
+    pumps = [
+        threading.Thread(target=lambda n=name, s=stream: chunks.__setitem__(n, s.read()), daemon=True)
+        for name, stream in (("out", proc.stdout), ("err", proc.stderr))
+    ]
+    for pump in pumps:
+        pump.start()
+    timed_out = threading.Event()
+    killer = threading.Timer(timeout, lambda: (timed_out.set(), proc.kill()))
+    killer.start()
+    try:
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(json.dumps(stdin or {}).encode())
+            proc.stdin.close()
+        _, status, usage = os.wait4(proc.pid, 0)  # reaped here, so Popen.wait() must not run
+        ended = time.time()
+    finally:
+        killer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for pump in pumps:
+        pump.join()
+    out, err = chunks.get("out", b""), chunks.get("err", b"")
+    if timed_out.is_set():
+        raise RuntimeError(f"{argv!r} timed out after {timeout}s: {err.decode()[-2000:]}")
+    returncode = proc.returncode
+    lines = [line for line in out.decode().splitlines() if line.strip()]
+    try:
+        result = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        result = {"raw": lines[-1]}
+    t_done = result.get("t_done") if isinstance(result, dict) else None
+    return ChildRun(
+        result=result if isinstance(result, dict) else {"value": result},
+        wall_s=ended - started,
+        ready_s=(t_done - started) if isinstance(t_done, int | float) else None,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,
+        returncode=returncode,
+        stderr=err.decode(errors="replace"),
+    )
+
+
+def write_event(resource_id: str, operation: str = "Microsoft.ContainerRegistry/registries/write") -> dict:
+    """An Event Grid ``ResourceWriteSuccess`` exactly as the emulator emits it for a portal user."""
+    ref = EmuRef.parse(resource_id)
+    now = time.time()
+    token = TokenRecord("unused", DEV_USER, "https://management.azure.com", now, now + 3600)
+    context = WriteContext(
+        token=token,
+        method="PATCH",
+        url=f"https://management.azure.com{resource_id}?api-version=2025-11-01",
+        client_ip="203.0.113.50",
+        client_request_id=str(uuid.uuid4()),
+        correlation_id=str(uuid.uuid4()),
+    )
+    event = registry_event(ref, context)
+    if operation != event["data"]["operationName"]:
+        event["data"]["operationName"] = operation
+        event["data"]["authorization"]["action"] = operation
+    return event
+
+
+def arm_calls(records: Iterable[RequestRecord]) -> dict[str, int]:
+    """ARM calls by kind, from the emulator's request log: what the run cost against ARM limits."""
+    counts = {"lists": 0, "gets": 0, "writes": 0, "polls": 0, "tokens": 0, "other": 0}
+    for r in records:
+        if r.route == "list":
+            counts["lists"] += 1
+        elif r.route == "registry":
+            counts["gets" if r.method in ("GET", "HEAD") else "writes"] += 1
+        elif r.route == "operation":
+            counts["polls"] += 1
+        elif r.route == "identity":
+            counts["tokens"] += 1
+        else:
+            counts["other"] += 1
+    counts["arm_total"] = counts["lists"] + counts["gets"] + counts["writes"] + counts["polls"]
+    return counts
+
+
+def max_in_flight(records: Iterable[RequestRecord], routes: Sequence[str] = ARM_ROUTES) -> int:
+    """Most ARM calls being served at once, from each record's end time and duration.
+
+    The emulator logs ``at`` when a request finishes; its start is ``at - duration``. A sweep
+    over the sorted start/end points gives the peak. Ends sort before starts at equal times, so
+    back-to-back calls on one connection never count twice.
+    """
+    points: list[tuple[float, int]] = []
+    for r in records:
+        if r.route in routes:
+            points.append((r.at - r.duration_ms / 1000, 1))
+            points.append((r.at, -1))
+    points.sort()
+    peak = current = 0
+    for _, delta in points:
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def mean_in_flight(records: Iterable[RequestRecord], routes: Sequence[str] = ARM_ROUTES) -> float:
+    """Average ARM calls in flight over the span of the ARM calls (total call time / span)."""
+    spans = [(r.at - r.duration_ms / 1000, r.at) for r in records if r.route in routes]
+    if not spans:
+        return 0.0
+    span = max(end for _, end in spans) - min(start for start, _ in spans)
+    return sum(end - start for start, end in spans) / span if span > 0 else 0.0
+
+
+def writes_per_registry(records: Iterable[RequestRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in records:
+        if r.route == "registry" and r.method not in ("GET", "HEAD") and r.resource_id:
+            key = r.resource_id.lower()
+            counts[key] = counts.get(key, 0) + 1
+    return counts

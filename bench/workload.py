@@ -1,0 +1,89 @@
+"""The engine in a process of its own, driven as the Functions host drives it.
+
+``python -m bench.workload`` reads a JSON spec on stdin and prints one JSON line. The engine is
+the Function's own (``acrguard.runtime.engine()``: settings from the environment, the policy
+file, DefaultAzureCredential), so the emulator in the parent is reached exactly as ARM would be.
+
+- ``{"mode": "events", "batches": [[event, ...], ...], "concurrency": n, "warmup": [event, ...]}``:
+  each batch is handled on ``n`` threads (1: one after another), like the Python worker's
+  thread pool; returns each batch's wall time.
+- ``{"mode": "reconcile", "subscriptions": [...]}``: the timer trigger's sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+
+def as_function_event(raw: dict[str, Any]) -> Any:
+    import azure.functions as func
+
+    return func.EventGridEvent(
+        id=raw["id"],
+        data=raw["data"],
+        topic=raw.get("topic", ""),
+        subject=raw["subject"],
+        event_type=raw["eventType"],
+        event_time=None,
+        data_version=raw.get("dataVersion", ""),
+    )
+
+
+def handle_one(engine: Any, event: Any) -> str | None:
+    """The Function body; an exception is what makes Event Grid redeliver, so count it by name."""
+    try:
+        engine.handle(event, source="event")
+    except Exception as exc:
+        return type(exc).__name__
+    return None
+
+
+def run_events(engine: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    for raw in spec.get("warmup", []):
+        handle_one(engine, as_function_event(raw))
+    concurrency = int(spec.get("concurrency", 1))
+    walls: list[float] = []
+    errors: dict[str, int] = {}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="worker") as pool:
+        for batch in spec["batches"]:
+            events = [as_function_event(raw) for raw in batch]
+            started = time.perf_counter()
+            if concurrency == 1:
+                outcomes = [handle_one(engine, e) for e in events]
+            else:
+                outcomes = list(pool.map(lambda e: handle_one(engine, e), events))
+            walls.append(time.perf_counter() - started)
+            for name in filter(None, outcomes):
+                errors[name] = errors.get(name, 0) + 1
+    return {"batch_wall_s": walls, "batch_sizes": [len(b) for b in spec["batches"]], "errors": errors}
+
+
+def run_reconcile(engine: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    cpu = time.process_time()
+    summary = engine.reconcile(subscriptions=spec["subscriptions"], source="reconcile")
+    return {
+        "wall_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu,
+        "counts": summary.counts,
+        "registries": len(summary.results),
+        "transient_errors": len(summary.transient_errors),
+    }
+
+
+def main() -> None:
+    from acrguard import runtime
+
+    spec = json.loads(sys.stdin.read() or "{}")
+    engine = runtime.engine()
+    result = {"events": run_events, "reconcile": run_reconcile}[spec["mode"]](engine, spec)
+    result["t_done"] = time.time()
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
