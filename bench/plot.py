@@ -27,9 +27,10 @@ def main(results_path: str, out_path: str) -> None:
         calls = [points[str(s)]["arm_calls"] for s in sizes]
         f_wall = growth["fits"][who]["wall"]
         line = ax_wall.plot(sizes, walls, "o", label=f"{LABELS.get(who, who)}")[0]
+        xs = [sizes[0] * (sizes[-1] / sizes[0]) ** (i / 60) for i in range(61)]  # dense, for a log axis
         ax_wall.plot(
-            sizes,
-            [f_wall["intercept"] + f_wall["slope"] * s for s in sizes],
+            xs,
+            [f_wall["intercept"] + f_wall["slope"] * x for x in xs],
             "-",
             color=line.get_color(),
             alpha=0.5,
