@@ -114,11 +114,18 @@ def measure(rounds: int = 7) -> dict[str, Any]:
         imports = import_profile(ROOT, env)
         base_imports = import_profile(baseline, base_env) if baseline is not None else None
     summary = {name: summarise(rs) for name, rs in runs.items()}
+    ready = {name: [r.ready_s or r.wall_s for r in rs] for name, rs in runs.items()}
+    per_round = {
+        label: [x / y for x, y in zip(ready[a], ready[b], strict=True)]
+        for label, (a, b) in PAIRS.items()
+        if a in ready and b in ready
+    }
     return {
         "rounds": rounds,
         "variants": summary,
         "calls": calls,
         "ratios": ratios(summary),
+        "per_round_ratios": per_round,
         "imports": imports,
         "imports_baseline": base_imports,
         "baseline_rev": BASELINE_REV,
@@ -161,16 +168,18 @@ def summarise(runs: list[ChildRun]) -> dict[str, Any]:
     }
 
 
+PAIRS = {
+    "floor_then_ours/floor": ("floor_then_ours", "floor"),
+    "ours/floor": ("ours", "floor"),
+    "ours_baseline/floor": ("ours_baseline", "floor"),
+    "c7n_event/ours": ("c7n_event", "ours"),
+    "c7n_validate/ours": ("c7n_validate", "ours"),
+}
+
+
 def ratios(s: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    pairs = {
-        "floor_then_ours/floor": ("floor_then_ours", "floor"),
-        "ours/floor": ("ours", "floor"),
-        "ours_baseline/floor": ("ours_baseline", "floor"),
-        "c7n_event/ours": ("c7n_event", "ours"),
-        "c7n_validate/ours": ("c7n_validate", "ours"),
-    }
-    for label, (a, b) in pairs.items():
+    for label, (a, b) in PAIRS.items():
         if a in s and b in s:
             out[label] = {k: s[a][k] / s[b][k] for k in ("ready_s", "wall_s", "cpu_s", "rss_mb")}
     return out
