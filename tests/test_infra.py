@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -454,6 +456,78 @@ def test_azure_yaml_declares_the_function_service() -> None:
     for platform in ("posix", "windows"):
         hook = project["hooks"]["postdeploy"][platform]
         assert (REPO / hook["run"]).is_file(), hook["run"]
+        hook = api["hooks"]["prepackage"][platform]
+        assert (REPO / hook["run"]).is_file(), hook["run"]
+
+
+#: The app as the package holds it (what .funcignore leaves in).
+APP_FILES = ("function_app.py", "host.json", "policies.yaml", "acrguard", "remediators")
+
+#: Run in the packaged app's directory: load the app as a cold worker does (index the functions,
+#: build the engine from policies.yaml) and report every module compiled from source meanwhile.
+_COLD_IMPORT = """
+import importlib._bootstrap_external as ext, json, sys
+compiled = []
+original = ext.SourceLoader.source_to_code
+def source_to_code(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+ext.SourceLoader.source_to_code = source_to_code
+import function_app
+from acrguard import runtime
+runtime.build_engine()
+print(json.dumps(compiled))
+"""
+
+
+def test_prepackage_hook_ships_bytecode_that_a_cold_start_uses(tmp_path: Path) -> None:
+    """The package is read-only in Azure: modules without shipped bytecode are compiled on every cold start."""
+    for name in APP_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, tmp_path / name)
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": "",
+        "ACRGUARD_POLICY_FILE": "policies.yaml",
+    }
+    before = subprocess.run(
+        [sys.executable, "-c", _COLD_IMPORT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert any(path.endswith("policy.py") for path in json.loads(before.stdout)), "control: no bytecode yet"
+
+    subprocess.run(
+        ["sh", str(INFRA / "hooks" / "prepackage.sh")],
+        cwd=tmp_path,
+        env={**env, "PYTHON": sys.executable},
+        check=True,
+    )
+    sources = [
+        tmp_path / "function_app.py",
+        *(tmp_path / "acrguard").rglob("*.py"),
+        *(tmp_path / "remediators").rglob("*.py"),
+    ]
+    for source in sources:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b11, f"{pyc.name}: not checked-hash bytecode (flags {flags:#b})"
+    after = subprocess.run(
+        [sys.executable, "-c", _COLD_IMPORT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(after.stdout) == []
 
 
 def test_parameters_file_matches_main_bicep() -> None:
