@@ -175,9 +175,16 @@ def notifier_for(policy: Policy, settings: Settings) -> Notifier | None:
     A misconfigured sink (bad URL, unset key setting) is still built: it fails on every send with
     a ``notify_failed`` line that says why, so notifications never stop remediation.
     """
+    notify = policy.doc.notify
+    if not (
+        notify.webhooks
+        or notify.eventgrid
+        or settings.notify_webhook_url
+        or settings.notify_eventgrid_endpoint
+    ):
+        return None  # the common case: no sink, so the sinks' module stays off the cold-start path
     from acrguard.notify_sinks import EventGridSink, WebhookSink, exempt_hint
 
-    notify = policy.doc.notify
     hint = exempt_hint(policy)
     sinks: list[Sink] = [WebhookSink(w.url, w.format, hint) for w in notify.webhooks]
     if settings.notify_webhook_url:
