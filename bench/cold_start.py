@@ -4,9 +4,13 @@ Compared, in the same run and interleaved round by round (so machine load hits a
 
 - ``floor``: a process that only imports the five packages such a Function needs;
 - ``ours``: ``function_app`` imported as the host indexes it, then one drifted-registry event
-  (a GET and a PATCH against the emulator, a managed-identity token first);
-- ``ours_baseline``: the same, on the tree at ``BASELINE_REV`` (before the import work), so the
-  before/after is measured here rather than remembered;
+  (a GET and a PATCH against the emulator, a managed-identity token first), run from the package
+  azd would deploy (the app files plus the prepackage hook's bytecode);
+- ``ours_no_bytecode``: the same package without the hook's bytecode. Python writes no cache here
+  (``PYTHONDONTWRITEBYTECODE``, as on Azure's read-only package mount), so every run compiles our
+  modules: what a deployment without the hook pays on every cold start;
+- ``ours_baseline``: the same, on the tree at ``BASELINE_REV`` (before the import work, bytecode
+  compiled by the same hook), so the before/after is measured here rather than remembered;
 - ``c7n_validate``: ``custodian validate`` of the equivalent policy;
 - ``c7n_event``: c7n-azure's Function handler (``handler.run``) on the same event.
 
@@ -31,10 +35,12 @@ from bench.common import (
     ChildRun,
     arm_calls,
     child_env,
+    compile_bytecode,
     emulator,
     export_tree,
     log,
     median,
+    package_tree,
     run_child,
     write_event,
 )
@@ -59,11 +65,17 @@ def measure(rounds: int = 7) -> dict[str, Any]:
     notes: list[str] = []
     c7n_reason = c7n.unavailable_reason()
     with emulator() as emu, tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
+        package = package_tree(Path(tmp) / "package")
+        source_only = package_tree(Path(tmp) / "source_only", bytecode=False)
         baseline = export_tree(BASELINE_REV, Path(tmp) / "baseline")
         if baseline is None:
             notes.append(f"baseline {BASELINE_REV[:10]} could not be exported with git: no before/after")
+        else:
+            compile_bytecode(baseline)
         event = write_event(DRIFTED)
-        env = child_env(emu, BENCH_EVENT=json.dumps(event))
+        # No child writes bytecode: each variant runs exactly what its package ships (as Azure's
+        # read-only mount does), whatever this machine's environment says.
+        env = child_env(emu, BENCH_EVENT=json.dumps(event), PYTHONDONTWRITEBYTECODE="1")
         files = c7n.write_files(Path(tmp) / "c7n", DRIFTED.split("/")[2]) if c7n_reason is None else {}
 
         def floor() -> ChildRun:
@@ -71,9 +83,10 @@ def measure(rounds: int = 7) -> dict[str, Any]:
 
         variants: dict[str, Any] = {
             "floor": floor,
-            "ours": lambda: _ours(ROOT, env),
+            "ours": lambda: _ours(package, env),
+            "ours_no_bytecode": lambda: _ours(source_only, env),
             "floor_then_ours": lambda: run_child(
-                [str(PROJECT_PY), "-m", "bench.cold_child", "floor_then_ours"], env=env
+                [str(PROJECT_PY), "-m", "bench.cold_child", "floor_then_ours"], env=env, cwd=package
             ),
         }
         if baseline is not None:
@@ -96,7 +109,7 @@ def measure(rounds: int = 7) -> dict[str, Any]:
         else:
             notes.append(f"c7n not measured: {c7n_reason}")
         names = list(variants)
-        for name in names:  # untimed: bytecode compiled, files in the page cache, for every variant alike
+        for name in names:  # untimed: files in the page cache, for every variant alike
             variants[name]()
         for round_no in range(rounds):
             log(f"cold start round {round_no + 1}/{rounds}")
@@ -111,7 +124,7 @@ def measure(rounds: int = 7) -> dict[str, Any]:
                 calls[name] = arm_calls(emu.requests)
                 if name.startswith("c7n_event"):
                     calls[name]["providers_get_shimmed"] = int(run.result.get("providers_get", 0))
-        imports = import_profile(ROOT, env)
+        imports = import_profile(package, env)
         base_imports = import_profile(baseline, base_env) if baseline is not None else None
     summary = {name: summarise(rs) for name, rs in runs.items()}
     ready = {name: [r.ready_s or r.wall_s for r in rs] for name, rs in runs.items()}
@@ -135,7 +148,7 @@ def measure(rounds: int = 7) -> dict[str, Any]:
     }
 
 
-PHASES = ("start", "floor_imported", "app_imported", "engine_built", "done")
+PHASES = ("start", "floor_imported", "app_imported", "policy_libs_imported", "engine_built", "done")
 
 
 def phases(run: ChildRun) -> dict[str, float]:
@@ -171,6 +184,7 @@ def summarise(runs: list[ChildRun]) -> dict[str, Any]:
 PAIRS = {
     "floor_then_ours/floor": ("floor_then_ours", "floor"),
     "ours/floor": ("ours", "floor"),
+    "ours_no_bytecode/floor": ("ours_no_bytecode", "floor"),
     "ours_baseline/floor": ("ours_baseline", "floor"),
     "c7n_event/ours": ("c7n_event", "ours"),
     "c7n_validate/ours": ("c7n_validate", "ours"),
