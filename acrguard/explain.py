@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from acrguard.policy import Policy
+import msgspec
+
+from acrguard.policy import Policy, non_defaults
 from acrguard.resource_ids import RegistryRef
 from remediators import all_remediators
 from remediators.base import sku_name
@@ -61,7 +63,7 @@ def explain(policy: Policy, ref: RegistryRef, registry: Any | None) -> Explanati
         override = {
             "index": winner,
             "description": chosen.description,
-            "match": chosen.match.model_dump(exclude_defaults=True),
+            "match": non_defaults(chosen.match),
         }
     remediators = {r.name: r for r in all_remediators()}
     rules = []
@@ -77,7 +79,14 @@ def explain(policy: Policy, ref: RegistryRef, registry: Any | None) -> Explanati
             mode, mode_from = resolution.rule_mode(name), _mode_source(policy, resolution, name)
         rules.append(
             RuleExplanation(
-                name, config.enabled, config_from, mode, mode_from, verdict, reason, config.model_dump()
+                name,
+                config.enabled,
+                config_from,
+                mode,
+                mode_from,
+                verdict,
+                reason,
+                msgspec.structs.asdict(config),
             )
         )
     return Explanation(

@@ -3,33 +3,27 @@
 The service never runs on a half-valid policy: every problem is reported at once, each naming
 the file, the key path and the reason, and nothing is evaluated until the file is clean.
 The ``rules:`` schema is assembled from the remediators present, so a new remediator module
-brings its own config model.
+brings its own config model. The schema is msgspec Structs: strict types, unknown keys refused,
+and cheap to build on a cold start (pydantic cost about 60 ms there; docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Hashable, Mapping
+import typing
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    create_model,
-    field_validator,
-    model_validator,
-)
 
 from acrguard.resource_ids import RegistryRef
 from remediators import Remediator, RuleConfig, all_remediators
-from remediators.base import Mode
+from remediators.base import FieldError, Mode
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
@@ -44,56 +38,52 @@ class PolicyError(ValueError):
         super().__init__("invalid policy\n  " + "\n  ".join(lines))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A policy section: unknown keys are errors, values are never coerced ("1" is not 1)."""
 
 
-def _unique(values: list[str], what: str) -> list[str]:
+def _unique(values: list[str], what: str, key: str) -> None:
     seen: set[str] = set()
     for value in values:
         if value.lower() in seen:
-            raise ValueError(f"duplicate {what} {value!r}")
+            raise FieldError(key, f"duplicate {what} {value!r}")
         seen.add(value.lower())
-    return values
 
 
 class Scope(_Strict):
-    subscriptions: list[str] = Field(default_factory=list)  # empty: every subscription the identity can read
+    subscriptions: list[str] = []  # empty: every subscription the identity can read
 
-    @field_validator("subscriptions")
-    @classmethod
-    def _guids(cls, values: list[str]) -> list[str]:
-        for value in values:
+    def __post_init__(self) -> None:
+        for value in self.subscriptions:
             if not GUID.match(value):
-                raise ValueError(f"{value!r} is not a subscription ID (a GUID)")
-        return _unique(values, "subscription")
+                raise FieldError("subscriptions", f"{value!r} is not a subscription ID (a GUID)")
+        _unique(self.subscriptions, "subscription", "subscriptions")
 
 
 class Exempt(_Strict):
-    tags: dict[str, str] = Field(default_factory=dict)  # value "*" matches any value of the tag
-    registries: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = {}  # value "*" matches any value of the tag
+    registries: list[str] = []
 
-    @field_validator("registries")
-    @classmethod
-    def _ids(cls, values: list[str]) -> list[str]:
-        for value in values:
-            RegistryRef.parse(value)  # raises ValueError naming what is wrong
-        return _unique(values, "registry")
+    def __post_init__(self) -> None:
+        for value in self.registries:
+            try:
+                RegistryRef.parse(value)  # raises ValueError naming what is wrong
+            except ValueError as exc:
+                raise FieldError("registries", str(exc)) from None
+        _unique(self.registries, "registry", "registries")
 
 
 class Match(_Strict):
     subscription: str | None = None
     resource_group: str | None = None  # glob, case-insensitive
     name: str | None = None  # glob, case-insensitive
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = {}
 
-    @model_validator(mode="after")
-    def _not_empty(self) -> Match:
+    def __post_init__(self) -> None:
         if not (self.subscription or self.resource_group or self.name or self.tags):
             raise ValueError(
                 "an override's match needs at least one of subscription, resource_group, name, tags"
             )
-        return self
 
     def matches(self, ref: RegistryRef, tags: Mapping[str, str]) -> bool:
         if self.subscription and self.subscription.lower() != ref.subscription_id.lower():
@@ -118,41 +108,58 @@ class EventGridSink(_Strict):
 
 
 class Notify(_Strict):
-    webhooks: list[WebhookSink] = Field(default_factory=list)
-    eventgrid: list[EventGridSink] = Field(default_factory=list)
+    webhooks: list[WebhookSink] = []
+    eventgrid: list[EventGridSink] = []
     on_failed: bool = False
 
 
 @cache
-def rules_model() -> type[BaseModel]:
+def rules_model() -> type[msgspec.Struct]:
     """The ``rules:`` model: one optional field per remediator, with its own config class."""
-    fields: dict[str, Any] = {}
-    for rem in all_remediators():
-        fields[rem.name] = (rem.Config, Field(default_factory=_default_config(rem)))
-    return create_model("Rules", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+    fields = [
+        (rem.name, rem.Config, msgspec.field(default_factory=_default_config(rem)))
+        for rem in all_remediators()
+    ]
+    return msgspec.defstruct("Rules", fields, bases=(_Strict,))
 
 
-def _default_config(rem: Remediator) -> Any:
+def _default_config(rem: Remediator) -> Callable[[], RuleConfig]:
     # An omitted rule takes its remediator's default; network_rules defaults to off because no
     # allow-list is a safe guess (enabling it with none would lock clients out).
-    return lambda: rem.Config.model_construct(enabled=rem.default_enabled)
+    return lambda: rem.Config(enabled=rem.default_enabled)
 
 
 class Override(_Strict):
     match: Match
     mode: Mode | None = None
-    rules: dict[str, Any] = Field(default_factory=dict)  # partial rules, deep-merged over the base
+    rules: dict[str, Any] = {}  # partial rules, deep-merged over the base
     description: str | None = None
 
 
 class PolicyDocument(_Strict):
     version: Literal[1]
     mode: Mode = "dry-run"
-    scope: Scope = Field(default_factory=Scope)
-    exempt: Exempt = Field(default_factory=Exempt)
-    rules: dict[str, Any] = Field(default_factory=dict)
-    overrides: list[Override] = Field(default_factory=list)
-    notify: Notify = Field(default_factory=Notify)
+    scope: Scope = msgspec.field(default_factory=Scope)
+    exempt: Exempt = msgspec.field(default_factory=Exempt)
+    rules: dict[str, Any] = {}
+    overrides: list[Override] = []
+    notify: Notify = msgspec.field(default_factory=Notify)
+
+
+def non_defaults(section: msgspec.Struct) -> dict[str, Any]:
+    """A section's fields that differ from their defaults (how ``explain`` and traces show a match)."""
+    out = {}
+    for f in msgspec.structs.fields(section):
+        value = getattr(section, f.name)
+        if f.default is not msgspec.NODEFAULT:
+            default = f.default
+        elif f.default_factory is not msgspec.NODEFAULT:
+            default = f.default_factory()
+        else:
+            default = msgspec.NODEFAULT
+        if value != default:
+            out[f.name] = msgspec.to_builtins(value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -217,9 +224,7 @@ class Policy:
             if override.match.matches(ref, tags):
                 rules, index = self.override_rules[i], i
                 label = f" ({override.description})" if override.description else ""
-                trace.append(
-                    f"override #{i}{label} matched {override.match.model_dump(exclude_defaults=True)}"
-                )
+                trace.append(f"override #{i}{label} matched {non_defaults(override.match)}")
                 break
         else:
             trace.append("no override matched: base rules apply")
@@ -290,12 +295,11 @@ def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None
         raise PolicyError(source, [("", f"{where}not valid YAML: {problem}")]) from None
     if not isinstance(data, dict):
         raise PolicyError(source, [("", f"expected a mapping at the top level, got {type(data).__name__}")])
-    try:
-        doc = PolicyDocument.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(source, _problems(exc)) from None
-    model = rules_model()
     problems: list[tuple[str, str]] = []
+    doc = _convert(data, PolicyDocument, "", problems)
+    if doc is None:
+        raise PolicyError(source, problems)
+    model = rules_model()
     base = _validate_rules(model, doc.rules, "rules", problems)
     merged: list[Mapping[str, RuleConfig]] = []
     for i, override in enumerate(doc.overrides):
@@ -309,14 +313,12 @@ def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None
 
 
 def _validate_rules(
-    model: type[BaseModel], raw: Any, prefix: str, problems: list[tuple[str, str]]
+    model: type[msgspec.Struct], raw: Any, prefix: str, problems: list[tuple[str, str]]
 ) -> dict[str, RuleConfig] | None:
-    try:
-        rules = model.model_validate(raw)
-    except ValidationError as exc:
-        problems.extend((f"{prefix}.{p}" if p else prefix, why) for p, why in _problems(exc))
+    rules = _convert(raw, model, prefix, problems)
+    if rules is None:
         return None
-    return {name: getattr(rules, name) for name in type(rules).model_fields}
+    return {name: getattr(rules, name) for name in model.__struct_fields__}
 
 
 def _deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -329,16 +331,82 @@ def _deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
-    out = []
-    for err in exc.errors():
-        path = ""
-        for part in err["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif err["type"] == "literal_error":
-            message = f"{message}, got {err['input']!r}"
-        out.append((path, message))
-    return out
+# --- problems, every one with its key path ------------------------------------------------------
+
+
+def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -> Any:
+    """``msgspec.convert`` that reports every bad key, not only the first.
+
+    msgspec stops at the first error, so a section's keys (and a list's items) are checked one by
+    one first; the whole section is converted only once its parts are clean, which also runs its
+    ``__post_init__`` checks. Returns None when it appended problems.
+    """
+    before = len(problems)
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct) and isinstance(data, dict):
+        fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+        for key, value in data.items():
+            if key not in fields:
+                if not _is_unicode(key):  # a lone surrogate cannot be printed: named escaped, not as a path
+                    problems.append((path, f"unknown key {key!a} (not valid Unicode)"))
+                else:
+                    problems.append((_join(path, key), "unknown key"))
+            else:
+                _convert(value, fields[key].type, _join(path, key), problems)
+        for name, f in fields.items():
+            if f.required and name not in data:
+                problems.append((_join(path, name), "required key is missing"))
+    elif typing.get_origin(kind) is list and isinstance(data, list):
+        (item_kind,) = typing.get_args(kind)
+        for index, item in enumerate(data):
+            _convert(item, item_kind, f"{path}[{index}]", problems)
+    if len(problems) > before:
+        return None
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        problems.append(_problem(exc, kind, path))
+        return None
+    except UnicodeEncodeError:  # msgspec reads strings as UTF-8; YAML lets "\ud800" escapes through
+        problems.append(
+            (path, "text that is not valid Unicode (a lone surrogate, e.g. from a \\ud800 escape)")
+        )
+        return None
+
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<where>[^`]*)`)?$", re.DOTALL)
+_KEY = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<key>.*)`$", re.DOTALL)
+
+
+def _problem(exc: msgspec.ValidationError, kind: Any, path: str) -> tuple[str, str]:
+    """msgspec's message as (key path, reason) in the policy's own words."""
+    found = _AT.match(str(exc))
+    message, where = (found["message"], found["where"] or "") if found else (str(exc), "")
+    path = path + where if path or not where.startswith(".") else where[1:]
+    if isinstance(exc.__cause__, FieldError):  # a __post_init__ check that names its field
+        return _join(path, exc.__cause__.field), str(exc.__cause__)
+    if key := _KEY.match(message):
+        reason = "unknown key" if "unknown" in message else "required key is missing"
+        return _join(path, key["key"]), reason
+    if message.startswith("Invalid enum value") and not where:
+        allowed = [repr(v) for v in _literal_values(kind)]
+        return path, f"must be {' or '.join(allowed)}, got {message.removeprefix('Invalid enum value ')}"
+    message = message.replace("`", "")  # "Expected `int`, got `str`" -> "expected int, got str"
+    return path, message[:1].lower() + message[1:]
+
+
+def _literal_values(kind: Any) -> list[Any]:
+    if typing.get_origin(kind) is Literal:
+        return list(typing.get_args(kind))
+    return [v for arg in typing.get_args(kind) for v in _literal_values(arg)]
+
+
+def _is_unicode(value: Any) -> bool:
+    try:
+        str(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+import msgspec
 
 Mode = Literal["dry-run", "enforce"]
 SKUS = ("Basic", "Standard", "Premium")
@@ -29,10 +29,25 @@ class Status(enum.StrEnum):
     BLOCKED = "blocked"  # a fix exists in principle but applying it would be unsafe or rejected
 
 
-class RuleConfig(BaseModel):
-    """Fields every rule accepts in policies.yaml. Unknown keys are errors (strict policy)."""
+class FieldError(ValueError):
+    """A config check that failed on one field, raised from ``__post_init__``.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    msgspec reports ``__post_init__`` errors at the struct's path; the policy loader appends
+    ``field`` so the message points at the key the user has to fix.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RuleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Fields every rule accepts in policies.yaml. Unknown keys are errors (strict policy).
+
+    A msgspec Struct rather than a pydantic model: the policy is validated on every cold start,
+    before the first event, and msgspec costs a few milliseconds there where pydantic cost about
+    60 (docs/BENCHMARKS.md). Subclasses inherit the strictness and add their own fields and checks.
+    """
 
     enabled: bool = True
     mode: Mode | None = None  # per-rule override of the policy's mode

@@ -14,56 +14,55 @@ Safety rules, because a wrong firewall locks people out of their images:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from msgspec import Meta, field
 
 from remediators import ipranges
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, plain
+from remediators.base import Evaluation, FieldError, Remediator, RuleConfig, Status, plain
 
 
 class NetworkRulesConfig(RuleConfig):
     default_action: Literal["Deny"] = "Deny"
-    min_prefix_length: int = Field(default=8, ge=1, le=32)  # shorter prefixes count as "open to all"
-    allowed_ips: list[str] = Field(default_factory=list)
+    # Shorter prefixes count as "open to (nearly) everyone".
+    min_prefix_length: Annotated[int, Meta(ge=1, le=32)] = 8
+    allowed_ips: list[str] = field(default_factory=list)
     existing_rules: Literal["keep", "replace"] = "keep"
     # Trusted Azure services (Defender for Containers scanning, ACR Tasks) reach a firewalled
     # registry only through this bypass, so AzureServices is the default.
     bypass: Literal["AzureServices", "None"] = "AzureServices"
     allow_empty: bool = False  # Deny with no allowed IP locks everyone out of the public endpoint
 
-    @field_validator("allowed_ips")
-    @classmethod
-    def _valid_public_ranges(cls, values: list[str], info: Any) -> list[str]:
-        min_prefix = info.data.get("min_prefix_length", 8)
-        seen: dict[str, str] = {}
-        errors = []
-        for index, value in enumerate(values):
-            try:
-                network = ipranges.parse(value)
-            except ipranges.InvalidRange as exc:
-                errors.append(f"[{index}] {exc}")
-                continue
-            problem = ipranges.public_problem(network, min_prefix)
-            if problem:
-                errors.append(f"[{index}] {problem}")
-            if str(network) in seen:
-                errors.append(f"[{index}] {value!r} duplicates {seen[str(network)]!r}")
-            seen.setdefault(str(network), value)
-        if len(values) > ipranges.MAX_IP_RULES:
-            errors.append(f"{len(values)} entries exceed ACR's limit of {ipranges.MAX_IP_RULES} IP rules")
+    def __post_init__(self) -> None:
+        errors = _range_problems(self.allowed_ips, self.min_prefix_length)
         if errors:
-            raise ValueError("; ".join(errors))
-        return values
-
-    @model_validator(mode="after")
-    def _no_lockout(self) -> NetworkRulesConfig:
+            raise FieldError("allowed_ips", "; ".join(errors))
         if self.enabled and not self.allowed_ips and not self.allow_empty:
             raise ValueError(
                 "default_action Deny with an empty allowed_ips would lock every client out; "
                 "list the allowed IPs, or set allow_empty: true if that is intended"
             )
-        return self
+
+
+def _range_problems(values: list[str], min_prefix: int) -> list[str]:
+    """Every entry that ACR would refuse or that would open the registry too widely."""
+    seen: dict[str, str] = {}
+    errors = []
+    for index, value in enumerate(values):
+        try:
+            network = ipranges.parse(value)
+        except ipranges.InvalidRange as exc:
+            errors.append(f"[{index}] {exc}")
+            continue
+        problem = ipranges.public_problem(network, min_prefix)
+        if problem:
+            errors.append(f"[{index}] {problem}")
+        if str(network) in seen:
+            errors.append(f"[{index}] {value!r} duplicates {seen[str(network)]!r}")
+        seen.setdefault(str(network), value)
+    if len(values) > ipranges.MAX_IP_RULES:
+        errors.append(f"{len(values)} entries exceed ACR's limit of {ipranges.MAX_IP_RULES} IP rules")
+    return errors
 
 
 class NetworkRules(Remediator):

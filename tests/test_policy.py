@@ -43,7 +43,23 @@ def test_shipped_policy_is_valid():
     ("text", "path", "reason"),
     [
         ("version: 1\nrulez: {}\n", "rulez", "unknown key"),
-        ("version: 2\n", "version", "Input should be 1"),
+        ("version: 2\n", "version", "must be 1, got 2"),
+        ("mode: enforce\n", "version", "required key is missing"),
+        (
+            "version: 1\nrules: {anonymous_pull: {enabled: 'yes'}}\n",
+            "rules.anonymous_pull.enabled",
+            "expected bool, got str",
+        ),
+        (
+            "version: 1\nrules: {network_rules: {min_prefix_length: 0}}\n",
+            "rules.network_rules.min_prefix_length",
+            "expected int >= 1",
+        ),
+        (
+            "version: 1\nnotify: {webhooks: [{format: teams}]}\n",
+            "notify.webhooks[0].url",
+            "required key is missing",
+        ),
         ("version: 1\nrules: {anonymous_pul: {}}\n", "rules.anonymous_pul", "unknown key"),
         (
             "version: 1\nrules: {network_rules: {allowed_ips: ['10.1.0.0/16']}}\n",
@@ -113,6 +129,34 @@ def test_every_error_names_path_and_reason(text, path, reason):
     assert any(p == (path or p) and reason in why for p, why in found), found
     if path:
         assert path in [p for p, _ in found]
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems(
+        "version: 1\nmode: yolo\nrulez: {}\nscope: {subscriptions: [abc]}\n"
+        "rules:\n  anonymous_pull: {enabled: 1, mood: x}\n  network_rules: {allowed_ips: ['10.0.0.0/8', '300.1.1.1']}\n"
+        "overrides: [{match: {}}, {match: {name: x}, mode: sometimes}]\n"
+    )
+    paths = [p for p, _ in found]
+    # The document's own sections first (rules are checked once the document is clean).
+    assert paths == [
+        "mode",
+        "rulez",
+        "scope.subscriptions",
+        "overrides[0].match",
+        "overrides[1].mode",
+    ], found
+    found = problems(
+        "version: 1\nrules:\n  anonymous_pull: {enabled: 1, mood: x}\n"
+        "  network_rules: {allowed_ips: ['10.0.0.0/8', '300.1.1.1']}\n"
+    )
+    assert [p for p, _ in found] == [
+        "rules.anonymous_pull.enabled",
+        "rules.anonymous_pull.mood",
+        "rules.network_rules.allowed_ips",
+    ], found
+    ips = dict(found)["rules.network_rules.allowed_ips"]
+    assert "[0] 10.0.0.0/8" in ips and "[1] '300.1.1.1'" in ips  # every bad entry, in one message
 
 
 def test_rfc5737_documentation_ranges_are_valid():
