@@ -28,7 +28,7 @@ PACKAGES = (
     "azure-identity",
     "azure-core",
     "tenacity",
-    "pydantic",
+    "msgspec",
     "PyYAML",
 )
 

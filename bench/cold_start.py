@@ -29,6 +29,7 @@ from typing import Any
 
 from bench import c7n
 from bench.common import (
+    BASELINE_POLICY_LIBS,
     BASELINE_REV,
     PROJECT_PY,
     ROOT,
@@ -38,6 +39,7 @@ from bench.common import (
     compile_bytecode,
     emulator,
     export_tree,
+    importable,
     log,
     median,
     package_tree,
@@ -50,6 +52,8 @@ DRIFTED = (
     "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourceGroups/rg-platform"
     "/providers/Microsoft.ContainerRegistry/registries/contosoprod"
 )
+#: The libraries each tree validates policies.yaml with (timed as their own phase).
+POLICY_LIBS = "msgspec,yaml"
 #: Modules the Function path must never load (the CLI's, and notification sinks nobody configured).
 FORBIDDEN = ("rich", "typer", "click", "azure.storage", "acrguard.cli", "acrguard.notify_sinks", "emulator")
 
@@ -70,12 +74,19 @@ def measure(rounds: int = 7) -> dict[str, Any]:
         baseline = export_tree(BASELINE_REV, Path(tmp) / "baseline")
         if baseline is None:
             notes.append(f"baseline {BASELINE_REV[:10]} could not be exported with git: no before/after")
+        elif not importable(BASELINE_POLICY_LIBS):
+            notes.append(
+                f"baseline {BASELINE_REV[:10]} needs {BASELINE_POLICY_LIBS}, not installed: no before/after"
+            )
+            baseline = None
         else:
             compile_bytecode(baseline)
         event = write_event(DRIFTED)
         # No child writes bytecode: each variant runs exactly what its package ships (as Azure's
         # read-only mount does), whatever this machine's environment says.
-        env = child_env(emu, BENCH_EVENT=json.dumps(event), PYTHONDONTWRITEBYTECODE="1")
+        env = child_env(
+            emu, BENCH_EVENT=json.dumps(event), PYTHONDONTWRITEBYTECODE="1", BENCH_POLICY_LIBS=POLICY_LIBS
+        )
         files = c7n.write_files(Path(tmp) / "c7n", DRIFTED.split("/")[2]) if c7n_reason is None else {}
 
         def floor() -> ChildRun:
@@ -90,7 +101,11 @@ def measure(rounds: int = 7) -> dict[str, Any]:
             ),
         }
         if baseline is not None:
-            base_env = {**env, "ACRGUARD_POLICY_FILE": str(baseline / "policies.yaml")}
+            base_env = {
+                **env,
+                "ACRGUARD_POLICY_FILE": str(baseline / "policies.yaml"),
+                "BENCH_POLICY_LIBS": BASELINE_POLICY_LIBS,
+            }
             variants["ours_baseline"] = lambda: _ours(baseline, {**base_env, "PYTHONPATH": str(ROOT)})
         if c7n_reason is None:
             variants["c7n_validate"] = lambda: c7n.run(

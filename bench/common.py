@@ -41,6 +41,8 @@ LATENCY_S = 0.05  # the issue's emulated ARM latency per call
 HOST_POOL = min(32, (os.cpu_count() or 1) + 4)
 #: The tree before this benchmark's engine changes; before/after figures run it from git.
 BASELINE_REV = "6aefd3a802b95c4a8bd15605cfdd9908e86456d9"
+#: What that tree validates policies.yaml with (today's uses msgspec); pydantic comes from the dev tools.
+BASELINE_POLICY_LIBS = "pydantic.main,yaml"
 TREE_FILES = ("function_app.py", "host.json", "policies.yaml", "acrguard", "remediators")
 PREPACKAGE_HOOK = ROOT / "infra" / "hooks" / "prepackage.sh"
 
@@ -128,6 +130,12 @@ def compile_bytecode(tree: Path) -> None:
     subprocess.run(
         ["sh", str(PREPACKAGE_HOOK)], cwd=tree, env={**os.environ, "PYTHON": str(PROJECT_PY)}, check=True
     )
+
+
+def importable(modules: str) -> bool:
+    """Whether the project's Python can import every one of ``modules`` (comma-separated)."""
+    code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1].split(',')]"
+    return subprocess.run([str(PROJECT_PY), "-c", code, modules], capture_output=True).returncode == 0
 
 
 def registry_ids(seed: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import c7n
 from bench.common import (
+    BASELINE_POLICY_LIBS,
     BASELINE_REV,
     LATENCY_S,
     PROJECT_PY,
@@ -26,6 +27,7 @@ from bench.common import (
     child_env,
     emulator,
     export_tree,
+    importable,
     log,
     max_in_flight,
     mean_in_flight,
@@ -125,7 +127,7 @@ def measure(repeats: int = 3, total: int = SUBSCRIPTIONS * PER_SUBSCRIPTION) -> 
                 runs.append(sweep_ours(emu, seed))
             out[f"ours_{drift:.2f}"] = summarise(runs)
         baseline = export_tree(BASELINE_REV, Path(tmp) / "baseline")
-        if baseline is not None:
+        if baseline is not None and importable(BASELINE_POLICY_LIBS):
             log("sweep ours at the baseline revision, 1% drifted")
             out["baseline_0.01"] = sweep_ours(emu, estate(total, 0.01), tree=baseline)
         reason = c7n.unavailable_reason()
