@@ -2,7 +2,7 @@
 # azd prepackage hook of the api service (see azure.yaml): ship the app's own modules as compiled
 # bytecode. A Function App runs from its package, read-only, so Python cannot cache what it compiles:
 # without .pyc files in the package every cold start compiles acrguard/ and remediators/ again
-# (about 40 ms on the benchmark machine, docs/BENCHMARKS.md). checked-hash .pyc files stay valid
+# (10-20 ms on the benchmark machine, docs/BENCHMARKS.md). checked-hash .pyc files stay valid
 # whatever mtimes the zip gives the sources, and are ignored if a source ever differs from them.
 # Runs from the project root (the service's project directory). PYTHON: the interpreter to compile
 # with; it must be the Function's Python version (3.11, infra/modules/function-app.bicep).
