@@ -478,11 +478,12 @@ def module_counts(names: list[str]) -> str:
     """``pydantic`` (38 modules), ``zoneinfo`` (4 modules), ...: a package per entry, largest first."""
     groups: dict[str, int] = {}
     for name in names:
-        top = (
-            ".".join(name.split(".")[:2])
-            if name.startswith(("acrguard.", "concurrent."))
-            else name.split(".")[0]
-        )
+        if name.startswith("concurrent."):
+            top = name
+        elif name.startswith("acrguard."):
+            top = ".".join(name.split(".")[:2])
+        else:
+            top = name.split(".")[0]
         groups[top] = groups.get(top, 0) + 1
     ordered = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
     return ", ".join(f"`{k}`" + (f" ({n} modules)" if n > 1 else "") for k, n in ordered)
@@ -510,7 +511,8 @@ def before_after(c: dict[str, Any]) -> str:
         )
     return (
         text + " What changed between the two trees on this path: policies.yaml is validated with msgspec "
-        "Structs instead of pydantic models (same strictness, every problem still reported with its key path; "
+        "Structs instead of pydantic models (stricter: values are no longer coerced; every problem is still "
+        "reported with its key path; "
         "pydantic's import and model building were most of the engine build, see the phases above); "
         "`acrguard.notify_sinks` loads only when a notification sink is configured; `concurrent.futures.thread` "
         "only when a sweep needs its pools. The registry SDK and the credential were already imported lazily, "
