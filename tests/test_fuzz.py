@@ -558,7 +558,10 @@ def test_a_damaged_policy_is_refused_naming_each_problem_where_it_is(doc: dict[s
         ("version: 1\nversion: 1\n", "duplicate key 'version'"),
         ("version: !!python/object/apply:os.system [echo]\n", "not valid YAML"),
         ("\x00", "not valid YAML"),
-        ("version: 1\nrules:\n  network_rules:\n    enabled: true\n    allowed_ips: [1]\n", "expected str, got int"),
+        (
+            "version: 1\nrules:\n  network_rules:\n    enabled: true\n    allowed_ips: [1]\n",
+            "expected str, got int",
+        ),
     ],
     ids=[
         "sequence as key",
