@@ -265,6 +265,8 @@ def read_events(name: str, content: bytes) -> list[Any]:
         raise CliError(f"{name}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise CliError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise CliError(f"{name}: JSON nested too deeply to be an Event Grid event") from None
     if isinstance(payload, dict):
         payload = [payload]
     if not isinstance(payload, list):

@@ -118,6 +118,15 @@ def test_malformed_file_is_a_clear_message_not_a_traceback(seeded, tmp_path):
     assert seeded.requests == []
 
 
+def test_absurdly_nested_json_is_named_as_such_not_an_internal_error(seeded, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = run_cli(seeded, "replay", str(deep))
+    assert result.returncode == 1
+    assert "deep.json: JSON nested too deeply" in result.stderr and "internal error" not in result.stderr
+    assert seeded.requests == []
+
+
 def test_validate_good_and_bad_policies(emu, tmp_path):
     assert run_cli(emu, "validate", str(ROOT / "policies.yaml")).returncode == 0
     bad = tmp_path / "bad-policy.yaml"
