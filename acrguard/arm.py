@@ -117,6 +117,33 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+class SingleFlightCredential:
+    """A credential that asks for one token at a time, so concurrent first calls share it.
+
+    azure-identity caches tokens but does not coalesce misses: a cold worker hit by 16 invocations
+    at once asked the identity endpoint 8 to 11 times (tests/test_concurrency.py). Serialised, the
+    first caller fetches and the others find the cached token. The wait is bounded by one token
+    request's timeouts; past that a caller fetches on its own, so a hung identity endpoint never
+    queues every invocation behind it.
+    """
+
+    def __init__(self, inner: Any, wait_s: float) -> None:
+        self._inner = inner
+        self._wait_s = wait_s
+        self._lock = threading.Lock()
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        acquired = self._lock.acquire(timeout=self._wait_s)
+        try:
+            return self._inner.get_token(*scopes, **kwargs)
+        finally:
+            if acquired:
+                self._lock.release()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class Arm:
     """The only code that talks to ARM. Thread-safe; build once per process and reuse."""
 
@@ -139,10 +166,14 @@ class Arm:
                     # AZURE_CLIENT_ID selects the user-assigned one.
                     # Token requests get the ARM calls' timeouts: azure-core's default (300 s) would
                     # let a hanging identity endpoint hold an invocation far past the retry budget.
-                    self._credential = DefaultAzureCredential(
-                        exclude_interactive_browser_credential=True,
-                        connection_timeout=min(10.0, self.settings.http_timeout_s),
-                        read_timeout=self.settings.http_timeout_s,
+                    connect_s = min(10.0, self.settings.http_timeout_s)
+                    self._credential = SingleFlightCredential(
+                        DefaultAzureCredential(
+                            exclude_interactive_browser_credential=True,
+                            connection_timeout=connect_s,
+                            read_timeout=self.settings.http_timeout_s,
+                        ),
+                        wait_s=connect_s + self.settings.http_timeout_s,
                     )
         return self._credential
 
