@@ -86,7 +86,7 @@ def explain(policy: Policy, ref: RegistryRef, registry: Any | None) -> Explanati
                 mode_from,
                 verdict,
                 reason,
-                msgspec.structs.asdict(config),
+                _config_dict(config),
             )
         )
     return Explanation(
@@ -118,3 +118,9 @@ def _mode_source(policy: Policy, resolution: Any, name: str) -> str:
     if policy.mode_override == "enforce":
         return "ACRGUARD_MODE=enforce or --mode enforce"
     return "the policy's mode"
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    """The rule's effective config, the fields every rule has (enabled, mode) first."""
+    values = msgspec.structs.asdict(config)
+    return {"enabled": values.pop("enabled"), "mode": values.pop("mode"), **values}

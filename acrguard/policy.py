@@ -298,6 +298,8 @@ def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None
     problems: list[tuple[str, str]] = []
     doc = _convert(data, PolicyDocument, "", problems)
     if doc is None:
+        if isinstance(data.get("rules"), dict) and not any(p == "rules" for p, _ in problems):
+            _validate_rules(rules_model(), data["rules"], "rules", problems)  # report those too
         raise PolicyError(source, problems)
     model = rules_model()
     base = _validate_rules(model, doc.rules, "rules", problems)
@@ -337,14 +339,16 @@ def _deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, 
 def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -> Any:
     """``msgspec.convert`` that reports every bad key, not only the first.
 
-    msgspec stops at the first error, so a section's keys (and a list's items) are checked one by
-    one first; the whole section is converted only once its parts are clean, which also runs its
-    ``__post_init__`` checks. Returns None when it appended problems.
+    msgspec stops at the first error, so a section's keys (and a list's items, a mapping's values)
+    are checked one by one first; the whole section is converted only once its parts are clean,
+    which also runs its ``__post_init__`` checks. Returns None when it appended problems.
     """
     before = len(problems)
     if isinstance(kind, type) and issubclass(kind, msgspec.Struct) and isinstance(data, dict):
         fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+        bad: set[Any] = set()
         for key, value in data.items():
+            seen = len(problems)
             if key not in fields:
                 if not _is_unicode(key):  # a lone surrogate cannot be printed: named escaped, not as a path
                     problems.append((path, f"unknown key {key!a} (not valid Unicode)"))
@@ -352,19 +356,35 @@ def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -
                     problems.append((_join(path, key), "unknown key"))
             else:
                 _convert(value, fields[key].type, _join(path, key), problems)
+            if len(problems) > seen:
+                bad.add(key)
         for name, f in fields.items():
             if f.required and name not in data:
                 problems.append((_join(path, name), "required key is missing"))
+        if len(problems) > before:
+            _field_checks(kind, {k: v for k, v in data.items() if k not in bad}, path, problems)
     elif typing.get_origin(kind) is list and isinstance(data, list):
         (item_kind,) = typing.get_args(kind)
         for index, item in enumerate(data):
             _convert(item, item_kind, f"{path}[{index}]", problems)
+    elif typing.get_origin(kind) is dict and isinstance(data, dict):
+        key_kind, value_kind = typing.get_args(kind)
+        for key, value in data.items():
+            if key_kind is str and not isinstance(key, str):
+                hint = (
+                    " (quote it: YAML reads on, off, yes and no as booleans)" if isinstance(key, bool) else ""
+                )
+                problems.append((path, f"key {key!r} must be text, got {type(key).__name__}{hint}"))
+            elif not _is_unicode(key):
+                problems.append((path, f"key {key!a} is not valid Unicode"))
+            else:
+                _convert(value, value_kind, _join(path, key), problems)
     if len(problems) > before:
         return None
     try:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
-        problems.append(_problem(exc, kind, path))
+        problems.append(_problem(exc, kind, path, data))
         return None
     except UnicodeEncodeError:  # msgspec reads strings as UTF-8; YAML lets "\ud800" escapes through
         problems.append(
@@ -373,11 +393,26 @@ def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -
         return None
 
 
-_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<where>[^`]*)`)?$", re.DOTALL)
+def _field_checks(kind: Any, clean: dict[Any, Any], path: str, problems: list[tuple[str, str]]) -> None:
+    """A section with bad keys still gets its per-field checks on the good ones (a private CIDR is
+    reported beside a bad ``bypass``). Checks of the whole section (the lockout guard, an empty
+    ``match``) wait for a clean section: with keys missing they would only guess."""
+    try:
+        msgspec.convert(clean, kind)
+    except msgspec.ValidationError as exc:
+        if isinstance(exc.__cause__, FieldError):
+            problem = _problem(exc, kind, path, clean)
+            if problem not in problems:
+                problems.append(problem)
+    except UnicodeEncodeError:
+        pass  # reported by the key's own check
+
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at (?P<key>`key` in )?`\$(?P<where>[^`]*)`)?$", re.DOTALL)
 _KEY = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<key>.*)`$", re.DOTALL)
 
 
-def _problem(exc: msgspec.ValidationError, kind: Any, path: str) -> tuple[str, str]:
+def _problem(exc: msgspec.ValidationError, kind: Any, path: str, value: Any) -> tuple[str, str]:
     """msgspec's message as (key path, reason) in the policy's own words."""
     found = _AT.match(str(exc))
     message, where = (found["message"], found["where"] or "") if found else (str(exc), "")
@@ -387,11 +422,12 @@ def _problem(exc: msgspec.ValidationError, kind: Any, path: str) -> tuple[str, s
     if key := _KEY.match(message):
         reason = "unknown key" if "unknown" in message else "required key is missing"
         return _join(path, key["key"]), reason
-    if message.startswith("Invalid enum value") and not where:
-        allowed = [repr(v) for v in _literal_values(kind)]
-        return path, f"must be {' or '.join(allowed)}, got {message.removeprefix('Invalid enum value ')}"
+    allowed = _literal_values(kind)
+    if allowed and not where:  # a fixed choice: say which values it takes
+        return path, f"must be {' or '.join(repr(v) for v in allowed)}, got {value!r}"
     message = message.replace("`", "")  # "Expected `int`, got `str`" -> "expected int, got str"
-    return path, message[:1].lower() + message[1:]
+    message = message[:1].lower() + message[1:]
+    return path, (f"a key: {message}" if found and found["key"] else message)
 
 
 def _literal_values(kind: Any) -> list[Any]:

@@ -511,8 +511,8 @@ def before_after(c: dict[str, Any]) -> str:
         )
     return (
         text + " What changed between the two trees on this path: policies.yaml is validated with msgspec "
-        "Structs instead of pydantic models (stricter: values are no longer coerced; every problem is still "
-        "reported with its key path; "
+        "Structs instead of pydantic models (stricter: values are no longer coerced; problems are still "
+        "reported with their key paths; "
         "pydantic's import and model building were most of the engine build, see the phases above); "
         "`acrguard.notify_sinks` loads only when a notification sink is configured; `concurrent.futures.thread` "
         "only when a sweep needs its pools. The registry SDK and the credential were already imported lazily, "

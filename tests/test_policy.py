@@ -138,13 +138,16 @@ def test_every_problem_is_reported_at_once():
         "overrides: [{match: {}}, {match: {name: x}, mode: sometimes}]\n"
     )
     paths = [p for p, _ in found]
-    # The document's own sections first (rules are checked once the document is clean).
+    # The document's own sections first, then the rules (overrides' merged rules need a clean document).
     assert paths == [
         "mode",
         "rulez",
         "scope.subscriptions",
         "overrides[0].match",
         "overrides[1].mode",
+        "rules.anonymous_pull.enabled",
+        "rules.anonymous_pull.mood",
+        "rules.network_rules.allowed_ips",
     ], found
     found = problems(
         "version: 1\nrules:\n  anonymous_pull: {enabled: 1, mood: x}\n"
@@ -157,6 +160,63 @@ def test_every_problem_is_reported_at_once():
     ], found
     ips = dict(found)["rules.network_rules.allowed_ips"]
     assert "[0] 10.0.0.0/8" in ips and "[1] '300.1.1.1'" in ips  # every bad entry, in one message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A section with a bad key still gets its field checks on the others.
+        (
+            "scope: {subscriptions: [abc], foo: 1}",
+            [
+                ("scope.foo", "unknown key"),
+                ("scope.subscriptions", "'abc' is not a subscription ID (a GUID)"),
+            ],
+        ),
+        (
+            "rules: {network_rules: {enabled: true, allowed_ips: ['10.0.0.0/8'], bypass: Nope}}",
+            [
+                ("rules.network_rules.bypass", "must be 'AzureServices' or 'None', got 'Nope'"),
+                ("rules.network_rules.allowed_ips", "private (RFC 1918)"),
+            ],
+        ),
+        # Mapping values are named by their key, every one of them.
+        (
+            "overrides: [{match: {name: x, tags: {env: 1, tier: 2}}}]",
+            [
+                ("overrides[0].match.tags.env", "expected str, got int"),
+                ("overrides[0].match.tags.tier", "expected str, got int"),
+            ],
+        ),
+        ("exempt: {tags: {on: x}}", [("exempt.tags", "key True must be text, got bool (quote it")]),
+        ("rules: {1: {}}", [("rules", "key 1 must be text, got int")]),
+        # A fixed choice names its values, whatever the wrong value's type.
+        (
+            "rules: {network_rules: {bypass: null}}",
+            [("rules.network_rules.bypass", "must be 'AzureServices' or 'None', got None")],
+        ),
+        ("mode: 5", [("mode", "must be 'dry-run' or 'enforce', got 5")]),
+    ],
+)
+def test_problems_are_specific_and_complete(text, expected):
+    found = problems("version: 1\n" + text + "\n")
+    assert len(found) == len(expected), found
+    for (path, reason), (want_path, want_reason) in zip(found, expected, strict=True):
+        assert path == want_path and want_reason in reason, found
+
+
+def test_values_are_never_coerced():
+    for text in ("enabled: 'true'", "enabled: 1", "mode: 1"):
+        assert problems(f"version: 1\nrules: {{anonymous_pull: {{{text}}}}}\n")
+    assert problems("version: 1.0\n") == [("version", "must be 1, got 1.0")]
+
+
+def test_every_remediator_default_config_passes_its_own_checks():
+    """An omitted rule takes its remediator's default config; it must be valid, or every policy fails."""
+    from remediators import all_remediators
+
+    for rem in all_remediators():
+        assert rem.Config(enabled=rem.default_enabled).enabled is rem.default_enabled
 
 
 def test_rfc5737_documentation_ranges_are_valid():
