@@ -260,6 +260,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor`: SafeLoader merges it below, and the keys written here win
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):  # `? [a, b]`: PyYAML's own check comes too late here
                 raise yaml.constructor.ConstructorError(

@@ -219,6 +219,18 @@ def test_every_remediator_default_config_passes_its_own_checks():
         assert rem.Config(enabled=rem.default_enabled).enabled is rem.default_enabled
 
 
+def test_yaml_merge_keys_work_and_the_keys_written_win():
+    policy = parse_policy(
+        "version: 1\nrules:\n  anonymous_pull: &on {enabled: true, mode: dry-run}\n"
+        "  admin_user:\n    <<: *on\n    mode: enforce\n"
+    )
+    assert policy.rules["admin_user"].enabled and policy.rules["admin_user"].mode == "enforce"
+    found = problems(
+        "version: 1\nrules:\n  anonymous_pull: &on {enabled: true}\n  admin_user: {<<: *on, mood: x}\n"
+    )
+    assert found == [("rules.admin_user.mood", "unknown key")]
+
+
 def test_rfc5737_documentation_ranges_are_valid():
     parse_policy(
         "version: 1\nrules: {network_rules: {allowed_ips: ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.9']}}\n"
