@@ -31,7 +31,7 @@ def fit(xs: list[float], ys: list[float]) -> dict[str, float]:
     return {"intercept": a, "slope": b, "r2": 1 - ss_res / ss_tot if ss_tot else 1.0}
 
 
-def measure(sweep_results: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
+def measure(sweep_results: dict[str, Any], repeats: int = 5) -> dict[str, Any]:
     points: dict[str, dict[int, dict[str, Any]]] = {"ours": {}, "c7n": {}}
     points["ours"][SIZES[-1]] = sweep_results["ours_0.01"]
     if "c7n_0.01" in sweep_results:
@@ -40,15 +40,17 @@ def measure(sweep_results: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     with emulator() as emu, tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp:
         for size in SIZES[:-1]:
             seed = sweep.estate(size, 0.01)
-            runs = []
-            for i in range(repeats):
-                log(f"growth: ours at {size} registries, run {i + 1}/{repeats}")
-                runs.append(sweep.sweep_ours(emu, seed))
-            points["ours"][size] = sweep.summarise(runs)
+            runs: dict[str, list[dict[str, Any]]] = {"ours": []}
             if c7n_ok:
-                log(f"growth: c7n at {size} registries")
+                runs["c7n"] = []
                 files = c7n.write_files(Path(tmp) / f"c7n{size}", seed["meta"]["subscriptions"][0])
-                points["c7n"][size] = sweep.sweep_c7n(emu, seed, files)
+            for i in range(repeats):
+                for who in sorted(runs, reverse=bool(i % 2)):  # alternate who goes first
+                    log(f"growth: {who} at {size} registries, run {i + 1}/{repeats}")
+                    run = sweep.sweep_ours(emu, seed) if who == "ours" else sweep.sweep_c7n(emu, seed, files)
+                    runs[who].append(run)
+            for who, rs in runs.items():
+                points[who][size] = sweep.summarise(rs)
     out: dict[str, Any] = {"sizes": list(SIZES), "points": {}, "fits": {}}
     for who, by_size in points.items():
         if len(by_size) < len(SIZES):

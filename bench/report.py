@@ -365,7 +365,8 @@ def method(r: dict[str, Any]) -> str:
   `acrguard.runtime.engine()`), so the engine and the emulator do not share one GIL on this 2-core machine.
 - Cold starts: {st["rounds"]} rounds, each running every variant once in a rotated order; medians. Per-event
   CPU: {st["samples"]} events per kind; events/s: median of {st["batches"]} batches; sweeps: median of
-  {st["repeats"]} run(s) per configuration (growth reuses the 10,000-registry sweep).
+  {st["repeats"]} runs per configuration, the configurations interleaved round by round in a rotating order
+  (growth reuses the 10,000-registry sweeps and alternates ours and c7n at the smaller sizes).
 - Estates come from `emulator.seeds.generate` (deterministic: 70/20/10 % Premium/Standard/Basic; drifted
   registries have anonymous pull on and/or an open Premium firewall). The policy is the repository's
   `policies.yaml`. The emulator answers PATCH synchronously (200); ACR may answer 201 and be polled

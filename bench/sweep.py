@@ -12,7 +12,9 @@ request log. The same estate is swept by:
 
 from __future__ import annotations
 
+import functools
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,30 +114,33 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
-def measure(repeats: int = 3, total: int = SUBSCRIPTIONS * PER_SUBSCRIPTION) -> dict[str, Any]:
+def measure(repeats: int = 5, total: int = SUBSCRIPTIONS * PER_SUBSCRIPTION) -> dict[str, Any]:
+    """Every configuration ``repeats`` times, interleaved round by round (the order rotates), so
+    machine load hits all alike and each comparison is between runs of the same bench."""
     out: dict[str, Any] = {
         "subscriptions": SUBSCRIPTIONS,
         "registries": total,
         "latency_ms": LATENCY_S * 1000,
     }
     with emulator() as emu, tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        for drift in (0.01, 0.10):
-            seed = estate(total, drift)
-            runs = []
-            for i in range(repeats):
-                log(f"sweep ours, {drift:.0%} drifted, run {i + 1}/{repeats}")
-                runs.append(sweep_ours(emu, seed))
-            out[f"ours_{drift:.2f}"] = summarise(runs)
+        seeds = {drift: estate(total, drift) for drift in (0.01, 0.10)}
+        variants: dict[str, Callable[[], dict[str, Any]]] = {
+            f"ours_{drift:.2f}": functools.partial(sweep_ours, emu, seed) for drift, seed in seeds.items()
+        }
         baseline = export_tree(BASELINE_REV, Path(tmp) / "baseline")
         if baseline is not None and importable(BASELINE_POLICY_LIBS):
-            log("sweep ours at the baseline revision, 1% drifted")
-            out["baseline_0.01"] = sweep_ours(emu, estate(total, 0.01), tree=baseline)
+            variants["baseline_0.01"] = functools.partial(sweep_ours, emu, seeds[0.01], tree=baseline)
         reason = c7n.unavailable_reason()
         if reason is None:
-            log("sweep c7n-azure (pull mode), 1% drifted")
-            seed = estate(total, 0.01)
-            files = c7n.write_files(Path(tmp) / "c7n", seed["meta"]["subscriptions"][0])
-            out["c7n_0.01"] = sweep_c7n(emu, seed, files)
+            files = c7n.write_files(Path(tmp) / "c7n", seeds[0.01]["meta"]["subscriptions"][0])
+            variants["c7n_0.01"] = functools.partial(sweep_c7n, emu, seeds[0.01], files)
         else:
             out["c7n_unavailable"] = reason
+        names = list(variants)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for i in range(repeats):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                log(f"sweep {name}, run {i + 1}/{repeats}")
+                runs[name].append(variants[name]())
+        out.update({name: summarise(rs) for name, rs in runs.items()})
     return out
