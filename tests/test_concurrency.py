@@ -252,3 +252,36 @@ def test_concurrent_invocations_never_mix_their_events_context(
         assert line["registry"].lower() == event["subject"].lower()
         assert line["correlation_id"] == event["data"]["correlationId"]
         assert line["caller"]["upn"] == event["data"]["claims"]["upn"]
+
+
+def test_a_failing_identity_endpoint_is_asked_once_per_flight_not_once_per_thread(emu: Any) -> None:
+    """Sixteen cold invocations while the identity endpoint is slow and failing share the first
+    one's token request and its failure: the endpoint sees one request's attempts, not sixteen."""
+    emu.inject(route="identity", status=500, delay=0.3, times=None)
+    settings = dataclasses.replace(Settings.from_env(), http_timeout_s=2.0)
+    scope = settings.arm_audience + "/.default"
+
+    def ask_concurrently(arm: Arm, threads: int) -> list[BaseException]:
+        barrier = threading.Barrier(threads)
+        errors: list[BaseException] = []
+
+        def ask() -> None:
+            barrier.wait(timeout=10)
+            try:
+                arm.credential.get_token(scope)
+            except Exception as exc:  # collected: every caller must see the failure
+                errors.append(exc)
+
+        workers = [threading.Thread(target=ask) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        return errors
+
+    assert len(ask_concurrently(Arm(settings), 1)) == 1
+    one_flight = emu.counters.identity_requests  # the credential's own attempts for one request
+    assert one_flight >= 1
+    errors = ask_concurrently(Arm(settings), 16)
+    assert len(errors) == 16  # nobody got a token, nobody hung
+    assert emu.counters.identity_requests - one_flight == one_flight
