@@ -480,6 +480,23 @@ print(json.dumps(compiled))
 """
 
 
+def test_prepackage_hook_compiles_nothing_with_another_python(tmp_path: Path) -> None:
+    """Bytecode of another version would be ignored by the Function's 3.11: warn, package without."""
+    shutil.copy2(REPO / "function_app.py", tmp_path / "function_app.py")
+    other = tmp_path / "python3.12"
+    other.write_text("#!/bin/sh\nexit 1\n")  # answers "not 3.11" to the hook's version check
+    other.chmod(0o755)
+    done = subprocess.run(
+        ["sh", str(INFRA / "hooks" / "prepackage.sh")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHON": str(other)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "is not a Python 3.11" in done.stderr
+    assert not (tmp_path / "__pycache__").exists()
+
+
 def test_prepackage_hook_ships_bytecode_that_a_cold_start_uses(tmp_path: Path) -> None:
     """The package is read-only in Azure: modules without shipped bytecode are compiled on every cold start."""
     for name in APP_FILES:
@@ -551,3 +568,6 @@ def test_funcignore_keeps_dev_only_folders_out_of_the_package() -> None:
         assert folder in entries, f".funcignore must exclude {folder}/"
     for needed in ("acrguard", "remediators", "function_app.py", "host.json", "requirements.txt"):
         assert needed not in entries, f".funcignore must not exclude {needed}"
+    # The prepackage hook's bytecode must reach the package (read-only in Azure: no cache there).
+    for bytecode in ("__pycache__", "*.pyc", "*.py[cod]", "*.py[co]"):
+        assert bytecode not in entries, f".funcignore must not exclude {bytecode}"

@@ -6,7 +6,7 @@ $ErrorActionPreference = 'Stop'
 
 if ($env:PYTHON) { $cmd = $env:PYTHON; $pre = @() } else { $cmd = 'py'; $pre = @('-3.11') }
 try {
-    & $cmd @pre -c 'import sys' 2>$null
+    & $cmd @pre -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>$null
     $usable = ($LASTEXITCODE -eq 0)
 } catch {
     $usable = $false
