@@ -254,14 +254,38 @@ def _tags_match(wanted: Mapping[str, str], tags: Mapping[str, str], any_of: bool
 # --- loading -----------------------------------------------------------------------------------
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of duplicate keys silently; a policy must not (two rules, one lost)."""
+    """PyYAML keeps the last of duplicate keys silently; a policy must not (two rules, one lost).
+
+    Only the keys written in a mapping are compared: keys that ``<<: *anchor`` merges in may be
+    overridden there (that is what merge keys are for). PyYAML rewrites a merged mapping's node in
+    place, so each node's own keys are noted before that happens.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._written: dict[int, list[yaml.Node]] = {}
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        self._written.setdefault(id(node), [key for key, _ in node.value])
+        super().flatten_mapping(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *anchor`: SafeLoader merges it below, and the keys written here win
+        for key_node in self._written.get(id(node)) or [key for key, _ in node.value]:
+            if key_node.tag == _MERGE:
+                if _MERGE in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        "duplicate key '<<' (merge several with <<: [*a, *b])",
+                        key_node.start_mark,
+                    )
+                seen.add(_MERGE)
+                continue  # SafeLoader merges it below, and the keys written here win
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):  # `? [a, b]`: PyYAML's own check comes too late here
                 raise yaml.constructor.ConstructorError(

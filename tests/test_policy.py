@@ -229,6 +229,14 @@ def test_yaml_merge_keys_work_and_the_keys_written_win():
         "version: 1\nrules:\n  anonymous_pull: &on {enabled: true}\n  admin_user: {<<: *on, mood: x}\n"
     )
     assert found == [("rules.admin_user.mood", "unknown key")]
+    # A merge source that merges itself, aliased again later: its own keys are still its own.
+    nested = parse_policy(
+        "version: 1\nrules:\n  admin_user: {<<: &strict {<<: &on {enabled: true}, enabled: false}, mode: enforce}\n"
+        "  anonymous_pull: *strict\n"
+    )
+    assert not nested.rules["anonymous_pull"].enabled and nested.rules["admin_user"].mode == "enforce"
+    assert "duplicate key '<<'" in problems("version: 1\na: &a {x: 1}\nb: {<<: *a, <<: *a}\n")[0][1]
+    assert "duplicate key 'mode'" in problems("version: 1\nmode: enforce\nmode: dry-run\n")[0][1]
 
 
 def test_rfc5737_documentation_ranges_are_valid():
