@@ -225,7 +225,9 @@ def summary(r: dict[str, Any], misses: list[str]) -> str:
             ("c7n_event/ours", GOAL_C7N, ratio.get("c7n_event/ours", {}).get("ready_s", 0) >= GOAL_C7N),
             ("c7n_validate/ours", GOAL_C7N, ratio.get("c7n_validate/ours", {}).get("ready_s", 0) >= GOAL_C7N),
         )
-        if met and (rounds := c.get("per_round_ratios", {}).get(key)) and min(rounds) < goal <= max(rounds)
+        if met
+        and (rounds := c.get("per_round_ratios", {}).get(key))
+        and _both_sides(rounds, goal, at_most=key == "ours/floor")
     ]
     text = "## Summary\n\n" + table(["Figure", "Value", "Goal", "Met?"], rows)
     return text + ("\n\n" + "\n".join(notes) if notes else "")
@@ -239,9 +241,15 @@ def spread(c: dict[str, Any], key: str) -> str:
 def straddles(c: dict[str, Any], key: str, goal: float) -> str:
     """A note when single rounds fall on both sides of the goal: the verdict could flip run to run."""
     rounds = c.get("per_round_ratios", {}).get(key) or []
-    if rounds and min(rounds) < goal <= max(rounds):
+    if rounds and _both_sides(rounds, goal, at_most=key == "ours/floor"):
         return f" Single rounds ranged {min(rounds):.2f}–{max(rounds):.2f}, on both sides of {goal}."
     return ""
+
+
+def _both_sides(rounds: list[float], goal: float, at_most: bool) -> bool:
+    """Some rounds meet the goal and some miss it (``at_most``: met when <= goal, else when >=)."""
+    met = [x <= goal if at_most else x >= goal for x in rounds]
+    return any(met) and not all(met)
 
 
 def calls_text(c: dict[str, float]) -> str:
@@ -679,6 +687,8 @@ def sweep(r: dict[str, Any]) -> str:
             rows,
         ),
     ]
+    if "baseline_unavailable" in sw:
+        out.append(f"Note: no before/after sweep: the baseline {sw['baseline_unavailable']}.")
     a = sw["ours_0.01"]
     out.append(
         "Ours costs one list page per 100 registries, plus a GET (re-read: a list page may be stale and "

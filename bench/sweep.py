@@ -128,7 +128,11 @@ def measure(repeats: int = 5, total: int = SUBSCRIPTIONS * PER_SUBSCRIPTION) -> 
             f"ours_{drift:.2f}": functools.partial(sweep_ours, emu, seed) for drift, seed in seeds.items()
         }
         baseline = export_tree(BASELINE_REV, Path(tmp) / "baseline")
-        if baseline is not None and importable(BASELINE_POLICY_LIBS):
+        if baseline is None:
+            out["baseline_unavailable"] = f"{BASELINE_REV[:10]} could not be exported with git"
+        elif not importable(BASELINE_POLICY_LIBS):
+            out["baseline_unavailable"] = f"{BASELINE_REV[:10]} needs {BASELINE_POLICY_LIBS}, not installed"
+        else:
             variants["baseline_0.01"] = functools.partial(sweep_ours, emu, seeds[0.01], tree=baseline)
         reason = c7n.unavailable_reason()
         if reason is None:
