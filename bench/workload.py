@@ -18,19 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-
-def as_function_event(raw: dict[str, Any]) -> Any:
-    import azure.functions as func
-
-    return func.EventGridEvent(
-        id=raw["id"],
-        data=raw["data"],
-        topic=raw.get("topic", ""),
-        subject=raw["subject"],
-        event_type=raw["eventType"],
-        event_time=None,
-        data_version=raw.get("dataVersion", ""),
-    )
+from emulator.events import host_event
 
 
 def handle_one(engine: Any, event: Any) -> str | None:
@@ -44,13 +32,13 @@ def handle_one(engine: Any, event: Any) -> str | None:
 
 def run_events(engine: Any, spec: dict[str, Any]) -> dict[str, Any]:
     for raw in spec.get("warmup", []):
-        handle_one(engine, as_function_event(raw))
+        handle_one(engine, host_event(raw))
     concurrency = int(spec.get("concurrency", 1))
     walls: list[float] = []
     errors: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="worker") as pool:
         for batch in spec["batches"]:
-            events = [as_function_event(raw) for raw in batch]
+            events = [host_event(raw) for raw in batch]
             started = time.perf_counter()
             if concurrency == 1:
                 outcomes = [handle_one(engine, e) for e in events]

@@ -37,7 +37,7 @@ def main() -> int:
         os.environ.setdefault("ACRGUARD_POLICY_FILE", str(ROOT / "policies.yaml"))
         audit_lines = _capture_audit()
 
-        import azure.functions as func
+        from emulator.events import host_event
 
         logging.getLogger().setLevel(logging.ERROR)  # azure.functions warns about HTTP auth levels at import
         import function_app
@@ -46,17 +46,7 @@ def main() -> int:
         on_registry_write = handler.get_user_function()
 
         def deliver(event: dict[str, Any]) -> None:
-            on_registry_write(
-                func.EventGridEvent(
-                    id=event["id"],
-                    data=event["data"],
-                    topic=event["topic"],
-                    subject=event["subject"],
-                    event_type=event["eventType"],
-                    event_time=None,
-                    data_version=event["dataVersion"],
-                )
-            )
+            on_registry_write(host_event(event))
 
         before = {doc["id"]: doc for doc in emu.registries()}
         emu.add_sink(deliver)

@@ -100,6 +100,21 @@ def registry_event(ref: RegistryRef, context: WriteContext, *, deleted: bool = F
     }
 
 
+def host_event(event: dict[str, Any]) -> Any:
+    """``event`` (Event Grid schema) as the object the Functions host hands an Event Grid trigger."""
+    import azure.functions as func  # the app's own dependency; the emulator needs it only here
+
+    return func.EventGridEvent(
+        id=event["id"],
+        data=event["data"],
+        topic=event.get("topic", ""),
+        subject=event["subject"],
+        event_type=event["eventType"],
+        event_time=None,
+        data_version=event.get("dataVersion", ""),
+    )
+
+
 def to_cloudevent(event: dict[str, Any]) -> dict[str, Any]:
     """The same event in the CloudEvents 1.0 schema, as Event Grid maps it (see the samples)."""
     return {

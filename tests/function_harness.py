@@ -23,19 +23,12 @@ import pytest
 from engine_helpers import function_object
 
 from acrguard import runtime
+from emulator.events import host_event
 
 
 def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:
     """The object the Functions host hands an Event Grid trigger for this event."""
-    return func.EventGridEvent(
-        id=raw["id"],
-        data=raw["data"],
-        topic=raw.get("topic", ""),
-        subject=raw["subject"],
-        event_type=raw["eventType"],
-        event_time=None,
-        data_version=raw.get("dataVersion", "2"),
-    )
+    return host_event(raw)
 
 
 class AuditLines(logging.Handler):

@@ -76,10 +76,9 @@ class AuditSink(logging.Handler):
 def main(plan_path: str) -> int:
     plan = json.loads(Path(plan_path).read_text())
     sys.path.insert(0, str(ROOT))
-    import azure.functions as func
-
     import function_app
     from acrguard import runtime
+    from emulator.events import host_event
 
     # The Functions worker logs at INFO; the audit lines go to App Insights (here: a counter).
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -98,7 +97,7 @@ def main(plan_path: str) -> int:
         "validation": json.loads((SAMPLES / "subscription-validation.eventgrid.json").read_text()),
     }
 
-    def build(n: int, kind: str, target: str) -> func.EventGridEvent:
+    def build(n: int, kind: str, target: str) -> Any:
         if kind == "irrelevant" and target in templates:
             raw = copy.deepcopy(templates[target])
         else:
@@ -108,15 +107,7 @@ def main(plan_path: str) -> int:
                 raw["data"]["operationName"] = "Microsoft.ContainerRegistry/registries/webhooks/write"
                 raw["subject"] = raw["data"]["resourceUri"] = target + "/webhooks/hook1"
         raw["id"] = f"soak-{n:06}"
-        return func.EventGridEvent(
-            id=raw["id"],
-            data=raw["data"],
-            topic=raw.get("topic", ""),
-            subject=raw["subject"],
-            event_type=raw["eventType"],
-            event_time=None,
-            data_version=raw.get("dataVersion", "2"),
-        )
+        return host_event(raw)
 
     raised: Counter[str] = Counter()
 

@@ -9,6 +9,7 @@ import azure.functions as func
 import pytest
 
 from acrguard.events import ACCEPTED_OPERATIONS, Skip, Target, parse_events
+from emulator.events import host_event
 
 REGISTRY_ID = (
     "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourceGroups/rg-platform"
@@ -63,16 +64,8 @@ def test_dead_letter_blob_content_is_a_list_of_events(load_sample):
 
 
 def test_functions_eventgridevent_object(load_sample):
-    raw = load_sample("events/registry-write.eventgrid.json")
-    event = func.EventGridEvent(
-        id=raw["id"],
-        data=raw["data"],
-        topic=raw["topic"],
-        subject=raw["subject"],
-        event_type=raw["eventType"],
-        event_time=None,
-        data_version=raw["dataVersion"],
-    )
+    event = host_event(load_sample("events/registry-write.eventgrid.json"))
+    assert isinstance(event, func.EventGridEvent)
     result = one(event)
     assert isinstance(result, Target) and result.ref.resource_id == REGISTRY_ID
 

@@ -42,6 +42,7 @@ from reliability import record
 
 from acrguard import runtime
 from acrguard.arm import TransientArmError
+from emulator.events import host_event
 
 PROD = rid("contosoprod")
 UNTOUCHABLE = [rid(n) for n in ("contosolocked", "contosobasic", "publicdist")]  # compliant, Basic, exempt
@@ -194,16 +195,7 @@ INJECTORS: dict[str, Callable[[Fault, Any, str], list[Any]]] = {
 
 def grid_event(resource_id: str = PROD) -> func.EventGridEvent:
     """The object the Functions host hands the Event Grid trigger."""
-    raw = write_event(resource_id)
-    return func.EventGridEvent(
-        id=raw["id"],
-        data=raw["data"],
-        topic=raw["topic"],
-        subject=raw["subject"],
-        event_type=raw["eventType"],
-        event_time=None,
-        data_version=raw["dataVersion"],
-    )
+    return host_event(write_event(resource_id))
 
 
 @dataclass
