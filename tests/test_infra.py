@@ -511,15 +511,19 @@ def test_prepackage_hook_ships_bytecode_that_a_cold_start_uses(tmp_path: Path) -
         "PYTHONPATH": "",
         "ACRGUARD_POLICY_FILE": "policies.yaml",
     }
-    before = subprocess.run(
-        [sys.executable, "-c", _COLD_IMPORT],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert any(path.endswith("policy.py") for path in json.loads(before.stdout)), "control: no bytecode yet"
+
+    def compiled_on_cold_start() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _COLD_IMPORT],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    assert any(path.endswith("policy.py") for path in compiled_on_cold_start()), "control: no bytecode yet"
 
     subprocess.run(
         ["sh", str(INFRA / "hooks" / "prepackage.sh")],
@@ -536,15 +540,7 @@ def test_prepackage_hook_ships_bytecode_that_a_cold_start_uses(tmp_path: Path) -
         pyc = Path(importlib.util.cache_from_source(str(source)))
         flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
         assert flags == 0b11, f"{pyc.name}: not checked-hash bytecode (flags {flags:#b})"
-    after = subprocess.run(
-        [sys.executable, "-c", _COLD_IMPORT],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(after.stdout) == []
+    assert compiled_on_cold_start() == []
 
 
 def test_parameters_file_matches_main_bicep() -> None:
