@@ -232,19 +232,6 @@ class Arm:
                     self._clients[key] = client
         return client
 
-    def prime_token(self) -> None:
-        """Get the ARM token once before a fan-out, so concurrent first calls find it cached.
-
-        Without it, N threads starting together each miss the credential's cache and each ask
-        the identity endpoint (measured: 8 token requests for an 8-way sweep instead of 1). One
-        attempt, no retry: a failure is left to the calls that follow, which retry and report it
-        as they always did (so a sick identity endpoint does not cost the retry budget twice).
-        """
-        try:
-            self.credential.get_token(self.settings.arm_audience + "/.default")
-        except Exception:
-            log.debug("token prefetch failed; the ARM calls will retry and report it", exc_info=True)
-
     def close(self) -> None:
         with self._lock:
             for client in self._clients.values():

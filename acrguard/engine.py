@@ -169,8 +169,6 @@ class Engine:
                 else:
                     in_scope.append(sub)
             futures: list[Future[RegistryResult]] = []
-            if len(in_scope) > 1:
-                self.arm.prime_token()  # one token request, not one per concurrent lister
             if in_scope:
                 with ThreadPoolExecutor(
                     max_workers=min(workers, len(in_scope)), thread_name_prefix="acrguard-list"

@@ -716,8 +716,9 @@ def sweep(r: dict[str, Any]) -> str:
             f"subscriptions in parallel (at most `ACRGUARD_SWEEP_CONCURRENCY` at once) took the 1 % sweep from "
             f"{s(b['wall_s'], 1)} s to {s(a['wall_s'], 1)} s with the same {a['calls']['arm_total']} ARM calls "
             f"(max concurrent {b['max_in_flight']} → {a['max_in_flight']}). ARM throttles reads per subscription, so "
-            "no subscription is read faster than before. A token is fetched once before the fan-out; without it "
-            "each lister asked the identity endpoint (8 token requests instead of 1)."
+            "no subscription is read faster than before. The listers share one token request (the "
+            "credential coalesces concurrent requests); without that each asked the identity endpoint (8 requests "
+            "instead of 1)."
         )
     out.append(c7n_sweep_text(r))
     return "\n\n".join(out)

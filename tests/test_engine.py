@@ -203,6 +203,7 @@ def test_reconcile_uses_list_pages_and_rereads_only_drifted(seeded):
     seeded.page_size = 2
     h = make_harness()
     summary = h.engine.reconcile([SUB_A, SUB_B])
+    assert seeded.counters.identity_requests == 1  # the parallel listers share one token request
     assert summary.counts == {
         "compliant": 1,
         "applied": 3,
