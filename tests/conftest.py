@@ -25,10 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import SAMPLES_DIR
 
 from emulator import UNSET_ENV_VARS, Emulator
 
-SAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Without the samples most tests cannot start: say so once, instead of failing each of them."""
+    if not SAMPLES_DIR.is_dir():
+        pytest.exit(
+            f"shared samples not found at {SAMPLES_DIR}: ACR Guard expects the 'shared' directory beside "
+            "the repository (../shared/samples), as CI provides it; or set ACRGUARD_SAMPLES_DIR.",
+            returncode=4,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -74,14 +83,7 @@ def arm_client(emu: Emulator) -> Iterator[Callable[..., Any]]:
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    path = Path(os.environ.get("ACRGUARD_SAMPLES_DIR") or SAMPLES_DIR)
-    if not path.is_dir():
-        pytest.fail(
-            f"shared samples not found at {path}: ACR Guard expects the 'shared' directory beside the "
-            "repository (../shared/samples), as CI provides it; or set ACRGUARD_SAMPLES_DIR.",
-            pytrace=False,
-        )
-    return path
+    return SAMPLES_DIR
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from acrguard.policy import parse_policy
 from acrguard.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The payloads in ../shared/samples (beside the repository, as CI provides it), or ACRGUARD_SAMPLES_DIR.
+SAMPLES_DIR = Path(os.environ.get("ACRGUARD_SAMPLES_DIR") or ROOT.parent / "shared" / "samples")
+EVENT_SAMPLES = SAMPLES_DIR / "events"
 DEMO_SEED = ROOT / "emulator" / "seeds" / "demo.yaml"
 SUB_A = "00000000-0000-0000-0000-00000000aaaa"
 SUB_B = "00000000-0000-0000-0000-00000000bbbb"
@@ -59,9 +63,7 @@ def make_harness(policy: str = POLICY, mode: str | None = None, **settings: Any)
 def write_event(
     resource_id: str, operation: str = "Microsoft.ContainerRegistry/registries/write", **extra: Any
 ) -> dict:
-    sample = json.loads(
-        (ROOT.parent / "shared" / "samples" / "events" / "registry-write.eventgrid.json").read_text()
-    )
+    sample = json.loads((EVENT_SAMPLES / "registry-write.eventgrid.json").read_text())
     event = copy.deepcopy(sample)
     event["subject"] = event["data"]["resourceUri"] = event["data"]["authorization"]["scope"] = resource_id
     event["data"]["operationName"] = operation

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "samples" / "events"
+SAMPLES = Path(os.environ.get("ACRGUARD_SAMPLES_DIR") or ROOT.parent / "shared" / "samples") / "events"
 
 
 def rss_kib() -> int:

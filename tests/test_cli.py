@@ -6,10 +6,10 @@ import json
 
 import pytest
 from cli_helpers import ACRGUARD, ROOT, json_out, run_cli
-from engine_helpers import DEMO_SEED, SUB_A, SUB_B, rid
+from engine_helpers import DEMO_SEED, EVENT_SAMPLES, SUB_A, SUB_B, rid
 
 PROD, LOCKED, STD = rid("contosoprod"), rid("contosolocked"), rid("contosostd")
-SAMPLES = ROOT.parent / "shared" / "samples" / "events"
+SAMPLES = EVENT_SAMPLES
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import json
 
 import pytest
 from cli_helpers import json_out, run_cli
-from engine_helpers import ROOT
+from engine_helpers import EVENT_SAMPLES
 
 from emulator.seeds import generate
 
-SAMPLES = ROOT.parent / "shared" / "samples" / "events"
+SAMPLES = EVENT_SAMPLES
 
 
 def test_a_malformed_event_in_valid_json_names_the_file_and_event_and_replays_nothing(emu, tmp_path):

@@ -8,9 +8,9 @@ import json
 from azure.storage.blob import BlobServiceClient
 from azurite import azurite  # noqa: F401 - the fixture
 from cli_helpers import json_out, run_cli
-from engine_helpers import DEMO_SEED, ROOT, rid
+from engine_helpers import DEMO_SEED, EVENT_SAMPLES, rid
 
-SAMPLE = json.loads((ROOT.parent / "shared" / "samples" / "events" / "dead-letter-blob.json").read_text())
+SAMPLE = json.loads((EVENT_SAMPLES / "dead-letter-blob.json").read_text())
 PROD, STD = rid("contosoprod"), rid("contosostd")
 
 
