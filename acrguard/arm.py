@@ -9,9 +9,11 @@ error is raised as :class:`TransientArmError`, which the event handler lets esca
 redelivers. 404 becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
 :class:`PermanentArmError`: none of them is retried.
 
-A retried write never blindly repeats the PATCH: before a second attempt it re-reads the
-registry and stops if the change is already there (the first PATCH may have succeeded while its
-poll failed), so retries cannot duplicate writes.
+A retried write never repeats a PATCH: every attempt computes its change from the read just
+before it (the first attempt from the caller's fresh read, each later one from a new GET), so a
+rule someone added while our first attempt failed is part of what the retry sends, and a change
+that already landed is not sent twice. Long-running PATCHes are polled within the same budget; an
+operation that ends ``Failed`` with a transient code is retried like any transient failure.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
     stop_before_delay,
     wait_exponential_jitter,
 )
 
+from acrguard.clock import SYSTEM, Clock
 from acrguard.contract import CONTRACT
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
@@ -51,6 +53,22 @@ log = logging.getLogger("acrguard.arm")
 # operations raise ClientAuthenticationError for it, send_request's raise_for_status a plain error.
 _RETRY_STATUSES = frozenset({401, 408, 409, 429, 500, 502, 503, 504})
 _BACKOFF = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)  # used when ARM gives no Retry-After
+#: Error codes of a long-running operation that ended ``Failed`` for a reason a retry can change
+#: (ARM RPC common error codes; ACR reports these when its backend or a concurrent write failed it).
+_TRANSIENT_OPERATION_CODES = frozenset(
+    {
+        "internalservererror",
+        "serviceunavailable",
+        "gatewaytimeout",
+        "conflict",
+        "anotheroperationinprogress",
+        "operationnotallowed_concurrentupdate",
+        "toomanyrequests",
+        "subscriptionrequeststhrottled",
+        "resourcerequeststhrottled",
+        "retryableerror",
+    }
+)
 
 
 class ArmError(RuntimeError):
@@ -78,7 +96,39 @@ class RegistryNotFound(PermanentArmError):
     """404: the registry was deleted (or never existed) between the event and the read."""
 
 
+class Unsettled(Exception):
+    """Raised by a write's ``prepare`` step: someone is changing the registry right now, so read it
+    again after ``wait_s`` seconds before computing the change. Retried without using up an
+    attempt (the retry budget still bounds it)."""
+
+    def __init__(self, reason: str, wait_s: float) -> None:
+        super().__init__(reason)
+        self.wait_s = max(0.0, wait_s)
+
+
+class PollingBudgetExceeded(Exception):
+    """The PATCH was accepted but its operation was still running when the budget ran out: its
+    outcome is unknown, so the caller must raise for redelivery (the next delivery re-reads)."""
+
+
+def operation_error_code(exc: BaseException) -> str | None:
+    """The ``error.code`` of a long-running operation that ended ``Failed`` (None otherwise)."""
+    from azure.core.polling.base_polling import OperationFailed
+
+    if not isinstance(exc.__cause__ or getattr(exc, "inner_exception", None), OperationFailed):
+        return None
+    response = getattr(exc, "response", None)
+    try:
+        body = response.json() if response is not None else None
+    except Exception:  # an unreadable status document: the code is unknown
+        return "Unknown"
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code") or "Unknown") if isinstance(error, dict) else "Unknown"
+
+
 def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, Unsettled | PollingBudgetExceeded):
+        return True
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -94,6 +144,8 @@ def is_transient(exc: BaseException) -> bool:
         status = exc.status_code
         return status is None or status in (401, 429) or status >= 500
     if isinstance(exc, HttpResponseError):
+        if (code := operation_error_code(exc)) is not None:
+            return code.lower() in _TRANSIENT_OPERATION_CODES
         return exc.status_code in _RETRY_STATUSES
     return False
 
@@ -181,8 +233,9 @@ class _Flight:
 class Arm:
     """The only code that talks to ARM. Thread-safe; build once per process and reuse."""
 
-    def __init__(self, settings: Settings, credential: Any | None = None) -> None:
+    def __init__(self, settings: Settings, credential: Any | None = None, clock: Clock = SYSTEM) -> None:
         self.settings = settings
+        self.clock = clock
         self._credential = credential
         self._clients: dict[str, ContainerRegistryManagementClient] = {}
         self._lock = threading.RLock()  # client() resolves the credential while holding it
@@ -273,26 +326,47 @@ class Arm:
     def update(
         self,
         ref: RegistryRef,
-        params: RegistryUpdateParameters,
-        already_done: Callable[[Registry], bool],
-    ) -> Registry:
-        """PATCH (long-running) and return the registry ARM reports afterwards.
+        first: Registry,
+        prepare: Callable[[Registry], RegistryUpdateParameters | None],
+    ) -> tuple[Registry, bool]:
+        """PATCH (long-running) what ``prepare`` computes, and return (registry after, wrote).
 
-        Before any retry it re-reads: if ``already_done(registry)`` the earlier attempt landed.
+        ``prepare`` gets the registry as last read: ``first`` (the caller's fresh read) on the first
+        attempt, a new GET on every later one. It returns the change to send, None when there is
+        nothing (left) to do, or raises :class:`Unsettled` to have the registry read again later.
         """
-        first = True
+        from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-        def attempt() -> Registry:
-            nonlocal first
-            if not first:
-                current = self.get(ref)
-                if already_done(current):
-                    return current
-            first = False
+        started = time.monotonic()
+        budget = self.settings.retry_budget_s
+        clock = self.clock
+        latest: list[Registry | None] = [first]
+
+        class Polling(ARMPolling):
+            """ARM's polling, bounded by what is left of the retry budget (ARM may say
+            ``Retry-After: 45``); the clock is the ARM layer's, so simulated time applies too."""
+
+            def _sleep(self, delay: float) -> None:
+                if time.monotonic() - started + delay > budget:
+                    raise PollingBudgetExceeded(
+                        f"PATCH {ref}: the operation was still running after {budget:g}s "
+                        f"(next poll in {delay:g}s); outcome unknown"
+                    )
+                clock.sleep(delay)
+
+        def attempt() -> tuple[Registry, bool]:
+            current = latest[0] if latest[0] is not None else self.get(ref)
+            latest[0] = None  # whatever happens next, a further attempt reads again
+            params = prepare(current)
+            if params is None:
+                return current, False
             poller = self.client(ref.subscription_id).registries.begin_update(
-                ref.resource_group, ref.name, params
+                ref.resource_group,
+                ref.name,
+                params,
+                polling=Polling(2, path_format_arguments={"endpoint": self.settings.arm_endpoint}),
             )
-            return poller.result()
+            return poller.result(), True
 
         return self._call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
 
@@ -325,11 +399,20 @@ class Arm:
         from azure.core.exceptions import HttpResponseError
 
         started = time.monotonic()
+        out_of_time = stop_before_delay(self.settings.retry_budget_s)
+        failures = [0]
+
+        def stop(state: RetryCallState) -> bool:
+            # Waiting for a registry to settle is not a failure: only the budget bounds it.
+            if not isinstance(state.outcome and state.outcome.exception(), Unsettled):
+                failures[0] += 1
+            return failures[0] >= self.settings.max_attempts or out_of_time(state)
+
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self.settings.max_attempts)
-            | stop_before_delay(self.settings.retry_budget_s),
+            stop=stop,
             wait=self._wait,
+            sleep=self.clock.sleep,
             before_sleep=lambda state: log.warning(
                 "%s: attempt %d failed (%s), retrying",
                 what,
@@ -346,7 +429,7 @@ class Arm:
             raise
         except HttpResponseError as exc:
             status = exc.status_code
-            code = getattr(getattr(exc, "error", None), "code", None)
+            code = operation_error_code(exc) or getattr(getattr(exc, "error", None), "code", None)
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
@@ -376,7 +459,7 @@ class Arm:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        hinted = retry_after_seconds(exc) if exc else None
+        hinted = exc.wait_s if isinstance(exc, Unsettled) else retry_after_seconds(exc) if exc else None
         backoff = _BACKOFF(state)
         delay = hinted if hinted is not None else backoff
         remaining = self.settings.retry_budget_s - (state.seconds_since_start or 0)
@@ -387,6 +470,10 @@ class Arm:
 def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
+    if isinstance(exc, Unsettled | PollingBudgetExceeded):
+        return str(exc)
+    if (operation_code := operation_error_code(exc)) is not None:
+        return f"the long-running operation ended Failed ({operation_code})"
     status = getattr(exc, "status_code", None)
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)

@@ -15,24 +15,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from acrguard.arm import Arm, ArmError, PermanentArmError, RegistryNotFound, TransientArmError
+from acrguard.arm import (
+    Arm,
+    ArmError,
+    PermanentArmError,
+    RegistryNotFound,
+    TransientArmError,
+    Unsettled,
+)
 from acrguard.audit import Audit, AuditRecord, Outcome
+from acrguard.clock import Clock
 from acrguard.events import EventContext, Skip, parse_events
-from acrguard.policy import Policy, Resolution
+from acrguard.plan import Plan, RuleDecision, plan
+from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
-from remediators import Evaluation, Status, all_remediators
-from remediators.base import sku_name
+from remediators import Status
 
 log = logging.getLogger("acrguard.engine")
 
 #: A registry's overall outcome is its most serious rule outcome, in this order.
 _SEVERITY: tuple[Outcome, ...] = ("failed", "applied", "planned", "flagged", "compliant", "skipped")
-_STATUS_OUTCOME: dict[Status, Outcome] = {
-    Status.COMPLIANT: "compliant",
-    Status.FLAGGED: "flagged",
-    Status.BLOCKED: "flagged",  # a fix exists but is unsafe or impossible: a person decides
-    Status.UNSUPPORTED: "skipped",
-}
 _LOCK_STRIPES = 64
 
 
@@ -73,7 +75,7 @@ class Engine:
         self.policy = policy
         self.arm = arm
         self.audit = audit or Audit()
-        self._remediators = {r.name: r for r in all_remediators()}
+        self.clock: Clock = arm.clock
         # Striped locks: two deliveries of the same registry in this process are serialised so the
         # second re-reads after the first wrote (one write, not two). Bounded memory by design.
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
@@ -111,7 +113,9 @@ class Engine:
         if reason := self.policy.scope_reason(ref):
             emit("skipped", None, reason)
             return result
-        with self._locks[hash(ref.key) % _LOCK_STRIPES]:
+        # Notifications of this registry's decisions leave after its lock is released: a slow
+        # sink never holds up a delivery for a registry that shares the lock stripe.
+        with self.audit.batch(), self._locks[hash(ref.key) % _LOCK_STRIPES]:
             try:
                 registry = listed if listed is not None else self.arm.get(ref)
                 self._converge(ref, registry, emit, fresh=listed is None)
@@ -155,7 +159,11 @@ class Engine:
                 listed: list[Future[RegistryResult]] = []
                 try:
                     for registry in self.arm.list_registries(sub):
-                        ref = RegistryRef.parse(registry.id)
+                        try:
+                            ref = RegistryRef.parse(registry.id)
+                        except ValueError as exc:  # one odd ID must not stop the sweep
+                            unparsed.append(self._skip_unparsed(registry, str(exc), source))
+                            continue
                         listed.append(pool.submit(self.process, ref, listed=registry, source=source))
                 except ArmError as exc:
                     return listed, self._skip_subscription(sub, str(exc), source, outcome="failed", error=exc)
@@ -169,6 +177,7 @@ class Engine:
                 else:
                     in_scope.append(sub)
             futures: list[Future[RegistryResult]] = []
+            unparsed: list[RegistryResult] = []
             if in_scope:
                 with ThreadPoolExecutor(
                     max_workers=min(workers, len(in_scope)), thread_name_prefix="acrguard-list"
@@ -177,8 +186,7 @@ class Engine:
                         futures += listed
                         if failure is not None:
                             summary.results.append(failure)
-            for future in futures:
-                result = future.result()
+            for result in [*unparsed, *(future.result() for future in futures)]:
                 summary.results.append(result)
                 if on_result:
                     on_result(result)
@@ -187,98 +195,116 @@ class Engine:
     # -- the decision ---------------------------------------------------------------------------
 
     def _converge(self, ref: RegistryRef, registry: Any, emit: _Emit, *, fresh: bool) -> None:
-        resolution = self.policy.resolve(ref, registry.tags)
-        sku = sku_name(registry)
-        evaluations = self._evaluate(registry, resolution)
-        if not evaluations:
-            emit("skipped", None, "no rule is enabled for this registry", sku=sku)
+        decided = plan(self.policy, ref, registry)
+        if not decided.decisions:
+            emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
-        if resolution.exempt_reason:
-            for ev in evaluations:
-                verdict = "would be fixed" if ev.status is Status.DRIFT else ev.status.value
-                emit(
-                    "skipped",
-                    ev,
-                    f"{resolution.exempt_reason}; {verdict}: {ev.reason}",
-                    sku=sku,
-                    mode="exempt",
-                )
-            return
-
-        to_fix = [
-            ev
-            for ev in evaluations
-            if ev.status is Status.DRIFT and resolution.rule_mode(ev.rule) == "enforce"
-        ]
-        if to_fix and not fresh:
+        if decided.writes and not fresh:
             # State came from a list page: re-read before writing (networkRuleSet is replaced whole).
             self._converge(ref, self.arm.get(ref), emit, fresh=True)
             return
+        exempt = decided.resolution.exempt_reason
+        for d in decided.decisions:
+            if d.action == "fix":
+                continue
+            if exempt:
+                verdict = (
+                    "would be fixed" if d.evaluation.status is Status.DRIFT else d.evaluation.status.value
+                )
+                emit("skipped", d, f"{exempt}; {verdict}: {d.evaluation.reason}", sku=decided.sku)
+            elif d.outcome == "planned":
+                emit("planned", d, d.evaluation.reason, after=d.evaluation.after, sku=decided.sku)
+            else:
+                emit(d.outcome, d, d.evaluation.reason, sku=decided.sku)
+        if decided.conflict:
+            for d in decided.to_fix:
+                emit("failed", d, decided.conflict, after=d.evaluation.after, sku=decided.sku)
+        elif decided.to_fix:
+            self._write(ref, registry, decided, emit)
 
-        for ev in evaluations:
-            mode = resolution.rule_mode(ev.rule)
-            if ev.status is Status.DRIFT and mode == "dry-run":
-                emit("planned", ev, ev.reason, after=ev.after, sku=sku, mode=mode)
-            elif ev.status is not Status.DRIFT:
-                emit(_STATUS_OUTCOME[ev.status], ev, ev.reason, sku=sku, mode=mode)
-        if to_fix:
-            self._apply(ref, registry, resolution, to_fix, emit, sku)
+    def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit) -> None:
+        """One PATCH of the merged change, recomputed from the read just before every attempt."""
+        started = self.clock.time()
+        last = [first]
 
-    def _apply(
-        self,
-        ref: RegistryRef,
-        registry: Any,
-        resolution: Resolution,
-        to_fix: list[Evaluation],
-        emit: _Emit,
-        sku: str,
-    ) -> None:
-        from azure.mgmt.containerregistry.models import RegistryUpdateParameters
+        def prepare(current: Any) -> Any:
+            last[0] = now = plan(self.policy, ref, current)
+            if now.conflict:
+                raise PermanentArmError(now.conflict)
+            if now.writes and now.replaces_lists:
+                self._wait_until_settled(ref, current, started)
+            return now.params()
 
-        change: dict[str, Any] = {}
-        for ev in to_fix:
-            for key, value in ev.change.items():
-                if key in change and change[key] != value:
-                    raise PermanentArmError(f"rules disagree on {key}: {ev.rule} and another rule")
-                change[key] = value
-        params = RegistryUpdateParameters(**change)
-
-        def fixed(current: Any) -> bool:
-            return all(
-                self._evaluate_one(current, resolution, ev.rule).status is not Status.DRIFT for ev in to_fix
-            )
-
+        sku = first.sku
         try:
-            updated = self.arm.update(ref, params, already_done=fixed)
+            updated, wrote = self.arm.update(ref, registry, prepare)
         except TransientArmError:
             raise
         except RegistryNotFound as exc:  # deleted between the read and the write: nothing to fix
-            for ev in to_fix:
-                emit("skipped", ev, str(exc), sku=sku, mode="enforce")
+            for d in first.to_fix:
+                emit("skipped", d, str(exc), sku=sku)
             return
         except ArmError as exc:
-            for ev in to_fix:
-                emit("failed", ev, f"PATCH rejected: {exc}", after=ev.after, sku=sku, mode="enforce")
+            for d in last[0].to_fix or first.to_fix:
+                emit("failed", d, f"PATCH rejected: {exc}", after=d.evaluation.after, sku=sku)
             return
-        for ev in to_fix:
-            confirmed = self._evaluate_one(updated, resolution, ev.rule)
-            if confirmed.status is Status.DRIFT:
-                emit(
-                    "failed",
-                    ev,
-                    f"ARM accepted the PATCH but the registry still drifts: {confirmed.reason}",
-                    after=confirmed.before,
-                    sku=sku,
-                    mode="enforce",
+        sent = {d.rule: d for d in last[0].to_fix} if wrote else {}
+        confirmed = {d.rule: d for d in plan(self.policy, ref, updated).decisions}
+        for d in first.to_fix:
+            now = confirmed.get(d.rule)
+            if d.rule not in sent:
+                # The read just before writing no longer drifted for this rule: someone (or an
+                # earlier attempt of ours) fixed it; report the state as read.
+                if now is None:
+                    emit("skipped", d, "the rule no longer applies to this registry", sku=sku)
+                else:
+                    reason = f"already fixed when re-read before writing: {now.evaluation.reason}"
+                    emit(now.outcome, now, reason, sku=sku)
+                continue
+            ours = sent[d.rule]
+            if now is not None and now.evaluation.status is Status.DRIFT:
+                reason = f"ARM accepted the PATCH but the registry still drifts: {now.evaluation.reason}"
+                emit("failed", ours, reason, after=now.evaluation.before, sku=sku)
+            elif ours.needs_person:
+                # Fixed what we could, but what is left needs a person (e.g. a kept 0.0.0.0/0 rule):
+                # the decision is "flagged", never reported as done.
+                reason = f"changed ({ours.evaluation.reason}), but a person must act: " + "; ".join(
+                    ours.evaluation.notes
                 )
+                emit("flagged", ours, reason, after=now.evaluation.before if now else None, sku=sku)
             else:
-                emit("applied", ev, ev.reason, after=confirmed.before, sku=sku, mode="enforce")
+                after = now.evaluation.before if now else ours.evaluation.after
+                emit("applied", ours, ours.evaluation.reason, after=after, sku=sku)
 
-    def _evaluate(self, registry: Any, resolution: Resolution) -> list[Evaluation]:
-        return [self._evaluate_one(registry, resolution, name) for name in resolution.enabled()]
+    def _wait_until_settled(self, ref: RegistryRef, current: Any, started: float) -> None:
+        """Raise :class:`Unsettled` while the registry was changed less than ``settle_s`` ago.
 
-    def _evaluate_one(self, registry: Any, resolution: Resolution, name: str) -> Evaluation:
-        return self._remediators[name].evaluate(registry, resolution.rules[name])
+        Registries have no ETag, so a PATCH of the whole IP rule list cannot be conditional: a rule
+        someone adds between our read and our write would be dropped. People add rules in bursts
+        (``az acr network-rule add`` is a GET and a PATCH, often run a few times in a row), so we
+        write only once the registry has been quiet for ``settle_s``, from a read taken then.
+        """
+        settle = self.arm.settings.settle_s
+        system = getattr(current, "system_data", None)
+        modified = getattr(system, "last_modified_at", None)
+        if settle <= 0 or modified is None:
+            return
+        now = self.clock.time()
+        age = now - modified.timestamp()
+        if age >= settle:
+            return
+        waited = now - started
+        who = getattr(system, "last_modified_by", None) or "someone"
+        if waited + (settle - age) > self.arm.settings.retry_budget_s:
+            raise TransientArmError(
+                f"PATCH {ref}: the registry kept changing for {waited:.1f}s (last by {who}); "
+                "not writing its IP rules now, raised so the event is redelivered"
+            )
+        raise Unsettled(
+            f"{ref} was changed {max(age, 0):.1f}s ago by {who}; waiting for it to settle before "
+            "replacing its IP rules",
+            settle - max(age, 0.0),
+        )
 
     # -- audit helpers --------------------------------------------------------------------------
 
@@ -287,13 +313,14 @@ class Engine:
     ) -> _Emit:
         def emit(
             outcome: Outcome,
-            ev: Evaluation | None,
+            decision: RuleDecision | None,
             reason: str,
             *,
             after: dict[str, Any] | None = None,
             sku: str | None = None,
-            mode: str | None = None,
         ) -> None:
+            ev = decision.evaluation if decision else None
+            mode = decision.mode if decision else None
             record = AuditRecord(
                 outcome=outcome,
                 registry=ref.resource_id,
@@ -330,6 +357,21 @@ class Engine:
             correlation_id=ctx.correlation_id,
             caller=ctx.caller,
             duration_ms=0.0,
+            source=source,
+        )
+        result.records.append(self.audit.emit(record))
+        return result
+
+    def _skip_unparsed(self, registry: Any, reason: str, source: str) -> RegistryResult:
+        """A listed registry whose ID cannot be handled: skipped with the reason, the sweep goes on."""
+        registry_id = str(getattr(registry, "id", None) or "<no id>")[:300]
+        result = RegistryResult(registry_id)
+        record = AuditRecord(
+            "skipped",
+            registry_id,
+            None,
+            f"cannot handle this registry's ID: {reason}",
+            mode=self._default_mode(),
             source=source,
         )
         result.records.append(self.audit.emit(record))

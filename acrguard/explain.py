@@ -1,7 +1,8 @@
 """Why a rule applies to a registry: scope, exemptions, the override that won, and each rule's verdict.
 
-Read-only by construction: it takes the registry state as an argument and only calls
-:meth:`Policy.resolve` and the pure remediators, the same two the engine decides with.
+Read-only by construction: it takes the registry state as an argument and shows what
+:func:`acrguard.plan.plan` decides, the very function the engine writes from, so an explanation
+and the engine's decision cannot disagree.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from typing import Any
 
 import msgspec
 
+from acrguard.plan import plan
 from acrguard.policy import Policy, non_defaults
 from acrguard.resource_ids import RegistryRef
-from remediators import all_remediators
-from remediators.base import sku_name
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ def explain(policy: Policy, ref: RegistryRef, registry: Any | None) -> Explanati
         reason = policy.scope_reason(ref) or "the registry was not read"
         return Explanation(ref.resource_id, False, None, {}, None, None, [], None, [reason], [])
     tags: Mapping[str, str] = dict(getattr(registry, "tags", None) or {})
-    resolution = policy.resolve(ref, tags)
+    decided = plan(policy, ref, registry)
+    resolution = decided.resolution
     overrides = policy.doc.overrides
     winner = resolution.override_index
     matching = [i for i, o in enumerate(overrides) if o.match.matches(ref, tags)]
@@ -65,18 +66,18 @@ def explain(policy: Policy, ref: RegistryRef, registry: Any | None) -> Explanati
             "description": chosen.description,
             "match": non_defaults(chosen.match),
         }
-    remediators = {r.name: r for r in all_remediators()}
+    decisions = {d.rule: d for d in decided.decisions}
     rules = []
     for name, config in resolution.rules.items():
         config_from = "base rules" if name in policy.doc.rules else "default"
         if winner is not None and name in overrides[winner].rules:
             config_from = f"override #{winner}"
-        if not config.enabled:
+        decision = decisions.get(name)
+        if decision is None:
             verdict, reason, mode, mode_from = "disabled", "the rule is disabled here", None, None
         else:
-            ev = remediators[name].evaluate(registry, config)
-            verdict, reason = ev.status.value, ev.reason
-            mode, mode_from = resolution.rule_mode(name), _mode_source(policy, resolution, name)
+            verdict, reason = decision.evaluation.status.value, decision.evaluation.reason
+            mode, mode_from = decision.mode, decision.mode_from
         rules.append(
             RuleExplanation(
                 name,
@@ -89,35 +90,21 @@ def explain(policy: Policy, ref: RegistryRef, registry: Any | None) -> Explanati
                 _config_dict(config),
             )
         )
+    modes = {d.mode for d in decided.decisions}
     return Explanation(
         registry=ref.resource_id,
         in_scope=resolution.in_scope,
-        sku=sku_name(registry),
+        sku=decided.sku,
         tags=dict(tags),
         exempt_reason=resolution.exempt_reason,
         override=override,
         also_matched=[i for i in matching if i != winner],
-        mode="exempt (report only)" if resolution.exempt_reason else resolution.mode,
+        mode="exempt (report only)"
+        if resolution.exempt_reason
+        else (modes.pop() if len(modes) == 1 else "per rule" if modes else None),
         trace=list(resolution.trace),
         rules=rules,
     )
-
-
-def _mode_source(policy: Policy, resolution: Any, name: str) -> str:
-    """Where a rule's mode comes from, following Resolution.rule_mode's precedence."""
-    if resolution.forced_dry_run:
-        return "forced: ACRGUARD_MODE=dry-run or --dry-run"
-    if resolution.rules[name].mode:
-        index = resolution.override_index
-        if index is not None and "mode" in (policy.doc.overrides[index].rules.get(name) or {}):
-            return f"rules.{name}.mode in override #{index}"
-        return f"rules.{name}.mode"
-    index = resolution.override_index
-    if index is not None and policy.doc.overrides[index].mode:
-        return f"mode of override #{index}"
-    if policy.mode_override == "enforce":
-        return "ACRGUARD_MODE=enforce or --mode enforce"
-    return "the policy's mode"
 
 
 def _config_dict(config: Any) -> dict[str, Any]:

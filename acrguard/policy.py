@@ -170,15 +170,8 @@ class Resolution:
     in_scope: bool
     exempt_reason: str | None
     rules: Mapping[str, RuleConfig]
-    mode: Mode
-    forced_dry_run: bool
     override_index: int | None
     trace: tuple[str, ...] = field(default=())
-
-    def rule_mode(self, name: str) -> Mode:
-        if self.forced_dry_run:
-            return "dry-run"
-        return self.rules[name].mode or self.mode
 
     def enabled(self) -> list[str]:
         return [name for name, cfg in self.rules.items() if cfg.enabled]
@@ -192,10 +185,14 @@ class Policy:
     doc: PolicyDocument
     rules: Mapping[str, RuleConfig]
     override_rules: tuple[Mapping[str, RuleConfig], ...]
-    mode_override: Mode | None = None  # ACRGUARD_MODE or the CLI's --dry-run
+    mode_override: Mode | None = None  # the operator's: ACRGUARD_MODE, --mode or --dry-run
+    mode_source: str = "ACRGUARD_MODE"  # where mode_override came from (acrguard.plan reports it)
 
-    def with_mode(self, mode: Mode | None) -> Policy:
-        return Policy(self.source, self.doc, self.rules, self.override_rules, mode or self.mode_override)
+    def with_mode(self, mode: Mode | None, source: str = "ACRGUARD_MODE") -> Policy:
+        """The same policy under the operator's mode (``acrguard.plan.mode_of`` applies it)."""
+        if mode is None:
+            return self
+        return Policy(self.source, self.doc, self.rules, self.override_rules, mode, source)
 
     @property
     def subscriptions(self) -> list[str]:
@@ -228,12 +225,7 @@ class Policy:
                 break
         else:
             trace.append("no override matched: base rules apply")
-        forced = self.mode_override == "dry-run"
-        base_mode: Mode = "enforce" if self.mode_override == "enforce" else self.doc.mode
-        mode = (self.doc.overrides[index].mode if index is not None else None) or base_mode
-        if forced:
-            trace.append("mode forced to dry-run (ACRGUARD_MODE or --dry-run)")
-        return Resolution(ref, out_of_scope is None, exempt, rules, mode, forced, index, tuple(trace))
+        return Resolution(ref, out_of_scope is None, exempt, rules, index, tuple(trace))
 
     def _exempt_reason(self, ref: RegistryRef, tags: Mapping[str, str]) -> str | None:
         if ref.key in {RegistryRef.parse(r).key for r in self.doc.exempt.registries}:

@@ -25,6 +25,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ACRGUARD_MAX_ATTEMPTS": ("6", "Upper bound on tenacity attempts per ARM operation."),
     "ACRGUARD_HTTP_TIMEOUT_S": ("20", "Read timeout of one ARM HTTP request."),
     "ACRGUARD_SWEEP_CONCURRENCY": ("8", "Concurrent writes during a reconcile or sweep."),
+    "ACRGUARD_SETTLE_S": (
+        "5",
+        "Before a PATCH that replaces the IP rule list, wait until the registry was last changed at "
+        "least this many seconds ago (0 turns the wait off; see Safety).",
+    ),
     "ACRGUARD_NOTIFY_WEBHOOK_URL": ("(unset)", "Webhook sink URL for planned/applied decisions."),
     "ACRGUARD_NOTIFY_WEBHOOK_FORMAT": ("json", "`json`, `teams` or `slack`."),
     "ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT": ("(unset)", "Event Grid custom topic endpoint for notifications."),
@@ -51,6 +56,7 @@ class Settings:
     max_attempts: int
     http_timeout_s: float
     sweep_concurrency: int
+    settle_s: float = 5.0
     notify_webhook_url: str | None = None
     notify_webhook_format: str = "json"
     notify_eventgrid_endpoint: str | None = None
@@ -73,6 +79,7 @@ class Settings:
             max_attempts=int(_env("ACRGUARD_MAX_ATTEMPTS", "6") or 6),
             http_timeout_s=float(_env("ACRGUARD_HTTP_TIMEOUT_S", "20") or 20),
             sweep_concurrency=int(_env("ACRGUARD_SWEEP_CONCURRENCY", "8") or 8),
+            settle_s=float(_env("ACRGUARD_SETTLE_S", "5") or 5),
             notify_webhook_url=_env("ACRGUARD_NOTIFY_WEBHOOK_URL"),
             notify_webhook_format=_env("ACRGUARD_NOTIFY_WEBHOOK_FORMAT", "json") or "json",
             notify_eventgrid_endpoint=_env("ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from acrguard.plan import mode_of
 from acrguard.policy import PolicyError, load_policy, parse_policy
 from acrguard.resource_ids import RegistryRef
 
@@ -285,16 +286,33 @@ overrides:
     first = policy.resolve(ref("publicdist"), {})
     assert first.override_index == 0 and not first.rules["anonymous_pull"].enabled  # first match wins
     dev = policy.resolve(ref(), {"env": "dev"})
-    assert dev.override_index == 1 and dev.rule_mode("anonymous_pull") == "dry-run"
+    assert dev.override_index == 1 and mode_of(policy, dev, "anonymous_pull")[0] == "dry-run"
     assert policy.resolve(ref(), {}).override_index is None
+
+
+def _mode(policy, name, tags=None):
+    return mode_of(policy, policy.resolve(ref(), tags or {}), name)
 
 
 def test_mode_precedence():
     text = BASE + "  anonymous_pull: {mode: dry-run}\n"
     policy = parse_policy(text)
-    assert policy.resolve(ref(), {}).rule_mode("network_rules") == "enforce"
-    assert policy.resolve(ref(), {}).rule_mode("anonymous_pull") == "dry-run"  # per-rule mode wins
-    forced = policy.with_mode("dry-run").resolve(ref(), {})
-    assert forced.rule_mode("network_rules") == "dry-run"  # ACRGUARD_MODE=dry-run is a kill switch
+    assert _mode(policy, "network_rules") == ("enforce", "the policy's mode")
+    assert _mode(policy, "anonymous_pull") == ("dry-run", "rules.anonymous_pull.mode")
+    forced = policy.with_mode("dry-run", "--dry-run")
+    assert _mode(forced, "network_rules") == ("dry-run", "--dry-run (dry-run)")  # a kill switch
+
+
+def test_a_dry_run_from_any_source_wins_over_enforce():
+    """Issue 17 item 1: a dry-run from any source (flag, ACRGUARD_MODE, the policy's mode, a
+    rule's or an override's mode) means no write. ``enforce`` from the operator used to replace the
+    policy's ``mode: dry-run``, and a base rule's ``mode: enforce`` beat an override's dry-run trial."""
     dry = parse_policy(BASE.replace("mode: enforce", "mode: dry-run"), mode_override="enforce")
-    assert dry.resolve(ref(), {}).rule_mode("network_rules") == "enforce"
+    assert _mode(dry, "network_rules") == ("dry-run", "the policy's mode")
+    trial = parse_policy(
+        BASE
+        + "  anonymous_pull: {mode: enforce}\n"
+        + "overrides:\n  - match: {tags: {env: dev}}\n    mode: dry-run\n"
+    ).with_mode("enforce", "--mode")
+    assert _mode(trial, "anonymous_pull", {"env": "dev"}) == ("dry-run", "mode of override #0")
+    assert _mode(trial, "anonymous_pull") == ("enforce", "--mode (enforce)")

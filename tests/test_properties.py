@@ -14,10 +14,10 @@ Properties:
   touched on Basic, and ARM's SKU rules never reject the PATCH;
 - minimality: the PATCH carries only properties that change, only for rules in enforce mode.
 
-Most examples are pure functions over the remediators plus the engine's merge (one change dict,
-a conflict is an error) and ARM's PATCH semantics (the emulator's ``merge_properties``). The end
--to-end examples run the real engine and SDK against the emulator with the engine's own events
-fed back to it, and check that its PATCH is exactly the pure plan.
+Most examples call the engine's own decision, :func:`acrguard.plan.plan` (pure: no I/O), and
+apply its PATCH with ARM's semantics (the emulator's ``merge_properties``). The end-to-end
+examples run the real engine and SDK against the emulator with the engine's own events fed back
+to it, and check that its PATCH is exactly that plan.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
+from azure.mgmt.containerregistry.models import Registry
 from engine_helpers import write_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,14 +40,15 @@ from reliability import ExampleCounter
 from acrguard.arm import Arm
 from acrguard.audit import Audit, AuditRecord
 from acrguard.engine import Engine
-from acrguard.policy import Policy, Resolution, parse_policy
+from acrguard.plan import Plan, plan
+from acrguard.policy import Policy, parse_policy
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
 from emulator import registry_document
 from emulator.acr_rules import check_registry
 from emulator.http_types import ArmError as EmulatedArmError
 from emulator.registry_documents import merge_properties
-from remediators import Evaluation, Status, all_remediators, ipranges
+from remediators import Status, all_remediators, ipranges
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 RG = "rg-props"
@@ -234,42 +235,18 @@ def policies(draw: st.DrawFn) -> tuple[Policy, dict[str, Any]]:
     return policy, doc
 
 
-# --- the engine's decision as a pure function --------------------------------------------------
+# --- the engine's decision: acrguard.plan.plan itself, no copy ---------------------------------
 
 
-@dataclasses.dataclass
-class Plan:
-    resolution: Resolution
-    evaluations: list[Evaluation]
-    to_fix: list[Evaluation]
-    patch: dict[str, Any]  # the REST body's "properties" (what ARM receives)
+def decide(policy: Policy, doc: dict[str, Any]) -> Plan:
+    """The engine's own decision for this state (acrguard.plan.plan, the function it writes from)."""
+    return plan(policy, REF, Registry(copy.deepcopy(doc)))
 
 
-def plan(policy: Policy, doc: dict[str, Any]) -> Plan:
-    """What Engine._converge/_apply decide for this state: evaluate the enabled rules, keep the
-    drift whose rule is in enforce mode (none when exempt), merge the changes into one
-    RegistryUpdateParameters (two rules setting one property differently is an error)."""
-    registry = Registry(copy.deepcopy(doc))
-    resolution = policy.resolve(REF, registry.tags)
-    evaluations = [
-        REMEDIATORS[name].evaluate(registry, resolution.rules[name]) for name in resolution.enabled()
-    ]
-    to_fix = (
-        []
-        if resolution.exempt_reason
-        else [
-            ev
-            for ev in evaluations
-            if ev.status is Status.DRIFT and resolution.rule_mode(ev.rule) == "enforce"
-        ]
-    )
-    change: dict[str, Any] = {}
-    for ev in to_fix:
-        for key, value in ev.change.items():
-            assert key not in change or change[key] == value, f"rules disagree on {key}"
-            change[key] = value
-    patch = RegistryUpdateParameters(**change).as_dict().get("properties", {}) if change else {}
-    return Plan(resolution, evaluations, to_fix, patch)
+def patch_of(decided: Plan) -> dict[str, Any]:
+    """The REST body's "properties" ARM receives for this plan."""
+    params = decided.params()
+    return params.as_dict().get("properties", {}) if params is not None else {}
 
 
 def arm_holds(doc: dict[str, Any]) -> bool:
@@ -316,11 +293,12 @@ def test_convergence_after_the_fix_no_enforced_rule_drifts(
     examples.hit("convergence (pure)")
     policy, _ = generated
     doc = state.document()
-    first = plan(policy, doc)
-    after = apply_patch(doc, first.patch)  # ARM accepts it: EmulatedArmError fails the test
-    second = plan(policy, after)
-    drift = [ev.rule for ev in second.to_fix]
-    assert drift == [], (drift, first.patch)
+    first = decide(policy, doc)
+    assert first.conflict is None
+    after = apply_patch(doc, patch_of(first))  # ARM accepts it: EmulatedArmError fails the test
+    second = decide(policy, after)
+    drift = [d.rule for d in second.to_fix]
+    assert drift == [], (drift, patch_of(first))
 
 
 @PURE
@@ -329,10 +307,10 @@ def test_idempotence_a_second_pass_plans_no_write(state: State, generated: tuple
     examples.hit("idempotence (pure)")
     policy, _ = generated
     doc = state.document()
-    first = plan(policy, doc)
-    after = apply_patch(doc, first.patch)
-    assert plan(policy, after).patch == {}
-    assert plan(policy, doc).patch == first.patch  # deterministic: same state, same plan
+    first = patch_of(decide(policy, doc))
+    after = apply_patch(doc, first)
+    assert patch_of(decide(policy, after)) == {}
+    assert patch_of(decide(policy, doc)) == first  # deterministic: same state, same plan
 
 
 @PURE
@@ -343,9 +321,9 @@ def test_no_lockout_keep_never_removes_a_rule_and_deny_never_comes_with_an_empty
     examples.hit("no lockout (pure)")
     policy, _ = generated
     doc = state.document()
-    result = plan(policy, doc)
+    result = decide(policy, doc)
     config = result.resolution.rules["network_rules"]
-    patch = result.patch
+    patch = patch_of(result)
     if "networkRuleSet" in patch:
         sent = patch["networkRuleSet"]
         sent_keys = rule_keys(patch)
@@ -378,7 +356,7 @@ def test_sku_safety_nothing_is_sent_that_the_sku_cannot_carry(
     examples.hit("SKU safety (pure)")
     policy, _ = generated
     doc = state.document()
-    patch = plan(policy, doc).patch
+    patch = patch_of(decide(policy, doc))
     if state.sku != "Premium":
         assert not {"networkRuleSet", "networkRuleBypassOptions", "publicNetworkAccess"} & set(patch), patch
     if state.sku == "Basic":
@@ -394,20 +372,19 @@ def test_minimality_the_patch_carries_only_changing_properties_of_enforced_rules
     examples.hit("minimality (pure)")
     policy, _ = generated
     doc = state.document()
-    result = plan(policy, doc)
+    result = decide(policy, doc)
+    patch = patch_of(result)
     props = doc["properties"]
-    for key, value in result.patch.items():
+    for key, value in patch.items():
         assert not same_value(key, props.get(key), value), f"{key} sent unchanged"
-    wanted = {key for ev in result.to_fix for key in ev.after}
-    assert set(result.patch) == wanted  # exactly what the drifting, enforced rules asked for
-    if result.resolution.exempt_reason or all(
-        result.resolution.rule_mode(ev.rule) == "dry-run" for ev in result.evaluations
-    ):
-        assert result.patch == {}
+    wanted = {key for d in result.to_fix for key in d.evaluation.after}
+    assert set(patch) == wanted  # exactly what the drifting, enforced rules asked for
+    if result.resolution.exempt_reason or all(d.mode == "dry-run" for d in result.decisions):
+        assert patch == {}
     # The audit line's "after" is what the registry holds once the PATCH landed.
-    after = apply_patch(doc, result.patch)["properties"]
-    for ev in result.to_fix:
-        for key, value in ev.after.items():
+    after = apply_patch(doc, patch)["properties"]
+    for d in result.to_fix:
+        for key, value in d.evaluation.after.items():
             assert same_value(key, after.get(key), value) if key == "networkRuleSet" else after[key] == value
 
 
@@ -443,7 +420,8 @@ def test_end_to_end_the_engine_sends_exactly_the_safe_minimal_plan_and_settles(
     if hold:
         emu.hold_updating(resource_id, requests=hold)
     doc = emu.get_registry(resource_id)
-    expected = plan(policy, doc)
+    expected = decide(policy, doc)
+    expected_patch = patch_of(expected)
     records: list[AuditRecord] = []
     engine = Engine(policy, shared_arm, Audit([records.append]))
     emu.add_sink(engine.handle)  # our own PATCH's event comes back: it must settle, not loop
@@ -452,18 +430,18 @@ def test_end_to_end_the_engine_sends_exactly_the_safe_minimal_plan_and_settles(
     emu.drain(timeout=20)
 
     sent = [r for r in emu.requests_for(method="PATCH", resource_id=resource_id) if r.status in (200, 201)]
-    assert [r.body["properties"] for r in sent] == ([expected.patch] if expected.patch else [])
+    assert [r.body["properties"] for r in sent] == ([expected_patch] if expected_patch else [])
     assert not [r for r in records if r.outcome == "failed"], [r.reason for r in records]
     final = emu.get_registry(resource_id)
-    assert plan(policy, final).patch == {}  # converged
-    if expected.patch:
+    assert patch_of(decide(policy, final)) == {}  # converged
+    if expected_patch:
         assert len(emu.events) == 1  # our write's event, re-read and settled: no second write
         ours = [r for r in records if r.caller.get("appid") == emu.managed_identity.app_id]
         assert ours and not {r.outcome for r in ours} & {"applied", "failed"}  # re-read, no write
     planned = {r.rule for r in records if r.outcome == "planned"}
-    for ev in expected.evaluations:  # dry-run rules are reported, never written
-        if ev.status is Status.DRIFT and expected.resolution.rule_mode(ev.rule) == "dry-run":
-            assert ev.rule in planned or expected.resolution.exempt_reason
+    for d in expected.decisions:  # dry-run rules are reported, never written
+        if d.evaluation.status is Status.DRIFT and d.mode == "dry-run":
+            assert d.rule in planned or expected.resolution.exempt_reason
     writes = emu.counters.writes(resource_id)
     engine.handle(write_event(resource_id))  # idempotence, end to end
     assert emu.counters.writes(resource_id) == writes

@@ -212,6 +212,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: '8'
         }
         {
+          name: 'ACRGUARD_SETTLE_S'
+          value: '5'
+        }
+        {
           name: 'ACRGUARD_NOTIFY_WEBHOOK_URL'
           value: notifyWebhookUrl
         }

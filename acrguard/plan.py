@@ -1,0 +1,159 @@
+"""The decision, as one pure function: registry state in, what will happen and why out.
+
+``plan(policy, ref, registry)`` does no I/O. The engine writes what it returns, ``explain`` and
+``check --dry-run`` show it, and the property tests check it: there is no second copy of the
+decision anywhere, so what is explained is what is done.
+
+Mode precedence lives here and only here. A rule runs in dry-run when *any* source that applies
+to it says dry-run: the operator (``--dry-run``, ``--mode``, ``ACRGUARD_MODE``), the rule's own
+``mode``, the matching override's ``mode``, or the policy's ``mode``. ``enforce`` never upgrades
+a dry-run stated elsewhere, so a "trial in dry-run" override cannot be overridden by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from acrguard.audit import Outcome
+from remediators import Evaluation, Remediator, Status, all_remediators
+from remediators.base import sku_name
+
+if TYPE_CHECKING:
+    from acrguard.policy import Policy, Resolution
+    from acrguard.resource_ids import RegistryRef
+
+Action = Literal["fix", "plan", "report"]
+
+#: The outcome of a decision that writes nothing, by the rule's verdict.
+_REPORTED: dict[Status, Outcome] = {
+    Status.COMPLIANT: "compliant",
+    Status.FLAGGED: "flagged",
+    Status.BLOCKED: "flagged",  # a fix exists but is unsafe or impossible: a person decides
+    Status.UNSUPPORTED: "skipped",
+}
+#: Properties a PATCH replaces whole (a list inside): sending one can drop what someone else just
+#: added, so the engine lets the registry settle before it writes one (acrguard.engine).
+WHOLE_LIST_PROPERTIES = frozenset({"network_rule_set"})
+
+
+@cache
+def remediators() -> Mapping[str, Remediator]:
+    return {r.name: r for r in all_remediators()}
+
+
+@dataclass(frozen=True)
+class RuleDecision:
+    """One rule's verdict, the mode it runs in, and where that mode came from."""
+
+    evaluation: Evaluation
+    mode: str  # "enforce", "dry-run", or "exempt" (report only)
+    mode_from: str
+
+    @property
+    def rule(self) -> str:
+        return self.evaluation.rule
+
+    @property
+    def action(self) -> Action:
+        if self.evaluation.status is not Status.DRIFT or self.mode == "exempt":
+            return "report"
+        return "fix" if self.mode == "enforce" else "plan"
+
+    @property
+    def needs_person(self) -> bool:
+        """A finding no write of ours resolves: flagged, blocked, or a fix that leaves a note
+        (e.g. a kept IP rule that still opens the registry to everyone)."""
+        status = self.evaluation.status
+        return status in (Status.FLAGGED, Status.BLOCKED) or bool(
+            status is Status.DRIFT and self.evaluation.notes
+        )
+
+    @property
+    def outcome(self) -> Outcome:
+        """The outcome when nothing is written ("applied" is only known after the write)."""
+        if self.mode == "exempt":
+            return "skipped"
+        if self.evaluation.status is Status.DRIFT:
+            return "planned"
+        return _REPORTED[self.evaluation.status]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided about one registry state, before anything is written."""
+
+    registry: str
+    sku: str
+    resolution: Resolution
+    decisions: tuple[RuleDecision, ...]
+    change: Mapping[str, Any] = field(default_factory=dict)  # RegistryUpdateParameters kwargs
+    conflict: str | None = None  # two enforced rules want one property set differently
+
+    @property
+    def to_fix(self) -> tuple[RuleDecision, ...]:
+        return tuple(d for d in self.decisions if d.action == "fix")
+
+    @property
+    def flagged(self) -> tuple[RuleDecision, ...]:
+        return tuple(d for d in self.decisions if d.needs_person)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.change) and self.conflict is None
+
+    @property
+    def replaces_lists(self) -> bool:
+        return bool(WHOLE_LIST_PROPERTIES & set(self.change))
+
+    def params(self) -> Any:
+        """The change as the SDK's ``RegistryUpdateParameters`` (None when nothing is written)."""
+        if not self.writes:
+            return None
+        from azure.mgmt.containerregistry.models import RegistryUpdateParameters
+
+        return RegistryUpdateParameters(**self.change)
+
+
+def plan(policy: Policy, ref: RegistryRef, registry: Any) -> Plan:
+    """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it). Pure: no I/O."""
+    resolution = policy.resolve(ref, getattr(registry, "tags", None))
+    rules = remediators()
+    decisions = []
+    for name in resolution.enabled():
+        evaluation = rules[name].evaluate(registry, resolution.rules[name])
+        mode, source = mode_of(policy, resolution, name)
+        decisions.append(RuleDecision(evaluation, mode, source))
+    change: dict[str, Any] = {}
+    conflict = None
+    for decision in decisions:
+        if decision.action != "fix":
+            continue
+        for key, value in decision.evaluation.change.items():
+            if key in change and change[key] != value:
+                conflict = f"rules disagree on {key}: {decision.rule} and another rule"
+            change.setdefault(key, value)
+    return Plan(ref.resource_id, sku_name(registry), resolution, tuple(decisions), change, conflict)
+
+
+def mode_of(policy: Policy, resolution: Resolution, name: str) -> tuple[str, str]:
+    """The mode one rule runs in, and its source. Dry-run from any source wins."""
+    if resolution.exempt_reason:
+        return "exempt", resolution.exempt_reason
+    index = resolution.override_index
+    override = policy.doc.overrides[index] if index is not None else None
+    rule_source = f"rules.{name}.mode"
+    if override is not None and "mode" in (override.rules.get(name) or {}):
+        rule_source += f" in override #{index}"
+    sources = [
+        (policy.mode_override, f"{policy.mode_source} ({policy.mode_override})"),
+        (resolution.rules[name].mode, rule_source),
+        (override.mode if override is not None else None, f"mode of override #{index}"),
+        (policy.doc.mode, "the policy's mode"),
+    ]
+    for mode, source in sources:
+        if mode == "dry-run":
+            return "dry-run", source
+    return "enforce", next(source for mode, source in sources if mode == "enforce")
