@@ -409,7 +409,9 @@ class Arm:
             return failures[0] >= self.settings.max_attempts or out_of_time(state)
 
         retrying = Retrying(
-            retry=retry_if_exception(is_transient),
+            # A poll that outlives the budget leaves the outcome unknown: never PATCH again on top
+            # of it; it is raised (TransientArmError) so the redelivered event re-reads.
+            retry=retry_if_exception(lambda e: is_transient(e) and not isinstance(e, PollingBudgetExceeded)),
             stop=stop,
             wait=self._wait,
             sleep=self.clock.sleep,

@@ -75,10 +75,13 @@ class Engine:
         self.policy = policy
         self.arm = arm
         self.audit = audit or Audit()
-        self.clock: Clock = arm.clock
         # Striped locks: two deliveries of the same registry in this process are serialised so the
         # second re-reads after the first wrote (one write, not two). Bounded memory by design.
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    @property
+    def clock(self) -> Clock:
+        return self.arm.clock
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -226,6 +229,7 @@ class Engine:
         """One PATCH of the merged change, recomputed from the read just before every attempt."""
         started = self.clock.time()
         last = [first]
+        sent: dict[str, RuleDecision] = {}  # by rule: what our latest PATCH carried for it
 
         def prepare(current: Any) -> Any:
             last[0] = now = plan(self.policy, ref, current)
@@ -233,11 +237,12 @@ class Engine:
                 raise PermanentArmError(now.conflict)
             if now.writes and now.replaces_lists:
                 self._wait_until_settled(ref, current, started)
+            sent.update((d.rule, d) for d in now.to_fix)
             return now.params()
 
         sku = first.sku
         try:
-            updated, wrote = self.arm.update(ref, registry, prepare)
+            updated, _ = self.arm.update(ref, registry, prepare)
         except TransientArmError:
             raise
         except RegistryNotFound as exc:  # deleted between the read and the write: nothing to fix
@@ -248,13 +253,12 @@ class Engine:
             for d in last[0].to_fix or first.to_fix:
                 emit("failed", d, f"PATCH rejected: {exc}", after=d.evaluation.after, sku=sku)
             return
-        sent = {d.rule: d for d in last[0].to_fix} if wrote else {}
         confirmed = {d.rule: d for d in plan(self.policy, ref, updated).decisions}
         for d in first.to_fix:
             now = confirmed.get(d.rule)
             if d.rule not in sent:
-                # The read just before writing no longer drifted for this rule: someone (or an
-                # earlier attempt of ours) fixed it; report the state as read.
+                # The read just before writing no longer drifted for this rule and we never sent
+                # it: someone else fixed it. Report the state as read.
                 if now is None:
                     emit("skipped", d, "the rule no longer applies to this registry", sku=sku)
                 else:

@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from . import acr_rules
@@ -39,6 +40,11 @@ class ArmSettings:
     lro: LroMode = field(default_factory=LroMode)
     lro_overrides: dict[str, LroMode] = field(default_factory=dict)
     """Per-registry LRO behaviour, by case-insensitive resource ID (registries may not exist yet)."""
+    clock: Callable[[], datetime] | None = None
+    """What "now" is for systemData (None: the real clock); race scenarios run on simulated time."""
+
+    def timestamp(self) -> str:
+        return arm_timestamp(self.clock() if self.clock else None)
 
     def lro_for(self, key: str) -> LroMode:
         return self.lro_overrides.get(resource_key(key), self.lro)
@@ -247,7 +253,9 @@ class RegistriesProvider:
         if body.get("identity") is not None:
             doc["identity"] = copy.deepcopy(body["identity"])
         _finalise(doc, requested)
-        stamp_modified(doc, context.principal.system_data_actor(), created=entry is None)
+        stamp_modified(
+            doc, context.principal.system_data_actor(), created=entry is None, now=self.settings.timestamp()
+        )
         self.store.put(RegistryEntry(target, doc))
         self.emit(registry_event(target, context))
         return Response.json(200 if entry else 201, copy.deepcopy(doc))
@@ -276,7 +284,7 @@ class RegistriesProvider:
             self._change_sku(doc, sku, requested)
         doc["properties"] = merge_properties(doc["properties"], requested)
         _finalise(doc, requested)
-        stamp_modified(doc, context.principal.system_data_actor())
+        stamp_modified(doc, context.principal.system_data_actor(), now=self.settings.timestamp())
 
         mode = self.settings.lro_for(entry.ref.key)
         if mode.kind == "sync":

@@ -38,6 +38,9 @@ class LroMode:
     retry_after: int = 1
     """Seconds, sent in Retry-After on the initial answer and on every InProgress poll."""
     outcome: Literal["Succeeded", "Failed"] = "Succeeded"
+    error_code: str = "InternalServerError"
+    """``error.code`` of a ``Failed`` operation: e.g. ``Conflict`` or ``TooManyRequests`` (transient,
+    a retry may succeed) or ``InvalidParameter`` (permanent), as ARM RPC error codes go."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("sync", "async"):
@@ -137,7 +140,7 @@ class OperationTracker:
         operation.ended_at = arm_timestamp()
         if operation.status == "Failed":
             operation.error = {
-                "code": "InternalServerError",
+                "code": operation.mode.error_code,
                 "message": "The operation failed (scripted by the emulator's LRO outcome).",
             }
         operation.finish(operation)

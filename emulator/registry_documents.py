@@ -133,9 +133,11 @@ def registry_document(
     }
 
 
-def stamp_modified(doc: dict[str, Any], actor: tuple[str, str], *, created: bool = False) -> None:
+def stamp_modified(
+    doc: dict[str, Any], actor: tuple[str, str], *, created: bool = False, now: str | None = None
+) -> None:
     """ARM keeps systemData itself: every write updates lastModified*, a create also created*."""
-    now = arm_timestamp()
+    now = now or arm_timestamp()
     system = doc.setdefault("systemData", {})
     if created:
         system.update(createdBy=actor[0], createdByType=actor[1], createdAt=now)

@@ -24,6 +24,8 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -95,6 +97,16 @@ UNSET_ENV_VARS = (
 Target = RegistryRef | ListScope | OperationRef | SubscriptionsTarget | None
 
 
+@dataclass(frozen=True)
+class ArmRequest:
+    """What a request hook is told about an ARM request before it is served."""
+
+    method: str
+    route: str
+    resource_key: str | None  # the registry's case-insensitive key, for registry routes
+    principal: Principal | None  # who sent it (None: no or unknown token)
+
+
 class Emulator:
     def __init__(
         self,
@@ -124,6 +136,7 @@ class Emulator:
         self._operations = OperationTracker()
         self._faults = FaultPlan()
         self._latency: Delay = None
+        self._request_hooks: list[Callable[[ArmRequest], None]] = []
         self._log = RequestLog()
         self.counters = Counters()
         self._dispatcher: EventDispatcher | None = None
@@ -202,6 +215,8 @@ class Emulator:
             self.settings.page_size = self._defaults.page_size
             self.settings.lro = self._defaults.lro
             self.settings.lro_overrides.clear()
+            self.settings.clock = None
+        self._request_hooks.clear()
         self._faults.clear()
         self._latency = None
         self._log.clear()
@@ -366,9 +381,10 @@ class Emulator:
         retry_after: int = 1,
         outcome: Literal["Succeeded", "Failed"] = "Succeeded",
         resource_id: str | None = None,
+        error_code: str = "InternalServerError",
     ) -> LroMode:
         """How PATCH/DELETE answer, globally or for one registry (see lro.py for the contract)."""
-        mode = LroMode(kind, polls, initial_status, retry_after, outcome)
+        mode = LroMode(kind, polls, initial_status, retry_after, outcome, error_code)
         with self._store.lock:
             if resource_id is None:
                 self.settings.lro = mode
@@ -390,6 +406,21 @@ class Emulator:
         """Finish all pending async operations now (their events are emitted); returns how many."""
         with self._store.lock:
             return self._operations.complete_all()
+
+    # ================================================================== other writers, simulated time
+    def on_arm_request(self, hook: Callable[[ArmRequest], None]) -> None:
+        """Call ``hook`` before each ARM request is served, before any fault applies.
+
+        This is how a test plays a second writer racing the client under test: the hook can make
+        its own requests (with another principal's token) so that they land between the client's
+        read and its write, as a person's ``az acr network-rule add`` can. ``reset()`` removes it.
+        """
+        self._request_hooks.append(hook)
+
+    def set_clock(self, clock: Callable[[], datetime] | None) -> None:
+        """What "now" is for ``systemData.lastModifiedAt`` (None: the real clock)."""
+        with self._store.lock:
+            self.settings.clock = clock
 
     # ================================================================== faults and latency
     def inject(self, fault: Fault | None = None, /, **criteria_and_action: Any) -> Fault:
@@ -509,6 +540,10 @@ class Emulator:
         generation = self._generation
         with self._serving():
             try:
+                if route in ARM_ROUTES and self._request_hooks:
+                    seen = ArmRequest(request.method, route, target_key, self._peek_principal(request))
+                    for hook in list(self._request_hooks):
+                        hook(seen)
                 fault = self._faults.take(request.method, route, target_key, request.path)
                 if fault is not None:
                     self._sleep(fault.delay_seconds())

@@ -1,0 +1,240 @@
+"""Issue 17 item 3: a person's burst of IP-rule additions races ACR Guard's fixes; no rule is lost.
+
+The scenario. A Premium registry's firewall was left open (``defaultAction: Allow``). A person
+adds N rules in a row with ``az acr network-rule add``: each is a GET and then a PATCH of the whole
+rule set (defaultAction as read, plus one rule), the GET 0.2–3 s after the previous PATCH, the
+PATCH 0.1–0.8 s after its GET. Every write raises an event that reaches ACR Guard 0.3–3 s later;
+each of our ARM requests takes 0.05–0.4 s. ACR Guard fixes the firewall (Deny, plus the policy's
+allow-list, keeping every existing rule). ACR registries have no ETag: a PATCH of ``networkRuleSet``
+that lands after the person's PATCH but was computed from a read before it drops their rule.
+
+Simulated time. Everything runs on one :class:`Timeline`: the emulator stamps ``systemData`` with
+it, ACR Guard sleeps on it, and the person's requests are scheduled on it. Each of our requests
+advances it by its cost before the emulator serves it, so the person's requests that fall due in
+between land first, exactly where a race puts them. Nothing waits in real time; each seed is one
+reproducible interleaving (over real HTTPS, with the real SDK and engine).
+
+The defence (``ACRGUARD_SETTLE_S``, acrguard.engine): before a PATCH that replaces the rule list,
+wait until the registry has been quiet for the settle time, and compute the PATCH from a read
+taken then. The control run turns it off and must lose rules, or the scenario proves nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+from engine_helpers import SUB_A, rid
+from reliability import record
+
+from acrguard.arm import Arm, TransientArmError
+from acrguard.audit import Audit
+from acrguard.engine import Engine
+from acrguard.policy import parse_policy
+from acrguard.settings import Settings
+from emulator.identity import DEV_USER
+
+REG = rid("contosorace")
+POLICY_IPS = ["203.0.113.0/24", "198.51.100.7"]
+POLICY = f"""
+version: 1
+mode: enforce
+rules:
+  anonymous_pull: {{enabled: false}}
+  network_rules: {{enabled: true, allowed_ips: {POLICY_IPS}}}
+"""
+INTERLEAVINGS = 200
+CHUNKS = 8  # spread over the xdist workers
+SETTLE_S = 5.0  # the default: above the 3.8 s a burst can pause between two PATCHes
+
+
+class Timeline:
+    """Simulated time: actions scheduled at instants, run in order as time passes them."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (when, self._seq, action))
+        self._seq += 1
+
+    def next_due(self) -> float | None:
+        return self._queue[0][0] if self._queue else None
+
+    def advance_to(self, when: float) -> None:
+        while self._queue and self._queue[0][0] <= when:
+            due, _, action = heapq.heappop(self._queue)
+            self.now = max(self.now, due)
+            action()
+        self.now = max(self.now, when)
+
+    # the acrguard.clock.Clock protocol
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance_to(self.now + max(0.0, seconds))
+
+    def datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+
+@dataclasses.dataclass
+class Outcome:
+    seed: int
+    person_rules: list[str]
+    lost: list[str]
+    our_patches: int
+    redeliveries: int
+    converged: bool
+
+
+def person_request(emu: Any, method: str, body: Any = None) -> dict[str, Any]:
+    response = requests.request(
+        method,
+        f"{emu.arm_url}{REG}?api-version=2025-11-01",
+        json=body,
+        headers=emu.auth_headers(DEV_USER),
+        verify=str(emu.ca_path),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def run_interleaving(emu: Any, arm: Arm, seed: int, settle_s: float) -> Outcome:
+    rng = random.Random(seed)
+    emu.reset()
+    timeline = Timeline()
+    arm.clock = timeline
+    emu.set_clock(timeline.datetime)
+    emu.add_registry(
+        subscription=SUB_A,
+        resource_group="rg-platform",
+        name="contosorace",
+        sku="Premium",
+        properties={"networkRuleSet": {"defaultAction": "Allow", "ipRules": []}},
+    )
+    me = emu.managed_identity.object_id
+
+    def our_request_costs_time(request: Any) -> None:
+        if request.principal is not None and request.principal.object_id == me:
+            timeline.sleep(rng.uniform(0.05, 0.4))  # the person's writes due meanwhile land first
+
+    emu.on_arm_request(our_request_costs_time)
+
+    # The person's burst: N additions, each a GET then a PATCH of the whole rule set.
+    count = rng.randint(3, 6)
+    person_rules = [f"192.0.2.{10 + i}" for i in range(count)]
+    seen: dict[str, Any] = {}
+    when = timeline.now + rng.uniform(0.0, 2.0)
+    for value in person_rules:
+
+        def get(value: str = value) -> None:
+            seen[value] = person_request(emu, "GET")["properties"]["networkRuleSet"]
+
+        def patch(value: str = value) -> None:
+            rule_set = seen.pop(value)
+            rule_set["ipRules"] = [*rule_set["ipRules"], {"action": "Allow", "value": value}]
+            person_request(emu, "PATCH", {"properties": {"networkRuleSet": rule_set}})
+
+        timeline.at(when, get)
+        when += rng.uniform(0.1, 0.8)
+        timeline.at(when, patch)
+        when += rng.uniform(0.2, 3.0)
+
+    engine = Engine(parse_policy(POLICY, "race-policy.yaml"), arm, Audit())
+    engine.arm.settings = dataclasses.replace(arm.settings, settle_s=settle_s)
+    deliveries: list[tuple[float, int, dict[str, Any]]] = []
+    delivered = 0
+    redeliveries = 0
+    for step in range(2000):
+        events = emu.events
+        for event in events[delivered:]:  # Event Grid: each write's event arrives a little later
+            heapq.heappush(deliveries, (timeline.now + rng.uniform(0.3, 3.0), step, event))
+        delivered = len(events)
+        action_due = timeline.next_due()
+        if not deliveries and action_due is None:
+            break
+        if deliveries and (action_due is None or deliveries[0][0] <= action_due):
+            due, _, event = heapq.heappop(deliveries)
+            timeline.advance_to(due)
+            try:
+                engine.handle(event)
+            except TransientArmError:  # Event Grid redelivers later
+                redeliveries += 1
+                heapq.heappush(deliveries, (timeline.now + rng.uniform(10, 60), step, event))
+        else:
+            assert action_due is not None
+            timeline.advance_to(action_due)
+    else:
+        raise AssertionError(f"seed {seed}: no quiescence after 2000 steps")
+
+    final = emu.get_registry(REG)["properties"]["networkRuleSet"]
+    values = [r["value"] for r in final["ipRules"]]
+    ours = [
+        r
+        for r in emu.requests_for(method="PATCH", resource_id=REG)
+        if r.principal is not None and r.principal.object_id == me
+    ]
+    return Outcome(
+        seed=seed,
+        person_rules=person_rules,
+        lost=[v for v in person_rules if v not in values],
+        our_patches=len(ours),
+        redeliveries=redeliveries,
+        converged=final["defaultAction"] == "Deny" and set(POLICY_IPS) <= set(values),
+    )
+
+
+@pytest.fixture
+def race_arm(emu: Any):
+    arm = Arm(dataclasses.replace(Settings.from_env(), retry_budget_s=60.0, max_attempts=6))
+    yield arm
+    arm.close()
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_a_burst_of_rule_additions_never_loses_a_rule(emu, race_arm, chunk):
+    """Issue 17 item 3: over 200 seeded interleavings of a person's burst of rule additions with
+    ACR Guard's fixes, 0 of the person's rules are lost, and every registry ends compliant."""
+    outcomes = [
+        run_interleaving(emu, race_arm, seed, SETTLE_S) for seed in range(chunk, INTERLEAVINGS, CHUNKS)
+    ]
+    lost = [(o.seed, o.lost) for o in outcomes if o.lost]
+    record(
+        "race",
+        defence="settle",
+        interleavings=len(outcomes),
+        person_rules=sum(len(o.person_rules) for o in outcomes),
+        lost=sum(len(o.lost) for o in outcomes),
+        our_patches=sum(o.our_patches for o in outcomes),
+        redeliveries=sum(o.redeliveries for o in outcomes),
+    )
+    assert lost == []
+    assert all(o.converged for o in outcomes), [o.seed for o in outcomes if not o.converged]
+
+
+def test_without_the_defence_the_same_scenario_loses_rules(emu, race_arm):
+    """The control: with the settle wait off (ACRGUARD_SETTLE_S=0) the same interleavings drop
+    the person's rules, so the scenario can see a loss and the 0 above means something."""
+    outcomes = [run_interleaving(emu, race_arm, seed, 0.0) for seed in range(0, INTERLEAVINGS, 4)]
+    lost = sum(len(o.lost) for o in outcomes)
+    record(
+        "race",
+        defence="none",
+        interleavings=len(outcomes),
+        person_rules=sum(len(o.person_rules) for o in outcomes),
+        lost=lost,
+        our_patches=sum(o.our_patches for o in outcomes),
+        redeliveries=sum(o.redeliveries for o in outcomes),
+    )
+    assert lost > 0

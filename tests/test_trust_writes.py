@@ -1,0 +1,275 @@
+"""Issue 17 ("Trust"): the engine's write path under retries, races and odd input.
+
+Real SDK, real HTTPS, the emulator as ARM. A second writer (a person) is played through the
+emulator's request hook: their GET and PATCH, with their own token, land exactly where the
+scenario needs them, between our read and our write.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import requests
+from engine_helpers import DEMO_SEED, SUB_A, make_harness, rid, write_event
+from reliability import record
+
+from acrguard.arm import TransientArmError
+from acrguard.audit import Audit
+from acrguard.engine import _LOCK_STRIPES
+from acrguard.notify import Notifier
+from acrguard.notify_sinks import WebhookSink
+from acrguard.resource_ids import RegistryRef
+from emulator.identity import DEV_USER
+
+PROD = rid("contosoprod")
+STD = rid("contosostd")
+USER_RULE = "192.0.2.55"
+
+
+@pytest.fixture
+def seeded(emu):
+    emu.seed(DEMO_SEED)
+    return emu
+
+
+def as_person(emu: Any, method: str, resource_id: str, body: Any = None) -> dict[str, Any]:
+    """One request of a person's (``az``'s), with the person's own token."""
+    response = requests.request(
+        method,
+        f"{emu.arm_url}{resource_id}?api-version=2025-11-01",
+        json=body,
+        headers=emu.auth_headers(DEV_USER),
+        verify=str(emu.ca_path),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json() if response.content else {}
+
+
+def add_rule_as_person(emu: Any, resource_id: str, value: str) -> None:
+    """``az acr network-rule add``: a GET, then a PATCH of the whole rule set plus one rule."""
+    rule_set = as_person(emu, "GET", resource_id)["properties"]["networkRuleSet"]
+    rule_set["ipRules"] = [*rule_set["ipRules"], {"action": "Allow", "value": value}]
+    as_person(emu, "PATCH", resource_id, {"properties": {"networkRuleSet": rule_set}})
+
+
+def ip_rules(emu: Any, resource_id: str) -> list[str]:
+    return [r["value"] for r in emu.get_registry(resource_id)["properties"]["networkRuleSet"]["ipRules"]]
+
+
+def ours(emu: Any, request: Any) -> bool:
+    return request.principal is not None and request.principal.object_id == emu.managed_identity.object_id
+
+
+FAILURES = {
+    "409 (the person's write in flight)": {"status": 409},
+    "503": {"status": 503},
+    "connection reset": {"reset": "rst"},
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_a_retried_patch_is_recomputed_from_the_read_just_before_it(seeded, failure):
+    """Issue 17 item 2: our PATCH fails (409, 503, reset); meanwhile the person's write lands with
+    a new IP rule. The retry used to resend the change computed from the first read, dropping the
+    person's rule while the audit line said "applied". Now it re-reads and keeps it."""
+    fired = threading.Event()
+
+    def person_writes_then_our_patch_fails(request: Any) -> None:
+        if request.method == "PATCH" and ours(seeded, request) and not fired.is_set():
+            fired.set()
+            add_rule_as_person(seeded, PROD, USER_RULE)
+            seeded.inject(method="PATCH", resource_id=PROD, times=1, **FAILURES[failure])
+
+    seeded.on_arm_request(person_writes_then_our_patch_fails)
+    h = make_harness(settle_s=0)  # item 2 alone: no waiting for the registry to settle
+    h.engine.handle(write_event(PROD))
+
+    assert fired.is_set()
+    assert USER_RULE in ip_rules(seeded, PROD)
+    assert {"203.0.113.0/24", "198.51.100.7"} <= set(ip_rules(seeded, PROD))
+    applied = next(r for r in h.records if r.rule == "network_rules")
+    assert applied.outcome == "applied"
+    assert USER_RULE in [r["value"] for r in applied.after["networkRuleSet"]["ipRules"]]
+    last_patch = seeded.requests_for(method="PATCH", resource_id=PROD)[-1].body
+    assert USER_RULE in [r["value"] for r in last_patch["properties"]["networkRuleSet"]["ipRules"]]
+
+
+def test_a_change_that_landed_before_the_retry_is_not_sent_twice(seeded):
+    """Issue 17 item 2, the other half: our PATCH was accepted but its status poll failed; the
+    retry re-reads, finds nothing left to change, and sends no second PATCH."""
+    seeded.set_lro("async", polls=0, retry_after=1)
+    seeded.inject(route="operation", reset="rst", times=1)
+    h = make_harness(settle_s=0)
+    h.engine.handle(write_event(STD))
+    assert len(seeded.requests_for(method="PATCH", resource_id=STD)) == 1
+    applied = next(r for r in h.records if r.rule == "anonymous_pull")
+    assert applied.outcome == "applied"  # confirmed by the re-read
+    assert applied.after == {"anonymousPullEnabled": False}
+
+
+def test_a_kept_rule_open_to_everyone_is_flagged_on_the_first_pass(seeded):
+    """Issue 17 item 6: defaultAction Allow with an existing 0.0.0.0/0 rule. The PATCH sets Deny
+    and keeps 0.0.0.0/0 (keep mode), so the registry is still open to everyone: the decision for
+    the firewall must be "flagged" (a person must act), not "applied"."""
+    as_person(
+        seeded,
+        "PATCH",
+        PROD,
+        {"properties": {"networkRuleSet": {"defaultAction": "Allow", "ipRules": [{"value": "0.0.0.0/0"}]}}},
+    )
+    h = make_harness(settle_s=0)
+    h.engine.handle(write_event(PROD))
+    outcomes = dict(h.outcomes(PROD))
+    assert outcomes == {"anonymous_pull": "applied", "network_rules": "flagged"}
+    firewall = next(r for r in h.records if r.rule == "network_rules")
+    assert "0.0.0.0/0" in firewall.reason and "a person must act" in firewall.reason
+    assert firewall.after["networkRuleSet"]["defaultAction"] == "Deny"
+    assert "0.0.0.0/0" in ip_rules(seeded, PROD)  # keep mode: never removed
+
+
+def test_a_failed_operation_with_a_transient_code_is_retried_and_then_raised(seeded):
+    """Issue 17 item 10: a long-running PATCH that ends Failed with a transient code
+    (InternalServerError, Conflict, throttling) was logged as "failed" and never raised, so the
+    event was neither redelivered nor dead-lettered. Now it is retried, then raised."""
+    seeded.set_lro("async", polls=0, retry_after=1, outcome="Failed", error_code="Conflict")
+    h = make_harness(settle_s=0, max_attempts=2, retry_budget_s=20)
+    with pytest.raises(TransientArmError, match="Failed"):
+        h.engine.handle(write_event(STD))
+    assert seeded.counters.writes(STD) == 2  # retried once, from a fresh read
+    assert [r.outcome for r in h.records if r.registry == STD][-1] == "failed"
+
+
+def test_a_failed_operation_is_retried_until_it_succeeds(seeded):
+    """Issue 17 item 10: the first operation ends Failed (InternalServerError); the retry re-reads,
+    sends the PATCH again, that operation succeeds, and the decision is "applied"."""
+    seeded.set_lro("async", polls=0, retry_after=1, outcome="Failed", error_code="InternalServerError")
+    patches = []
+
+    def succeed_from_the_second_patch(request: Any) -> None:
+        if request.method == "PATCH" and ours(seeded, request):
+            patches.append(request)
+            if len(patches) == 2:
+                seeded.set_lro("sync")
+
+    seeded.on_arm_request(succeed_from_the_second_patch)
+    h = make_harness(settle_s=0)
+    h.engine.handle(write_event(STD))
+    assert len(patches) == 2
+    assert seeded.get_registry(STD)["properties"]["anonymousPullEnabled"] is False
+    assert ("anonymous_pull", "applied") in h.outcomes(STD)
+
+
+def test_a_failed_operation_with_a_permanent_code_is_failed_and_not_raised(seeded):
+    """Issue 17 item 10: a permanent failure code is not retried and not redelivered."""
+    seeded.set_lro("async", polls=0, retry_after=1, outcome="Failed", error_code="InvalidParameter")
+    h = make_harness(settle_s=0)
+    h.engine.handle(write_event(STD))
+    assert seeded.counters.writes(STD) == 1
+    failed = next(r for r in h.records if r.rule == "anonymous_pull")
+    assert failed.outcome == "failed" and "InvalidParameter" in failed.reason
+
+
+class SimulatedClock:
+    """Time that only moves when slept: what the ARM layer would have waited, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_polling_stops_at_the_retry_budget_and_raises_for_redelivery(seeded):
+    """Issue 17 item 10: polling ignored the retry budget (two polls with Retry-After: 45 took
+    90 s with a 3 s budget). An operation still running when the budget is spent has an unknown
+    outcome: raise so that the redelivered event re-reads and finds out."""
+    seeded.set_lro("async", polls=5, retry_after=45)
+    clock = SimulatedClock()
+    h = make_harness(settle_s=0, retry_budget_s=3)
+    h.engine.arm.clock = clock
+    with pytest.raises(TransientArmError, match="still running"):
+        h.engine.handle(write_event(STD))
+    assert sum(clock.slept) <= 3
+    assert [r.outcome for r in h.records if r.registry == STD][-1] == "failed"
+    assert seeded.counters.writes(STD) == 1  # never a second PATCH while the first may still land
+
+
+def test_a_registry_id_the_parser_rejects_is_skipped_and_the_sweep_goes_on(seeded):
+    """Issue 17 item 11: one listed registry whose ID the parser rejects made a ValueError escape
+    ``reconcile``; the whole sweep stopped and the registries after it were never guarded."""
+    good = seeded.get_registry(PROD)
+    odd = {**good, "id": good["id"].replace("contosoprod", "bad_name!")}
+    seeded.inject(route="list", status=200, body={"value": [odd, good]}, times=1)
+    h = make_harness(settle_s=0)
+    summary = h.engine.reconcile([SUB_A])
+    skipped = [r for r in summary.results if r.registry and "bad_name" in r.registry]
+    assert skipped and skipped[0].outcome == "skipped"
+    assert "is not a container registry resource ID" in skipped[0].records[0].reason
+    assert ("anonymous_pull", "applied") in h.outcomes(PROD)
+
+
+def _same_stripe_as(name: str) -> str:
+    """A registry name whose lock stripe is the same as ``name``'s (in this process)."""
+    stripe = hash(RegistryRef.parse(rid(name)).key) % _LOCK_STRIPES
+    for i in range(100_000):
+        candidate = f"stripe{i:05d}"
+        if hash(RegistryRef.parse(rid(candidate)).key) % _LOCK_STRIPES == stripe:
+            return candidate
+    raise AssertionError("no registry name on the same stripe")
+
+
+def test_a_hanging_webhook_never_holds_up_a_decision_about_another_registry(seeded):
+    """Issue 17 item 12: notifications were sent while the per-registry lock was held, so a
+    webhook that never answered held a second delivery for the same lock stripe (19 s seen)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    arrived, release = threading.Event(), threading.Event()
+
+    class Hanging(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            arrived.set()
+            release.wait(30)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    other = _same_stripe_as("contosoprod")
+    seeded.add_registry(
+        subscription=SUB_A,
+        resource_group="rg-platform",
+        name=other,
+        sku="Standard",
+        properties={"anonymousPullEnabled": False},
+    )
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        h = make_harness(settle_s=0)
+        h.engine.audit = Audit([h.records.append, Notifier([WebhookSink(url, "json", timeout_s=60)])])
+        first = threading.Thread(target=h.engine.handle, args=(write_event(PROD),))
+        first.start()
+        assert arrived.wait(20), "the first decision's notification never left"
+        second = threading.Thread(target=h.engine.handle, args=(write_event(rid(other)),))
+        second.start()
+        second.join(timeout=10)
+        decided = not second.is_alive()
+        assert decided, "the second registry waited for the first one's webhook"
+        assert ("anonymous_pull", "compliant") in h.outcomes(rid(other))
+    finally:
+        release.set()
+        first.join(timeout=30)
+        server.shutdown()
+        server.server_close()
+    record("adversarial", case="a webhook that never answers", item=12, observed="other registry decided")
