@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: name -> (default, description). The README table is generated from / checked against this.
 SETTINGS: dict[str, tuple[str, str]] = {
     "ACRGUARD_POLICY_FILE": ("policies.yaml beside function_app.py", "Path of the policy file."),
-    "ACRGUARD_MODE": ("(policy's `mode`)", "`dry-run` or `enforce`; overrides the policy's mode."),
+    "ACRGUARD_MODE": (
+        "(policy's `mode`)",
+        "`dry-run` forces dry-run everywhere; `enforce` lets rules write unless policies.yaml says dry-run.",
+    ),
     "ACRGUARD_ARM_ENDPOINT": (DEFAULT_ARM_ENDPOINT, "ARM endpoint (sovereign clouds, or the emulator)."),
     "ACRGUARD_ARM_AUDIENCE": ("the ARM endpoint", "Token audience for ARM (scope = audience + `/.default`)."),
     "ACRGUARD_RECONCILE_SCHEDULE": (DEFAULT_SCHEDULE, "NCRONTAB schedule of the timer-triggered reconcile."),

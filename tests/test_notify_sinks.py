@@ -50,12 +50,16 @@ def notify_failed_lines(caplog) -> list[dict]:
     return [line for line in lines if line.get("outcome") == "notify_failed"]
 
 
-def test_json_webhook_gets_each_decision_promptly_on_the_event_path(seeded, engine_for, webhook):
+def test_json_webhook_gets_each_event_s_decisions_in_one_request_on_the_event_path(
+    seeded, engine_for, webhook
+):
+    """One request per event (issue 12 §2), sent after the registry's lock is released and
+    before handle() returns."""
     engine = engine_for(f"notify:\n  webhooks: [{{url: '{webhook.url()}', format: json}}]\n")
     engine.handle(write_event(PROD))
     engine.handle(write_event(LOCKED))  # compliant: not news, nothing sent
     bodies = webhook.bodies()
-    assert len(bodies) == 2  # one per applied rule, sent before handle() returned
+    assert len(bodies) == 1  # both applied rules of the one event, sent before handle() returned
     assert {b["schema"] for b in bodies} == {"acrguard/notification/v1"}
     records = [r for b in bodies for r in b["records"]]
     assert sorted(r["rule"] for r in records) == ["anonymous_pull", "network_rules"]
@@ -158,7 +162,7 @@ def test_eventgrid_topic_receives_cloudevents_with_the_audit_record(seeded, engi
     )
     engine.handle(write_event(PROD))
     events = seeded.topic_events
-    assert len(events) == 2 and seeded.counters.topic_requests == 2
+    assert len(events) == 2 and seeded.counters.topic_requests == 1  # one publish per event
     assert {e["type"] for e in events} == {"ACRGuard.RemediationApplied"}
     assert {e["source"] for e in events} == {"/acrguard"}
     assert {e["subject"] for e in events} == {PROD}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 from engine_helpers import DEMO_SEED, SUB_A, make_harness, rid, write_event
-from reliability import record
+from reliability import adversarial
 
 from acrguard.arm import TransientArmError
 from acrguard.audit import Audit
@@ -95,6 +95,11 @@ def test_a_retried_patch_is_recomputed_from_the_read_just_before_it(seeded, fail
     assert USER_RULE in [r["value"] for r in applied.after["networkRuleSet"]["ipRules"]]
     last_patch = seeded.requests_for(method="PATCH", resource_id=PROD)[-1].body
     assert USER_RULE in [r["value"] for r in last_patch["properties"]["networkRuleSet"]["ipRules"]]
+    adversarial(
+        2,
+        f"our PATCH fails ({failure}) while a person adds an IP rule; then our retry",
+        "the retry re-read and kept the person's rule; audit 'applied' with it in 'after'",
+    )
 
 
 def test_a_change_that_landed_before_the_retry_is_not_sent_twice(seeded):
@@ -108,6 +113,7 @@ def test_a_change_that_landed_before_the_retry_is_not_sent_twice(seeded):
     applied = next(r for r in h.records if r.rule == "anonymous_pull")
     assert applied.outcome == "applied"  # confirmed by the re-read
     assert applied.after == {"anonymousPullEnabled": False}
+    adversarial(2, "our PATCH landed but its status poll failed", "one PATCH; the re-read confirmed it")
 
 
 def test_a_kept_rule_open_to_everyone_is_flagged_on_the_first_pass(seeded):
@@ -128,6 +134,9 @@ def test_a_kept_rule_open_to_everyone_is_flagged_on_the_first_pass(seeded):
     assert "0.0.0.0/0" in firewall.reason and "a person must act" in firewall.reason
     assert firewall.after["networkRuleSet"]["defaultAction"] == "Deny"
     assert "0.0.0.0/0" in ip_rules(seeded, PROD)  # keep mode: never removed
+    adversarial(
+        6, "Allow + an existing 0.0.0.0/0 rule, keep mode", "Deny set, 0.0.0.0/0 kept, decision flagged"
+    )
 
 
 def test_a_failed_operation_with_a_transient_code_is_retried_and_then_raised(seeded):
@@ -140,6 +149,9 @@ def test_a_failed_operation_with_a_transient_code_is_retried_and_then_raised(see
         h.engine.handle(write_event(STD))
     assert seeded.counters.writes(STD) == 2  # retried once, from a fresh read
     assert [r.outcome for r in h.records if r.registry == STD][-1] == "failed"
+    adversarial(
+        10, "the PATCH's operation ends Failed (Conflict) every time", "retried, then raised for redelivery"
+    )
 
 
 def test_a_failed_operation_is_retried_until_it_succeeds(seeded):
@@ -160,6 +172,9 @@ def test_a_failed_operation_is_retried_until_it_succeeds(seeded):
     assert len(patches) == 2
     assert seeded.get_registry(STD)["properties"]["anonymousPullEnabled"] is False
     assert ("anonymous_pull", "applied") in h.outcomes(STD)
+    adversarial(
+        10, "the first operation ends Failed (InternalServerError)", "re-read, PATCHed again, applied"
+    )
 
 
 def test_a_failed_operation_with_a_permanent_code_is_failed_and_not_raised(seeded):
@@ -170,6 +185,9 @@ def test_a_failed_operation_with_a_permanent_code_is_failed_and_not_raised(seede
     assert seeded.counters.writes(STD) == 1
     failed = next(r for r in h.records if r.rule == "anonymous_pull")
     assert failed.outcome == "failed" and "InvalidParameter" in failed.reason
+    adversarial(
+        10, "the operation ends Failed (InvalidParameter)", "failed with the code; not retried or raised"
+    )
 
 
 class SimulatedClock:
@@ -200,6 +218,11 @@ def test_polling_stops_at_the_retry_budget_and_raises_for_redelivery(seeded):
     assert sum(clock.slept) <= 3
     assert [r.outcome for r in h.records if r.registry == STD][-1] == "failed"
     assert seeded.counters.writes(STD) == 1  # never a second PATCH while the first may still land
+    adversarial(
+        10,
+        "polls answer Retry-After: 45 with a 3 s budget",
+        f"raised for redelivery after {sum(clock.slept):g} s of waiting; one PATCH",
+    )
 
 
 def test_a_registry_id_the_parser_rejects_is_skipped_and_the_sweep_goes_on(seeded):
@@ -214,6 +237,7 @@ def test_a_registry_id_the_parser_rejects_is_skipped_and_the_sweep_goes_on(seede
     assert skipped and skipped[0].outcome == "skipped"
     assert "is not a container registry resource ID" in skipped[0].records[0].reason
     assert ("anonymous_pull", "applied") in h.outcomes(PROD)
+    adversarial(11, "a listed registry ID the parser rejects", "skipped with the reason; the next one fixed")
 
 
 def _same_stripe_as(name: str) -> str:
@@ -272,4 +296,8 @@ def test_a_hanging_webhook_never_holds_up_a_decision_about_another_registry(seed
         first.join(timeout=30)
         server.shutdown()
         server.server_close()
-    record("adversarial", case="a webhook that never answers", item=12, observed="other registry decided")
+    adversarial(
+        12,
+        "a webhook that never answers while another registry on the same lock stripe is handled",
+        "the other registry was decided while the webhook still hung",
+    )
