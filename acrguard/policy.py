@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import reprlib
 import typing
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,37 @@ from acrguard.resource_ids import RegistryRef
 from remediators import Remediator, RuleConfig, all_remediators
 from remediators.base import FieldError, Mode
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_GUID_INSIDE = re.compile(r"(?i)^/?subscriptions/(" + GUID.pattern + r")/?$")
+
+MAX_POLICY_BYTES = 256 << 10  # a policy is a few kilobytes; this bounds the parse time (~1.5 s)
+MAX_EXPANDED_VALUES = 100_000  # values after aliases are expanded (a real policy: a few hundred)
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlist = _REPR.maxdict = _REPR.maxset = _REPR.maxtuple = 6
+_REPR.maxlevel = 3
+
+
+def shown(value: Any) -> str:
+    """``repr`` clipped to a few lines, however large or deeply nested ``value`` is (an alias bomb)."""
+    return _REPR.repr(value)
+
+
+def fold(name: str) -> str:
+    """Comparison key of an ARM name (case-insensitive): casefold, as 'STRASSE' == 'straße' needs."""
+    return name.casefold()
+
+
+def subscription_problem(value: str) -> str | None:
+    """Why ``value`` is not a subscription ID written as ACR Guard compares them (a bare GUID)."""
+    if GUID.fullmatch(value):
+        return None
+    if GUID.fullmatch(value.strip()):
+        return f"{shown(value)} has spaces around it; write {value.strip()!r}"
+    if inner := _GUID_INSIDE.match(value.strip()):
+        return f"{shown(value)} is a resource ID; write the GUID alone: {inner[1]!r}"
+    return f"{shown(value)} is not a subscription ID (a GUID)"
 
 
 class PolicyError(ValueError):
@@ -42,21 +73,21 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     """A policy section: unknown keys are errors, values are never coerced ("1" is not 1)."""
 
 
-def _unique(values: list[str], what: str, key: str) -> None:
+def _unique(values: list[str], what: str, key: str, by: Callable[[str], str] = fold) -> None:
     seen: set[str] = set()
     for value in values:
-        if value.lower() in seen:
-            raise FieldError(key, f"duplicate {what} {value!r}")
-        seen.add(value.lower())
+        if by(value) in seen:
+            raise FieldError(key, f"duplicate {what} {shown(value)}")
+        seen.add(by(value))
 
 
 class Scope(_Strict):
     subscriptions: list[str] = []  # empty: every subscription the identity can read
 
     def __post_init__(self) -> None:
-        for value in self.subscriptions:
-            if not GUID.match(value):
-                raise FieldError("subscriptions", f"{value!r} is not a subscription ID (a GUID)")
+        problems = [p for p in map(subscription_problem, self.subscriptions) if p]
+        if problems:
+            raise FieldError("subscriptions", "; ".join(problems[:5]))
         _unique(self.subscriptions, "subscription", "subscriptions")
 
 
@@ -70,7 +101,7 @@ class Exempt(_Strict):
                 RegistryRef.parse(value)  # raises ValueError naming what is wrong
             except ValueError as exc:
                 raise FieldError("registries", str(exc)) from None
-        _unique(self.registries, "registry", "registries")
+        _unique(self.registries, "registry", "registries", _registry_key)
 
 
 class Match(_Strict):
@@ -80,19 +111,21 @@ class Match(_Strict):
     tags: dict[str, str] = {}
 
     def __post_init__(self) -> None:
+        if self.subscription is not None and (problem := subscription_problem(self.subscription)):
+            raise FieldError("subscription", problem)
         if not (self.subscription or self.resource_group or self.name or self.tags):
             raise ValueError(
                 "an override's match needs at least one of subscription, resource_group, name, tags"
             )
 
     def matches(self, ref: RegistryRef, tags: Mapping[str, str]) -> bool:
-        if self.subscription and self.subscription.lower() != ref.subscription_id.lower():
+        if self.subscription and fold(self.subscription) != fold(ref.subscription_id):
             return False
         if self.resource_group and not fnmatch.fnmatchcase(
-            ref.resource_group.lower(), self.resource_group.lower()
+            fold(ref.resource_group), fold(self.resource_group)
         ):
             return False
-        if self.name and not fnmatch.fnmatchcase(ref.name.lower(), self.name.lower()):
+        if self.name and not fnmatch.fnmatchcase(fold(ref.name), fold(self.name)):
             return False
         return _tags_match(self.tags, tags)
 
@@ -201,7 +234,7 @@ class Policy:
     def scope_reason(self, ref: RegistryRef) -> str | None:
         """Why this registry is out of scope, decided before any ARM call; None if in scope."""
         scoped = self.doc.scope.subscriptions
-        if scoped and ref.subscription_id.lower() not in {s.lower() for s in scoped}:
+        if scoped and fold(ref.subscription_id) not in {fold(s) for s in scoped}:
             return f"subscription {ref.subscription_id} is not in the policy's scope.subscriptions"
         return None
 
@@ -228,7 +261,7 @@ class Policy:
         return Resolution(ref, out_of_scope is None, exempt, rules, index, tuple(trace))
 
     def _exempt_reason(self, ref: RegistryRef, tags: Mapping[str, str]) -> str | None:
-        if ref.key in {RegistryRef.parse(r).key for r in self.doc.exempt.registries}:
+        if fold(ref.resource_id) in {_registry_key(r) for r in self.doc.exempt.registries}:
             return "exempt: listed in exempt.registries"
         if self.doc.exempt.tags and _tags_match(self.doc.exempt.tags, tags, any_of=True):
             pairs = ", ".join(f"{k}={v}" for k, v in self.doc.exempt.tags.items())
@@ -238,15 +271,61 @@ class Policy:
 
 def _tags_match(wanted: Mapping[str, str], tags: Mapping[str, str], any_of: bool = False) -> bool:
     """Tag names compare case-insensitively (as ARM treats them); values exactly, '*' for any."""
-    have = {k.lower(): v for k, v in tags.items()}
-    hits = [k.lower() in have and (v == "*" or have[k.lower()] == v) for k, v in wanted.items()]
+    have = {fold(k): v for k, v in tags.items()}
+    hits = [fold(k) in have and (v == "*" or have[fold(k)] == v) for k, v in wanted.items()]
     return any(hits) if any_of else all(hits)
+
+
+def _registry_key(resource_id: str) -> str:
+    """How exempt.registries entries compare: the parsed ID (child resources dropped), folded."""
+    return fold(RegistryRef.parse(resource_id).resource_id)
 
 
 # --- loading -----------------------------------------------------------------------------------
 
 
 _MERGE = "tag:yaml.org,2002:merge"
+_TOO_BIG = "the file is larger than 256 KiB; a policy is a few kilobytes"
+
+
+class _Unbounded(ValueError):
+    """A document whose aliases expand without bound (an alias bomb, or an alias inside itself)."""
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the values the document holds once every alias is expanded, without expanding any.
+
+    PyYAML shares an aliased node, so composing and constructing stay cheap; everything after
+    (merge keys, validation, an error message's repr) walks the expanded tree. Nine levels of nine
+    aliases are 387 million values, so the count stops at :data:`MAX_EXPANDED_VALUES`.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise _Unbounded("an alias refers to its own anchor (a structure that contains itself)")
+        open_nodes.add(id(node))
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_VALUES:
+                raise _Unbounded(
+                    f"aliases expand the document to more than {MAX_EXPANDED_VALUES:,} values "
+                    "(anchors reused inside anchors: an alias bomb?); a policy needs a few hundred"
+                )
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -260,6 +339,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._written: dict[int, list[yaml.Node]] = {}
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        _check_expansion(node)  # before anything walks the expanded tree
+        return node
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         self._written.setdefault(id(node), [key for key, _ in node.value])
@@ -285,7 +369,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                    None, None, f"duplicate key {shown(key)}", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -295,21 +379,33 @@ def load_policy(path: str | Path, mode_override: Mode | None = None) -> Policy:
     """Read and validate a policy file; raise :class:`PolicyError` naming every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_POLICY_BYTES + 1)  # never more: the size is bounded before parsing
     except OSError as exc:
         raise PolicyError(str(path), [("", f"cannot read the file: {exc.strerror or exc}")]) from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(str(path), [("", _TOO_BIG)])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(str(path), [("", f"not UTF-8 text (byte {exc.start})")]) from None
     return parse_policy(text, str(path), mode_override)
 
 
 def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None = None) -> Policy:
+    """Validate a policy's text: every check (the sinks' too) runs here, and every problem is reported."""
+    if len(text) > MAX_POLICY_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
+        raise PolicyError(source, [("", _TOO_BIG)])
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _Unbounded as exc:
+        raise PolicyError(source, [("", str(exc))]) from None
     except RecursionError:
         raise PolicyError(source, [("", "not valid YAML: nested too deeply")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = _clip(getattr(exc, "problem", None) or str(exc))
         raise PolicyError(source, [("", f"{where}not valid YAML: {problem}")]) from None
     if not isinstance(data, dict):
         raise PolicyError(source, [("", f"expected a mapping at the top level, got {type(data).__name__}")])
@@ -318,6 +414,7 @@ def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None
     if doc is None:
         if isinstance(data.get("rules"), dict) and not any(p == "rules" for p, _ in problems):
             _validate_rules(rules_model(), data["rules"], "rules", problems)  # report those too
+        problems.extend(_notify_problems(_convert(data.get("notify", {}), Notify, "notify", [])))
         raise PolicyError(source, problems)
     model = rules_model()
     base = _validate_rules(model, doc.rules, "rules", problems)
@@ -327,9 +424,23 @@ def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None
             model, _deep_merge(doc.rules, override.rules), f"overrides[{i}].rules", problems
         )
         merged.append(rules or {})
+    problems.extend(_notify_problems(doc.notify))
     if problems or base is None:
         raise PolicyError(source, problems)
     return Policy(source, doc, base, tuple(merged), mode_override)
+
+
+def _notify_problems(notify: Notify | None) -> list[tuple[str, str]]:
+    """The sinks' own checks (https, key setting names): the ones ``acrguard validate`` always ran.
+
+    They live with the sinks; calling them here makes the service refuse what ``validate`` refuses.
+    Imported lazily, and only when a sink is configured, to keep the sinks off the cold-start path.
+    """
+    if notify is None or not (notify.webhooks or notify.eventgrid):
+        return []
+    from acrguard.notify import config_problems
+
+    return config_problems(Policy("", PolicyDocument(version=1, notify=notify), {}, ()))
 
 
 def _validate_rules(
@@ -369,7 +480,7 @@ def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -
             seen = len(problems)
             if key not in fields:
                 if not _is_unicode(key):  # a lone surrogate cannot be printed: named escaped, not as a path
-                    problems.append((path, f"unknown key {key!a} (not valid Unicode)"))
+                    problems.append((path, f"unknown key {_clip(ascii(key))} (not valid Unicode)"))
                 else:
                     problems.append((_join(path, key), "unknown key"))
             else:
@@ -392,9 +503,9 @@ def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -
                 hint = (
                     " (quote it: YAML reads on, off, yes and no as booleans)" if isinstance(key, bool) else ""
                 )
-                problems.append((path, f"key {key!r} must be text, got {type(key).__name__}{hint}"))
+                problems.append((path, f"key {shown(key)} must be text, got {type(key).__name__}{hint}"))
             elif not _is_unicode(key):
-                problems.append((path, f"key {key!a} is not valid Unicode"))
+                problems.append((path, f"key {_clip(ascii(key))} is not valid Unicode"))
             else:
                 _convert(value, value_kind, _join(path, key), problems)
     if len(problems) > before:
@@ -442,8 +553,8 @@ def _problem(exc: msgspec.ValidationError, kind: Any, path: str, value: Any) -> 
         return _join(path, key["key"]), reason
     allowed = _literal_values(kind)
     if allowed and not where:  # a fixed choice: say which values it takes
-        return path, f"must be {' or '.join(repr(v) for v in allowed)}, got {value!r}"
-    message = message.replace("`", "")  # "Expected `int`, got `str`" -> "expected int, got str"
+        return path, f"must be {' or '.join(repr(v) for v in allowed)}, got {shown(value)}"
+    message = _clip(message.replace("`", ""))  # "Expected `int`, got `str`" -> "expected int, got str"
     message = message[:1].lower() + message[1:]
     return path, (f"a key: {message}" if found and found["key"] else message)
 
@@ -463,4 +574,10 @@ def _is_unicode(value: Any) -> bool:
 
 
 def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
+    key = _clip(str(key))
+    return f"{path}.{key}" if path else key
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    """Bound a message part that quotes the input (msgspec's enum errors quote the whole value)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"

@@ -16,24 +16,29 @@ status (400) and treat the code as opaque.
   (https://learn.microsoft.com/azure/container-registry/anonymous-pull-access).
 - ``DisablingPublicNetworkAccessNotSupported`` "Disabling public network access is not supported
   for the SKU <sku>. For more information, please visit https://aka.ms/acr/private-link."
-- ``TooManyIpRules`` (emulator-chosen code): more than 100 IP rules. ACR's SKU limits table lists
-  "Public IP network rules: 100" for Premium
-  (https://learn.microsoft.com/azure/container-registry/container-registry-skus), and
-  Get-AzContainerRegistryUsage reports the ``IPRules`` usage with limit 100.
-- ``InvalidIpRule`` (emulator-chosen code): a value that is not an IPv4 address or IPv4 CIDR, or an
-  action other than Allow. ACR takes IPv4 only ("Only IPV4 address is allowed", Az.ContainerRegistry
-  New-AzContainerRegistryIPRuleObject docs) and IPRule.action is the single-valued enum "Allow".
+- ``TooManyIpRules`` (emulator-chosen code): more than 200 IP rules, ACR's cap per registry since
+  January 2026 (the Learn page on ACR firewall rules; it was 100 before).
+- ``InvalidIpRule`` (emulator-chosen code): a value that is not an IPv4 address or IPv4 CIDR range
+  as ACR documents it, or an action other than Allow. ACR takes IPv4 only ("Specifies the IP or IP
+  range in CIDR format. Only IPV4 address is allowed.", New-AzContainerRegistryIPRuleObject docs;
+  "IPv4 address or CIDR range", ``az acr network-rule add``), and IPRule.action is the
+  single-valued enum "Allow". Spellings that Python's ``ipaddress`` reads but that docs never show
+  (surrounding spaces, a netmask such as ``/255.255.255.0``, a zero-padded prefix such as ``/026``)
+  are refused: a client must not count on ARM accepting them.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from .http_types import ArmError
 
-MAX_IP_RULES = 100
+MAX_IP_RULES = 200
+# Dotted quad, optional /prefix, no padding: what ACR's docs write. Range checks are ipaddress's.
+_IPV4_OR_CIDR = re.compile(r"(?a)(?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3}(?:/(?:0|[1-9]\d?))?")
 DEFAULT_ACTIONS = ("Allow", "Deny")
 
 
@@ -106,18 +111,24 @@ def check_network_rule_set(rule_set: Any) -> None:
             raise ArmError(
                 400,
                 "InvalidIpRule",
-                f"ipRules[{index}].value {value!r} is not a valid IPv4 address or CIDR range.",
+                f"ipRules[{index}].value {_shown(value)} is not a valid IPv4 address or CIDR range.",
             )
 
 
 def is_ipv4_address_or_range(value: Any) -> bool:
-    if not isinstance(value, str) or not value.strip():
+    """An IPv4 address or CIDR range written plainly (host bits are accepted, as before)."""
+    if not isinstance(value, str) or not _IPV4_OR_CIDR.fullmatch(value):
         return False
     try:
-        network = ipaddress.ip_network(value.strip(), strict=False)
+        network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
     return network.version == 4
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def normalise_network_rule_set(rule_set: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,7 +136,6 @@ def normalise_network_rule_set(rule_set: Mapping[str, Any]) -> dict[str, Any]:
     normalised = dict(rule_set)
     normalised["defaultAction"] = str(rule_set["defaultAction"]).capitalize()
     normalised["ipRules"] = [
-        {**rule, "action": "Allow", "value": str(rule["value"]).strip()}
-        for rule in rule_set.get("ipRules") or []
+        {**rule, "action": "Allow", "value": str(rule["value"])} for rule in rule_set.get("ipRules") or []
     ]
     return normalised

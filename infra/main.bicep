@@ -48,7 +48,7 @@ param deployEventSubscriptions bool = false
 param reconcileSchedule string = '0 0 */6 * * *'
 
 @secure()
-@description('ACRGUARD_NOTIFY_WEBHOOK_URL. Teams/Slack webhook URLs embed a token, hence secure; empty disables the webhook sink.')
+@description('ACRGUARD_NOTIFY_WEBHOOK_URL. Teams/Slack webhook URLs embed a token, hence secure: it is stored in Key Vault and the app setting is a Key Vault reference. Empty disables the webhook sink.')
 param notifyWebhookUrl string = ''
 
 @allowed([
@@ -127,6 +127,19 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+// Holds the notify webhook URL, when one is given; the app reads it through a Key Vault reference.
+module keyVault 'modules/key-vault.bicep' = if (!empty(notifyWebhookUrl)) {
+  name: 'acrguard-key-vault'
+  scope: rg
+  params: {
+    name: 'kv-acrg-${resourceToken}'
+    location: location
+    tags: allTags
+    notifyWebhookUrl: notifyWebhookUrl
+    readerPrincipalId: identity.outputs.principalId
+  }
+}
+
 module storage 'modules/storage.bicep' = {
   name: 'acrguard-storage'
   scope: rg
@@ -139,8 +152,8 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
-// Reading storage/monitoring outputs makes this wait for those modules, role assignments
-// included, so the host can reach its storage and telemetry from its very first start.
+// Reading storage/monitoring/key vault outputs makes this wait for those modules, role assignments
+// included, so the host can reach its storage, telemetry and webhook secret from its very first start.
 module functionApp 'modules/function-app.bicep' = {
   name: 'acrguard-function-app'
   scope: rg
@@ -158,7 +171,7 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     acrguardMode: acrguardMode
     reconcileSchedule: reconcileSchedule
-    notifyWebhookUrl: notifyWebhookUrl
+    notifyWebhookSecretUri: empty(notifyWebhookUrl) ? '' : keyVault.outputs.webhookSecretUri
     notifyWebhookFormat: notifyWebhookFormat
     notifyEventGridEndpoint: notifyEventGridEndpoint
     notifyOnFailed: notifyOnFailed

@@ -1,6 +1,9 @@
 """IPv4 allow-list helpers shared by the network remediator and the policy validator.
 
-ACR's firewall accepts public IPv4 addresses and CIDR ranges only. ``ipaddress``'s ``is_private``
+ACR's firewall accepts public IPv4 addresses and CIDR ranges only ("IPv4 address or CIDR range",
+``az acr network-rule add``). Policy entries must be written that way (no spaces, no netmask, no
+leading zeros), and every entry ACR Guard sends is :func:`canonical`: what ``ipaddress`` prints,
+with a single address bare, as ACR's docs write it. ``ipaddress``'s ``is_private``
 is deliberately not used: it also flags the RFC 5737 documentation ranges (192.0.2.0/24,
 198.51.100.0/24, 203.0.113.0/24), which are valid here and used by samples and tests.
 """
@@ -8,6 +11,7 @@ is deliberately not used: it also flags the RFC 5737 documentation ranges (192.0
 from __future__ import annotations
 
 import ipaddress
+import reprlib
 from ipaddress import IPv4Network
 
 #: Ranges ACR would never see as a client address on the public internet.
@@ -26,31 +30,59 @@ NON_PUBLIC: tuple[tuple[IPv4Network, str], ...] = tuple(
     )
 )
 
-#: ACR Premium's limit on public IP network rules per registry (SKU limits table: "Public IP
-#: network rules: 100"; Get-AzContainerRegistryUsage reports IPRules limit 100).
-MAX_IP_RULES = 100
+#: ACR Premium's limit on public IP network rules per registry: 200 since January 2026 (the Learn
+#: page on ACR firewall rules; it was 100 before).
+MAX_IP_RULES = 200
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
 
 
 class InvalidRange(ValueError):
     """A value that cannot be an entry of ACR's IP allow-list; the message says why."""
 
 
+def shown(value: object) -> str:
+    """``repr`` clipped: a message never grows with the value it names."""
+    return _REPR.repr(value)
+
+
+def canonical(network: IPv4Network) -> str:
+    """How an entry is sent to ARM: ``198.51.100.7`` for one address, ``198.51.100.64/26`` otherwise."""
+    return str(network.network_address) if network.prefixlen == 32 else str(network)
+
+
 def parse(value: str) -> IPv4Network:
-    """Parse one allow-list entry strictly (address or CIDR, IPv4, no host bits)."""
+    """Parse one allow-list entry strictly: an IPv4 address or CIDR range as ACR documents it.
+
+    ``ipaddress`` also reads spaces, netmasks (``/255.255.255.0``) and zero-padded prefixes
+    (``/026``); ACR documents none of them, so they are refused with the form to write instead.
+    """
     if not isinstance(value, str) or not value.strip():
-        raise InvalidRange(f"{value!r} is not an IPv4 address or CIDR range")
-    text = value.strip()
+        raise InvalidRange(f"{shown(value)} is not an IPv4 address or CIDR range")
     try:
-        network = ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
-        try:
-            loose = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise InvalidRange(f"{value!r} is not an IPv4 address or CIDR range ({exc})") from None
-        raise InvalidRange(f"{value!r} has host bits set; did you mean {loose}?") from None
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise InvalidRange(f"{shown(value)} is not an IPv4 address or CIDR range") from None
     if network.version != 4:
-        raise InvalidRange(f"{value!r} is IPv6; ACR's firewall accepts IPv4 only")
+        raise InvalidRange(f"{shown(value)} is IPv6; ACR's firewall accepts IPv4 only")
+    if network.network_address != ipaddress.ip_interface(value.strip()).ip:
+        raise InvalidRange(f"{shown(value)} has host bits set; did you mean {network}?")
+    if value not in (str(network), canonical(network)):  # type: ignore[arg-type]
+        raise InvalidRange(
+            f"{shown(value)} is not written as ACR documents it (an IPv4 address or address/prefix); "
+            f"write {canonical(network)!r}"  # type: ignore[arg-type]
+        )
     return network  # type: ignore[return-value]
+
+
+def canonical_entry(value: str) -> str:
+    """An existing rule (as ARM returned it) in canonical form; left as is if it does not parse."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except (ValueError, AttributeError):
+        return value
+    return canonical(network) if network.version == 4 else value  # type: ignore[arg-type]
 
 
 def public_problem(network: IPv4Network, min_prefix: int) -> str | None:
@@ -67,10 +99,7 @@ def public_problem(network: IPv4Network, min_prefix: int) -> str | None:
 
 def key(value: str) -> str:
     """Comparison key: '198.51.100.7' and '198.51.100.7/32' are the same rule."""
-    try:
-        return str(ipaddress.ip_network(value.strip(), strict=False))
-    except (ValueError, AttributeError):
-        return str(value).strip().lower()
+    return str(canonical_entry(value)).strip().lower()
 
 
 def is_broad(value: str, min_prefix: int) -> bool:

@@ -335,7 +335,7 @@ def test_anonymous_pull_on_standard_is_allowed(emu: Emulator, arm_client) -> Non
     ("ip_rules", "code"),
     [
         (
-            [{"action": "Allow", "value": f"198.51.{i // 250}.{i % 250}"} for i in range(101)],
+            [{"action": "Allow", "value": f"198.51.{i // 250}.{i % 250}"} for i in range(201)],
             "TooManyIpRules",
         ),
         ([{"action": "Allow", "value": "not-an-ip"}], "InvalidIpRule"),
@@ -352,9 +352,10 @@ def test_invalid_ip_rules_answer_400(emu: Emulator, arm_client, ip_rules: list, 
     assert (caught.value.status_code, caught.value.error.code) == (400, code)
 
 
-def test_one_hundred_ip_rules_are_accepted(emu: Emulator, arm_client) -> None:
+def test_two_hundred_ip_rules_are_accepted(emu: Emulator, arm_client) -> None:
+    """Issue 17: ARM's cap is 200 IP rules per registry since January 2026 (201 is refused above)."""
     emu.add_registry(subscription=SUB, resource_group=RG, name="maxrules")
-    rules = [IPRule(ip_address_or_range=f"198.51.100.{i}") for i in range(100)]
+    rules = [IPRule(ip_address_or_range=f"198.51.{i // 250}.{i % 250}") for i in range(200)]
     result = (
         arm_client(SUB)
         .registries.begin_update(
@@ -362,7 +363,7 @@ def test_one_hundred_ip_rules_are_accepted(emu: Emulator, arm_client) -> None:
         )
         .result()
     )
-    assert len(result.network_rule_set.ip_rules) == 100
+    assert len(result.network_rule_set.ip_rules) == 200
 
 
 def test_patch_while_updating_answers_409_conflict(emu: Emulator, arm_client) -> None:

@@ -567,3 +567,76 @@ def test_funcignore_keeps_dev_only_folders_out_of_the_package() -> None:
     # The prepackage hook's bytecode must reach the package (read-only in Azure: no cache there).
     for bytecode in ("__pycache__", "*.pyc", "*.py[cod]", "*.py[co]"):
         assert bytecode not in entries, f".funcignore must not exclude {bytecode}"
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 17 item 14: secrets in Key Vault, blob rights per container
+
+
+def _role_assignments(path: Path) -> dict[str, dict[str, Any]]:
+    return {
+        symbol: body(r)
+        for symbol, r in bicep(path).get("resources", {}).items()
+        if r["type"].lower() == "microsoft.authorization/roleassignments"
+    }
+
+
+def test_notify_webhook_url_is_a_key_vault_reference() -> None:
+    """Issue 17 item 14: the webhook URL (it embeds a token) was a plain app setting, readable by
+    anyone who can list the app's settings. It is a Key Vault secret, and the app setting only
+    references it; the function app never receives the URL itself."""
+    app = bicep(MODULES / "function-app.bicep")
+    assert "notifyWebhookUrl" not in app["parameters"]  # the secure value never reaches the site
+    text = (MODULES / "function-app.bicep").read_text(encoding="utf-8")
+    assert re.search(
+        r"name: 'ACRGUARD_NOTIFY_WEBHOOK_URL'\s+value: empty\(notifyWebhookSecretUri\) \? '' : "
+        r"'@Microsoft\.KeyVault\(SecretUri=\$\{notifyWebhookSecretUri\}\)'",
+        text,
+    ), "ACRGUARD_NOTIFY_WEBHOOK_URL must be @Microsoft.KeyVault(SecretUri=...)"
+    site = one_resource(MODULES / "function-app.bicep", "Microsoft.Web/sites")
+    assert site["properties"]["keyVaultReferenceIdentity"] == "identityId"  # the user-assigned identity
+
+    path = MODULES / "key-vault.bicep"
+    vault = one_resource(path, "Microsoft.KeyVault/vaults")["properties"]
+    assert vault["enableRbacAuthorization"] is True and vault["enableSoftDelete"] is True
+    secrets = resources_of_type(bicep(path), "Microsoft.KeyVault/vaults/secrets")
+    assert len(secrets) == 1 and body(secrets[0])["properties"]["value"] == "notifyWebhookUrl"
+    (reader,) = _role_assignments(path).values()
+    assert reader["scope"] == "webhookSecret"  # this one secret, not the vault
+    assert reader["properties"]["principalId"] == "readerPrincipalId"
+    assert "4633458b-17de-408a-b874-0445c86b69e6" in path.read_text(encoding="utf-8")  # Secrets User
+
+    main = bicep(INFRA / "main.bicep")
+    passed = body(main["modules"]["functionApp"])["params"]
+    assert "notifyWebhookUrl" not in passed and "notifyWebhookSecretUri" in passed
+    assert body(main["modules"]["keyVault"])["params"]["notifyWebhookUrl"] == "notifyWebhookUrl"
+
+
+def test_function_identity_has_blob_rights_per_container_never_on_the_account() -> None:
+    """Issue 17 item 14: the function identity held Blob Data Owner on the whole account, which also
+    holds the dead letters. Every blob role is now scoped to one container, and the function identity
+    gets none on the dead-letter container (it never reads dead letters: the operator's replay does)."""
+    path = MODULES / "storage.bicep"
+    containers = {
+        symbol: body(r)["name"]
+        for symbol, r in bicep(path)["resources"].items()
+        if r["type"] == "Microsoft.Storage/storageAccounts/blobServices/containers"
+    }
+    assignments = _role_assignments(path)
+    assert assignments, "no role assignments found"
+    for symbol, assignment in assignments.items():
+        assert assignment["scope"] in containers, (
+            f"{symbol} is scoped to {assignment['scope']}, not a container"
+        )
+    host = {
+        containers[a["scope"]]
+        for a in assignments.values()
+        if a["properties"]["principalId"] == "hostPrincipalId"
+    }
+    assert host == {"hostLocksContainerName", "hostKeysContainerName", "deploymentContainerName"}
+    operator = {
+        containers[a["scope"]]
+        for a in assignments.values()
+        if a["properties"]["principalId"] == "operatorPrincipalId"
+    }
+    assert operator == {"deadLetterContainerName"}

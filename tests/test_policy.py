@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -316,3 +318,210 @@ def test_a_dry_run_from_any_source_wins_over_enforce():
     ).with_mode("enforce", "--mode")
     assert _mode(trial, "anonymous_pull", {"env": "dev"}) == ("dry-run", "mode of override #0")
     assert _mode(trial, "anonymous_pull") == ("enforce", "--mode (enforce)")
+
+
+# --- issue 17: trust ------------------------------------------------------------------------------
+
+GUID_A = "00000000-0000-0000-0000-00000000aaaa"
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "reason"),
+    [
+        (
+            f"overrides: [{{match: {{subscription: '/subscriptions/{GUID_A}'}}, mode: dry-run}}]",
+            "overrides[0].match.subscription",
+            f"write the GUID alone: '{GUID_A}'",
+        ),
+        (
+            f"overrides: [{{match: {{subscription: '{GUID_A} '}}, mode: dry-run}}]",
+            "overrides[0].match.subscription",
+            f"has spaces around it; write '{GUID_A}'",
+        ),
+        (
+            "overrides: [{match: {subscription: 'prod'}, mode: dry-run}]",
+            "overrides[0].match.subscription",
+            "'prod' is not a subscription ID (a GUID)",
+        ),
+        (
+            f'scope: {{subscriptions: ["{GUID_A}\\n"]}}',
+            "scope.subscriptions",
+            f"has spaces around it; write '{GUID_A}'",
+        ),
+        (
+            f"scope: {{subscriptions: ['/subscriptions/{GUID_A}/']}}",
+            "scope.subscriptions",
+            f"write the GUID alone: '{GUID_A}'",
+        ),
+    ],
+)
+def test_every_subscription_value_is_validated(text, path, reason):
+    """Issue 17 item 7: an override's match.subscription that can never match (a resource ID, a GUID
+    with a trailing space) used to be accepted, so a "trial in dry-run" override was silently ignored
+    and the firewall enforced. Every subscription value is a GUID, written alone."""
+    found = problems("version: 1\n" + text + "\n")
+    assert any(p == path and reason in why for p, why in found), found
+
+
+def test_the_loader_runs_the_notify_checks_too_and_reports_everything_in_one_pass():
+    """Issue 17 item 7: `acrguard validate` rejected an http:// webhook and a bad key_setting, but the
+    service loaded the same policy and ran. The loader itself now runs every check, all at once."""
+    found = problems(
+        "version: 1\nmode: yolo\n"
+        f"overrides: [{{match: {{subscription: '/subscriptions/{GUID_A}'}}}}]\n"
+        "notify:\n  webhooks: [{url: 'http://chat.example/hook'}]\n"
+        "  eventgrid: [{endpoint: 'https://topic.example/api/events', key_setting: 'not a name'}]\n"
+    )
+    assert [p for p, _ in found] == [
+        "mode",
+        "overrides[0].match.subscription",
+        "notify.webhooks[0].url",
+        "notify.eventgrid[0].key_setting",
+    ], found
+    # A clean document with only a notify problem is refused as well.
+    assert [p for p, _ in problems("version: 1\nnotify: {webhooks: [{url: 'http://chat.example/x'}]}\n")] == [
+        "notify.webhooks[0].url"
+    ]
+
+
+def test_a_loopback_http_webhook_is_still_accepted():
+    """Issue 17 item 7: the shared validator keeps validate's rule that http:// is fine for localhost."""
+    policy = parse_policy("version: 1\nnotify: {webhooks: [{url: 'http://127.0.0.1:8080/hook'}]}\n")
+    assert policy.doc.notify.webhooks[0].url.startswith("http://127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("value", "canonical"),
+    [
+        (" 198.51.100.7 ", "198.51.100.7"),
+        ("203.0.113.0/255.255.255.0", "203.0.113.0/24"),
+        ("203.0.113.0/0.0.0.255", "203.0.113.0/24"),
+        ("198.51.100.64/026", "198.51.100.64/26"),
+    ],
+)
+def test_non_canonical_ip_entries_are_refused_naming_the_canonical_form(value, canonical):
+    """Issue 17 item 8: these passed validation and went into the PATCH as written, where ACR (which
+    documents an IPv4 address or CIDR range) may refuse the whole PATCH."""
+    found = problems(f"version: 1\nrules: {{network_rules: {{allowed_ips: ['{value}']}}}}\n")
+    assert found == [
+        (
+            "rules.network_rules.allowed_ips",
+            f"[0] {value!r} is not written as ACR documents it (an IPv4 address or address/prefix); "
+            f"write {canonical!r}",
+        )
+    ]
+
+
+def test_ip_rule_cap_is_200():
+    """Issue 17: ARM's cap on IP rules per registry is 200 since January 2026 (was 100)."""
+    ips = [f"198.18.{i // 256}.{i % 256}" for i in range(201)]
+    parse_policy(f"version: 1\nrules: {{network_rules: {{allowed_ips: {ips[:200]}}}}}\n")
+    found = problems(f"version: 1\nrules: {{network_rules: {{allowed_ips: {ips}}}}}\n")
+    assert found == [("rules.network_rules.allowed_ips", "201 entries exceed ACR's limit of 200 IP rules")]
+
+
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ["version: 1", f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]")
+    return "\n".join([*lines, f"mode: *l{levels - 1}", ""])
+
+
+BOMB = _alias_bomb()
+
+
+def test_an_alias_bomb_fails_fast_with_a_short_clear_error():
+    """Issue 17 item 9: nine levels of anchors assigned to `mode:` grew past 1.8 GB in 60 s (the error
+    message repr'd the expanded value). Run in a child with 1 GB of address space and a generous
+    30 s timeout, so the old behaviour fails this test instead of the machine."""
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from acrguard.policy import PolicyError, parse_policy\n"
+        "try:\n"
+        "    parse_policy(sys.stdin.read(), 'bomb.yaml')\n"
+        "except PolicyError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=BOMB, capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout.strip()
+    assert "bomb.yaml: <root>: aliases expand the document to more than 100,000 values" in out, out
+    assert len(out) < 400, out
+
+
+def test_error_messages_clip_the_values_they_show():
+    """Issue 17 item 9: every error message is bounded, whatever the size of the value it names."""
+    huge = "x" * 100_000
+    for text in (
+        f"mode: {huge}",
+        f"mode: [{', '.join(['1'] * 20_000)}]",
+        f"scope: {{subscriptions: [{huge}]}}",
+        f"overrides: [{{match: {{subscription: {huge}}}}}]",
+        f"rules: {{network_rules: {{allowed_ips: ['{huge}']}}}}",
+        f"rules: {{network_rules: {{bypass: {huge}}}}}",
+        f"{huge}: 1",
+    ):
+        found = problems("version: 1\n" + text + "\n")
+        assert found and all(len(p) + len(why) < 400 for p, why in found), [
+            (p[:100], why[:100]) for p, why in found
+        ]
+
+
+def test_a_policy_larger_than_256_kib_is_refused_before_parsing(tmp_path):
+    """Issue 17 item 9: the loader bounds the document's size as well as its alias expansion."""
+    path = tmp_path / "big.yaml"
+    path.write_text("version: 1\n" + "# padding\n" * 120_000)
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert info.value.problems == [("", "the file is larger than 256 KiB; a policy is a few kilobytes")]
+
+
+def test_names_compare_with_casefold_not_lower():
+    """Issue 17 item 14: exemption and override keys compared with lower(); names where lower() and
+    casefold() differ ('STRASSE' and 'straße') must compare the way casefold() does."""
+    policy = parse_policy(
+        f"""
+version: 1
+exempt:
+  tags: {{STRASSE: "*"}}
+  registries: [/subscriptions/{SUB_A}/resourceGroups/rg-STRASSE/providers/Microsoft.ContainerRegistry/registries/legacyreg]
+overrides:
+  - match: {{resource_group: "STRASSE-*"}}
+    mode: dry-run
+"""
+    )
+    assert policy.resolve(ref("legacyreg", rg="rg-straße"), {}).exempt_reason
+    assert policy.resolve(ref(rg="rg-other"), {"straße": "x"}).exempt_reason
+    assert policy.resolve(ref(rg="straße-eu"), {}).override_index == 0
+    dupes = problems(
+        "version: 1\nexempt:\n  registries:\n"
+        + "".join(
+            f"    - /subscriptions/{SUB_A}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/reg01\n"
+            for rg in ("rg-STRASSE", "rg-straße")
+        )
+    )
+    assert [p for p, _ in dupes] == ["exempt.registries"] and "duplicate registry" in dupes[0][1]
+
+
+def test_many_overrides_check_the_base_allow_list_once(monkeypatch):
+    """Issue 17 item 9 (found beside it): every override's merged rules carry the base allow-list
+    again, and each copy was checked entry by entry: a 47 KB policy with 1,000 overrides and 200 IPs
+    took 23 s to load. Each distinct allow-list is now checked once."""
+    from remediators import ipranges
+
+    calls = []
+    real_parse = ipranges.parse
+    monkeypatch.setattr(ipranges, "parse", lambda value: calls.append(value) or real_parse(value))
+    ips = ", ".join(f"'198.19.{i // 256}.{i % 256}'" for i in range(200))
+    overrides = "".join(
+        f"  - {{match: {{name: 'r{i}*'}}, rules: {{network_rules: {{mode: dry-run}}}}}}\n"
+        for i in range(1000)
+    )
+    policy = parse_policy(
+        f"version: 1\nrules: {{network_rules: {{enabled: true, allowed_ips: [{ips}]}}}}\noverrides:\n{overrides}"
+    )
+    assert len(policy.override_rules) == 1000
+    assert len(calls) == 200

@@ -152,12 +152,35 @@ def test_broad_existing_rule_is_flagged_not_removed(load_sample):
 
 
 def test_ip_rule_cap_blocks_instead_of_truncating(open_premium):
-    existing = [{"action": "Allow", "value": f"198.18.{i // 256}.{i % 256}"} for i in range(99)]
+    """Issue 17: ARM's cap is 200 IP rules per registry since January 2026 (was 100)."""
+    existing = [{"action": "Allow", "value": f"198.18.{i // 256}.{i % 256}"} for i in range(199)]
     ev = NetworkRules().evaluate(
         registry(open_premium, networkRuleSet={"defaultAction": "Allow", "ipRules": existing}), net()
     )
     assert ev.status is Status.BLOCKED and ev.change == {}
-    assert "101 IP rules" in ev.reason and "100" in ev.reason
+    assert "201 IP rules" in ev.reason and "limit of 200" in ev.reason
+    ev = NetworkRules().evaluate(
+        registry(open_premium, networkRuleSet={"defaultAction": "Allow", "ipRules": existing[:198]}), net()
+    )
+    assert ev.status is Status.DRIFT
+    assert len(ev.change["network_rule_set"].ip_rules) == 200
+
+
+def test_the_patch_carries_only_canonical_ip_entries(open_premium):
+    """Issue 17 item 8: entries went into the PATCH as written. Every entry sent, the registry's own
+    (as ARM returned them) and the policy's, is now ipaddress's canonical form; a single address is
+    sent bare, as ACR's docs write it."""
+    existing = [
+        {"action": "Allow", "value": "192.0.2.10/32"},
+        {"action": "Allow", "value": "192.0.2.77/24"},  # host bits: the same range as 192.0.2.0/24
+    ]
+    ev = NetworkRules().evaluate(
+        registry(open_premium, networkRuleSet={"defaultAction": "Allow", "ipRules": existing}),
+        net(allowed_ips=["198.51.100.7/32", "203.0.113.0/24"]),
+    )
+    sent = [rule.ip_address_or_range for rule in ev.change["network_rule_set"].ip_rules]
+    assert sent == ["192.0.2.10", "192.0.2.0/24", "198.51.100.7", "203.0.113.0/24"]
+    assert [r["value"] for r in ev.after["networkRuleSet"]["ipRules"]] == sent
 
 
 def test_admin_user_all_skus(open_premium):

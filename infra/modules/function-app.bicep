@@ -1,6 +1,7 @@
 // The Function App: Flex Consumption, Python 3.11 (the project's floor), running as the
 // user-assigned identity. No connection string, key or password appears in its settings: storage,
-// telemetry and ARM are all reached with the identity.
+// telemetry and ARM are all reached with the identity, and the one secret (a webhook URL) is a
+// Key Vault reference that the platform resolves with that identity.
 
 @description('Name of the Function App (also its default host name).')
 param name string
@@ -46,9 +47,8 @@ param acrguardMode string
 @description('ACRGUARD_RECONCILE_SCHEDULE (NCRONTAB).')
 param reconcileSchedule string
 
-@secure()
-@description('ACRGUARD_NOTIFY_WEBHOOK_URL; empty disables the webhook sink.')
-param notifyWebhookUrl string
+@description('Versionless Key Vault secret URI holding ACRGUARD_NOTIFY_WEBHOOK_URL; empty disables the webhook sink.')
+param notifyWebhookSecretUri string
 
 @description('ACRGUARD_NOTIFY_WEBHOOK_FORMAT.')
 param notifyWebhookFormat string
@@ -106,6 +106,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
   properties: {
     serverFarmId: plan.id
+    // Key Vault references resolve with the user-assigned identity (the default is a system one).
+    keyVaultReferenceIdentity: identityId
     httpsOnly: true
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
@@ -216,8 +218,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: '5'
         }
         {
+          // A Key Vault reference, never the URL: the platform resolves it into the environment.
           name: 'ACRGUARD_NOTIFY_WEBHOOK_URL'
-          value: notifyWebhookUrl
+          value: empty(notifyWebhookSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${notifyWebhookSecretUri})'
         }
         {
           name: 'ACRGUARD_NOTIFY_WEBHOOK_FORMAT'

@@ -1,6 +1,8 @@
 // One storage account for the Functions host (AzureWebJobsStorage), the Flex Consumption
 // deployment package and the Event Grid dead-letter container. Keys are disabled: every client
-// (host, deployment, Event Grid, operators) authenticates with Entra ID.
+// (host, deployment, Event Grid, operators) authenticates with Entra ID, and every blob role is
+// granted on one container, never on the account: the function identity cannot read or delete
+// dead letters, and the topics that write dead letters cannot touch the app package.
 
 @description('Name of the storage account (3-24 lowercase letters and digits, globally unique).')
 @minLength(3)
@@ -13,7 +15,7 @@ param location string
 @description('Tags for the storage account.')
 param tags object
 
-@description('Principal ID of the function identity (host storage and deployment package).')
+@description('Principal ID of the function identity (host containers and deployment package only).')
 param hostPrincipalId string
 
 @description('Optional principal ID of an operator who replays dead letters (read + delete on that container only); empty grants nothing.')
@@ -25,6 +27,10 @@ var storageBlobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'deadletter'
+// The Functions host keeps its locks, timer schedule status and keys in these two containers. They
+// are created here so that the host needs rights on them alone, not the right to create containers.
+var hostLocksContainerName = 'azure-webjobs-hosts'
+var hostKeysContainerName = 'azure-webjobs-secrets'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: a Flex Consumption host without VNet integration reaches its storage over the public endpoint; access is Entra ID only (shared keys off).
@@ -80,6 +86,22 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+resource hostLocksContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: hostLocksContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource hostKeysContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: hostKeysContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 // Event Grid writes events it could not deliver after its retry policy here (one blob per event
 // batch); `acrguard replay` reads them back.
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
@@ -90,14 +112,38 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
-// Flex Consumption needs Blob Data Owner for AzureWebJobsStorage (host locks, timer schedule
-// status, keys) and the deployment container. Queue and Table roles are deliberately not
-// granted: neither the Event Grid nor the timer trigger uses them.
-resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(account.id, hostPrincipalId, storageBlobDataOwnerRoleId)
-  scope: account
+// The host needs Blob Data Owner for AzureWebJobsStorage (locks, timer schedule status, keys): on
+// its two containers only. Queue and Table roles are deliberately not granted: neither the Event
+// Grid nor the timer trigger uses them.
+resource hostLocksOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostLocksContainer.id, hostPrincipalId, storageBlobDataOwnerRoleId)
+  scope: hostLocksContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwnerRoleId)
+    principalId: hostPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource hostKeysOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostKeysContainer.id, hostPrincipalId, storageBlobDataOwnerRoleId)
+  scope: hostKeysContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwnerRoleId)
+    principalId: hostPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Flex Consumption's one-deploy writes the package with the identity named in
+// functionAppConfig.deployment.storage, and the host reads it from there: Blob Data Contributor,
+// on this container only. (Code running as the identity can therefore rewrite its own package;
+// no identity assigned to the app can be kept from its code, see docs/DEPLOY.md.)
+resource deploymentPackageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deploymentContainer.id, hostPrincipalId, storageBlobDataContributorRoleId)
+  scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributorRoleId)
     principalId: hostPrincipalId
     principalType: 'ServicePrincipal'
   }
