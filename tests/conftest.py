@@ -1,4 +1,4 @@
-"""Shared fixtures: the Azure emulator and the ../shared/samples payloads.
+"""Shared fixtures: the Azure emulator and the sample payloads shipped in the repository.
 
 - ``emulator`` (session scope; one per pytest-xdist worker): a started, empty :class:`Emulator`.
   Use it directly only for read-only checks; prefer ``emu``.
@@ -12,8 +12,8 @@
   ``env=emu.subprocess_env()``; ``emu.env()`` is the dict of values that were set.
 - ``arm_client`` (function scope): a real ContainerRegistryManagementClient factory wired only by
   that environment, with a real ManagedIdentityCredential.
-- ``samples_dir``: Path of ../shared/samples (override with ACRGUARD_SAMPLES_DIR).
-- ``load_sample``: ``load_sample("events/registry-write.eventgrid")`` -> the parsed JSON.
+- ``load_sample``: ``load_sample("events/registry-write.eventgrid")`` (examples/events/) or
+  ``load_sample("registries/basic")`` (tests/data/registries/) -> the parsed JSON.
 """
 
 from __future__ import annotations
@@ -21,23 +21,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import SAMPLES_DIR
+from engine_helpers import EVENT_SAMPLES, REGISTRY_SAMPLES
 
 from emulator import UNSET_ENV_VARS, Emulator
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Without the samples most tests cannot start: say so once, instead of failing each of them."""
-    if not SAMPLES_DIR.is_dir():
-        pytest.exit(
-            f"shared samples not found at {SAMPLES_DIR}: ACR Guard expects the 'shared' directory beside "
-            "the repository (../shared/samples), as CI provides it; or set ACRGUARD_SAMPLES_DIR.",
-            returncode=4,
-        )
 
 
 @pytest.fixture(scope="session")
@@ -81,15 +70,16 @@ def arm_client(emu: Emulator) -> Iterator[Callable[..., Any]]:
         client.close()
 
 
-@pytest.fixture(scope="session")
-def samples_dir() -> Path:
-    return SAMPLES_DIR
+_SAMPLE_DIRS = {"events": EVENT_SAMPLES, "registries": REGISTRY_SAMPLES}
 
 
 @pytest.fixture(scope="session")
-def load_sample(samples_dir: Path) -> Callable[[str], Any]:
+def load_sample() -> Callable[[str], Any]:
     def load(name: str) -> Any:
-        path = samples_dir / (name if name.endswith(".json") else name + ".json")
+        kind, _, stem = name.partition("/")
+        if kind not in _SAMPLE_DIRS or not stem:
+            raise ValueError(f"sample {name!r}: expected 'events/NAME' or 'registries/NAME'")
+        path = _SAMPLE_DIRS[kind] / (stem if stem.endswith(".json") else stem + ".json")
         return json.loads(path.read_text(encoding="utf-8"))
 
     return load

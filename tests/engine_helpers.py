@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,10 @@ from acrguard.policy import parse_policy
 from acrguard.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The payloads in ../shared/samples (beside the repository, as CI provides it), or ACRGUARD_SAMPLES_DIR.
-SAMPLES_DIR = Path(os.environ.get("ACRGUARD_SAMPLES_DIR") or ROOT.parent / "shared" / "samples")
-EVENT_SAMPLES = SAMPLES_DIR / "events"
+#: Example events: the ones the README and docs/CLI.md replay are the ones the tests read.
+EVENT_SAMPLES = ROOT / "examples" / "events"
+#: Registry GET documents (api-version 2025-11-01), one per SKU case: see tests/data/README.md.
+REGISTRY_SAMPLES = ROOT / "tests" / "data" / "registries"
 DEMO_SEED = ROOT / "emulator" / "seeds" / "demo.yaml"
 SUB_A = "00000000-0000-0000-0000-00000000aaaa"
 SUB_B = "00000000-0000-0000-0000-00000000bbbb"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = Path(os.environ.get("ACRGUARD_SAMPLES_DIR") or ROOT.parent / "shared" / "samples") / "events"
+SAMPLES = ROOT / "examples" / "events"  # = engine_helpers.EVENT_SAMPLES
 
 
 def rss_kib() -> int:

@@ -99,9 +99,9 @@ def test_replay_files_and_stdin(seeded):
     assert result.returncode == 0, result.stderr
     rows = [(r["event_id"], r["outcome"], r["input"].rsplit("/", 1)[-1]) for r in json_out(result)["results"]]
     assert rows == [
-        ("4a1e5f0c-6a2b-4f0e-9d1c-2b7f3c9e8d10", "applied", names[0]),
-        ("4a1e5f0c-6a2b-4f0e-9d1c-2b7f3c9e8d10", "compliant", names[1]),  # CloudEvents, same write
-        ("6c3a7b2e-8c4d-4b2a-9f3e-4d9b5e1a0f32", "skipped", names[2]),
+        ("b85db751-3d5e-45df-b4c7-3b18b422f868", "applied", names[0]),
+        ("b85db751-3d5e-45df-b4c7-3b18b422f868", "compliant", names[1]),  # CloudEvents, same write
+        ("c6a19820-2c62-45c5-994e-e5a5c504a08a", "skipped", names[2]),
     ]
     again = run_cli(
         seeded, "-o", "json", "replay", "-", stdin=(SAMPLES / "dead-letter-blob.json").read_text()

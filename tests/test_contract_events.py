@@ -66,7 +66,7 @@ def test_a_human_write_matches_the_sample_event_field_for_field(emu: Emulator, l
         json={"properties": {"anonymousPullEnabled": False}},
         headers={
             "Authorization": f"Bearer {token}",
-            "x-ms-client-request-id": "9f8e7d6c-5b4a-3f2e-1d0c-b9a8f7e6d5c4",
+            "x-ms-client-request-id": sample["data"]["httpRequest"]["clientRequestId"],
         },
         verify=emu.ca_path,
         timeout=10,

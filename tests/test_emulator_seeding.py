@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_helpers import REGISTRY_SAMPLES
 
 from emulator import Emulator, SeedError, load_seed
 from emulator.seeds import DEMO_SEED, generate
@@ -72,18 +73,14 @@ def test_compact_defaults_match_the_samples_shape(load_sample) -> None:
         assert document["id"] == sample["id"]
 
 
-def test_sample_documents_can_be_seeded_by_file_reference(
-    emu: Emulator, samples_dir: Path, tmp_path: Path
-) -> None:
+def test_sample_documents_can_be_seeded_by_file_reference(emu: Emulator, tmp_path: Path) -> None:
     seed = tmp_path / "seed.yaml"
     seed.write_text(
-        yaml.safe_dump(
-            {"registries": [{"file": str(p)} for p in sorted((samples_dir / "registries").glob("*.json"))]}
-        )
+        yaml.safe_dump({"registries": [{"file": str(p)} for p in sorted(REGISTRY_SAMPLES.glob("*.json"))]})
     )
     ids = emu.seed(seed)
     assert len(ids) == 4
-    sample = json.loads((samples_dir / "registries" / "premium-compliant.json").read_text())
+    sample = json.loads((REGISTRY_SAMPLES / "premium-compliant.json").read_text())
     assert emu.get_registry(sample["id"]) == sample
 
 

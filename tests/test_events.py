@@ -27,8 +27,8 @@ def test_eventgrid_schema_sample_targets_the_registry_with_canonical_casing(load
     result = one(load_sample("events/registry-write.eventgrid.json"))
     assert isinstance(result, Target)
     assert result.ref.resource_id == REGISTRY_ID  # subject said "resourcegroups"
-    assert result.context.event_id == "4a1e5f0c-6a2b-4f0e-9d1c-2b7f3c9e8d10"
-    assert result.context.correlation_id == "7d3e2c1b-0a9f-4e8d-b7c6-5a4f3e2d1c0b"
+    assert result.context.event_id == "b85db751-3d5e-45df-b4c7-3b18b422f868"
+    assert result.context.correlation_id == "61c55dfc-ce4f-49e7-a446-bb21c33fcee2"
     assert result.context.caller["upn"] == "dev@contoso.example"
     assert result.context.caller["object_id"] == "22222222-2222-2222-2222-222222222222"
 
