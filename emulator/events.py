@@ -2,7 +2,7 @@
 
 Each successful write emits one ``Microsoft.Resources.ResourceWriteSuccess`` (or
 ``ResourceDeleteSuccess``) in the EventGridSchema, field for field like
-../shared/samples/events/registry-write.eventgrid.json (Azure docs: "Azure Resource Manager as an
+examples/events/registry-write.eventgrid.json (Azure docs: "Azure Resource Manager as an
 Event Grid source"). Delivery runs on one dispatcher thread, never inside the HTTP request that
 caused the write: a sink may call back into the emulator (the product's own PATCH after an event)
 without deadlocking, and ``drain()`` waits until that whole cascade has settled.

@@ -24,7 +24,9 @@ from typing import Any, Literal
 
 from .http_types import Request, Response
 
-DEFAULT_TENANT_ID = "33333333-3333-3333-3333-333333333333"  # the tenant of ../shared/samples
+DEFAULT_TENANT_ID = (
+    "33333333-3333-3333-3333-333333333333"  # the tenant of the sample events (examples/events)
+)
 CONTRIBUTOR_ROLE_DEFINITION_ID = "b24988ac-6180-42a0-ab88-20f7382dd24c"  # built-in Contributor
 AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the app a human uses via `az`
 IDENTITY_API_VERSION = "2019-08-01"
@@ -130,7 +132,7 @@ class Principal:
 DEV_USER = Principal.user(
     "dev@contoso.example", "Dev Eloper", object_id="22222222-2222-2222-2222-222222222222"
 )
-"""The human of ../shared/samples/events: use it with ``emu.issue_token(DEV_USER)``."""
+"""The human of the sample events (examples/events): use it with ``emu.issue_token(DEV_USER)``."""
 
 FUNCTION_APP_IDENTITY = Principal.managed_identity(
     "acrguard-func",

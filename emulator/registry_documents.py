@@ -1,7 +1,7 @@
 """Full GET-shaped registry documents (api-version 2025-11-01) with realistic defaults.
 
-The shape follows ../shared/samples/registries/*.json: Premium registries always report a
-``networkRuleSet`` (default Allow, no rules) and a quarantine policy; Basic and Standard carry
+The shape follows tests/data/registries/*.json (from the ACR REST spec's examples): Premium
+registries always report a ``networkRuleSet`` (default Allow, no rules) and a quarantine policy; Basic and Standard carry
 neither, because those features do not exist on their SKUs.
 """
 

@@ -11,7 +11,7 @@ Accepted shapes (``registries`` may also be the whole document, as a bare list):
         sku: Premium
         tags: {env: prod}
         properties: {anonymousPullEnabled: true}
-      - file: ../shared/samples/registries/basic.json   # a GET-shaped document, path relative to the seed
+      - file: ../../tests/data/registries/basic.json   # a GET-shaped document, path relative to the seed
       - {id: /subscriptions/.../registries/x, sku: ..., properties: ...}   # a GET-shaped document inline
     subscriptions:            # optional: visible even without registries, or in another state
       - {id: 00000000-0000-0000-0000-00000000cccc, display_name: Sandbox, state: Disabled}
