@@ -27,7 +27,8 @@ test: $(STAMP) node_modules/.installed
 # observed into .reliability/; docs/RELIABILITY.md is then generated from those results (also
 # when a test failed: the document shows it, and the target still fails).
 RELIABILITY_TESTS := tests/test_faults.py tests/test_properties.py tests/test_fuzz.py \
-	tests/test_concurrency.py tests/test_soak.py tests/test_race.py $(wildcard tests/test_trust_*.py)
+	tests/test_concurrency.py tests/test_soak.py tests/test_race.py $(wildcard tests/test_trust_*.py) \
+	tests/test_policy.py tests/test_policy_trust.py
 reliability: $(STAMP)
 	rm -rf .reliability
 	ACRGUARD_RELIABILITY_DIR=$(CURDIR)/.reliability $(BIN)/python -m pytest -n auto -q $(RELIABILITY_TESTS); \

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from reliability import adversarial
 
 from acrguard.plan import mode_of
 from acrguard.policy import PolicyError, load_policy, parse_policy
@@ -361,6 +362,7 @@ def test_every_subscription_value_is_validated(text, path, reason):
     and the firewall enforced. Every subscription value is a GUID, written alone."""
     found = problems("version: 1\n" + text + "\n")
     assert any(p == path and reason in why for p, why in found), found
+    adversarial(7, f"{path} written as {text.split(': ')[-1][:60]!r}", f"refused: {reason}")
 
 
 def test_the_loader_runs_the_notify_checks_too_and_reports_everything_in_one_pass():
@@ -410,6 +412,7 @@ def test_non_canonical_ip_entries_are_refused_naming_the_canonical_form(value, c
             f"write {canonical!r}",
         )
     ]
+    adversarial(8, f"allowed_ips entry {value!r}", f"refused, naming {canonical!r}; never sent to ARM")
 
 
 def test_ip_rule_cap_is_200():
@@ -450,6 +453,7 @@ def test_an_alias_bomb_fails_fast_with_a_short_clear_error():
     out = result.stdout.strip()
     assert "bomb.yaml: <root>: aliases expand the document to more than 100,000 values" in out, out
     assert len(out) < 400, out
+    adversarial(9, "a 9x9 YAML alias bomb assigned to mode:", f"refused with a {len(out)}-character message")
 
 
 def test_error_messages_clip_the_values_they_show():
@@ -496,6 +500,7 @@ overrides:
     assert policy.resolve(ref("legacyreg", rg="rg-straße"), {}).exempt_reason
     assert policy.resolve(ref(rg="rg-other"), {"straße": "x"}).exempt_reason
     assert policy.resolve(ref(rg="straße-eu"), {}).override_index == 0
+    adversarial(14, "exemption and override names differing only as STRASSE/straße", "matched (casefold)")
     dupes = problems(
         "version: 1\nexempt:\n  registries:\n"
         + "".join(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cli_helpers import run_cli
+from reliability import adversarial
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 
@@ -23,3 +24,4 @@ def test_sweep_refuses_a_policy_that_validate_refuses(emu, tmp_path):
     assert f"{policy}: notify.eventgrid[0].key_setting: must be the name of an app setting" in result.stderr
     assert "Traceback" not in result.stderr
     assert emu.requests == []
+    adversarial(7, "sweep with a policy that validate refuses (http:// webhook)", "exit 1, 0 ARM requests")
