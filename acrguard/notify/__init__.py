@@ -64,7 +64,7 @@ def notifier_for(policy: Policy, settings: Settings) -> Notifier | None:
 
 def config_problems(policy: Policy) -> list[tuple[str, str]]:
     """Problems in ``notify:`` that the policy schema cannot see (for ``acrguard validate``)."""
-    from acrguard.notify.sinks import endpoint_problem
+    from acrguard.notify.redact import endpoint_problem
 
     problems: list[tuple[str, str]] = []
     for i, hook in enumerate(policy.doc.notify.webhooks):

@@ -26,6 +26,7 @@ from typing import Protocol
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from acrguard.audit import AuditRecord
+from acrguard.notify.redact import scrub
 
 audit_log = logging.getLogger("acrguard.audit")
 
@@ -151,11 +152,13 @@ def chunks(records: Sequence[AuditRecord], max_records: int, max_bytes: int) -> 
 
 
 def _log_failure(sink: Sink, chunk: Sequence[AuditRecord], exc: BaseException, attempts: int) -> None:
+    # Only a SinkError's message is shown: another exception's text may quote the URL or a key.
+    reason = str(exc) if isinstance(exc, SinkError) else f"{type(exc).__name__} (details withheld)"
     registries = sorted({r.registry for r in chunk if r.registry})
     line = {
         "outcome": "notify_failed",
         "sink": sink.label,
-        "reason": f"{type(exc).__name__}: {exc}" if not isinstance(exc, SinkError) else str(exc),
+        "reason": scrub(reason),
         "attempts": attempts,
         "records": len(chunk),
         "registry": registries[0] if len(registries) == 1 else None,
