@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float  # time.monotonic() on arrival
 
 
 class WebhookReceiver:
@@ -35,7 +37,7 @@ class WebhookReceiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
                     receiver.received.append(
-                        Received(self.path, dict(self.headers), json.loads(raw or b"null"))
+                        Received(self.path, dict(self.headers), json.loads(raw or b"null"), time.monotonic())
                     )
                     status = receiver._statuses.pop(0) if receiver._statuses else 200
                     headers = dict(receiver._headers) if status >= 400 else {}
