@@ -97,14 +97,14 @@ def test_teams_and_slack_messages_say_what_where_who_and_how_to_exempt(seeded, e
     assert facts["Change"] == "anonymousPullEnabled: true → false"
     assert facts["Caused by"] == "dev@contoso.example (app 04b07795-8ddb-461a-bbee-02f9e1bf7b46)"
     assert facts["Mode"] == "dry-run"
-    assert "`acrguard: exempt`" in text and "exempt.registries" in text
+    assert "tag it acrguard: exempt" in text and "exempt.registries" in text
 
     assert slack["text"] == "ACR Guard: 1 planned on 1 registry"
     kinds = [b["type"] for b in slack["blocks"]]
     assert kinds == ["header", "section", "context"]
     section = slack["blocks"][1]["text"]["text"]
-    assert "*Would change (dry-run)* `anonymous_pull` on *contosostd*" in section
-    assert "anonymousPullEnabled: true → false" in section and "dev@contoso.example" in section
+    assert "*Would change (dry-run)* `anonymous_pull` on `contosostd`" in section
+    assert "`anonymousPullEnabled`: `true` → `false`" in section and "`dev@contoso.example`" in section
     assert "`acrguard: exempt`" in slack["blocks"][2]["elements"][0]["text"]
     assert seeded.counters.total_writes == 0
 

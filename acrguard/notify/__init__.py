@@ -44,13 +44,12 @@ def notifier_for(policy: Policy, settings: Settings) -> Notifier | None:
         or settings.notify_eventgrid_endpoint
     ):
         return None  # the common case: no sink, so the sinks' module stays off the cold-start path
-    from acrguard.notify.formats import exempt_hint
     from acrguard.notify.sinks import EventGridSink, WebhookSink
 
-    hint = exempt_hint(policy)
-    sinks: list[Sink] = [WebhookSink(w.url, w.format, hint) for w in notify.webhooks]
+    tags = policy.doc.exempt.tags  # each format words its hint on how to exempt a registry
+    sinks: list[Sink] = [WebhookSink(w.url, w.format, tags) for w in notify.webhooks]
     if settings.notify_webhook_url:
-        sinks.append(WebhookSink(settings.notify_webhook_url, settings.notify_webhook_format, hint))
+        sinks.append(WebhookSink(settings.notify_webhook_url, settings.notify_webhook_format, tags))
     for topic in notify.eventgrid:
         key = os.environ.get(topic.key_setting) if topic.key_setting else None
         missing = topic.key_setting if topic.key_setting and not key else None

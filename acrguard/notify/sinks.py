@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from acrguard.audit import AuditRecord
@@ -31,11 +31,18 @@ class WebhookSink:
 
     max_bytes = 512 * 1024
 
-    def __init__(self, url: str, format: str = "json", hint: str = "", *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        format: str = "json",
+        exempt_tags: Mapping[str, str] | None = None,
+        *,
+        timeout_s: float = 10.0,
+    ) -> None:
         register(*url_secrets(url))
         self.url = url
         self.format = format
-        self.hint = hint
+        self.exempt_tags = dict(exempt_tags or {})  # for the hint on how to exempt a registry
         self.timeout_s = timeout_s
         self.label = safe_label(f"webhook({format})", url)
         self.max_records = 200
@@ -53,7 +60,7 @@ class WebhookSink:
         guard_loggers()
         if self._client is None:
             self._client = PipelineClient(self.url, policies=[])
-        body = json.dumps(RENDERERS[self.format](records, self.hint), default=str).encode()
+        body = json.dumps(RENDERERS[self.format](records, self.exempt_tags), default=str).encode()
         request = HttpRequest(
             "POST",
             self.url,
