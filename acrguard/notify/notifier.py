@@ -26,7 +26,6 @@ from typing import Protocol
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from acrguard.audit import AuditRecord
-from acrguard.notify.redact import scrub
 
 audit_log = logging.getLogger("acrguard.audit")
 
@@ -152,6 +151,8 @@ def chunks(records: Sequence[AuditRecord], max_records: int, max_bytes: int) -> 
 
 
 def _log_failure(sink: Sink, chunk: Sequence[AuditRecord], exc: BaseException, attempts: int) -> None:
+    from acrguard.notify.redact import scrub  # loaded with the sinks, off the cold-start path
+
     # Only a SinkError's message is shown: another exception's text may quote the URL or a key.
     reason = str(exc) if isinstance(exc, SinkError) else f"{type(exc).__name__} (details withheld)"
     registries = sorted({r.registry for r in chunk if r.registry})

@@ -32,7 +32,7 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("ReadTimeoutError", "timed out waiting for the response"),
     ("ReadTimeout", "timed out waiting for the response"),
     ("TimeoutError", "timed out"),
-    ("RemoteDisconnected", "connection closed without a response"),
+    ("RemoteDisconnected", "connection closed without an HTTP response"),
     ("BadStatusLine", "invalid HTTP response"),
     ("ProtocolError", "invalid HTTP response"),
     ("ConnectionResetError", "connection reset"),
