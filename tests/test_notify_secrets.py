@@ -149,3 +149,16 @@ def test_no_sink_secret_is_ever_logged(kind, failure, emu, trusted_ca, all_logs_
     assert any(r.name.startswith("urllib3") for r in caplog.records)  # ... with the HTTP stack's own logs
     leaked = [s for s in secrets_of(emu, key) if s in text]
     assert not leaked, f"secrets in the logs: {leaked}\n{text}"
+
+
+def test_scrubbing_rewrites_secrets_only(emu, caplog):
+    """Issue 17 item 4: the scrubber must not mangle ordinary text. A user name alone or a short
+    path is no credential: registering them turned another sink's label into 'web***(json)'."""
+    caplog.set_level(logging.INFO, logger="acrguard.audit")
+    WebhookSink(f"https://hook:{PASSWORD}@{UNRESOLVABLE_HOST}/hook")  # registers its secrets
+    with WebhookReceiver().running() as receiver:
+        receiver.answer(500)
+        Notifier([WebhookSink(receiver.url("/hook"))], attempts=1)(RECORD)
+    [failed] = [r.getMessage() for r in caplog.records if "notify_failed" in r.getMessage()]
+    assert '"sink":"webhook(json) http://127.0.0.1:' in failed
+    assert "scripted failure for POST /hook" in failed  # a path of 5 characters is not a secret

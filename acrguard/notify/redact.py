@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 REDACTED = "***"
 _GUARDED = ("urllib3", "requests", "azure", "acrguard")  # logger trees that may see a sink's URL
-_MIN_SECRET = 4  # shorter strings would rewrite ordinary words
+_MIN_SECRET = 8  # shorter strings would rewrite ordinary words (and are no credential)
 
 _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
@@ -66,7 +66,7 @@ def url_secrets(url: str) -> list[str]:
         parts = urlsplit(url)
     except ValueError:
         return [url]
-    found = [parts.path, parts.query, parts.password or "", parts.username or ""]
+    found = [parts.path, parts.query, parts.password or ""]  # a user name alone is no secret
     if parts.netloc and "@" in parts.netloc:
         found.append(parts.netloc.rpartition("@")[0])
     found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
