@@ -70,3 +70,8 @@ def json_out(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def writes(emu: Any) -> list[Any]:
     """Every ARM write the emulator received (from its request log, not the client's word)."""
     return [r for r in emu.requests if r.method not in ("GET", "HEAD") and r.route in ("registry", "list")]
+
+
+def flat(text: str) -> str:
+    """Usage errors come in a rich panel that wraps lines: its words, single-spaced."""
+    return " ".join(text.translate({ord(c): " " for c in "│╭╮╰╯─"}).split())
