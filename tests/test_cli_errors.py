@@ -8,6 +8,7 @@ import time
 import pytest
 from cli_helpers import flat, invoke, json_out
 from engine_helpers import DEMO_SEED, ROOT, SUB_A, rid
+from reliability import adversarial
 
 from acrguard.arm import Arm, TransientArmError
 from acrguard.resource_ids import RegistryRef
@@ -36,6 +37,9 @@ def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seed
     ]
     assert elapsed < 2, f"took {elapsed:.1f}s"
     assert seeded.requests == []
+    adversarial(
+        15, "`check` with no credential at all", f"one line naming `az login`, exit 1 in {elapsed:.1f} s"
+    )
 
 
 @pytest.mark.parametrize("down", ["refused", "500"])
@@ -82,6 +86,7 @@ def test_a_non_https_arm_endpoint_setting_fails_at_once_naming_it(seeded):
         "acrguard: error: ACRGUARD_ARM_ENDPOINT: must be an https:// URL, got http://127.0.0.1"
     ]
     assert time.monotonic() - started < 1
+    adversarial(15, "ACRGUARD_ARM_ENDPOINT=http://...", "one line naming the setting, exit 1, 0 ARM calls")
 
 
 def test_sweep_subscription_that_is_not_a_guid_is_a_usage_error(seeded):
@@ -90,6 +95,7 @@ def test_sweep_subscription_that_is_not_a_guid_is_a_usage_error(seeded):
     assert result.returncode == 2
     assert "'not-a-guid' is not a subscription ID (a GUID" in flat(result.stderr)
     assert seeded.requests == []
+    adversarial(15, "`sweep --subscription not-a-guid`", "usage error, exit 2")
 
 
 def test_sweep_of_an_unknown_subscription_says_so(seeded):
@@ -115,6 +121,7 @@ def test_check_on_a_missing_registry_names_it_and_does_not_guess_it_was_deleted(
         "acrguard: error: registry nosuchregistry was not found "
         f"(resource group rg-platform, subscription {SUB_A})"
     ]
+    adversarial(15, "`check` on a missing registry", "names it; no guess that it was deleted")
 
 
 BAD_SETTINGS = [
@@ -152,6 +159,7 @@ def test_a_bad_setting_names_the_setting_and_its_allowed_values(seeded, name, va
     assert result.stderr.splitlines() == [f"acrguard: error: {name}: {reason}"]
     assert "s3cr3t" not in result.stderr + result.stdout
     assert seeded.requests == []
+    adversarial(15, f"{name}={value!r}", "error names the setting and its allowed range")
 
 
 def test_every_bad_setting_is_reported_in_one_pass(seeded):

@@ -11,6 +11,7 @@ import json
 import pytest
 from cli_helpers import ROOT, invoke, json_out, writes
 from engine_helpers import DEMO_SEED, SUB_A, SUB_B, rid, write_event
+from reliability import adversarial
 
 PROD = rid("contosoprod")
 SWEEP = ["sweep", "--subscription", SUB_A, "--subscription", SUB_B]
@@ -42,6 +43,11 @@ def test_mode_flag_beats_acrguard_mode(seeded, position, env_set):
     assert result.returncode == 3, result.stderr
     assert json_out(result)["summary"]["planned"] == 3
     assert writes(seeded) == []
+    adversarial(
+        1,
+        f"--mode dry-run {position} the command, ACRGUARD_MODE {'=enforce' if env_set else 'unset'}",
+        "3 planned, 0 writes",
+    )
 
 
 @POSITIONS
@@ -158,10 +164,10 @@ def test_a_dry_run_from_any_source_writes_nothing_on_any_entry_point(seeded, tmp
         args = placed(source.removeprefix("--mode-"), ["--mode", "dry-run"], args)
     elif source == "ACRGUARD_MODE":
         env["ACRGUARD_MODE"] = "dry-run"
-    else:
-        env["ACRGUARD_MODE"] = None  # ACRGUARD_MODE=enforce would override the policy's own mode
+    # Otherwise ACRGUARD_MODE=enforce stays set: it never overrides a dry-run written in the policy.
     result = invoke("-o", "json", *args, policy=_policy(tmp_path, source), **env)
     assert result.returncode == 3, result.stderr
     outcomes = {r["outcome"] for item in json_out(result)["results"] for r in item["records"]}
     assert "planned" in outcomes and "applied" not in outcomes
     assert writes(seeded) == []
+    adversarial(1, f"dry-run from {source} on `{command}`", "planned, exit 3, 0 writes")

@@ -10,6 +10,7 @@ from azure.storage.blob import BlobServiceClient
 from azurite import azurite  # noqa: F401 - the fixture
 from cli_helpers import ROOT, invoke, json_out, run_cli, writes
 from engine_helpers import DEMO_SEED, EVENT_SAMPLES, rid
+from reliability import adversarial
 
 from acrguard import deadletter
 
@@ -158,6 +159,7 @@ def test_a_blob_whose_events_were_only_planned_is_kept(
     assert [r["outcome"] for r in json_out(result)["results"]] == ["planned"]
     assert [b.name for b in container.list_blobs()] == ["planned.json"]
     assert writes(emu) == []
+    adversarial(5, f"--delete-replayed with a dry-run from {source}", "the blob of planned events is kept")
 
 
 def test_under_a_dry_run_policy_a_blob_of_compliant_events_still_goes(emu, azurite, tmp_path):  # noqa: F811

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from engine_helpers import SUB_A
 from markdown_it import MarkdownIt
+from reliability import adversarial
 from webhook_receiver import WebhookReceiver
 
 from acrguard.audit import AuditRecord
@@ -107,6 +108,7 @@ def test_slack_mrkdwn_shows_outside_text_literally(messages):
     visible = " ".join(shown)
     for value in (RG, "<!channel>", "*bold*", "&lt;!here&gt;", "evil.example"):
         assert value in visible  # still readable, exactly
+    adversarial(13, "hostile caller name/upn (<!channel>, links, *bold*) in Slack", "shown literally")
 
 
 INLINE_ONLY = {"p"}  # any other tag is formatting, a list, a heading, a link, an image or a mention
@@ -135,6 +137,7 @@ def test_teams_card_shows_outside_text_literally(messages):
     joined = " ".join(visible)
     for value in (RG, "<!channel>", "*bold*", "[Approve]", "<at>Everyone</at>", "evil.example"):
         assert value in joined  # still readable, exactly
+    adversarial(13, "hostile caller name/upn (links, markdown, lists) in Teams", "shown literally")
 
 
 def test_json_carries_the_records_unchanged(messages):

@@ -19,6 +19,7 @@ import pytest
 import trustme
 from broken_servers import UNRESOLVABLE_HOST, refused_port, serving
 from engine_helpers import rid
+from reliability import adversarial
 from webhook_receiver import WebhookReceiver
 
 from acrguard.audit import AuditRecord
@@ -149,6 +150,7 @@ def test_no_sink_secret_is_ever_logged(kind, failure, emu, trusted_ca, all_logs_
     assert any(r.name.startswith("urllib3") for r in caplog.records)  # ... with the HTTP stack's own logs
     leaked = [s for s in secrets_of(emu, key) if s in text]
     assert not leaked, f"secrets in the logs: {leaked}\n{text}"
+    adversarial(4, f"{kind} sink failing by {failure}, every logger at DEBUG", "no secret in any log line")
 
 
 def test_scrubbing_rewrites_secrets_only(emu, caplog):
