@@ -58,14 +58,15 @@ class Field:
     """The element of an array or the value of a map."""
     schema: Schema | None = None
     """The properties of an object."""
+    read_only: bool = field(init=False)
+    _spellings: dict[str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def read_only(self) -> bool:
-        return not self.visibility & {"create", "update"}
+    def __post_init__(self) -> None:  # precomputed: seeding 10k registries reads these a million times
+        object.__setattr__(self, "read_only", not self.visibility & {"create", "update"})
+        object.__setattr__(self, "_spellings", {value.lower(): value for value in self.enum_values})
 
     def canonical(self, value: str) -> str | None:
-        lowered = value.lower()
-        return next((allowed for allowed in self.enum_values if allowed.lower() == lowered), None)
+        return self._spellings.get(value.lower())
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class Schema:
 
     name: str
     fields: dict[str, Field] = field(default_factory=dict, hash=False, compare=False)
+
+    @functools.cached_property
+    def required(self) -> tuple[str, ...]:
+        return tuple(name for name, spec in self.fields.items() if spec.required)
 
 
 def _models() -> types.ModuleType:
@@ -134,6 +139,7 @@ def update_schema() -> Schema:
     return _schema(_models().RegistryUpdateParameters)
 
 
+@functools.cache
 def read_only_properties() -> frozenset[str]:
     """Keys of ``properties`` only the server sets (``loginServer``, ``provisioningState``...)."""
     properties = registry_schema().fields["properties"].schema
@@ -171,8 +177,8 @@ def _clean_object(body: Mapping[str, Any], schema: Schema, mode: Mode, path: str
         if value is None or (spec.read_only and mode != "document"):
             continue
         cleaned[name] = _clean_value(value, spec, mode, where)
-    for name, spec in schema.fields.items():
-        if spec.required and cleaned.get(name) is None:
+    for name in schema.required:
+        if cleaned.get(name) is None:
             where = f"{path}.{name}" if path else name
             raise _invalid(f"Required property '{name}' not found in JSON. Path '{where}'")
     return cleaned

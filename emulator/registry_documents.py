@@ -95,7 +95,11 @@ def merge_properties(current: Mapping[str, Any], update: Mapping[str, Any]) -> d
             merged["policies"] = policies
         else:
             merged[key] = copy.deepcopy(value)
-    contract.carry_read_only({"properties": current}, {"properties": merged})
+    replaced = {
+        key: current[key] for key, value in update.items() if isinstance(value, Mapping) and key in current
+    }
+    if replaced:
+        contract.carry_read_only({"properties": replaced}, {"properties": merged})
     return merged
 
 

@@ -140,6 +140,11 @@ def _compact_document(entry: Mapping[str, Any], defaults: Mapping[str, Any], whe
         if not merged.get(required):
             raise SeedError(f"{where}: '{required}' is required (in the entry or in defaults)")
     try:
+        # Only the entry's own properties need the contract: the defaults around them conform.
+        properties = contract.clean_request(
+            {"location": "-", "sku": {"name": "Basic"}, "properties": merged.get("properties") or {}},
+            "create",
+        ).get("properties", {})
         document = registry_document(
             subscription=str(merged["subscription"]),
             resource_group=str(merged["resource_group"]),
@@ -147,11 +152,13 @@ def _compact_document(entry: Mapping[str, Any], defaults: Mapping[str, Any], whe
             sku=str(merged.get("sku", "Premium")),
             location=str(merged.get("location", DEFAULT_LOCATION)),
             tags={str(k): str(v) for k, v in (merged.get("tags") or {}).items()},
-            properties=merged.get("properties") or {},
+            properties=properties,
         )
+    except ArmError as error:
+        raise SeedError(f"{where}: ARM would refuse this registry: {error.code}: {error.message}") from None
     except ValueError as error:
         raise SeedError(f"{where}: {error}") from None
-    return _check(document, where)
+    return _check(document, where, conforms=True)
 
 
 def _full_document(document: Any, where: str) -> dict[str, Any]:
@@ -174,10 +181,11 @@ def _full_document(document: Any, where: str) -> dict[str, Any]:
     return _check(doc, where)
 
 
-def _check(document: dict[str, Any], where: str) -> dict[str, Any]:
+def _check(document: dict[str, Any], where: str, *, conforms: bool = False) -> dict[str, Any]:
     """The document as ARM would hold it (the api-version's shape), or SeedError."""
     try:
-        document = contract.normalise_document(document)
+        if not conforms:
+            document = contract.normalise_document(document)
         acr_rules.check_registry(document)
     except ArmError as error:
         raise SeedError(f"{where}: ARM would refuse this registry: {error.code}: {error.message}") from None

@@ -73,11 +73,13 @@ def _at(document: Any, path: list[str]) -> Any:
 
 
 def _seed_premium(emu: Emulator) -> str:
-    rid = emu.add_registry(
-        subscription=SUB, resource_group=RG, name=NAME, sku="Premium", properties=copy.deepcopy(SERVER_SET)
-    )
-    with emu._store.lock:  # seeds carry no identity; give it the one ARM assigned
-        emu._store.get(rid).doc["identity"] = dict(SERVER_IDENTITY)  # type: ignore[union-attr]
+    """A Premium registry (GET-shaped document) holding values only ARM sets."""
+    document = json.loads((DATA.parent / "registries" / "premium-open.json").read_text())
+    document["id"] = document["id"].replace("/rg-platform/", f"/{RG}/").replace("/contosoprod", f"/{NAME}")
+    document["name"] = NAME
+    document["properties"].update(copy.deepcopy(SERVER_SET))
+    document["identity"] = dict(SERVER_IDENTITY)
+    [rid] = emu.seed([document])
     return rid
 
 
