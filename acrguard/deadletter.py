@@ -45,20 +45,24 @@ def parse_container_url(url: str) -> ContainerLocation:
     path style ``http://127.0.0.1:10000/<account>/<container>[/prefix]``. ValueError says what is wrong."""
     parts = urlsplit(url.strip())
     host = parts.hostname or ""
+    # Shown in errors without its query or userinfo: a SAS token's signature lives in the query.
+    shown = repr(f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}") + (
+        " (query not shown)" if parts.query else ""
+    )
     if parts.scheme not in ("https", "http") or not host:
         raise ValueError(
-            f"{url!r} is not a blob container URL (https://<account>.blob.core.windows.net/<container>)"
+            f"{shown} is not a blob container URL (https://<account>.blob.core.windows.net/<container>)"
         )
     segments = [unquote(s) for s in parts.path.split("/") if s]
     path_style = _is_ip(host) or "." not in host
     if path_style:
         if len(segments) < 2:
-            raise ValueError(f"{url!r}: a path-style URL needs /<account>/<container>")
+            raise ValueError(f"{shown}: a path-style URL needs /<account>/<container>")
         account, segments = segments[0], segments[1:]
         account_url = f"{parts.scheme}://{parts.netloc}/{account}"
     else:
         if not segments:
-            raise ValueError(f"{url!r} names no container")
+            raise ValueError(f"{shown} names no container")
         account, account_url = host.split(".")[0], f"{parts.scheme}://{parts.netloc}"
     container, rest = segments[0], segments[1:]
     prefix = "/".join(rest) + "/" if rest else ""
