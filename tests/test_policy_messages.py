@@ -28,6 +28,7 @@ def test_an_empty_file_is_called_empty(text):
 def test_a_top_level_that_is_not_a_mapping_names_its_type_in_words(text, kind):
     """Issue 13 item 6: the top level must be keys; the message says what it found, in words."""
     ((path, reason),) = problems(text)
+    assert path == ""
     assert reason.startswith("expected keys (version, mode, scope, ...) at the top level") and kind in reason
 
 
