@@ -158,11 +158,20 @@ class Run:
         except ValueError as exc:
             raise CliError(str(exc)) from None
 
+    def policy_settings(self) -> Settings:
+        """The settings, once their policy file exists (else where it was looked for, and init)."""
+        from acrguard.starter import missing_policy
+
+        settings = self.settings()
+        if problem := missing_policy(settings):
+            raise CliError(problem, [(str(settings.policy_file), problem)])
+        return settings
+
     def engine(self, dry_run: bool = False) -> Engine:
         from acrguard.policy import PolicyError
         from acrguard.runtime import build_engine
 
-        settings = self.settings()
+        settings = self.policy_settings()
         try:
             engine = build_engine(settings, "dry-run" if dry_run else None)
         except PolicyError as exc:
@@ -620,7 +629,7 @@ def validate(
         from acrguard.notify import config_problems
         from acrguard.policy import PolicyError, load_policy
 
-        path = file or run.settings().policy_file
+        path = file or run.policy_settings().policy_file
         try:
             loaded = load_policy(path)
         except PolicyError as exc:
@@ -641,6 +650,36 @@ def validate(
         run.finish(ExitCode.ERROR if problems else ExitCode.OK, {"problems": len(problems)}, [result])
 
     _guard(run, body)
+
+
+@app.command()
+def init(ctx: typer.Context, output: OutputOpt = None, verbose: VerboseOpt = 0) -> None:
+    """Write a commented starter policies.yaml into the current directory (never overwrites one)."""
+    run = _command(ctx, "init", None, None, None, output, verbose)
+
+    def body() -> None:
+        from acrguard.starter import FILENAME, write_starter
+
+        try:
+            path = write_starter(Path.cwd())
+        except FileExistsError:
+            message = "exists already, left as it is; check it with `acrguard validate`"
+            raise CliError(message, [(str(Path.cwd() / FILENAME), message)]) from None
+        except OSError as exc:
+            raise CliError(f"cannot write: {exc.strerror or exc}", [(str(Path.cwd()), str(exc))]) from None
+        if not run.json:
+            render.console().print(f"wrote {path}; next: acrguard validate", markup=False)
+        run.finish(ExitCode.OK, {}, [{"file": str(path), "written": True}])
+
+    _guard(run, body)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of policies.yaml (for editors: yaml-language-server, VS Code)."""
+    from acrguard.schema import render as render_schema
+
+    sys.stdout.write(render_schema())
 
 
 # --- plumbing -----------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: name -> (default, description). The README table is generated from / checked against this.
 SETTINGS: dict[str, tuple[str, str]] = {
-    "ACRGUARD_POLICY_FILE": ("policies.yaml beside function_app.py", "Path of the policy file."),
+    "ACRGUARD_POLICY_FILE": (
+        "./policies.yaml, else policies.yaml beside function_app.py",
+        "Path of the policy file (`acrguard init` writes a starter one).",
+    ),
     "ACRGUARD_MODE": (
         "(policy's `mode`)",
         "`dry-run` forces dry-run everywhere; `enforce` lets rules write unless policies.yaml says dry-run.",
@@ -65,6 +68,7 @@ class Settings:
     notify_eventgrid_endpoint: str | None = None
     notify_eventgrid_key: str | None = field(default=None, repr=False)
     notify_on_failed: bool = False
+    policy_looked: tuple[Path, ...] = ()  # where the default policy was searched; () when one was named
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,8 +76,11 @@ class Settings:
         mode = _env("ACRGUARD_MODE")
         if mode is not None and mode not in ("dry-run", "enforce"):
             raise ValueError(f"ACRGUARD_MODE must be 'dry-run' or 'enforce', got {mode!r}")
+        named = _env("ACRGUARD_POLICY_FILE")
+        policy_file, looked = (Path(named), ()) if named else find_policy_file()
         return cls(
-            policy_file=Path(_env("ACRGUARD_POLICY_FILE") or ROOT / "policies.yaml"),
+            policy_file=policy_file,
+            policy_looked=looked,
             mode=mode,
             arm_endpoint=endpoint,
             arm_audience=(_env("ACRGUARD_ARM_AUDIENCE") or endpoint).rstrip("/"),
@@ -90,6 +97,17 @@ class Settings:
             notify_on_failed=(_env("ACRGUARD_NOTIFY_ON_FAILED", "false") or "").lower()
             in ("1", "true", "yes"),
         )
+
+
+def find_policy_file() -> tuple[Path, tuple[Path, ...]]:
+    """The default policy, and where it was looked for: ./policies.yaml, else the one beside
+    function_app.py (the Function App's package, or a clone). An installed wheel has no
+    function_app.py, so the default never points into site-packages."""
+    looked = [Path.cwd() / "policies.yaml"]
+    if (ROOT / "function_app.py").is_file() and looked[0] != ROOT / "policies.yaml":
+        looked.append(ROOT / "policies.yaml")
+    found = next((path for path in looked if path.is_file()), looked[0])
+    return found, tuple(looked)
 
 
 def reconcile_schedule() -> str:
