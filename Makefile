@@ -28,8 +28,9 @@ test: $(STAMP) node_modules/.installed
 # when a test failed: the document shows it, and the target still fails).
 RELIABILITY_TESTS := tests/test_faults.py tests/test_properties.py tests/test_fuzz.py \
 	tests/test_concurrency.py tests/test_soak.py tests/test_race.py $(wildcard tests/test_trust_*.py) \
-	tests/test_policy.py tests/test_policy_trust.py
-reliability: $(STAMP)
+	tests/test_policy.py tests/test_policy_trust.py tests/test_cli_options.py tests/test_cli_errors.py \
+	tests/test_deadletter_replay.py tests/test_notify_secrets.py tests/test_notify_formats.py
+reliability: $(STAMP) node_modules/.installed
 	rm -rf .reliability
 	ACRGUARD_RELIABILITY_DIR=$(CURDIR)/.reliability $(BIN)/python -m pytest -n auto -q $(RELIABILITY_TESTS); \
 	status=$$?; $(BIN)/python -m tests.reliability .reliability && exit $$status

@@ -126,6 +126,11 @@ def operation_error_code(exc: BaseException) -> str | None:
     return str(error.get("code") or "Unknown") if isinstance(error, dict) else "Unknown"
 
 
+class NoCredential(TransientArmError):
+    """No credential is configured at all. Not retried (nothing was tried), but raised like a
+    transient error, so an event is redelivered and dead-lettered, not lost, until one is."""
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, Unsettled | PollingBudgetExceeded):
         return True
@@ -136,8 +141,12 @@ def is_transient(exc: BaseException) -> bool:
         ServiceResponseError,
     )
 
+    from acrguard.credential import NoCredentialError
+
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return True  # connection refused/reset, read timeout
+    if isinstance(exc, NoCredentialError):
+        return False  # nothing is configured: a retry would ask the same empty chain again
     if isinstance(exc, ClientAuthenticationError):
         # No token (identity endpoint down: no status), or ARM rejected the token (401: expired,
         # clock skew, a new identity not yet replicated). A redelivery later gets a fresh token.
@@ -247,7 +256,7 @@ class Arm:
         if self._credential is None:
             with self._lock:
                 if self._credential is None:
-                    from azure.identity import DefaultAzureCredential
+                    from acrguard.credential import default_credential
 
                     # In the Function App this resolves to the managed identity (IDENTITY_ENDPOINT);
                     # AZURE_CLIENT_ID selects the user-assigned one.
@@ -255,7 +264,7 @@ class Arm:
                     # let a hanging identity endpoint hold an invocation far past the retry budget.
                     connect_s = min(10.0, self.settings.http_timeout_s)
                     self._credential = SingleFlightCredential(
-                        DefaultAzureCredential(
+                        default_credential(
                             exclude_interactive_browser_credential=True,
                             connection_timeout=connect_s,
                             read_timeout=self.settings.http_timeout_s,
@@ -398,6 +407,8 @@ class Arm:
     def _call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
         from azure.core.exceptions import HttpResponseError
 
+        from acrguard.credential import NoCredentialError
+
         started = time.monotonic()
         out_of_time = stop_before_delay(self.settings.retry_budget_s)
         failures = [0]
@@ -429,6 +440,8 @@ class Arm:
                     return fn()
         except StopIteration:
             raise
+        except NoCredentialError as exc:
+            raise NoCredential(str(exc)) from exc
         except HttpResponseError as exc:
             status = exc.status_code
             code = operation_error_code(exc) or getattr(getattr(exc, "error", None), "code", None)
@@ -440,9 +453,7 @@ class Arm:
                     code,
                 ) from exc
             if status == 404:
-                raise RegistryNotFound(
-                    f"{ref or what} was not found (deleted after the event?)", 404, code
-                ) from exc
+                raise _not_found(what, ref, exc, code) from exc
             if status == 403:
                 raise PermissionDenied(
                     f"{what}: the identity lacks {action} on {ref or 'the scope'} ({_describe(exc)})",
@@ -467,6 +478,26 @@ class Arm:
         remaining = self.settings.retry_budget_s - (state.seconds_since_start or 0)
         # Never sleep past the budget: stop_before_delay then ends the loop with the error.
         return max(0.0, min(delay, remaining + 0.001)) if hinted is not None else max(0.0, delay)
+
+
+def _not_found(what: str, ref: RegistryRef | None, exc: BaseException, code: str | None) -> ArmError:
+    """404, said for what was asked: the registry by name, or the subscription (ARM's
+    SubscriptionNotFound: a mistyped ID, or one the identity cannot see)."""
+    if code == "SubscriptionNotFound":
+        sub = ref.subscription_id if ref else what.split("/subscriptions/", 1)[-1].split("/")[0]
+        return PermanentArmError(
+            f"subscription {sub} was not found: check the ID, and that the identity has a role on it",
+            404,
+            code,
+        )
+    if ref is None:
+        return PermanentArmError(f"{what}: {_describe(exc)}", 404, code)
+    return RegistryNotFound(
+        f"registry {ref.name} was not found (resource group {ref.resource_group}, "
+        f"subscription {ref.subscription_id})",
+        404,
+        code,
+    )
 
 
 def _describe(exc: BaseException | None) -> str:

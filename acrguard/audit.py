@@ -6,22 +6,22 @@ Outcomes: ``applied`` (we changed it), ``planned`` (dry-run: we would have), ``c
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+import msgspec
+
 Outcome = Literal["applied", "planned", "compliant", "flagged", "skipped", "failed"]
-OUTCOMES: tuple[Outcome, ...] = ("applied", "planned", "compliant", "flagged", "skipped", "failed")
 
 logger = logging.getLogger("acrguard.audit")
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(msgspec.Struct, frozen=True):
+    """One decision. Encoded with msgspec (sorted keys): no dict copies on the hot path."""
+
     outcome: Outcome
     registry: str | None
     rule: str | None
@@ -31,20 +31,24 @@ class AuditRecord:
     after: dict[str, Any] | None = None
     event_id: str | None = None
     correlation_id: str | None = None
-    caller: dict[str, str] = field(default_factory=dict)
+    caller: dict[str, str] = msgspec.field(default_factory=dict)
     duration_ms: float | None = None
     sku: str | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
     source: str = "event"  # event | reconcile | cli
+    # The rule's metadata, so a reader of one line knows how serious it is and what it maps to.
+    severity: str | None = None
+    controls: dict[str, list[str]] = msgspec.field(default_factory=dict)  # azure_policy, psrule
+    references: list[str] = msgspec.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return msgspec.to_builtins(self, enc_hook=str)
 
     def to_json(self) -> str:
-        # A shallow dict: json.dumps walks the nested dicts itself, and asdict()'s deep copy was
-        # a third of the engine's CPU per listed registry in a sweep (bench/, docs/BENCHMARKS.md).
-        shallow = {f.name: getattr(self, f.name) for f in fields(self)}
-        return json.dumps(shallow, separators=(",", ":"), sort_keys=True, default=str)
+        return _ENCODER.encode(self).decode()
+
+
+_ENCODER = msgspec.json.Encoder(order="sorted", enc_hook=str)
 
 
 Listener = Callable[[AuditRecord], None]

@@ -4,51 +4,35 @@ Commands parse input and call the engine (``Engine.handle`` / ``process`` / ``re
 decisions, audit lines and notifications are the engine's. Exit codes (docs/CLI.md):
 
     0  nothing to do, or everything fixed
-    1  errors: failed decisions, transient ARM errors, invalid policy, unreadable input
+    1  errors: failed decisions, transient ARM errors, invalid policy or settings, unreadable input
     2  usage (bad options or arguments)
     3  drift found and left in place: planned (dry-run) or flagged (needs a person); for CI
 
 stdout carries only the table or the JSON document; logs (audit lines with -v) go to stderr.
+The global options and the run's plumbing live in acrguard/cli_run.py.
 """
 
 from __future__ import annotations
 
-import enum
+import functools
+import inspect
 import json
-import logging
-import os
+import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from acrguard import cli_render as render
+from acrguard import cli_run
 from acrguard.cli_render import Item
+from acrguard.cli_run import GLOBAL_OPTIONS, CliError, ExitCode, Options, Run, exit_code_for
 
 if TYPE_CHECKING:
     from acrguard.audit import AuditRecord
     from acrguard.engine import Engine
-    from acrguard.settings import Settings
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-    DRIFT = 3
-
-
-class Output(enum.StrEnum):
-    table = "table"
-    json = "json"
-
-
-class Mode(enum.StrEnum):
-    dry_run = "dry-run"
-    enforce = "enforce"
-
 
 app = typer.Typer(
     name="acrguard",
@@ -59,171 +43,49 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-# The global options, accepted before or after the command name (`acrguard -o json sweep` or
-# `acrguard sweep -o json`). They are the ACRGUARD_* settings: given, they replace the variable.
-PolicyOpt = Annotated[
-    Path | None,
-    typer.Option("--policy", help="Policy file.", envvar="ACRGUARD_POLICY_FILE", show_envvar=True),
-]
-ModeOpt = Annotated[
-    Mode | None,
-    typer.Option("--mode", help="Override the policy's mode.", envvar="ACRGUARD_MODE", show_envvar=True),
-]
-EndpointOpt = Annotated[
-    str | None,
-    typer.Option("--arm-endpoint", help="ARM endpoint.", envvar="ACRGUARD_ARM_ENDPOINT", show_envvar=True),
-]
-OutputOpt = Annotated[Output | None, typer.Option("--output", "-o", help="table (default) or json.")]
-VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: audit lines; -vv: debug.")]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Decide and report, change nothing (exit 3 on drift).")
 ]
 
 
-@dataclass
-class Options:
-    policy: Path | None = None
-    mode: str | None = None
-    arm_endpoint: str | None = None
-    output: Output = Output.table
-    verbose: int = 0
-
-    def merged(
-        self,
-        policy: Path | None,
-        mode: Mode | None,
-        arm_endpoint: str | None,
-        output: Output | None,
-        verbose: int,
-    ) -> Options:
-        return Options(
-            policy or self.policy,
-            (mode.value if mode else None) or self.mode,
-            arm_endpoint or self.arm_endpoint,
-            output or self.output,
-            max(verbose, self.verbose),
-        )
+_CTX = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+_GLOBAL_PARAMS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, (annotation, default) in GLOBAL_OPTIONS.items()
+]
 
 
-_verbosity = 0  # for main(): print a traceback for unexpected errors only with -v
+def _take_globals(kwargs: dict[str, Any]) -> Options:
+    return Options(**{name: kwargs.pop(name) for name in GLOBAL_OPTIONS})
 
 
-@app.callback()
-def _globals(
-    ctx: typer.Context,
-    policy: PolicyOpt = None,
-    mode: ModeOpt = None,
-    arm_endpoint: EndpointOpt = None,
-    output: OutputOpt = None,
-    verbose: VerboseOpt = 0,
-) -> None:
-    ctx.obj = Options().merged(policy, mode, arm_endpoint, output, verbose)
+def _globals(ctx: typer.Context, **kwargs: Any) -> None:
+    """The global options given before the command name."""
+    ctx.obj = _take_globals(kwargs)
 
 
-class CliError(Exception):
-    """A user-facing error: one line on stderr (one per problem), exit 1, never a traceback."""
-
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []  # (input, message) pairs, e.g. (policy file, "key.path: reason")
+_globals.__signature__ = inspect.Signature([_CTX, *_GLOBAL_PARAMS])  # type: ignore[attr-defined]
+app.callback()(_globals)
 
 
-class Run:
-    """One command's run: options applied to settings, the engine, and the rendering of results."""
+def command(fn: Callable[..., None]) -> Callable[..., None]:
+    """Register ``fn(run, ...)`` as a command that also takes every global option (after its name).
 
-    def __init__(self, ctx: typer.Context, command: str, opts: Options) -> None:
-        global _verbosity
-        self.command = command
-        self.opts = opts
-        self.json = opts.output is Output.json
-        self.errors: list[dict[str, str]] = []
-        self.mode: str | None = None  # the run's default mode, once the policy is loaded
-        _verbosity = opts.verbose
-        _configure_logging(opts.verbose)
+    A :class:`CliError` from ``fn`` becomes one line per problem and exit 1.
+    """
+    own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "run"]
 
-    def settings(self) -> Settings:
-        from acrguard.settings import Settings
-
-        # The options mirror the settings: apply them to this process's environment so there is one
-        # reading of every ACRGUARD_* value (Settings.from_env), e.g. the audience follows the endpoint.
-        for name, value in (
-            ("ACRGUARD_POLICY_FILE", self.opts.policy),
-            ("ACRGUARD_MODE", self.opts.mode),
-            ("ACRGUARD_ARM_ENDPOINT", self.opts.arm_endpoint),
-        ):
-            if value:
-                os.environ[name] = str(value)
+    @functools.wraps(fn)
+    def wrapper(ctx: typer.Context, **kwargs: Any) -> None:
+        run = Run(fn.__name__, (ctx.obj or Options()).then(_take_globals(kwargs)))
         try:
-            return Settings.from_env()
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+            fn(run, **kwargs)
+        except CliError as exc:
+            run.fail(exc)
 
-    def policy_settings(self) -> Settings:
-        """The settings, once their policy file exists (else where it was looked for, and init)."""
-        from acrguard.starter import missing_policy
-
-        settings = self.settings()
-        if problem := missing_policy(settings):
-            raise CliError(problem, [(str(settings.policy_file), problem)])
-        return settings
-
-    def engine(self, dry_run: bool = False) -> Engine:
-        from acrguard.policy import PolicyError
-        from acrguard.runtime import build_engine
-
-        settings = self.policy_settings()
-        try:
-            engine = build_engine(settings, "dry-run" if dry_run else None)
-        except PolicyError as exc:
-            problems = [(exc.file, f"{path or '<root>'}: {reason}") for path, reason in exc.problems]
-            raise CliError("invalid policy", problems) from None
-        self.mode = engine.policy.mode_override or engine.policy.doc.mode
-        return engine
-
-    def error(self, input: str | None, message: str) -> None:
-        self.errors.append({"input": input or "", "message": message})
-        # Plain write: an error line is never wrapped or styled (grep, CI logs).
-        sys.stderr.write(f"acrguard: error: {input + ': ' if input else ''}{message}\n")
-
-    def finish(self, code: ExitCode, summary: dict[str, Any], results: list[dict[str, Any]]) -> None:
-        if self.json:
-            render.print_json(
-                render.document(
-                    self.command,
-                    mode=self.mode,
-                    exit_code=int(code),
-                    summary=summary,
-                    results=results,
-                    errors=self.errors,
-                )
-            )
-        raise typer.Exit(int(code))
-
-
-def exit_code_for(items: list[Item], errors: bool = False) -> ExitCode:
-    """From every record, not only each registry's overall outcome: a registry whose outcome is
-    ``applied`` may still hold a ``planned`` rule (a per-rule dry-run), which is drift left in place."""
-    outcomes = {i.outcome for i in items} | {r.outcome for i in items for r in i.records}
-    if errors or "failed" in outcomes:
-        return ExitCode.ERROR
-    if "planned" in outcomes or "flagged" in outcomes:
-        return ExitCode.DRIFT
-    return ExitCode.OK
-
-
-def _command(ctx: typer.Context, name: str, *args: Any) -> Run:
-    parent: Options = ctx.obj or Options()
-    return Run(ctx, name, parent.merged(*args))
-
-
-def _guard(run: Run, body: Any) -> None:
-    """CliError -> one line + exit 1 (plus the JSON document, so scripts always get one)."""
-    try:
-        body()
-    except CliError as exc:
-        for input, message in exc.problems or [(None, str(exc))]:
-            run.error(input, message)
-        run.finish(ExitCode.ERROR, {}, [])
+    wrapper.__signature__ = inspect.Signature([_CTX, *own, *_GLOBAL_PARAMS])  # type: ignore[attr-defined]
+    app.command(fn.__name__)(wrapper)
+    return fn
 
 
 # --- replay -------------------------------------------------------------------------------------
@@ -293,9 +155,9 @@ def read_events(name: str, content: bytes) -> list[Any]:
     return payload
 
 
-@app.command()
+@command
 def replay(
-    ctx: typer.Context,
+    run: Run,
     files: Annotated[
         list[str] | None,
         typer.Argument(
@@ -307,11 +169,16 @@ def replay(
         str | None,
         typer.Option(
             "--dead-letter",
+            metavar="URL",
             help="Dead-letter container URL: https://<account>.blob.core.windows.net/<container>\\[/prefix].",
         ),
     ] = None,
     delete_replayed: Annotated[
-        bool, typer.Option("--delete-replayed", help="Delete a blob once every event in it was handled.")
+        bool,
+        typer.Option(
+            "--delete-replayed",
+            help="Delete a blob once every event in it ended applied, compliant or skipped.",
+        ),
     ] = False,
     connection_string: Annotated[
         str | None,
@@ -323,14 +190,8 @@ def replay(
         ),
     ] = None,
     dry_run: DryRunOpt = False,
-    policy: PolicyOpt = None,
-    mode: ModeOpt = None,
-    arm_endpoint: EndpointOpt = None,
-    output: OutputOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Replay Event Grid events from files, stdin, or a dead-letter container."""
-    run = _command(ctx, "replay", policy, mode, arm_endpoint, output, verbose)
     if dead_letter and files:
         raise typer.BadParameter("give event files or --dead-letter, not both", param_hint="FILES")
     if delete_replayed and not dead_letter:
@@ -339,14 +200,10 @@ def replay(
         if sys.stdin.isatty():
             raise typer.BadParameter("give event files, - for stdin, or --dead-letter", param_hint="FILES")
         files = ["-"]
-
-    def body() -> None:
-        if dead_letter:
-            _replay_dead_letter(run, dead_letter, connection_string, delete_replayed, dry_run)
-        else:
-            _replay_files(run, files or [], dry_run)
-
-    _guard(run, body)
+    if dead_letter:
+        _replay_dead_letter(run, dead_letter, connection_string, delete_replayed, dry_run)
+    else:
+        _replay_files(run, files or [], dry_run)
 
 
 def _replay_files(run: Run, files: list[str], dry_run: bool) -> None:
@@ -384,31 +241,29 @@ def _replay_dead_letter(
     collector = _Collector()
     engine.audit.add_listener(collector)
     items: list[Item] = []
-    stats = {"blobs": 0, "blobs_deleted": 0, "blobs_kept": 0}
+
+    def handle(blob: deadletter.DeadLetterBlob) -> list[str] | None:
+        try:
+            events = read_events(blob.name, blob.content)
+        except CliError as exc:
+            run.error(blob.name, str(exc).removeprefix(f"{blob.name}: ") + "; blob kept")
+            return None
+        replayed = [_replay_event(engine, collector, event, blob.name) for event in events]
+        items.extend(replayed)
+        return [i.outcome for i in replayed] + [r.outcome for i in replayed for r in i.records]
+
+    # A forced dry run (--dry-run, --mode dry-run, ACRGUARD_MODE=dry-run) deletes nothing at all.
+    deleting = delete and not run.forced_dry_run
     try:
         with engine.audit.batch():
-            for blob in deadletter.iter_blobs(client, location.prefix):
-                stats["blobs"] += 1
-                try:
-                    events = read_events(blob.name, blob.content)
-                except CliError as exc:
-                    run.error(blob.name, str(exc).removeprefix(f"{blob.name}: ") + "; blob kept")
-                    stats["blobs_kept"] += 1
-                    continue
-                replayed = [_replay_event(engine, collector, event, blob.name) for event in events]
-                items += replayed
-                handled = all(i.outcome != "failed" for i in replayed)
-                if delete and handled and not dry_run and deadletter.delete_if_unchanged(client, blob):
-                    stats["blobs_deleted"] += 1
-                else:
-                    stats["blobs_kept"] += 1
+            stats = deadletter.replay(client, location.prefix, handle, delete=deleting)
     except AzureError as exc:
         raise CliError(f"{location.url}: {_first_line(exc)}") from None
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if not run.json:
         kept = "" if not delete else f", {stats['blobs_deleted']} deleted, {stats['blobs_kept']} kept"
-        note = " (dry-run: nothing deleted)" if delete and dry_run else ""
+        note = " (dry-run: nothing deleted)" if delete and not deleting else ""
         render.console().print(
             f"{stats['blobs']} dead-letter blob(s) in {location.url}{kept}{note}", markup=False
         )
@@ -430,6 +285,10 @@ def _first_line(exc: BaseException) -> str:
 
 # --- check / explain ----------------------------------------------------------------------------
 
+ResourceIdArg = Annotated[
+    str, typer.Argument(metavar="RESOURCE_ID", help="Registry resource ID.", show_default=False)
+]
+
 
 def _registry_ref(resource_id: str) -> Any:
     from acrguard.resource_ids import RegistryRef
@@ -440,94 +299,76 @@ def _registry_ref(resource_id: str) -> Any:
         raise typer.BadParameter(str(exc), param_hint="RESOURCE_ID") from None
 
 
-@app.command()
-def check(
-    ctx: typer.Context,
-    resource_id: Annotated[str, typer.Argument(help="Registry resource ID.", show_default=False)],
-    dry_run: DryRunOpt = False,
-    policy: PolicyOpt = None,
-    mode: ModeOpt = None,
-    arm_endpoint: EndpointOpt = None,
-    output: OutputOpt = None,
-    verbose: VerboseOpt = 0,
-) -> None:
+def _read(engine: Engine, ref: Any) -> Any:
+    """The registry, read first so that a mistyped ID is an error here, not a "skipped" decision."""
+    from acrguard.arm import ArmError
+
+    if engine.policy.scope_reason(ref) is not None:
+        return None  # out of scope: never read
+    try:
+        return engine.arm.get(ref)
+    except ArmError as exc:
+        raise CliError(str(exc)) from None
+
+
+@command
+def check(run: Run, resource_id: ResourceIdArg, dry_run: DryRunOpt = False) -> None:
     """Check one registry and fix it (or plan the fix with --dry-run); prints before/after."""
-    run = _command(ctx, "check", policy, mode, arm_endpoint, output, verbose)
     ref = _registry_ref(resource_id)
-
-    def body() -> None:
-        from acrguard.arm import ArmError
-
-        engine = run.engine(dry_run)
-        listed = None
-        if engine.policy.scope_reason(ref) is None:
-            try:
-                # Read first so that a mistyped ID is an error here, not a "skipped" decision.
-                listed = engine.arm.get(ref)
-            except ArmError as exc:
-                raise CliError(str(exc)) from None
-        result = engine.process(ref, listed=listed, source="cli")
-        item = Item(result.registry, result.outcome, result.records)
-        if not run.json:
-            render.console().print(render.check_table(item))
-        code = exit_code_for([item], result.error is not None)
-        run.finish(code, render.counts([item.outcome]), [item.to_dict()])
-
-    _guard(run, body)
+    engine = run.engine(dry_run)
+    result = engine.process(ref, listed=_read(engine, ref), source="cli")
+    item = Item(result.registry, result.outcome, result.records)
+    if not run.json:
+        render.console().print(render.check_table(item))
+    code = exit_code_for([item], result.error is not None)
+    run.finish(code, render.counts([item.outcome]), [item.to_dict()])
 
 
-@app.command()
-def explain(
-    ctx: typer.Context,
-    resource_id: Annotated[str, typer.Argument(help="Registry resource ID.", show_default=False)],
-    policy: PolicyOpt = None,
-    mode: ModeOpt = None,
-    arm_endpoint: EndpointOpt = None,
-    output: OutputOpt = None,
-    verbose: VerboseOpt = 0,
-) -> None:
+@command
+def explain(run: Run, resource_id: ResourceIdArg) -> None:
     """Which rules apply to a registry, and why (scope, exemptions, the override that won). Never writes."""
-    run = _command(ctx, "explain", policy, mode, arm_endpoint, output, verbose)
+    from acrguard.explain import explain as explain_registry
+
     ref = _registry_ref(resource_id)
-
-    def body() -> None:
-        from acrguard.arm import ArmError
-        from acrguard.explain import explain as explain_registry
-
-        engine = run.engine()
-        registry = None
-        if engine.policy.scope_reason(ref) is None:
-            try:
-                registry = engine.arm.get(ref)
-            except ArmError as exc:
-                raise CliError(str(exc)) from None
-        explanation = explain_registry(engine.policy, ref, registry).to_dict()
-        if not run.json:
-            out = render.console()
-            for part in render.explain_view(explanation):
-                out.print(part)
-        enabled = [r for r in explanation["rules"] if r["enabled"]]
-        summary = {
-            "rules": len(explanation["rules"]),
-            "enabled": len(enabled),
-            "drift": sum(r["verdict"] == "drift" for r in enabled),
-        }
-        run.finish(ExitCode.OK, summary, [explanation])
-
-    _guard(run, body)
+    engine = run.engine()
+    explanation = explain_registry(engine.policy, ref, _read(engine, ref)).to_dict()
+    if not run.json:
+        out = render.console()
+        for part in render.explain_view(explanation):
+            out.print(part)
+    enabled = [r for r in explanation["rules"] if r["enabled"]]
+    summary = {
+        "rules": len(explanation["rules"]),
+        "enabled": len(enabled),
+        "drift": sum(r["verdict"] == "drift" for r in enabled),
+    }
+    run.finish(ExitCode.OK, summary, [explanation])
 
 
 # --- sweep --------------------------------------------------------------------------------------
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
-@app.command()
+
+def _subscriptions(values: list[str] | None) -> list[str] | None:
+    for value in values or []:
+        if not _GUID.match(value):
+            raise typer.BadParameter(
+                f"{value!r} is not a subscription ID (a GUID: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+            )
+    return [v.lower() for v in values] if values else None
+
+
+@command
 def sweep(
-    ctx: typer.Context,
+    run: Run,
     subscription: Annotated[
         list[str] | None,
         typer.Option(
             "--subscription",
             "-s",
+            metavar="GUID",
+            callback=_subscriptions,
             help="Subscription ID (repeatable). Default: the policy's scope, else every visible one.",
             show_default=False,
         ),
@@ -544,37 +385,24 @@ def sweep(
         ),
     ] = None,
     dry_run: DryRunOpt = False,
-    policy: PolicyOpt = None,
-    mode: ModeOpt = None,
-    arm_endpoint: EndpointOpt = None,
-    output: OutputOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Every registry of the subscriptions, from list pages (no per-registry GET unless there is drift to fix)."""
-    run = _command(ctx, "sweep", policy, mode, arm_endpoint, output, verbose)
+    from acrguard.arm import ArmError
 
-    def body() -> None:
-        from acrguard.arm import ArmError
-
-        engine = run.engine(dry_run)
-        with _progress() as advance:
-            try:
-                summary = engine.reconcile(
-                    subscription or None, concurrency=concurrency, source="cli", on_result=advance
-                )
-            except ArmError as exc:  # listing the subscriptions themselves failed
-                raise CliError(str(exc)) from None
-        items = [Item(r.registry, r.outcome, r.records) for r in summary.results]
-        counts = summary.counts
-        stats = {**counts, "registries": len(items)}
-        if not run.json:
-            out = render.console()
-            for table in render.sweep_tables(items, stats):
-                out.print(table)
-        code = exit_code_for(items, bool(summary.transient_errors))
-        run.finish(code, stats, [i.to_dict() for i in items])
-
-    _guard(run, body)
+    engine = run.engine(dry_run)
+    with _progress() as advance:
+        try:
+            summary = engine.reconcile(subscription, concurrency=concurrency, source="cli", on_result=advance)
+        except ArmError as exc:  # listing the subscriptions themselves failed
+            raise CliError(str(exc)) from None
+    items = [Item(r.registry, r.outcome, r.records) for r in summary.results]
+    stats = {**summary.counts, "registries": len(items)}
+    if not run.json:
+        out = render.console()
+        for table in render.sweep_tables(items, stats):
+            out.print(table)
+    code = exit_code_for(items, bool(summary.transient_errors))
+    run.finish(code, stats, [i.to_dict() for i in items])
 
 
 class _progress:
@@ -607,9 +435,9 @@ class _progress:
 # --- validate -----------------------------------------------------------------------------------
 
 
-@app.command()
+@command
 def validate(
-    ctx: typer.Context,
+    run: Run,
     file: Annotated[
         Path | None,
         typer.Argument(
@@ -618,60 +446,52 @@ def validate(
             show_default=False,
         ),
     ] = None,
-    policy: PolicyOpt = None,
-    output: OutputOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Validate a policy file strictly: every problem with file, key path and reason. Exit 0 if valid."""
-    run = _command(ctx, "validate", policy, None, None, output, verbose)
+    from acrguard.notify import config_problems
+    from acrguard.policy import PolicyError, load_policy
 
-    def body() -> None:
-        from acrguard.notify import config_problems
-        from acrguard.policy import PolicyError, load_policy
-
-        path = file or run.policy_settings().policy_file
-        try:
-            loaded = load_policy(path)
-        except PolicyError as exc:
-            source, problems = exc.file, list(exc.problems)
+    path = file or run.policy_settings().policy_file
+    try:
+        loaded = load_policy(path)
+    except PolicyError as exc:
+        source, problems = exc.file, list(exc.problems)
+    else:
+        source, problems = loaded.source, config_problems(loaded)
+        run.mode = loaded.doc.mode
+    items = [{"file": source, "path": p or "<root>", "reason": r} for p, r in problems]
+    if not run.json:
+        if problems:  # file: key.path: reason, one per line (what editors and CI logs parse)
+            for path, reason in problems:
+                sys.stderr.write(f"{source}: {path or '<root>'}: {reason}\n")
         else:
-            source, problems = loaded.source, config_problems(loaded)
-            run.mode = loaded.doc.mode
-        items = [{"file": source, "path": p or "<root>", "reason": r} for p, r in problems]
-        if not run.json:
-            if problems:  # file: key.path: reason, one per line (what editors and CI logs parse)
-                for path, reason in problems:
-                    sys.stderr.write(f"{source}: {path or '<root>'}: {reason}\n")
-            else:
-                render.console().print(f"{source}: valid", markup=False)
-        for item in items:
-            run.errors.append({"input": source, "message": f"{item['path']}: {item['reason']}"})
-        result = {"file": source, "valid": not problems, "problems": items}
-        run.finish(ExitCode.ERROR if problems else ExitCode.OK, {"problems": len(problems)}, [result])
-
-    _guard(run, body)
+            render.console().print(f"{source}: valid", markup=False)
+    for item in items:
+        run.errors.append({"input": source, "message": f"{item['path']}: {item['reason']}"})
+    result = {"file": source, "valid": not problems, "problems": items}
+    run.finish(ExitCode.ERROR if problems else ExitCode.OK, {"problems": len(problems)}, [result])
 
 
-@app.command()
-def init(ctx: typer.Context, output: OutputOpt = None, verbose: VerboseOpt = 0) -> None:
+# --- init / schema -------------------------------------------------------------------------------
+
+
+@command
+def init(run: Run) -> None:
     """Write a commented starter policies.yaml into the current directory (never overwrites one)."""
-    run = _command(ctx, "init", None, None, None, output, verbose)
+    from acrguard.starter import FILENAME, write_starter
 
-    def body() -> None:
-        from acrguard.starter import FILENAME, write_starter
-
-        try:
-            path = write_starter(Path.cwd())
-        except FileExistsError:
-            message = "exists already, left as it is; check it with `acrguard validate`"
-            raise CliError(message, [(str(Path.cwd() / FILENAME), message)]) from None
-        except OSError as exc:
-            raise CliError(f"cannot write: {exc.strerror or exc}", [(str(Path.cwd()), str(exc))]) from None
-        if not run.json:
-            render.console().print(f"wrote {path}; next: acrguard validate", markup=False)
-        run.finish(ExitCode.OK, {}, [{"file": str(path), "written": True}])
-
-    _guard(run, body)
+    try:
+        path = write_starter(Path.cwd())
+    except FileExistsError:
+        message = "exists already, left as it is; check it with `acrguard validate`"
+        raise CliError(message, [(str(Path.cwd() / FILENAME), message)]) from None
+    except OSError as exc:
+        raise CliError(
+            str(exc), [(str(Path.cwd() / FILENAME), f"cannot write: {exc.strerror or exc}")]
+        ) from None
+    if not run.json:
+        render.console().print(f"wrote {path}; next: acrguard validate", markup=False)
+    run.finish(ExitCode.OK, {}, [{"file": str(path), "written": True}])
 
 
 @app.command()
@@ -685,26 +505,6 @@ def schema() -> None:
 # --- plumbing -----------------------------------------------------------------------------------
 
 
-def _configure_logging(verbose: int) -> None:
-    """stderr only. Quiet by default (warnings and failed decisions); -v adds the audit lines."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    plain = logging.StreamHandler(sys.stderr)
-    plain.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root.addHandler(plain)
-    root.setLevel(level)
-    audit = logging.getLogger("acrguard.audit")  # JSON lines, unprefixed, so they can be piped to jq
-    audit.handlers = []
-    raw = logging.StreamHandler(sys.stderr)
-    raw.setFormatter(logging.Formatter("%(message)s"))
-    audit.addHandler(raw)
-    audit.propagate = False
-    audit.setLevel(level)
-    logging.getLogger("azure").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
-
-
 def main() -> None:
     """Console script. Bugs print one line (the traceback with -v); user errors never print one."""
     try:
@@ -713,7 +513,7 @@ def main() -> None:
         sys.stderr.write("acrguard: interrupted\n")
         sys.exit(130)
     except Exception as exc:
-        if _verbosity:
+        if cli_run.verbosity:
             raise
         sys.stderr.write(
             f"acrguard: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)\n"

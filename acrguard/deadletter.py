@@ -2,19 +2,23 @@
 
 Event Grid writes one blob per dead-lettered delivery batch, named
 ``<TOPIC>/<SUBSCRIPTION>/<yyyy>/<MM>/<dd>/<HH>/<guid>.json``, holding a JSON array of events with
-``deadLetterReason``/``deliveryAttempts``. The CLI replays them through the engine; this module
-only finds, reads and (on request) deletes them, conditional on the blob being unchanged since read.
+``deadLetterReason``/``deliveryAttempts``. :func:`replay` reads them in order, hands each to the
+caller (the CLI replays its events through the engine) and, on request, deletes a blob only when
+every event in it is done for good (:data:`DONE`) and the blob is unchanged since it was read.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 MAX_BLOB_BYTES = 64 * 1024 * 1024  # far above any dead-letter batch; guards against a wrong prefix
+#: Outcomes after which an event needs nothing more. ``planned`` (dry-run: the drift is still there),
+#: ``flagged`` (a person must act) and ``failed`` keep the blob, so it can be replayed again.
+DONE = frozenset({"applied", "compliant", "skipped"})
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,25 @@ def delete_if_unchanged(client: Any, blob: DeadLetterBlob) -> bool:
     except ResourceNotFoundError:
         return True  # someone else deleted it: the outcome we wanted
     return True
+
+
+def deletable(outcomes: Iterable[str] | None) -> bool:
+    """Every outcome of every event in a blob (each rule's, not only each registry's) is in DONE."""
+    found = set(outcomes or ())
+    return bool(found) and found <= DONE
+
+
+def replay(
+    client: Any, prefix: str, handle: Callable[[DeadLetterBlob], list[str] | None], *, delete: bool
+) -> dict[str, int]:
+    """Every blob under ``prefix`` through ``handle`` (which returns the outcomes of its events, or
+    None when the blob cannot be read); with ``delete``, a blob whose outcomes are all DONE goes."""
+    stats = {"blobs": 0, "blobs_deleted": 0, "blobs_kept": 0}
+    for blob in iter_blobs(client, prefix):
+        stats["blobs"] += 1
+        outcomes = handle(blob)
+        if delete and deletable(outcomes) and delete_if_unchanged(client, blob):
+            stats["blobs_deleted"] += 1
+        else:
+            stats["blobs_kept"] += 1
+    return stats

@@ -26,7 +26,7 @@ from acrguard.arm import (
 from acrguard.audit import Audit, AuditRecord, Outcome
 from acrguard.clock import Clock
 from acrguard.events import EventContext, Skip, parse_events
-from acrguard.plan import Plan, RuleDecision, plan
+from acrguard.plan import Plan, RuleDecision, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
 from remediators import Status
@@ -325,6 +325,7 @@ class Engine:
         ) -> None:
             ev = decision.evaluation if decision else None
             mode = decision.mode if decision else None
+            rule = remediators().get(ev.rule) if ev else None
             record = AuditRecord(
                 outcome=outcome,
                 registry=ref.resource_id,
@@ -340,6 +341,9 @@ class Engine:
                 sku=sku,
                 notes=list(ev.notes) if ev else [],
                 source=source,
+                severity=rule.severity if rule else None,
+                controls=rule.controls() if rule else {},
+                references=list(rule.references) if rule else [],
             )
             result.records.append(self.audit.emit(record))
 

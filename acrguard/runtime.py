@@ -28,10 +28,13 @@ def engine() -> Engine:
     return _engine
 
 
-def build_engine(settings: Settings | None = None, mode: Mode | None = None) -> Engine:
+def build_engine(
+    settings: Settings | None = None, mode: Mode | None = None, mode_source: str | None = None
+) -> Engine:
     """Settings -> policy -> ARM client -> engine, with the configured notifier as an audit listener.
 
-    The CLI passes its own ``settings`` (global options applied) and ``mode`` (``--dry-run``).
+    The CLI passes its own ``settings`` (global options applied), ``mode`` (``--dry-run``) and
+    where the operator's mode came from (``--dry-run``, ``--mode``), which ``explain`` reports.
     """
     from acrguard.arm import Arm
     from acrguard.audit import Audit
@@ -41,7 +44,8 @@ def build_engine(settings: Settings | None = None, mode: Mode | None = None) -> 
     from acrguard.settings import Settings
 
     settings = settings or Settings.from_env()
-    policy = load_policy(settings.policy_file, mode or settings.mode)  # type: ignore[arg-type]
+    source = mode_source or ("--dry-run" if mode else "ACRGUARD_MODE")
+    policy = load_policy(settings.policy_file).with_mode(mode or settings.mode, source)  # type: ignore[arg-type]
     audit = Audit()
     notifier = notifier_for(policy, settings)
     if notifier is not None:

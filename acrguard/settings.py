@@ -1,47 +1,203 @@
 """Every ACRGUARD_* setting in one place, read from the environment (Function app settings).
 
-The README's settings table documents exactly these names; a test checks that the Bicep sets
-or defaults each of them, so nothing here may be read elsewhere with os.environ.
+Each setting is parsed and range-checked here, once: a bad value stops the process with an error
+that names the setting, its allowed values and what it got (every bad one in one pass), never a
+bare ``could not convert string to float``. The README's settings table is checked against
+:data:`SETTINGS` (tests/test_settings.py), and a test checks that the Bicep sets or defaults each
+name, so nothing may read an ACRGUARD_* variable elsewhere with os.environ.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_SCHEDULE = "0 0 */6 * * *"  # NCRONTAB: every 6 hours
 ROOT = Path(__file__).resolve().parent.parent
 
-#: name -> (default, description). The README table is generated from / checked against this.
-SETTINGS: dict[str, tuple[str, str]] = {
-    "ACRGUARD_POLICY_FILE": (
-        "./policies.yaml, else policies.yaml beside function_app.py",
+Parse = Callable[[str], Any]
+
+
+class SettingsError(ValueError):
+    """One or more bad settings: ``problems`` is ``[(name, "must be ..., got ...")]``."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{name} {reason}" for name, reason in problems))
+        self.problems = problems
+
+
+def _number(
+    kind: type[int] | type[float], low: float, high: float, unit: str = "", *, zero_ok: bool = False
+) -> Parse:
+    """Integers within [low, high]; seconds within (low, high], or [low, high] if ``zero_ok``."""
+    closed = kind is int or zero_ok
+    allowed = (
+        f"a whole number from {low:g} to {high:g}"
+        if kind is int
+        else f"a number of {unit} from {low:g} to {high:g}"
+        if zero_ok
+        else f"a number of {unit} greater than {low:g} and at most {high:g}"
+    )
+
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            value = None
+        inside = value is not None and math.isfinite(value) and (low <= value if closed else low < value)
+        if not inside or value > high:  # type: ignore[operator]
+            raise ValueError(f"must be {allowed}, got {raw!r}")
+        return value
+
+    parse.allowed = allowed  # type: ignore[attr-defined]
+    return parse
+
+
+def _choice(*values: str) -> Parse:
+    allowed = " or ".join(f"'{v}'" for v in values)
+
+    def parse(raw: str) -> str:
+        if raw not in values:
+            raise ValueError(f"must be {allowed}, got {raw!r}")
+        return raw
+
+    parse.allowed = allowed  # type: ignore[attr-defined]
+    return parse
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise ValueError(f"must be true or false (also 1/0, yes/no), got {raw!r}")
+
+
+_flag.allowed = "true or false"  # type: ignore[attr-defined]
+
+
+def _url(*, http_loopback: bool = False) -> Parse:
+    """An absolute https:// URL (http:// to this machine too, if ``http_loopback``). The error shows
+    only scheme://host: a webhook's path and query are its secret."""
+    allowed = "an https:// URL" + (" (http:// for localhost only)" if http_loopback else "")
+
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw.strip())
+        shown = f"{parts.scheme}://{parts.hostname}" if parts.scheme and parts.hostname else "not a URL"
+        secure = parts.scheme == "https" or (
+            parts.scheme == "http" and http_loopback and _is_loopback(parts.hostname or "")
+        )
+        if not secure or not parts.hostname or parts.username or parts.password:
+            raise ValueError(f"must be {allowed}, got {shown}")
+        return raw.strip().rstrip("/")
+
+    parse.allowed = allowed  # type: ignore[attr-defined]
+    return parse
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+_text.allowed = "any text"  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Setting:
+    field: str
+    meaning: str
+    parse: Parse = _text
+    default: str | None = None  # the raw default, parsed like a given value
+    shown: str | None = None  # the README's default column, when it is not ``default``
+
+    @property
+    def allowed(self) -> str:
+        return str(getattr(self.parse, "allowed", ""))
+
+
+#: name -> Setting. The README's table lists exactly these, with these defaults and allowed values.
+SETTINGS: dict[str, Setting] = {
+    "ACRGUARD_POLICY_FILE": Setting(
+        "policy_file",
         "Path of the policy file (`acrguard init` writes a starter one).",
+        shown="./policies.yaml, else policies.yaml beside function_app.py",
     ),
-    "ACRGUARD_MODE": (
-        "(policy's `mode`)",
+    "ACRGUARD_MODE": Setting(
+        "mode",
         "`dry-run` forces dry-run everywhere; `enforce` lets rules write unless policies.yaml says dry-run.",
+        _choice("dry-run", "enforce"),
+        shown="(policy's `mode`)",
     ),
-    "ACRGUARD_ARM_ENDPOINT": (DEFAULT_ARM_ENDPOINT, "ARM endpoint (sovereign clouds, or the emulator)."),
-    "ACRGUARD_ARM_AUDIENCE": ("the ARM endpoint", "Token audience for ARM (scope = audience + `/.default`)."),
-    "ACRGUARD_RECONCILE_SCHEDULE": (DEFAULT_SCHEDULE, "NCRONTAB schedule of the timer-triggered reconcile."),
-    "ACRGUARD_RETRY_BUDGET_S": ("60", "Total seconds one ARM operation may spend retrying."),
-    "ACRGUARD_MAX_ATTEMPTS": ("6", "Upper bound on tenacity attempts per ARM operation."),
-    "ACRGUARD_HTTP_TIMEOUT_S": ("20", "Read timeout of one ARM HTTP request."),
-    "ACRGUARD_SWEEP_CONCURRENCY": ("8", "Concurrent writes during a reconcile or sweep."),
-    "ACRGUARD_SETTLE_S": (
-        "5",
+    "ACRGUARD_ARM_ENDPOINT": Setting(
+        "arm_endpoint", "ARM endpoint (sovereign clouds, or the emulator).", _url(), DEFAULT_ARM_ENDPOINT
+    ),
+    "ACRGUARD_ARM_AUDIENCE": Setting(
+        "arm_audience",
+        "Token audience for ARM (scope = audience + `/.default`).",
+        _url(),
+        shown="the ARM endpoint",
+    ),
+    "ACRGUARD_RECONCILE_SCHEDULE": Setting(
+        "reconcile_schedule", "NCRONTAB schedule of the timer-triggered reconcile.", default=DEFAULT_SCHEDULE
+    ),
+    "ACRGUARD_RETRY_BUDGET_S": Setting(
+        "retry_budget_s",
+        "Total seconds one ARM operation may spend retrying.",
+        _number(float, 0, 3600, "seconds"),
+        "60",
+    ),
+    "ACRGUARD_MAX_ATTEMPTS": Setting(
+        "max_attempts", "Upper bound on attempts per ARM operation.", _number(int, 1, 20), "6"
+    ),
+    "ACRGUARD_HTTP_TIMEOUT_S": Setting(
+        "http_timeout_s", "Read timeout of one ARM HTTP request.", _number(float, 0, 300, "seconds"), "20"
+    ),
+    "ACRGUARD_SWEEP_CONCURRENCY": Setting(
+        "sweep_concurrency", "Concurrent writes during a reconcile or sweep.", _number(int, 1, 64), "8"
+    ),
+    "ACRGUARD_SETTLE_S": Setting(
+        "settle_s",
         "Before a PATCH that replaces the IP rule list, wait until the registry was last changed at "
         "least this many seconds ago (0 turns the wait off; see Safety).",
+        _number(float, 0, 60, "seconds", zero_ok=True),
+        "5",
     ),
-    "ACRGUARD_NOTIFY_WEBHOOK_URL": ("(unset)", "Webhook sink URL for planned/applied decisions."),
-    "ACRGUARD_NOTIFY_WEBHOOK_FORMAT": ("json", "`json`, `teams` or `slack`."),
-    "ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT": ("(unset)", "Event Grid custom topic endpoint for notifications."),
-    "ACRGUARD_NOTIFY_EVENTGRID_KEY": ("(unset)", "Topic access key; without it the identity is used."),
-    "ACRGUARD_NOTIFY_ON_FAILED": ("false", "Also notify `failed` decisions."),
+    "ACRGUARD_NOTIFY_WEBHOOK_URL": Setting(
+        "notify_webhook_url", "Webhook sink URL for planned/applied decisions.", _url(http_loopback=True)
+    ),
+    "ACRGUARD_NOTIFY_WEBHOOK_FORMAT": Setting(
+        "notify_webhook_format", "Payload of the webhook sink.", _choice("json", "teams", "slack"), "json"
+    ),
+    "ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT": Setting(
+        "notify_eventgrid_endpoint", "Event Grid custom topic endpoint for notifications.", _url()
+    ),
+    "ACRGUARD_NOTIFY_EVENTGRID_KEY": Setting(
+        "notify_eventgrid_key", "Topic access key; without it the identity is used."
+    ),
+    "ACRGUARD_NOTIFY_ON_FAILED": Setting(
+        "notify_on_failed", "Also notify `failed` decisions.", _flag, "false"
+    ),
 }
+
+
+def parse_setting(name: str, raw: str) -> Any:
+    """One setting's value, or ValueError("must be <allowed>, got <value>")."""
+    return SETTINGS[name].parse(raw)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -71,32 +227,29 @@ class Settings:
     policy_looked: tuple[Path, ...] = ()  # where the default policy was searched; () when one was named
 
     @classmethod
-    def from_env(cls) -> Settings:
-        endpoint = (_env("ACRGUARD_ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT) or "").rstrip("/")
-        mode = _env("ACRGUARD_MODE")
-        if mode is not None and mode not in ("dry-run", "enforce"):
-            raise ValueError(f"ACRGUARD_MODE must be 'dry-run' or 'enforce', got {mode!r}")
-        named = _env("ACRGUARD_POLICY_FILE")
-        policy_file, looked = (Path(named), ()) if named else find_policy_file()
-        return cls(
-            policy_file=policy_file,
-            policy_looked=looked,
-            mode=mode,
-            arm_endpoint=endpoint,
-            arm_audience=(_env("ACRGUARD_ARM_AUDIENCE") or endpoint).rstrip("/"),
-            reconcile_schedule=_env("ACRGUARD_RECONCILE_SCHEDULE", DEFAULT_SCHEDULE) or DEFAULT_SCHEDULE,
-            retry_budget_s=float(_env("ACRGUARD_RETRY_BUDGET_S", "60") or 60),
-            max_attempts=int(_env("ACRGUARD_MAX_ATTEMPTS", "6") or 6),
-            http_timeout_s=float(_env("ACRGUARD_HTTP_TIMEOUT_S", "20") or 20),
-            sweep_concurrency=int(_env("ACRGUARD_SWEEP_CONCURRENCY", "8") or 8),
-            settle_s=float(_env("ACRGUARD_SETTLE_S", "5") or 5),
-            notify_webhook_url=_env("ACRGUARD_NOTIFY_WEBHOOK_URL"),
-            notify_webhook_format=_env("ACRGUARD_NOTIFY_WEBHOOK_FORMAT", "json") or "json",
-            notify_eventgrid_endpoint=_env("ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT"),
-            notify_eventgrid_key=_env("ACRGUARD_NOTIFY_EVENTGRID_KEY"),
-            notify_on_failed=(_env("ACRGUARD_NOTIFY_ON_FAILED", "false") or "").lower()
-            in ("1", "true", "yes"),
-        )
+    def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> Settings:
+        """The environment, with ``overrides`` (the CLI's options, by setting name) taking precedence.
+
+        Raises SettingsError naming every bad setting, its allowed values and what it got.
+        """
+        given = {name: _env(name) for name in SETTINGS}
+        given.update({k: v for k, v in (overrides or {}).items() if v not in (None, "")})
+        values: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+        for name, setting in SETTINGS.items():
+            raw = given[name] if given[name] is not None else setting.default
+            try:
+                values[setting.field] = None if raw is None else setting.parse(raw)
+            except ValueError as exc:
+                problems.append((name, str(exc)))
+        if problems:
+            raise SettingsError(problems)
+        if values["policy_file"]:
+            values["policy_file"] = Path(values["policy_file"])
+        else:
+            values["policy_file"], values["policy_looked"] = find_policy_file()
+        values["arm_audience"] = values["arm_audience"] or values["arm_endpoint"]
+        return cls(**values)
 
 
 def find_policy_file() -> tuple[Path, tuple[Path, ...]]:

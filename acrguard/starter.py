@@ -7,8 +7,10 @@ value are on (the firewall needs your allow-list, so it starts off). It never ov
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from acrguard.settings import Settings
+if TYPE_CHECKING:
+    from acrguard.settings import Settings
 
 FILENAME = "policies.yaml"
 

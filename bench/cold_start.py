@@ -55,7 +55,7 @@ DRIFTED = (
 #: The libraries each tree validates policies.yaml with (timed as their own phase).
 POLICY_LIBS = "msgspec,yaml"
 #: Modules the Function path must never load (the CLI's, and notification sinks nobody configured).
-FORBIDDEN = ("rich", "typer", "click", "azure.storage", "acrguard.cli", "acrguard.notify_sinks", "emulator")
+FORBIDDEN = ("rich", "typer", "click", "azure.storage", "acrguard.cli", "acrguard.notify.sinks", "emulator")
 
 
 def _ours(tree: Path, env: dict[str, str], *extra: str) -> ChildRun:

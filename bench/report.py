@@ -523,7 +523,7 @@ def before_after(c: dict[str, Any]) -> str:
         "Structs instead of pydantic models (stricter: values are no longer coerced; problems are still "
         "reported with their key paths; "
         "pydantic's import and model building were most of the engine build, see the phases above); "
-        "`acrguard.notify_sinks` loads only when a notification sink is configured; `concurrent.futures.thread` "
+        "`acrguard.notify.sinks` loads only when a notification sink is configured; `concurrent.futures.thread` "
         "only when a sweep needs its pools. The registry SDK and the credential were already imported lazily, "
         "on the first ARM call. Both trees run with their bytecode shipped."
     )
@@ -542,15 +542,15 @@ def imports_section(c: dict[str, Any]) -> str:
         "none of "
         + ", ".join(f"`{m}`" for m in ("rich", "typer", "click", "azure.storage", "acrguard.cli"))
         + " (CLI only) is loaded"
-        if not [m for m in forbidden if m != "acrguard.notify_sinks"]
+        if not [m for m in forbidden if m != "acrguard.notify.sinks"]
         else "**loaded although not needed:** " + ", ".join(f"`{m}`" for m in forbidden)
     )
     sinks = (
-        " `acrguard.notify_sinks` is loaded although policies.yaml configures no sink: `notify.notifier_for` "
+        " `acrguard.notify.sinks` is loaded although policies.yaml configures no sink: `notify.notifier_for` "
         "imports it before looking at the configuration (about 1 ms; `notify*.py` belongs to the notifications "
         "work, so it is reported rather than changed here)."
-        if "acrguard.notify_sinks" in forbidden
-        else " `acrguard.notify_sinks` is not loaded when no sink is configured."
+        if "acrguard.notify.sinks" in forbidden
+        else " `acrguard.notify.sinks` is not loaded when no sink is configured."
     )
     return (
         "**Import profile** (`python -X importtime`, self time in ms, summed per package; the flag inflates "

@@ -4,6 +4,10 @@ ACR Guard lists the subscriptions its identity can reach when the policy names n
 "Subscriptions - List": every subscription where the caller holds a role assignment). Here the
 visible subscriptions are those holding a registry plus those added explicitly (to have an empty
 or a Disabled one). Documents follow api-version 2022-12-01; the list is paged like registries.
+
+A subscription is *known* once added, or once a seed put a registry in it (it stays known when its
+last registry is deleted). ARM answers 404 ``SubscriptionNotFound`` for any other one, also when
+listing its registries: :meth:`SubscriptionDirectory.require`.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class Subscription:
 class SubscriptionDirectory:
     def __init__(self) -> None:
         self._explicit: dict[str, Subscription] = {}
+        self._seeded: dict[str, str] = {}  # lower-cased -> as seeded, in seeding order
         self._lock = threading.Lock()
 
     def add(self, subscription: Subscription) -> Subscription:
@@ -58,12 +63,29 @@ class SubscriptionDirectory:
     def clear(self) -> None:
         with self._lock:
             self._explicit.clear()
+            self._seeded.clear()
+
+    def remember(self, subscription_ids: list[str]) -> None:
+        """Subscriptions a seed put registries in: they exist even once those are deleted."""
+        with self._lock:
+            for subscription_id in subscription_ids:
+                self._seeded.setdefault(subscription_id.lower(), subscription_id)
+
+    def require(self, subscription_id: str, registry_subscriptions: list[str]) -> None:
+        """ARM's 404 ``SubscriptionNotFound`` for a subscription this directory does not know."""
+        key = subscription_id.lower()
+        with self._lock:
+            known = key in self._explicit or key in self._seeded
+        if not known and key not in {s.lower() for s in registry_subscriptions}:
+            raise _not_found(subscription_id)
 
     def visible(self, registry_subscriptions: list[str]) -> list[Subscription]:
-        """Explicit subscriptions first (in the order added), then those implied by registries."""
+        """Explicit subscriptions first (in the order added), then those implied by registries, then
+        seeded ones whose registries are all gone."""
         with self._lock:
             found = dict(self._explicit)
-        for subscription_id in registry_subscriptions:
+            seeded = list(self._seeded.values())
+        for subscription_id in [*registry_subscriptions, *seeded]:
             found.setdefault(subscription_id.lower(), Subscription(subscription_id))
         return list(found.values())
 
@@ -75,9 +97,7 @@ class SubscriptionDirectory:
             for subscription in visible:
                 if subscription.subscription_id.lower() == subscription_id.lower():
                     return Response.json(200, subscription.document())
-            raise ArmError(
-                404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found."
-            )
+            raise _not_found(subscription_id)
         offset = decode_skip_token(request.param("$skipToken"))
         page = visible[offset : offset + page_size]
         payload: dict[str, Any] = {
@@ -90,3 +110,7 @@ class SubscriptionDirectory:
                 f"&%24skipToken={encode_skip_token(offset + len(page))}"
             )
         return Response.json(200, payload)
+
+
+def _not_found(subscription_id: str) -> ArmError:
+    return ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")

@@ -310,6 +310,7 @@ class Emulator:
         with self._store.lock:
             for document in documents:
                 self._store.put(RegistryEntry(RegistryRef.parse(document["id"]), document))
+        self._subscriptions.remember([RegistryRef.parse(d["id"]).subscription for d in documents])
         for subscription in subscriptions:
             self.add_subscription(
                 subscription["id"],
@@ -619,6 +620,9 @@ class Emulator:
             )
             return self._registries.handle(request, target, context, api_version)
         if isinstance(target, ListScope):
+            with self._store.lock:
+                implied = [entry.ref.subscription for entry in self._store.entries()]
+            self._subscriptions.require(target.subscription, implied)
             return self._registries.list(request, target, api_version)
         assert isinstance(target, OperationRef)
         return self._registries.poll(request, target)

@@ -19,6 +19,8 @@ class AdminUser(Remediator):
     references = (
         "https://learn.microsoft.com/azure/container-registry/container-registry-authentication#admin-account",
     )
+    azure_policy = ("dc921057-6b28-4fbe-9b83-f7bec05db6c2", "79fdfe03-ffcb-4e55-b4d0-b925b8241759")
+    psrule = ("Azure.ACR.AdminUser",)
 
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         enabled = bool(registry.admin_user_enabled)

@@ -20,6 +20,8 @@ class AnonymousPull(Remediator):
         "https://learn.microsoft.com/azure/container-registry/anonymous-pull-access",
         "https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.AnonymousAccess/",
     )
+    azure_policy = ("9f2dea28-e834-476c-99c5-3507b4728395", "cced2946-b08a-44fe-9fd9-e4ed8a779897")
+    psrule = ("Azure.ACR.AnonymousAccess",)
 
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         enabled = bool(registry.anonymous_pull_enabled)

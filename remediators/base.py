@@ -84,7 +84,15 @@ class Remediator:
     skus: ClassVar[frozenset[str]] = frozenset(SKUS)
     default_enabled: ClassVar[bool] = True
     references: ClassVar[tuple[str, ...]] = ()
+    #: The Azure Policy built-in definitions (GUIDs: audit/deny, then modify) and the PSRule for
+    #: Azure rules this rule corresponds to; carried into every audit record and notification.
+    azure_policy: ClassVar[tuple[str, ...]] = ()
+    psrule: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[RuleConfig]] = RuleConfig
+
+    @classmethod
+    def controls(cls) -> dict[str, list[str]]:
+        return {"azure_policy": list(cls.azure_policy), "psrule": list(cls.psrule)}
 
     def evaluate(self, registry: Any, config: RuleConfig) -> Evaluation:
         """Return this rule's verdict for ``registry`` (an SDK ``Registry``)."""

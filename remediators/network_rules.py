@@ -85,6 +85,8 @@ class NetworkRules(Remediator):
         "https://learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks",
         "https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.Firewall/",
     )
+    azure_policy = ("d0793b48-0edc-4296-a390-4c75d1bdfd71",)
+    psrule = ("Azure.ACR.Firewall",)
     Config = NetworkRulesConfig
 
     def check(self, registry: Any, config: NetworkRulesConfig) -> Evaluation:  # type: ignore[override]

@@ -24,6 +24,8 @@ class PublicNetworkAccess(Remediator):
     skus = frozenset({"Premium"})
     default_enabled = False
     references = ("https://learn.microsoft.com/azure/container-registry/container-registry-private-link",)
+    azure_policy = ("0fdf0491-d080-4575-b627-ad0e843cba0f", "a3701552-92ea-433e-9d17-33b7f1208fc9")
+    psrule = ()
     Config = PublicNetworkAccessConfig
 
     def check(self, registry: Any, config: PublicNetworkAccessConfig) -> Evaluation:  # type: ignore[override]

@@ -1,11 +1,12 @@
-"""The acrguard CLI as a user runs it: the installed entry point in a subprocess, against the emulator."""
+"""The acrguard CLI against the emulator: in process (CliRunner), and one subprocess smoke test per
+command (the installed entry point as a user runs it: sweep, check, explain, replay, validate)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from cli_helpers import ACRGUARD, ROOT, json_out, run_cli
+from cli_helpers import ACRGUARD, ROOT, invoke, json_out, run_cli
 from engine_helpers import DEMO_SEED, EVENT_SAMPLES, SUB_A, SUB_B, rid
 
 PROD, LOCKED, STD = rid("contosoprod"), rid("contosolocked"), rid("contosostd")
@@ -23,9 +24,7 @@ def test_entry_point_is_installed():
 
 
 def test_sweep_dry_run_reports_drift_with_its_own_exit_code_and_reads_only_list_pages(seeded):
-    result = run_cli(
-        seeded, "-o", "json", "sweep", "--dry-run", "--subscription", SUB_A, "--subscription", SUB_B
-    )
+    result = invoke("-o", "json", "sweep", "--dry-run", "--subscription", SUB_A, "--subscription", SUB_B)
     assert result.returncode == 3, result.stderr
     out = json_out(result)
     assert out["schema"] == "acrguard/v1" and out["command"] == "sweep"
@@ -38,13 +37,13 @@ def test_sweep_dry_run_reports_drift_with_its_own_exit_code_and_reads_only_list_
 
 
 def test_sweep_enforce_fixes_and_a_second_sweep_finds_nothing(seeded):
-    first = run_cli(seeded, "-o", "json", "sweep", "--subscription", SUB_A, "--subscription", SUB_B)
+    first = invoke("-o", "json", "sweep", "--subscription", SUB_A, "--subscription", SUB_B)
     assert json_out(first)["summary"]["applied"] == 3, first.stderr
     assert seeded.counters.writes() == 3
     # Compliant, exempt and Basic registries are decided from the list page: no GET for them.
     gets = {r.resource_id.lower() for r in seeded.requests_for(method="GET", route="registry")}
     assert gets == {PROD.lower(), STD.lower(), rid("contosoapps", SUB_B, "rg-apps").lower()}
-    second = run_cli(seeded, "-o", "json", "sweep", "--subscription", SUB_A)
+    second = invoke("-o", "json", "sweep", "--subscription", SUB_A)
     assert json_out(second)["summary"]["applied"] == 0
     assert seeded.counters.writes() == 3
 
@@ -63,20 +62,20 @@ def test_check_fixes_one_registry_and_prints_before_after(seeded):
 
 
 def test_check_dry_run_exits_3_and_writes_nothing(seeded):
-    result = run_cli(seeded, "-o", "json", "check", PROD, "--dry-run")
+    result = invoke("-o", "json", "check", PROD, "--dry-run")
     assert result.returncode == 3
     assert {r["outcome"] for r in json_out(result)["results"][0]["records"]} == {"planned"}
     assert seeded.counters.writes() == 0
 
 
 def test_check_compliant_exits_0(seeded):
-    assert run_cli(seeded, "check", LOCKED).returncode == 0
+    assert invoke("check", LOCKED).returncode == 0
     assert (seeded.counters.reads(LOCKED), seeded.counters.writes(LOCKED)) == (1, 0)
 
 
 def test_check_permission_error_exits_1_with_the_reason(seeded):
     seeded.inject(method="PATCH", resource_id=PROD, status=403, times=None)
-    result = run_cli(seeded, "-o", "json", "check", PROD)
+    result = invoke("-o", "json", "check", PROD)
     assert result.returncode == 1
     assert "Microsoft.ContainerRegistry/registries/write" in result.stdout
 
@@ -112,7 +111,7 @@ def test_replay_files_and_stdin(seeded):
 def test_malformed_file_is_a_clear_message_not_a_traceback(seeded, tmp_path):
     bad = tmp_path / "broken-event.json"
     bad.write_text('{"id": "x", "eventType":')
-    result = run_cli(seeded, "replay", str(bad))
+    result = invoke("replay", str(bad))
     assert result.returncode == 1
     assert "broken-event.json" in result.stderr and "Traceback" not in result.stderr + result.stdout
     assert seeded.requests == []
@@ -121,7 +120,7 @@ def test_malformed_file_is_a_clear_message_not_a_traceback(seeded, tmp_path):
 def test_absurdly_nested_json_is_named_as_such_not_an_internal_error(seeded, tmp_path):
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    result = run_cli(seeded, "replay", str(deep))
+    result = invoke("replay", str(deep))
     assert result.returncode == 1
     assert "deep.json: JSON nested too deeply" in result.stderr and "internal error" not in result.stderr
     assert seeded.requests == []

@@ -1,12 +1,12 @@
 """The CLI's contract for scripts and CI: exit codes, errors without tracebacks, and ARM call costs.
-Each test runs the installed entry point in a subprocess against the emulator (tests/cli_helpers.py)."""
+Each test runs the CLI in process against the emulator (tests/cli_helpers.invoke)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from cli_helpers import json_out, run_cli
+from cli_helpers import invoke, json_out
 from engine_helpers import EVENT_SAMPLES
 
 from emulator.seeds import generate
@@ -18,7 +18,7 @@ def test_a_malformed_event_in_valid_json_names_the_file_and_event_and_replays_no
     good = json.loads((SAMPLES / "registry-write.eventgrid.json").read_text())
     events = tmp_path / "mixed-events.json"
     events.write_text(json.dumps([good, {"subject": "no id, no type"}]))
-    result = run_cli(emu, "-o", "json", "replay", str(events))
+    result = invoke("-o", "json", "replay", str(events))
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert "mixed-events.json: event #1 is malformed: event is missing required field(s): id, type" in line
@@ -32,7 +32,7 @@ def test_usage_errors_exit_2(emu):
         ["check", "not-a-resource-id"],
         ["--mode", "sometimes", "sweep"],
     ):
-        result = run_cli(emu, *args)
+        result = invoke(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr
 
@@ -40,8 +40,8 @@ def test_usage_errors_exit_2(emu):
 def test_an_invalid_policy_stops_every_command_with_file_key_path_and_reason(emu, tmp_path):
     bad = tmp_path / "typo-policy.yaml"
     bad.write_text("version: 1\nrulez: {}\n")
-    result = run_cli(
-        emu, "sweep", "--dry-run", "--subscription", "00000000-0000-0000-0000-00000000aaaa", policy=bad
+    result = invoke(
+        "sweep", "--dry-run", "--subscription", "00000000-0000-0000-0000-00000000aaaa", policy=bad
     )
     assert result.returncode == 1
     assert f"{bad}: rulez: unknown key" in result.stderr and "Traceback" not in result.stderr
@@ -54,7 +54,7 @@ def test_validate_checks_notification_endpoints_too(emu, tmp_path):
         "version: 1\nnotify:\n  webhooks: [{url: 'http://chat.example/hook'}]\n"
         "  eventgrid: [{endpoint: 'https://topic.example/api/events', key_setting: 'not a name'}]\n"
     )
-    result = run_cli(emu, "-o", "json", "validate", str(policy))
+    result = invoke("-o", "json", "validate", str(policy))
     assert result.returncode == 1
     problems = {(p["path"], p["reason"]) for p in json_out(result)["results"][0]["problems"]}
     assert problems == {
@@ -69,7 +69,7 @@ def test_a_1000_registry_sweep_costs_list_pages_plus_one_read_and_write_per_drif
     emu.seed(estate)
     drifted = {rid.lower() for rid in estate["meta"]["drifted"]}
     args = ["-o", "json", "sweep", "--subscription", estate["meta"]["subscriptions"][0]]
-    result = run_cli(emu, *args, *(["--dry-run"] if dry_run else []))
+    result = invoke(*args, *(["--dry-run"] if dry_run else []))
     summary = json_out(result)["summary"]
     assert summary["registries"] == 1000
     assert len(emu.requests_for(method="GET", route="list")) == 10  # 100 registries per page

@@ -5,10 +5,14 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
 from azure.storage.blob import BlobServiceClient
 from azurite import azurite  # noqa: F401 - the fixture
-from cli_helpers import json_out, run_cli
+from cli_helpers import ROOT, invoke, json_out, run_cli, writes
 from engine_helpers import DEMO_SEED, EVENT_SAMPLES, rid
+from reliability import adversarial
+
+from acrguard import deadletter
 
 SAMPLE = json.loads((EVENT_SAMPLES / "dead-letter-blob.json").read_text())
 PROD, STD = rid("contosoprod"), rid("contosostd")
@@ -90,3 +94,110 @@ def test_dry_run_replay_never_deletes(emu, azurite):  # noqa: F811
     assert result.returncode == 3
     assert [b.name for b in container.list_blobs()] == ["a.json"]
     assert emu.counters.writes() == 0
+
+
+# --- issue 17 item 5: a blob goes only when every event in it is done for good -------------------
+
+DRY_POLICY = (ROOT / "policies.yaml").read_text().replace("mode: enforce", "mode: dry-run", 1)
+RULE_DRY_POLICY = (
+    (ROOT / "policies.yaml")
+    .read_text()
+    .replace(
+        "  anonymous_pull:\n    enabled: true\n", "  anonymous_pull:\n    enabled: true\n    mode: dry-run\n"
+    )
+)
+
+
+def _container(azurite, name: str, blobs: dict[str, bytes]):  # noqa: F811
+    service = BlobServiceClient.from_connection_string(azurite["connection_string"])
+    container = service.create_container(name)
+    for blob, content in blobs.items():
+        container.upload_blob(blob, content)
+    return container, f"{azurite['endpoint']}/{name}"
+
+
+@pytest.mark.parametrize(
+    ("source", "args", "env", "policy_text"),
+    [
+        pytest.param("mode-flag-before", ["--mode", "dry-run"], {}, None, id="mode-flag"),
+        pytest.param("ACRGUARD_MODE", [], {"ACRGUARD_MODE": "dry-run"}, None, id="ACRGUARD_MODE"),
+        pytest.param("policy-mode", [], {}, DRY_POLICY, id="policy-mode"),
+        pytest.param("rule-mode", [], {}, RULE_DRY_POLICY, id="rule-mode"),
+    ],
+)
+def test_a_blob_whose_events_were_only_planned_is_kept(
+    emu,
+    azurite,  # noqa: F811
+    tmp_path,
+    source,
+    args,
+    env,
+    policy_text,
+):
+    """Issue 17 item 5: `replay --dead-letter --delete-replayed` deleted blobs whose events ended
+    `planned` (dry-run from --mode, ACRGUARD_MODE or the policy): writes 0, blob gone, event lost."""
+    emu.seed(DEMO_SEED)
+    name = f"dl{source.replace('-', '').replace('_', '').lower()}"
+    container, url = _container(azurite, name, {"planned.json": dead_letter(STD, "evt-planned")})
+    policy = None
+    if policy_text:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(policy_text)
+    result = invoke(
+        *args,
+        "-o",
+        "json",
+        "replay",
+        "--dead-letter",
+        url,
+        "--delete-replayed",
+        policy=policy,
+        AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
+        **env,
+    )
+    assert result.returncode == 3, result.stderr
+    assert [r["outcome"] for r in json_out(result)["results"]] == ["planned"]
+    assert [b.name for b in container.list_blobs()] == ["planned.json"]
+    assert writes(emu) == []
+    adversarial(5, f"--delete-replayed with a dry-run from {source}", "the blob of planned events is kept")
+
+
+def test_under_a_dry_run_policy_a_blob_of_compliant_events_still_goes(emu, azurite, tmp_path):  # noqa: F811
+    """Issue 17 item 5: the rule is per outcome, not per mode: an event that needs nothing (compliant)
+    is done even when the policy is in dry-run, so its blob is deleted; the planned one's stays."""
+    emu.seed(DEMO_SEED)
+    blobs = {
+        "compliant.json": dead_letter(rid("contosolocked"), "evt-compliant"),
+        "planned.json": dead_letter(STD, "evt-planned"),
+    }
+    container, url = _container(azurite, "dlcompliantdry", blobs)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(DRY_POLICY)
+    result = invoke(
+        "replay",
+        "--dead-letter",
+        url,
+        "--delete-replayed",
+        policy=policy,
+        AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
+    )
+    assert result.returncode == 3, result.stderr
+    assert "2 dead-letter blob(s)" in result.stdout and "1 deleted, 1 kept" in result.stdout
+    assert [b.name for b in container.list_blobs()] == ["planned.json"]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "deletable"),
+    [
+        (["applied"], True),
+        (["compliant", "skipped", "applied"], True),
+        (["applied", "planned"], False),  # one rule enforced, another only planned
+        (["flagged"], False),
+        (["failed"], False),
+        ([], False),
+        (None, False),  # the blob could not be read
+    ],
+)
+def test_deletable_only_when_every_outcome_is_done(outcomes, deletable):
+    """Issue 17 item 5: applied, compliant and skipped are done; planned, flagged and failed are not."""
+    assert deadletter.deletable(outcomes) is deletable

@@ -7,11 +7,17 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
+from email.utils import formatdate
 
 import pytest
 from engine_helpers import DEMO_SEED, POLICY, rid, write_event
 from webhook_receiver import WebhookReceiver
 
+from acrguard.audit import AuditRecord
+from acrguard.notify import Notifier
+from acrguard.notify.notifier import MAX_RETRY_AFTER_S
+from acrguard.notify.sinks import EventGridSink, WebhookSink
 from acrguard.runtime import build_engine
 from acrguard.settings import Settings
 from emulator.seeds import generate
@@ -95,14 +101,14 @@ def test_teams_and_slack_messages_say_what_where_who_and_how_to_exempt(seeded, e
     assert facts["Change"] == "anonymousPullEnabled: true → false"
     assert facts["Caused by"] == "dev@contoso.example (app 04b07795-8ddb-461a-bbee-02f9e1bf7b46)"
     assert facts["Mode"] == "dry-run"
-    assert "`acrguard: exempt`" in text and "exempt.registries" in text
+    assert "tag it acrguard: exempt" in text and "exempt.registries" in text
 
     assert slack["text"] == "ACR Guard: 1 planned on 1 registry"
     kinds = [b["type"] for b in slack["blocks"]]
     assert kinds == ["header", "section", "context"]
     section = slack["blocks"][1]["text"]["text"]
-    assert "*Would change (dry-run)* `anonymous_pull` on *contosostd*" in section
-    assert "anonymousPullEnabled: true → false" in section and "dev@contoso.example" in section
+    assert "*Would change (dry-run)* `anonymous_pull` on `contosostd`" in section
+    assert "`anonymousPullEnabled`: `true` → `false`" in section and "`dev@contoso.example`" in section
     assert "`acrguard: exempt`" in slack["blocks"][2]["elements"][0]["text"]
     assert seeded.counters.total_writes == 0
 
@@ -220,3 +226,22 @@ def test_a_misconfigured_sink_never_blocks_remediation(seeded, engine_for, caplo
     assert seeded.get_registry(STD)["properties"]["anonymousPullEnabled"] is False
     [failed] = notify_failed_lines(caplog)
     assert failed["attempts"] == 1 and "UNSET_TOPIC_KEY" in failed["reason"]
+
+
+@pytest.mark.parametrize("sink", ["webhook", "eventgrid"])
+def test_a_retry_after_http_date_is_honoured(seeded, webhook, sink):
+    """Issue 12 §2: one Retry-After parser (azure-core's). ``Retry-After`` may be an HTTP date
+    (RFC 9110); the webhook sink's own parser read only seconds and retried at once."""
+    date = {"Retry-After": formatdate(time.time() + 3, usegmt=True)}  # 2-3 s away (1 s resolution)
+    if sink == "webhook":
+        webhook.answer(429, headers=date)
+        target = WebhookSink(webhook.url())
+    else:
+        seeded.inject(route="topic", status=429, headers=date)
+        target = EventGridSink(seeded.topic_endpoint, seeded.topic_key)
+    notifier = Notifier([target], attempts=2, backoff_s=0)
+    started = time.monotonic()
+    notifier(AuditRecord("applied", STD, "anonymous_pull", "test", mode="enforce"))
+    waited = time.monotonic() - started
+    assert notifier.delivered == 1 and notifier.given_up == 0
+    assert 1.5 <= waited <= MAX_RETRY_AFTER_S + 2, waited  # waited for the date, within the cap

@@ -19,7 +19,7 @@ from acrguard.arm import TransientArmError
 from acrguard.audit import Audit
 from acrguard.engine import _LOCK_STRIPES
 from acrguard.notify import Notifier
-from acrguard.notify_sinks import WebhookSink
+from acrguard.notify.sinks import WebhookSink
 from acrguard.resource_ids import RegistryRef
 from emulator.identity import DEV_USER
 

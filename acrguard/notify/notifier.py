@@ -1,4 +1,4 @@
-"""Notifications: an :class:`Audit` listener that tells people about decisions, never blocking them.
+"""The :class:`Audit` listener that tells people about decisions, never blocking them.
 
 Which decisions: ``planned`` (dry-run), ``applied`` and ``flagged`` (a person must decide), plus
 ``failed`` when ``notify.on_failed`` (or ``ACRGUARD_NOTIFY_ON_FAILED``) is set. Compliant and
@@ -18,19 +18,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from acrguard.audit import AuditRecord
-
-if TYPE_CHECKING:
-    from acrguard.policy import Policy
-    from acrguard.settings import Settings
 
 audit_log = logging.getLogger("acrguard.audit")
 
@@ -39,12 +34,16 @@ MAX_RETRY_AFTER_S = 5.0
 
 
 class SinkError(RuntimeError):
-    """A sink could not deliver; ``retryable`` says whether another attempt may succeed."""
+    """A sink could not deliver; ``retryable`` says whether another attempt may succeed.
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    The message is logged as is: sinks build it from statuses and error kinds, never from an
+    exception's text (which quotes the URL).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
-        self.retry_after: float | None = None
+        self.retry_after = retry_after
 
 
 class Sink(Protocol):
@@ -152,11 +151,15 @@ def chunks(records: Sequence[AuditRecord], max_records: int, max_bytes: int) -> 
 
 
 def _log_failure(sink: Sink, chunk: Sequence[AuditRecord], exc: BaseException, attempts: int) -> None:
+    from acrguard.notify.redact import scrub  # loaded with the sinks, off the cold-start path
+
+    # Only a SinkError's message is shown: another exception's text may quote the URL or a key.
+    reason = str(exc) if isinstance(exc, SinkError) else f"{type(exc).__name__} (details withheld)"
     registries = sorted({r.registry for r in chunk if r.registry})
     line = {
         "outcome": "notify_failed",
         "sink": sink.label,
-        "reason": f"{type(exc).__name__}: {exc}" if not isinstance(exc, SinkError) else str(exc),
+        "reason": scrub(reason),
         "attempts": attempts,
         "records": len(chunk),
         "registry": registries[0] if len(registries) == 1 else None,
@@ -164,55 +167,3 @@ def _log_failure(sink: Sink, chunk: Sequence[AuditRecord], exc: BaseException, a
         "event_ids": sorted({r.event_id for r in chunk if r.event_id})[:20],
     }
     audit_log.error(json.dumps(line, separators=(",", ":"), sort_keys=True))
-
-
-# --- configuration ------------------------------------------------------------------------------
-
-
-def notifier_for(policy: Policy, settings: Settings) -> Notifier | None:
-    """The notifier for the sinks in ``policy.notify`` and the ACRGUARD_NOTIFY_* settings, or None.
-
-    A misconfigured sink (bad URL, unset key setting) is still built: it fails on every send with
-    a ``notify_failed`` line that says why, so notifications never stop remediation.
-    """
-    notify = policy.doc.notify
-    if not (
-        notify.webhooks
-        or notify.eventgrid
-        or settings.notify_webhook_url
-        or settings.notify_eventgrid_endpoint
-    ):
-        return None  # the common case: no sink, so the sinks' module stays off the cold-start path
-    from acrguard.notify_sinks import EventGridSink, WebhookSink, exempt_hint
-
-    hint = exempt_hint(policy)
-    sinks: list[Sink] = [WebhookSink(w.url, w.format, hint) for w in notify.webhooks]
-    if settings.notify_webhook_url:
-        sinks.append(WebhookSink(settings.notify_webhook_url, settings.notify_webhook_format, hint))
-    for topic in notify.eventgrid:
-        key = os.environ.get(topic.key_setting) if topic.key_setting else None
-        missing = topic.key_setting if topic.key_setting and not key else None
-        sinks.append(EventGridSink(topic.endpoint, key, missing_key_setting=missing))
-    if settings.notify_eventgrid_endpoint:
-        sinks.append(EventGridSink(settings.notify_eventgrid_endpoint, settings.notify_eventgrid_key))
-    if not sinks:
-        return None
-    return Notifier(sinks, on_failed=notify.on_failed or settings.notify_on_failed)
-
-
-def config_problems(policy: Policy) -> list[tuple[str, str]]:
-    """Problems in ``notify:`` that the policy schema cannot see (for ``acrguard validate``)."""
-    from acrguard.notify_sinks import endpoint_problem
-
-    problems: list[tuple[str, str]] = []
-    for i, hook in enumerate(policy.doc.notify.webhooks):
-        if problem := endpoint_problem(hook.url, allow_http_loopback=True):
-            problems.append((f"notify.webhooks[{i}].url", problem))
-    for i, topic in enumerate(policy.doc.notify.eventgrid):
-        if problem := endpoint_problem(topic.endpoint, allow_http_loopback=False):
-            problems.append((f"notify.eventgrid[{i}].endpoint", problem))
-        if topic.key_setting is not None and not topic.key_setting.replace("_", "").isalnum():
-            problems.append(
-                (f"notify.eventgrid[{i}].key_setting", "must be the name of an app setting (A-Z, 0-9, _)")
-            )
-    return problems

@@ -1,0 +1,98 @@
+"""The ARM credential: DefaultAzureCredential, telling "no credential at all" apart from a failure.
+
+DefaultAzureCredential raises the same ClientAuthenticationError (no status) when nothing is
+configured (no ``az login``, no identity, no variables) as when a configured identity endpoint is
+down. The first is an operator's mistake: retrying it cost 17 s and printed every credential of
+the chain. The second is transient and must be retried. Each credential of the chain is watched:
+when none of them even tried, :class:`NoCredentialError` says how to get one.
+
+"Tried" means a credential failed with anything but CredentialUnavailableError, or it is the
+managed identity and the host configures one (``IDENTITY_ENDPOINT``: App Service and Functions;
+``MSI_ENDPOINT``: older hosts): inside the chain, azure-identity reports even a 500 from that
+endpoint as "unavailable". (IMDS, on VMs, cannot be told apart: its failed probe counts as absent.)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from azure.core.exceptions import ClientAuthenticationError
+
+NO_CREDENTIAL = (
+    "no Azure credential found: run `az login` (against the emulator, paste the `export` lines "
+    "that `python -m emulator` prints)"
+)
+
+
+class NoCredentialError(ClientAuthenticationError):
+    """No credential in the chain was available, so none was tried: a retry cannot help."""
+
+
+def default_credential(**kwargs: Any) -> Any:
+    """``DefaultAzureCredential(**kwargs)`` that raises NoCredentialError when nothing is configured."""
+    from azure.identity import DefaultAzureCredential
+
+    chain = DefaultAzureCredential(**kwargs)
+    tried = threading.local()  # the chain calls its credentials on the caller's thread
+    chain.credentials = tuple(_Watched(c, tried) for c in chain.credentials)
+    return _Chain(chain, tried)
+
+
+class _Watched:
+    """One credential of the chain; notes (per thread) when it tried and failed, not just declined."""
+
+    def __init__(self, inner: Any, tried: threading.local) -> None:
+        self._inner = inner
+        self._tried = tried
+        self._credential_name = getattr(inner, "_credential_name", type(inner).__name__)  # for its messages
+        self._configured = type(inner).__name__ == "ManagedIdentityCredential" and any(
+            os.environ.get(name) for name in ("IDENTITY_ENDPOINT", "MSI_ENDPOINT")
+        )
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._watch(self._inner.get_token, scopes, kwargs)
+
+    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._watch(self._inner.get_token_info, scopes, kwargs)
+
+    def _watch(self, method: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Any:
+        from azure.identity import CredentialUnavailableError
+
+        try:
+            return method(*scopes, **kwargs)
+        except CredentialUnavailableError:
+            if self._configured:
+                self._tried.failed = True
+            raise
+        except BaseException:
+            self._tried.failed = True
+            raise
+
+    def __getattr__(self, name: str) -> Any:  # __enter__/__exit__/close: the inner credential's
+        return getattr(self._inner, name)
+
+
+class _Chain:
+    def __init__(self, chain: Any, tried: threading.local) -> None:
+        self._chain = chain
+        self._tried = tried
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._call(self._chain.get_token, scopes, kwargs)
+
+    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._call(self._chain.get_token_info, scopes, kwargs)
+
+    def close(self) -> None:
+        self._chain.close()
+
+    def _call(self, method: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Any:
+        self._tried.failed = False
+        try:
+            return method(*scopes, **kwargs)
+        except ClientAuthenticationError as exc:
+            if self._tried.failed:
+                raise
+            raise NoCredentialError(message=NO_CREDENTIAL) from exc

@@ -1,0 +1,173 @@
+"""Global options (issue 17 item 1): the command line beats the environment, before or after the command.
+
+Run in process (tests/cli_helpers.invoke) against the emulator; writes are counted from the
+emulator's request log, never from what the CLI says it did.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import ROOT, invoke, json_out, writes
+from engine_helpers import DEMO_SEED, SUB_A, SUB_B, rid, write_event
+from reliability import adversarial
+
+PROD = rid("contosoprod")
+SWEEP = ["sweep", "--subscription", SUB_A, "--subscription", SUB_B]
+DEAD_ENDPOINT = "https://127.0.0.1:9"  # nothing listens: a run that uses it fails (fast, one attempt)
+
+
+@pytest.fixture
+def seeded(emu):
+    emu.seed(DEMO_SEED)
+    return emu
+
+
+def placed(position: str, option: list[str], command: list[str]) -> list[str]:
+    """``acrguard OPTION COMMAND ...`` or ``acrguard COMMAND ... OPTION``."""
+    return [*option, *command] if position == "before" else [*command, *option]
+
+
+POSITIONS = pytest.mark.parametrize("position", ["before", "after"])
+ENV_SET = pytest.mark.parametrize("env_set", [True, False], ids=["env-set", "env-unset"])
+
+
+@POSITIONS
+@ENV_SET
+def test_mode_flag_beats_acrguard_mode(seeded, position, env_set):
+    """Issue 17 item 1: `ACRGUARD_MODE=enforce acrguard --mode dry-run -o json sweep` applied 3 fixes.
+    --mode dry-run means no write, wherever it stands and whatever ACRGUARD_MODE says."""
+    env = {"ACRGUARD_MODE": "enforce" if env_set else None}
+    result = invoke(*placed(position, ["--mode", "dry-run"], ["-o", "json", *SWEEP]), **env)
+    assert result.returncode == 3, result.stderr
+    assert json_out(result)["summary"]["planned"] == 3
+    assert writes(seeded) == []
+    adversarial(
+        1,
+        f"--mode dry-run {position} the command, ACRGUARD_MODE {'=enforce' if env_set else 'unset'}",
+        "3 planned, 0 writes",
+    )
+
+
+@POSITIONS
+@ENV_SET
+def test_mode_enforce_flag_beats_acrguard_mode_dry_run(seeded, position, env_set):
+    """Issue 17 item 1: the other way round, --mode enforce beats ACRGUARD_MODE=dry-run."""
+    env = {"ACRGUARD_MODE": "dry-run" if env_set else None}
+    result = invoke(
+        *placed(position, ["--mode", "enforce"], ["-o", "json", "check", rid("contosostd")]), **env
+    )
+    assert result.returncode == 0, result.stderr
+    assert [w.resource_id.lower() for w in writes(seeded)] == [rid("contosostd").lower()]
+
+
+@POSITIONS
+@ENV_SET
+def test_policy_flag_beats_acrguard_policy_file(seeded, tmp_path, position, env_set):
+    """Issue 17 item 1: --policy before the command lost to ACRGUARD_POLICY_FILE."""
+    dry = tmp_path / "dry-run-policy.yaml"
+    dry.write_text((ROOT / "policies.yaml").read_text().replace("mode: enforce", "mode: dry-run", 1))
+    broken = tmp_path / "broken-policy.yaml"
+    broken.write_text("version: 1\nrulez: {}\n")
+    env = {"ACRGUARD_POLICY_FILE": str(broken) if env_set else None}
+    result = invoke(*placed(position, ["--policy", str(dry)], ["-o", "json", "check", PROD]), **env)
+    assert result.returncode == 3, result.stderr
+    assert writes(seeded) == []
+
+
+@POSITIONS
+@ENV_SET
+def test_arm_endpoint_flag_beats_acrguard_arm_endpoint(seeded, position, env_set):
+    """Issue 17 item 1: --arm-endpoint before the command lost to ACRGUARD_ARM_ENDPOINT."""
+    env = {"ACRGUARD_ARM_ENDPOINT": DEAD_ENDPOINT if env_set else None, "ACRGUARD_MAX_ATTEMPTS": "1"}
+    result = invoke(
+        *placed(position, ["--arm-endpoint", seeded.arm_url], ["-o", "json", "check", rid("contosolocked")]),
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert seeded.counters.reads(rid("contosolocked")) == 1
+
+
+@POSITIONS
+def test_a_dead_arm_endpoint_flag_is_used_even_when_the_environment_names_a_good_one(seeded, position):
+    """Issue 17 item 1: the flag is not just a fallback; given, it is the endpoint used."""
+    result = invoke(
+        *placed(position, ["--arm-endpoint", DEAD_ENDPOINT], ["check", rid("contosolocked")]),
+        ACRGUARD_ARM_ENDPOINT=seeded.arm_url,
+        ACRGUARD_MAX_ATTEMPTS="1",
+    )
+    assert result.returncode == 1
+    assert seeded.requests_for(route="registry") == []
+
+
+@POSITIONS
+def test_output_option_in_either_position(seeded, position):
+    """Issue 17 item 1: -o json before or after the command gives the JSON document."""
+    result = invoke(*placed(position, ["-o", "json"], ["check", rid("contosolocked")]))
+    assert json.loads(result.stdout)["command"] == "check"
+
+
+@POSITIONS
+def test_verbose_option_in_either_position(seeded, position):
+    """Issue 17 item 1: -v before or after the command adds the audit lines on stderr."""
+    result = invoke(*placed(position, ["-v"], ["check", rid("contosolocked")]))
+    assert result.returncode == 0
+    assert '"outcome":"compliant"' in result.stderr.replace(" ", "")
+
+
+def test_given_before_and_after_the_command_the_later_one_wins(seeded):
+    """Issue 17 item 1: `acrguard --mode enforce sweep --mode dry-run` is a dry run (the later, nearer one)."""
+    result = invoke("--mode", "enforce", "-o", "json", *SWEEP, "--mode", "dry-run")
+    assert result.returncode == 3, result.stderr
+    assert writes(seeded) == []
+
+
+# --- a dry-run from any source never writes, on every entry point ----------------------------------
+
+DRY_POLICIES = {
+    "policy-mode": ("mode: enforce", "mode: dry-run"),
+    "rule-mode": (
+        "  anonymous_pull:\n    enabled: true\n",
+        "  anonymous_pull:\n    enabled: true\n    mode: dry-run\n",
+    ),
+    "override-mode": ("overrides:\n", "overrides:\n  - {match: {name: '*'}, mode: dry-run}\n"),
+}
+SOURCES = ["--dry-run", "--mode-before", "--mode-after", "ACRGUARD_MODE", *DRY_POLICIES]
+
+
+def _policy(tmp_path, source: str):
+    text = (ROOT / "policies.yaml").read_text()
+    if source in DRY_POLICIES:
+        old, new = DRY_POLICIES[source]
+        assert old in text
+        text = text.replace(old, new, 1)
+        if source == "rule-mode":  # every enabled rule in dry-run: network_rules too
+            text = text.replace("    existing_rules: keep", "    mode: dry-run\n    existing_rules: keep", 1)
+    path = tmp_path / f"{source}.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("command", ["check", "sweep", "replay"])
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_dry_run_from_any_source_writes_nothing_on_any_entry_point(seeded, tmp_path, command, source):
+    """Issue 17 item 1: dry-run from the flag, --mode (either position, over ACRGUARD_MODE=enforce),
+    ACRGUARD_MODE, the policy's mode, a rule's mode or an override's mode: zero ARM writes."""
+    events = tmp_path / "event.json"
+    events.write_text(json.dumps([write_event(PROD), write_event(rid("contosostd"))]))
+    args = {"check": ["check", PROD], "sweep": SWEEP, "replay": ["replay", str(events)]}[command]
+    env: dict[str, str | None] = {"ACRGUARD_MODE": "enforce"}
+    if source == "--dry-run":
+        args = [*args, "--dry-run"]
+    elif source.startswith("--mode"):
+        args = placed(source.removeprefix("--mode-"), ["--mode", "dry-run"], args)
+    elif source == "ACRGUARD_MODE":
+        env["ACRGUARD_MODE"] = "dry-run"
+    # Otherwise ACRGUARD_MODE=enforce stays set: it never overrides a dry-run written in the policy.
+    result = invoke("-o", "json", *args, policy=_policy(tmp_path, source), **env)
+    assert result.returncode == 3, result.stderr
+    outcomes = {r["outcome"] for item in json_out(result)["results"] for r in item["records"]}
+    assert "planned" in outcomes and "applied" not in outcomes
+    assert writes(seeded) == []
+    adversarial(1, f"dry-run from {source} on `{command}`", "planned, exit 3, 0 writes")
