@@ -135,9 +135,14 @@ class Options:
 class CliError(Exception):
     """A user-facing error: one line on stderr (one per problem), exit 1, never a traceback."""
 
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, message: str, problems: list[tuple[str, str]] | None = None, *, input: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.problems = problems or []  # (input, message) pairs, e.g. (policy file, "key.path: reason")
+        # (input, message) pairs, e.g. (policy file, "key.path: reason"); the JSON document's
+        # errors[].input, so every error names the file, stdin, blob, registry or setting it is about.
+        self.problems = problems or ([(input, message)] if input else [])
+        self.input = input
 
 
 verbosity = 0  # for main(): print a traceback for unexpected errors only with -v
