@@ -18,25 +18,44 @@ operation that ends ``Failed`` with a transient code is retried like any transie
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay
 
+from acrguard.arm_errors import (
+    BACKOFF,
+    ArmError,
+    NoCredential,
+    PermanentArmError,
+    PermissionDenied,
+    PollingBudgetExceeded,
+    RegistryNotFound,
+    TransientArmError,
+    Unsettled,
+    is_transient,
+    operation_error_code,
+    retry_after_seconds,
+)
 from acrguard.clock import SYSTEM, Clock
 from acrguard.contract import CONTRACT
+from acrguard.credential import SingleFlightCredential
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
+
+__all__ = [  # the errors are part of this module's interface: callers catch them from here
+    "Arm",
+    "ArmError",
+    "NoCredential",
+    "PermanentArmError",
+    "PermissionDenied",
+    "RegistryNotFound",
+    "TransientArmError",
+    "Unsettled",
+]
 
 if TYPE_CHECKING:
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
@@ -49,194 +68,6 @@ WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 
 log = logging.getLogger("acrguard.arm")
-# 401 too: ARM rejected the token (expired, clock skew, identity not yet replicated); the generated
-# operations raise ClientAuthenticationError for it, send_request's raise_for_status a plain error.
-_RETRY_STATUSES = frozenset({401, 408, 409, 429, 500, 502, 503, 504})
-_BACKOFF = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)  # used when ARM gives no Retry-After
-#: Error codes of a long-running operation that ended ``Failed`` for a reason a retry can change
-#: (ARM RPC common error codes; ACR reports these when its backend or a concurrent write failed it).
-_TRANSIENT_OPERATION_CODES = frozenset(
-    {
-        "internalservererror",
-        "serviceunavailable",
-        "gatewaytimeout",
-        "conflict",
-        "anotheroperationinprogress",
-        "operationnotallowed_concurrentupdate",
-        "toomanyrequests",
-        "subscriptionrequeststhrottled",
-        "resourcerequeststhrottled",
-        "retryableerror",
-    }
-)
-
-
-class ArmError(RuntimeError):
-    """Base of the errors this module raises; ``status`` and ``code`` as ARM gave them."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class TransientArmError(ArmError):
-    """Still failing after the retry budget: raise so that Event Grid redelivers the event."""
-
-
-class PermanentArmError(ArmError):
-    """ARM refused the request for a reason a retry will not change (e.g. 400 SKU errors)."""
-
-
-class PermissionDenied(PermanentArmError):
-    """403: the identity lacks an action; the message names it."""
-
-
-class RegistryNotFound(PermanentArmError):
-    """404: the registry was deleted (or never existed) between the event and the read."""
-
-
-class Unsettled(Exception):
-    """Raised by a write's ``prepare`` step: someone is changing the registry right now, so read it
-    again after ``wait_s`` seconds before computing the change. Retried without using up an
-    attempt (the retry budget still bounds it)."""
-
-    def __init__(self, reason: str, wait_s: float) -> None:
-        super().__init__(reason)
-        self.wait_s = max(0.0, wait_s)
-
-
-class PollingBudgetExceeded(Exception):
-    """The PATCH was accepted but its operation was still running when the budget ran out: its
-    outcome is unknown, so the caller must raise for redelivery (the next delivery re-reads)."""
-
-
-def operation_error_code(exc: BaseException) -> str | None:
-    """The ``error.code`` of a long-running operation that ended ``Failed`` (None otherwise)."""
-    from azure.core.polling.base_polling import OperationFailed
-
-    if not isinstance(exc.__cause__ or getattr(exc, "inner_exception", None), OperationFailed):
-        return None
-    response = getattr(exc, "response", None)
-    try:
-        body = response.json() if response is not None else None
-    except Exception:  # an unreadable status document: the code is unknown
-        return "Unknown"
-    error = body.get("error") if isinstance(body, dict) else None
-    return str(error.get("code") or "Unknown") if isinstance(error, dict) else "Unknown"
-
-
-class NoCredential(TransientArmError):
-    """No credential is configured at all. Not retried (nothing was tried), but raised like a
-    transient error, so an event is redelivered and dead-lettered, not lost, until one is."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, Unsettled | PollingBudgetExceeded):
-        return True
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
-
-    from acrguard.credential import NoCredentialError
-
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return True  # connection refused/reset, read timeout
-    if isinstance(exc, NoCredentialError):
-        return False  # nothing is configured: a retry would ask the same empty chain again
-    if isinstance(exc, ClientAuthenticationError):
-        # No token (identity endpoint down: no status), or ARM rejected the token (401: expired,
-        # clock skew, a new identity not yet replicated). A redelivery later gets a fresh token.
-        status = exc.status_code
-        return status is None or status in (401, 429) or status >= 500
-    if isinstance(exc, HttpResponseError):
-        if (code := operation_error_code(exc)) is not None:
-            return code.lower() in _TRANSIENT_OPERATION_CODES
-        return exc.status_code in _RETRY_STATUSES
-    return False
-
-
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """ARM's ``Retry-After`` (seconds or HTTP date) or ``x-ms-retry-after-ms``, if the error has one."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    if value := headers.get("x-ms-retry-after-ms"):
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-class SingleFlightCredential:
-    """Concurrent identical token requests share one call to the wrapped credential.
-
-    azure-identity caches tokens but does not coalesce misses: a cold worker hit by 16 invocations
-    at once asked the identity endpoint 8 to 11 times (tests/test_concurrency.py). Here the first
-    caller (the leader) asks; callers arriving meanwhile wait for the leader's outcome, token or
-    exception, so a hung identity endpoint is also asked once per flight, not once per thread.
-    Nobody waits longer than the leader's own request, which the credential's timeouts bound.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-        self._flights: dict[tuple[Any, ...], _Flight] = {}
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        return self._coalesce("get_token", scopes, kwargs)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
-        # azure-core prefers this when present (it carries refresh_on); kept so wrapping loses nothing.
-        return self._coalesce("get_token_info", scopes, {"options": options} if options else {})
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def _coalesce(self, method: str, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Any:
-        key = (method, scopes, repr(sorted(kwargs.items())))
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-        if not leader:
-            return flight.wait()
-        try:
-            flight.result = getattr(self._inner, method)(*scopes, **kwargs)
-            return flight.result
-        except BaseException as exc:
-            flight.error = exc
-            raise
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
-
-
-class _Flight:
-    """One in-progress token request and, once done, its token or its exception."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def wait(self) -> Any:
-        self.done.wait()
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 class Arm:
@@ -473,7 +304,7 @@ class Arm:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = exc.wait_s if isinstance(exc, Unsettled) else retry_after_seconds(exc) if exc else None
-        backoff = _BACKOFF(state)
+        backoff = BACKOFF(state)
         delay = hinted if hinted is not None else backoff
         remaining = self.settings.retry_budget_s - (state.seconds_since_start or 0)
         # Never sleep past the budget: stop_before_delay then ends the loop with the error.

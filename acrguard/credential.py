@@ -96,3 +96,64 @@ class _Chain:
             if self._tried.failed:
                 raise
             raise NoCredentialError(message=NO_CREDENTIAL) from exc
+
+
+class SingleFlightCredential:
+    """Concurrent identical token requests share one call to the wrapped credential.
+
+    azure-identity caches tokens but does not coalesce misses: a cold worker hit by 16 invocations
+    at once asked the identity endpoint 8 to 11 times (tests/test_concurrency.py). Here the first
+    caller (the leader) asks; callers arriving meanwhile wait for the leader's outcome, token or
+    exception, so a hung identity endpoint is also asked once per flight, not once per thread.
+    Nobody waits longer than the leader's own request, which the credential's timeouts bound.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._flights: dict[tuple[Any, ...], _Flight] = {}
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._coalesce("get_token", scopes, kwargs)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        # azure-core prefers this when present (it carries refresh_on); kept so wrapping loses nothing.
+        return self._coalesce("get_token_info", scopes, {"options": options} if options else {})
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def _coalesce(self, method: str, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Any:
+        key = (method, scopes, repr(sorted(kwargs.items())))
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            return flight.wait()
+        try:
+            flight.result = getattr(self._inner, method)(*scopes, **kwargs)
+            return flight.result
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+
+
+class _Flight:
+    """One in-progress token request and, once done, its token or its exception."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def wait(self) -> Any:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result

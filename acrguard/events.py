@@ -9,12 +9,12 @@ events carrying ``deadLetterReason``/``deliveryAttempts``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from acrguard.contract import CONTRACT
-from acrguard.resource_ids import PROVIDER_PREFIX, RegistryRef
+from acrguard.resource_ids import PROVIDER_PREFIX, RegistryRef, clip
 
 ACCEPTED_EVENT_TYPES = frozenset(CONTRACT["eventTypes"])
 #: Operations whose success re-evaluates the (parent) registry. The Event Grid subscription's
@@ -96,7 +96,7 @@ def parse_event(event: Any) -> Target | Skip:
     if not resource_id:
         return Skip("event has neither data.resourceUri nor subject", context)
     if PROVIDER_PREFIX not in resource_id.lower():
-        return Skip(f"not a container registry resource: {_clip(resource_id)}", context)
+        return Skip(f"not a container registry resource: {clip(resource_id)}", context)
     try:
         ref, child = RegistryRef.parse_with_child(resource_id)
     except ValueError as exc:
@@ -107,7 +107,7 @@ def parse_event(event: Any) -> Target | Skip:
     if operation.lower() not in _ACCEPTED_OPS_LOWER:
         return Skip(f"operation {operation} cannot change a guarded registry property", context)
     if child is None and operation.lower() != "microsoft.containerregistry/registries/write":
-        return Skip(f"operation {operation} does not match resource {_clip(resource_id)}", context)
+        return Skip(f"operation {operation} does not match resource {clip(resource_id)}", context)
     return Target(ref, context)
 
 
@@ -128,7 +128,7 @@ def caller_from(data: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(data.get("httpRequest"), Mapping)
         else None,
     }
-    return {k: _clip(v, 256) for k, v in caller.items() if isinstance(v, str) and v}
+    return {k: clip(v, 256) for k, v in caller.items() if isinstance(v, str) and v}
 
 
 class _BadEvent(ValueError):
@@ -189,13 +189,5 @@ def _str(value: Any) -> str | None:
 
 def _safe_id(event: Any) -> str | None:
     if isinstance(event, Mapping) and isinstance(event.get("id"), str):
-        return _clip(event["id"], 128)
-    return _clip(event.id, 128) if isinstance(getattr(event, "id", None), str) else None
-
-
-def _clip(value: str, limit: int = 200) -> str:
-    return value if len(value) <= limit else value[:limit] + "..."
-
-
-def iter_targets(results: Iterable[Target | Skip]) -> list[Target]:
-    return [r for r in results if isinstance(r, Target)]
+        return clip(event["id"], 128)
+    return clip(event.id, 128) if isinstance(getattr(event, "id", None), str) else None

@@ -44,7 +44,7 @@ class RegistryRef:
             raise ValueError(f"resource ID must be a string, got {type(resource_id).__name__}")
         match = _REGISTRY_ID.match(resource_id.strip())
         if not match:
-            raise ValueError(f"{_clip(resource_id)!r} is not a container registry resource ID")
+            raise ValueError(f"{clip(resource_id)!r} is not a container registry resource ID")
         child = match["child"].strip("/") or None
         return cls(match["sub"].lower(), match["rg"], match["name"]), child
 
@@ -63,5 +63,6 @@ class RegistryRef:
         return self.resource_id
 
 
-def _clip(value: str, limit: int = 200) -> str:
+def clip(value: str, limit: int = 200) -> str:
+    """Untrusted text, bounded for a message (IDs and names from events can be any size)."""
     return value if len(value) <= limit else value[:limit] + "..."

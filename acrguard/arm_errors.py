@@ -1,0 +1,142 @@
+"""What ARM's answers mean to ACR Guard: the errors it raises, and which failures are transient.
+
+Kept apart from acrguard.arm (the clients and the retry loop) so that the classification, the
+part most worth reading against ARM's documentation, fits on one screen. A transient failure is
+retried within the budget, then raised as :class:`TransientArmError` so that Event Grid redelivers;
+everything else is permanent and ends the decision with its reason.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+from tenacity import wait_exponential_jitter
+
+# 401 too: ARM rejected the token (expired, clock skew, identity not yet replicated); the generated
+# operations raise ClientAuthenticationError for it, send_request's raise_for_status a plain error.
+_RETRY_STATUSES = frozenset({401, 408, 409, 429, 500, 502, 503, 504})
+BACKOFF = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)  # used when ARM gives no Retry-After
+#: Error codes of a long-running operation that ended ``Failed`` for a reason a retry can change
+#: (ARM RPC common error codes; ACR reports these when its backend or a concurrent write failed it).
+_TRANSIENT_OPERATION_CODES = frozenset(
+    {
+        "internalservererror",
+        "serviceunavailable",
+        "gatewaytimeout",
+        "conflict",
+        "anotheroperationinprogress",
+        "operationnotallowed_concurrentupdate",
+        "toomanyrequests",
+        "subscriptionrequeststhrottled",
+        "resourcerequeststhrottled",
+        "retryableerror",
+    }
+)
+
+
+class ArmError(RuntimeError):
+    """Base of the errors this module raises; ``status`` and ``code`` as ARM gave them."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TransientArmError(ArmError):
+    """Still failing after the retry budget: raise so that Event Grid redelivers the event."""
+
+
+class PermanentArmError(ArmError):
+    """ARM refused the request for a reason a retry will not change (e.g. 400 SKU errors)."""
+
+
+class PermissionDenied(PermanentArmError):
+    """403: the identity lacks an action; the message names it."""
+
+
+class RegistryNotFound(PermanentArmError):
+    """404: the registry was deleted (or never existed) between the event and the read."""
+
+
+class Unsettled(Exception):
+    """Raised by a write's ``prepare`` step: someone is changing the registry right now, so read it
+    again after ``wait_s`` seconds before computing the change. Retried without using up an
+    attempt (the retry budget still bounds it)."""
+
+    def __init__(self, reason: str, wait_s: float) -> None:
+        super().__init__(reason)
+        self.wait_s = max(0.0, wait_s)
+
+
+class PollingBudgetExceeded(Exception):
+    """The PATCH was accepted but its operation was still running when the budget ran out: its
+    outcome is unknown, so the caller must raise for redelivery (the next delivery re-reads)."""
+
+
+def operation_error_code(exc: BaseException) -> str | None:
+    """The ``error.code`` of a long-running operation that ended ``Failed`` (None otherwise)."""
+    from azure.core.polling.base_polling import OperationFailed
+
+    if not isinstance(exc.__cause__ or getattr(exc, "inner_exception", None), OperationFailed):
+        return None
+    response = getattr(exc, "response", None)
+    try:
+        body = response.json() if response is not None else None
+    except Exception:  # an unreadable status document: the code is unknown
+        return "Unknown"
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code") or "Unknown") if isinstance(error, dict) else "Unknown"
+
+
+class NoCredential(TransientArmError):
+    """No credential is configured at all. Not retried (nothing was tried), but raised like a
+    transient error, so an event is redelivered and dead-lettered, not lost, until one is."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, Unsettled | PollingBudgetExceeded):
+        return True
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    from acrguard.credential import NoCredentialError
+
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return True  # connection refused/reset, read timeout
+    if isinstance(exc, NoCredentialError):
+        return False  # nothing is configured: a retry would ask the same empty chain again
+    if isinstance(exc, ClientAuthenticationError):
+        # No token (identity endpoint down: no status), or ARM rejected the token (401: expired,
+        # clock skew, a new identity not yet replicated). A redelivery later gets a fresh token.
+        status = exc.status_code
+        return status is None or status in (401, 429) or status >= 500
+    if isinstance(exc, HttpResponseError):
+        if (code := operation_error_code(exc)) is not None:
+            return code.lower() in _TRANSIENT_OPERATION_CODES
+        return exc.status_code in _RETRY_STATUSES
+    return False
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """ARM's ``Retry-After`` (seconds or HTTP date) or ``x-ms-retry-after-ms``, if the error has one."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    if value := headers.get("x-ms-retry-after-ms"):
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
