@@ -189,10 +189,17 @@ class PolicyDocument(_Strict):
     notify: Notify = msgspec.field(default_factory=Notify)
 
 
+@cache
+def struct_fields(kind: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """``msgspec.structs.fields``, once per class: it evaluates the string annotations every call
+    (``from __future__ import annotations``), which was half of a policy load on a cold start."""
+    return msgspec.structs.fields(kind)
+
+
 def non_defaults(section: msgspec.Struct) -> dict[str, Any]:
     """A section's fields that differ from their defaults (how ``explain`` and traces show a match)."""
     out = {}
-    for f in msgspec.structs.fields(section):
+    for f in struct_fields(type(section)):
         value = getattr(section, f.name)
         if f.default is not msgspec.NODEFAULT:
             default = f.default
@@ -338,7 +345,12 @@ def _check_expansion(root: yaml.Node) -> None:
     size(root)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+#: libyaml's parser when PyYAML has it (its wheels do): the pure-Python one was most of the policy
+#: load on a cold start. Both give the same nodes; the checks below work on nodes.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """PyYAML keeps the last of duplicate keys silently; a policy must not (two rules, one lost).
 
     Only the keys written in a mapping are compared: keys that ``<<: *anchor`` merges in may be
@@ -350,9 +362,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._written: dict[int, list[yaml.Node]] = {}
 
-    def compose_document(self) -> yaml.Node:
-        node = super().compose_document()
-        _check_expansion(node)  # before anything walks the expanded tree
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)  # before anything walks the expanded tree
         return node
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
@@ -495,7 +508,7 @@ def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -
     """
     before = len(problems)
     if isinstance(kind, type) and issubclass(kind, msgspec.Struct) and isinstance(data, dict):
-        fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+        fields = {f.encode_name: f for f in struct_fields(kind)}
         bad: set[Any] = set()
         for key, value in data.items():
             seen = len(problems)
