@@ -15,6 +15,7 @@ cannot be listed without ARG (its subscriptions are what ARG resolves), so that 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -48,6 +49,7 @@ def sweep(
     graph = graph or ResourceGraph(engine.arm)
     subs = subscriptions or (engine.policy.subscriptions if not management_groups else None)
     text = pushdown.query(engine.policy)
+    started = time.monotonic()
     try:
         rows = list(graph.rows(text, subscriptions=subs, management_groups=management_groups))
     except ArmError as exc:
@@ -62,6 +64,7 @@ def sweep(
         summary.details.update(source="list", fallback=reason, **graph.stats.as_dict())
         return summary
 
+    graph_s = round(time.monotonic() - started, 2)
     summary = Summary()
     workers = max(1, concurrency or engine.arm.settings.sweep_concurrency)
 
@@ -78,7 +81,9 @@ def sweep(
             summary.results.append(result)
             if on_result:
                 on_result(result)
-    summary.details.update(source="resource-graph", candidates=len(rows), **graph.stats.as_dict())
+    summary.details.update(
+        source="resource-graph", candidates=len(rows), arg_s=graph_s, **graph.stats.as_dict()
+    )
     return summary
 
 

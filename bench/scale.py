@@ -47,7 +47,8 @@ def one(emu: Emulator, mode: str, seed: dict[str, Any]) -> dict[str, Any]:
     return {
         "wall_s": run.result["wall_s"],
         "cpu_s": run.result["cpu_s"],
-        "peak_rss_mb": run.max_rss_mb,
+        "peak_rss_mb": run.result.get("vm_hwm_mb") or run.max_rss_mb,
+        "arg_s": (run.result.get("details") or {}).get("arg_s"),
         "arm_calls": calls["arm_total"],
         "calls": calls,
         "arg_queries": len(graph),
@@ -118,3 +119,9 @@ if __name__ == "__main__":
 
     sizes = tuple(int(a) for a in sys.argv[1:]) or SIZES
     print(json.dumps(measure(sizes), indent=1))
+
+
+def graph_wall(results: dict[str, Any]) -> float | None:
+    """The largest Resource Graph sweep's wall time (the reconcile-only exposure adds it)."""
+    sizes = (results.get("scale") or {}).get("sizes") or []
+    return sizes[-1]["graph"]["wall_s"] if sizes else None

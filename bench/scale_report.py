@@ -97,3 +97,43 @@ def render(r: dict[str, Any]) -> str:
         "registries and ARG one query per 1,000 candidates.",
     ]
     return "\n".join(out)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.2f} s"
+
+
+def exposure(r: dict[str, Any]) -> str:
+    ex = r.get("exposure")
+    if not ex:
+        return ""
+    out = [
+        "## Exposure window: a person opens a registry, how long until it is compliant again",
+        "",
+        "End to end against the emulator: the person's PATCH (anonymous pull on), the event, the engine's "
+        "re-read and PATCH, confirmed. Event Grid delivery is modelled (Microsoft documents only "
+        f'"near-real-time": {ex["model"]}), and a failed delivery waits Event Grid\'s documented retry '
+        f"schedule (10 s, 30 s, 1 min, ...). Cold adds the measured import of function_app "
+        f"({ex['cold_import_s']:.2f} s) but not the Functions host's own start, which cannot run here. "
+        "Reconcile-only: no event arrives; the next 6-hourly timer tick plus the Resource Graph sweep.",
+        "",
+        _row(["path", "samples", "p50", "p95", "p99"]),
+        _row(["---"] * 5),
+    ]
+    for label, v in ex.items():
+        if isinstance(v, dict) and "p50" in v:
+            out.append(_row([label, v["n"], _duration(v["p50"]), _duration(v["p95"]), _duration(v["p99"])]))
+    out += [
+        "",
+        "The alternatives, as documented:",
+        "",
+        _row(["alternative", "exposure", "source"]),
+        _row(["---"] * 3),
+    ]
+    for name, text, url in ex["alternatives"]:
+        out.append(_row([name, text, url]))
+    return "\n".join(out)

@@ -80,6 +80,17 @@ def run_graph(engine: Any, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def vm_hwm_mb() -> float:
+    """This process's own peak RSS (VmHWM is reset by exec; rusage's maxrss is not, so for a child of
+    a big parent it reports the parent's pages shared between fork and exec)."""
+    from pathlib import Path
+
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main() -> None:
     from acrguard import runtime
 
@@ -89,6 +100,7 @@ def main() -> None:
         engine, spec
     )
     result["t_done"] = time.time()
+    result["vm_hwm_mb"] = vm_hwm_mb()
     print(json.dumps(result), flush=True)
 
 
