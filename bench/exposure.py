@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from bench.common import LATENCY_S, PROJECT_PY, ROOT, emulator, environment, log, write_event
+from emulator.seeds import COMPLIANT_IP_RULES
 
 EVENT_GRID_RETRIES_S = (10, 30, 60, 300, 600, 1800, 3600)
 TIMER_S = 6 * 3600
@@ -80,8 +81,12 @@ def _delivery(rng: random.Random) -> float:
 def scenario(emu: Any, engine: Any, rng: random.Random, *, storm: bool, extra_s: float) -> float:
     """One exposure: open a registry as a person, deliver the event (with retries), until compliant."""
     name = f"exposed{rng.randrange(10**9):09d}"
+    compliant = {"networkRuleSet": {"defaultAction": "Deny", "ipRules": COMPLIANT_IP_RULES}}
     rid = emu.add_registry(
-        subscription="20000000-0000-0000-0000-000000000001", resource_group="rg-x", name=name
+        subscription="20000000-0000-0000-0000-000000000001",
+        resource_group="rg-x",
+        name=name,
+        properties=compliant,
     )
     opened = time.perf_counter()
     _open_as_person(emu, rid)
