@@ -53,7 +53,9 @@ def render(r: dict[str, Any]) -> str:
                         f"{m['arm_calls']:,}",
                         f"{discovery:,}",
                         quota,
-                        m["candidates"] if m["candidates"] is not None else f"{row['registries']:,} (all)",
+                        f"{m['candidates']:,}"
+                        if m["candidates"] is not None
+                        else f"{row['registries']:,} (all)",
                         f"{m['applied']:,} / {row['drifted']:,}",
                         f"{m['peak_rss_mb']:.0f}",
                     ]
