@@ -472,6 +472,20 @@ def validate(
     run.finish(ExitCode.ERROR if problems else ExitCode.OK, {"problems": len(problems)}, [result])
 
 
+# --- rules: the catalogue (acrguard/catalogue.py) ------------------------------------------------
+
+
+@command
+def rules(run: Run) -> None:
+    """List every rule: fix type, default, severity, SKUs, Azure Policy and PSRule IDs, RBAC actions."""
+    from acrguard import catalogue
+
+    listed = catalogue.rules()
+    if not run.json:
+        render.console().print(catalogue.table())
+    run.finish(ExitCode.OK, {"rules": len(listed)}, listed)
+
+
 # --- plumbing -----------------------------------------------------------------------------------
 
 
