@@ -163,8 +163,18 @@ PSRULE: tuple[Control, ...] = (
         "Docker Content Trust enabled",
         why_not="deprecated: see Deprecated controls",
     ),
-    Control("Azure.ACR.ExportPolicy", "exports and public access disabled", ("export_policy",)),
-    Control("Azure.ACR.Firewall", "public access disabled or firewall denies by default", ("network_rules",)),
+    Control(
+        "Azure.ACR.ExportPolicy",
+        "exports and public access disabled",
+        ("export_policy",),
+        difference="the export policy is Premium-only: ACR Guard reports Basic/Standard unsupported, PSRule fails them",
+    ),
+    Control(
+        "Azure.ACR.Firewall",
+        "public access disabled or firewall denies by default",
+        ("network_rules",),
+        difference="network_rules also requires the policy's allow-list IPs and bypass setting",
+    ),
     Control("Azure.ACR.GeoReplica", "a replica in another region", why_not="replications are " + _CHILD),
     Control(
         "Azure.ACR.ReplicaLocation",
