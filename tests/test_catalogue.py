@@ -79,3 +79,12 @@ def test_acrguard_rules_table_names_every_rule():
     for rule in all_remediators():
         assert rule.name in result.stdout
     assert "opt-in fix" in result.stdout and "report" in result.stdout
+
+
+def test_the_custom_role_grants_exactly_what_the_rules_need():
+    """Least privilege: the contract's role actions (infra/ builds the custom role from them) are the
+    union of every rule's RBAC actions; the report-only rules add none."""
+    from acrguard.contract import CONTRACT
+
+    needed = {action for rule in all_remediators() for action in rule.rbac_actions()}
+    assert needed == set(CONTRACT["roleActions"])
