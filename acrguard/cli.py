@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -129,29 +130,31 @@ def read_events(name: str, content: bytes) -> list[Any]:
     from acrguard.events import Skip, parse_event
 
     if not content.strip():
-        raise CliError(f"{name}: empty input (no events)")
+        raise CliError("empty input (no events)", input=name)
     try:
         payload = json.loads(content)
     except UnicodeDecodeError:
-        raise CliError(f"{name}: not UTF-8 text") from None
+        raise CliError("not UTF-8 text", input=name) from None
     except json.JSONDecodeError as exc:
-        raise CliError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise CliError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", input=name
+        ) from None
     except RecursionError:
-        raise CliError(f"{name}: JSON nested too deeply to be an Event Grid event") from None
+        raise CliError("JSON nested too deeply to be an Event Grid event", input=name) from None
     if isinstance(payload, dict):
         payload = [payload]
     if not isinstance(payload, list):
         raise CliError(
-            f"{name}: expected an event object or an array of events, got {type(payload).__name__}"
+            f"expected an event object or an array of events, got {type(payload).__name__}", input=name
         )
     if not payload:
-        raise CliError(f"{name}: the array holds no event")
+        raise CliError("the array holds no event", input=name)
     for index, event in enumerate(payload):
         parsed = parse_event(event)
         # parse_event only leaves event_type unset when the event itself is malformed (a skip for
         # another reason, e.g. a storage account write, still names its type).
         if isinstance(parsed, Skip) and parsed.context.event_type is None:
-            raise CliError(f"{name}: event #{index} is malformed: {parsed.reason}")
+            raise CliError(f"event #{index} is malformed: {parsed.reason}", input=name)
     return payload
 
 
@@ -213,7 +216,7 @@ def _replay_files(run: Run, files: list[str], dry_run: bool) -> None:
         try:
             content = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         except OSError as exc:
-            raise CliError(f"cannot read {label}: {exc.strerror or exc}") from None
+            raise CliError(f"cannot read: {exc.strerror or exc}", input=label) from None
         inputs.append((label, read_events(label, content)))  # every input is checked before any ARM call
     engine = run.engine(dry_run)
     collector = _Collector()
@@ -236,7 +239,7 @@ def _replay_dead_letter(
         location = deadletter.parse_container_url(url)
         client = deadletter.container_client(location, connection_string)
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(str(exc), input="--dead-letter") from None
     engine = run.engine(dry_run)
     collector = _Collector()
     engine.audit.add_listener(collector)
@@ -246,7 +249,7 @@ def _replay_dead_letter(
         try:
             events = read_events(blob.name, blob.content)
         except CliError as exc:
-            run.error(blob.name, str(exc).removeprefix(f"{blob.name}: ") + "; blob kept")
+            run.error(blob.name, f"{exc}; blob kept")
             return None
         replayed = [_replay_event(engine, collector, event, blob.name) for event in events]
         items.extend(replayed)
@@ -258,9 +261,9 @@ def _replay_dead_letter(
         with engine.audit.batch():
             stats = deadletter.replay(client, location.prefix, handle, delete=deleting)
     except AzureError as exc:
-        raise CliError(f"{location.url}: {_first_line(exc)}") from None
+        raise CliError(_first_line(exc), input=location.url) from None
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(str(exc), input=location.url) from None
     if not run.json:
         kept = "" if not delete else f", {stats['blobs_deleted']} deleted, {stats['blobs_kept']} kept"
         note = " (dry-run: nothing deleted)" if delete and not deleting else ""
@@ -308,7 +311,7 @@ def _read(engine: Engine, ref: Any) -> Any:
     try:
         return engine.arm.get(ref)
     except ArmError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(str(exc), input=ref.resource_id) from None
 
 
 @command
@@ -394,7 +397,8 @@ def sweep(
         try:
             summary = engine.reconcile(subscription, concurrency=concurrency, source="cli", on_result=advance)
         except ArmError as exc:  # listing the subscriptions themselves failed
-            raise CliError(str(exc)) from None
+            endpoint = urlsplit(run.settings().arm_endpoint)  # scheme and host only: never a path
+            raise CliError(str(exc), input=f"{endpoint.scheme}://{endpoint.hostname}/subscriptions") from None
     items = [Item(r.registry, r.outcome, r.records) for r in summary.results]
     stats = {**summary.counts, "registries": len(items)}
     if not run.json:
@@ -451,7 +455,7 @@ def validate(
     from acrguard.notify import config_problems
     from acrguard.policy import PolicyError, load_policy
 
-    path = file or run.settings().policy_file
+    path = file or run.policy_settings().policy_file
     try:
         loaded = load_policy(path)
     except PolicyError as exc:
@@ -470,6 +474,36 @@ def validate(
         run.errors.append({"input": source, "message": f"{item['path']}: {item['reason']}"})
     result = {"file": source, "valid": not problems, "problems": items}
     run.finish(ExitCode.ERROR if problems else ExitCode.OK, {"problems": len(problems)}, [result])
+
+
+# --- init / schema -------------------------------------------------------------------------------
+
+
+@command
+def init(run: Run) -> None:
+    """Write a commented starter policies.yaml into the current directory (never overwrites one)."""
+    from acrguard.starter import FILENAME, write_starter
+
+    try:
+        path = write_starter(Path.cwd())
+    except FileExistsError:
+        message = "exists already, left as it is; check it with `acrguard validate`"
+        raise CliError(message, [(str(Path.cwd() / FILENAME), message)]) from None
+    except OSError as exc:
+        raise CliError(
+            str(exc), [(str(Path.cwd() / FILENAME), f"cannot write: {exc.strerror or exc}")]
+        ) from None
+    if not run.json:
+        render.console().print(f"wrote {path}; next: acrguard validate", markup=False)
+    run.finish(ExitCode.OK, {}, [{"file": str(path), "written": True}])
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of policies.yaml (for editors: yaml-language-server, VS Code)."""
+    from acrguard.schema import render as render_schema
+
+    sys.stdout.write(render_schema())
 
 
 # --- rules: the catalogue (acrguard/catalogue.py) ------------------------------------------------

@@ -135,9 +135,14 @@ class Options:
 class CliError(Exception):
     """A user-facing error: one line on stderr (one per problem), exit 1, never a traceback."""
 
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, message: str, problems: list[tuple[str, str]] | None = None, *, input: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.problems = problems or []  # (input, message) pairs, e.g. (policy file, "key.path: reason")
+        # (input, message) pairs, e.g. (policy file, "key.path: reason"); the JSON document's
+        # errors[].input, so every error names the file, stdin, blob, registry or setting it is about.
+        self.problems = problems or ([(input, message)] if input else [])
+        self.input = input
 
 
 verbosity = 0  # for main(): print a traceback for unexpected errors only with -v
@@ -167,11 +172,20 @@ class Run:
             flags = {setting: flag for setting, flag in OPTION_SETTINGS.values() if overrides[setting]}
             raise CliError(str(exc), [(flags.get(n, n), reason) for n, reason in exc.problems]) from None
 
+    def policy_settings(self) -> Settings:
+        """The settings, once their policy file exists (else where it was looked for, and init)."""
+        from acrguard.starter import missing_policy
+
+        settings = self.settings()
+        if problem := missing_policy(settings):
+            raise CliError(problem, [(str(settings.policy_file), problem)])
+        return settings
+
     def engine(self, dry_run: bool = False) -> Engine:
         from acrguard.policy import PolicyError
         from acrguard.runtime import build_engine
 
-        settings = self.settings()
+        settings = self.policy_settings()
         try:
             source = "--dry-run" if dry_run else "--mode" if self.opts.mode else "ACRGUARD_MODE"
             engine = build_engine(settings, "dry-run" if dry_run else None, source)

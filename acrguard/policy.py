@@ -9,6 +9,7 @@ and cheap to build on a cold start (pydantic cost about 60 ms there; docs/BENCHM
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 import reprlib
@@ -73,22 +74,36 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     """A policy section: unknown keys are errors, values are never coerced ("1" is not 1)."""
 
 
-def _unique(values: list[str], what: str, key: str, by: Callable[[str], str] = fold) -> None:
+def _check_each(
+    values: list[str], what: str, key: str, problem: Callable[[str], str | None], by: Callable[[str], str]
+) -> None:
+    """Every bad or duplicate entry of a list, each as ``key[index]``: one line each in the report."""
+    found: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for value in values:
-        if by(value) in seen:
-            raise FieldError(key, f"duplicate {what} {shown(value)}")
-        seen.add(by(value))
+    for index, value in enumerate(values):
+        if reason := problem(value):
+            found.append((f"{key}[{index}]", reason))
+        elif by(value) in seen:
+            found.append((f"{key}[{index}]", f"duplicate {what} {shown(value)}"))
+        else:
+            seen.add(by(value))
+    if found:
+        raise FieldError.each(found)
+
+
+def _registry_problem(value: str) -> str | None:
+    try:
+        RegistryRef.parse(value)  # raises ValueError naming what is wrong
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 class Scope(_Strict):
     subscriptions: list[str] = []  # empty: every subscription the identity can read
 
     def __post_init__(self) -> None:
-        problems = [p for p in map(subscription_problem, self.subscriptions) if p]
-        if problems:
-            raise FieldError("subscriptions", "; ".join(problems[:5]))
-        _unique(self.subscriptions, "subscription", "subscriptions")
+        _check_each(self.subscriptions, "subscription", "subscriptions", subscription_problem, fold)
 
 
 class Exempt(_Strict):
@@ -96,12 +111,7 @@ class Exempt(_Strict):
     registries: list[str] = []
 
     def __post_init__(self) -> None:
-        for value in self.registries:
-            try:
-                RegistryRef.parse(value)  # raises ValueError naming what is wrong
-            except ValueError as exc:
-                raise FieldError("registries", str(exc)) from None
-        _unique(self.registries, "registry", "registries", _registry_key)
+        _check_each(self.registries, "registry", "registries", _registry_problem, _registry_key)
 
 
 class Match(_Strict):
@@ -179,10 +189,17 @@ class PolicyDocument(_Strict):
     notify: Notify = msgspec.field(default_factory=Notify)
 
 
+@cache
+def struct_fields(kind: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """``msgspec.structs.fields``, once per class: it evaluates the string annotations every call
+    (``from __future__ import annotations``), which was half of a policy load on a cold start."""
+    return msgspec.structs.fields(kind)
+
+
 def non_defaults(section: msgspec.Struct) -> dict[str, Any]:
     """A section's fields that differ from their defaults (how ``explain`` and traces show a match)."""
     out = {}
-    for f in msgspec.structs.fields(section):
+    for f in struct_fields(type(section)):
         value = getattr(section, f.name)
         if f.default is not msgspec.NODEFAULT:
             default = f.default
@@ -328,7 +345,12 @@ def _check_expansion(root: yaml.Node) -> None:
     size(root)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+#: libyaml's parser when PyYAML has it (its wheels do): the pure-Python one was most of the policy
+#: load on a cold start. Both give the same nodes; the checks below work on nodes.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """PyYAML keeps the last of duplicate keys silently; a policy must not (two rules, one lost).
 
     Only the keys written in a mapping are compared: keys that ``<<: *anchor`` merges in may be
@@ -340,9 +362,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._written: dict[int, list[yaml.Node]] = {}
 
-    def compose_document(self) -> yaml.Node:
-        node = super().compose_document()
-        _check_expansion(node)  # before anything walks the expanded tree
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)  # before anything walks the expanded tree
         return node
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
@@ -407,8 +430,16 @@ def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = _clip(getattr(exc, "problem", None) or str(exc))
         raise PolicyError(source, [("", f"{where}not valid YAML: {problem}")]) from None
+    if data is None:
+        empty = (
+            "the file is empty; a policy needs at least `version: 1` (`acrguard init` writes a starter one)"
+        )
+        raise PolicyError(source, [("", empty)])
     if not isinstance(data, dict):
-        raise PolicyError(source, [("", f"expected a mapping at the top level, got {type(data).__name__}")])
+        found = _KINDS.get(type(data), type(data).__name__)
+        raise PolicyError(
+            source, [("", f"expected keys (version, mode, scope, ...) at the top level, got {found}")]
+        )
     problems: list[tuple[str, str]] = []
     doc = _convert(data, PolicyDocument, "", problems)
     if doc is None:
@@ -428,6 +459,9 @@ def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None
     if problems or base is None:
         raise PolicyError(source, problems)
     return Policy(source, doc, base, tuple(merged), mode_override)
+
+
+_KINDS = {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}
 
 
 def _notify_problems(notify: Notify | None) -> list[tuple[str, str]]:
@@ -474,7 +508,7 @@ def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -
     """
     before = len(problems)
     if isinstance(kind, type) and issubclass(kind, msgspec.Struct) and isinstance(data, dict):
-        fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+        fields = {f.encode_name: f for f in struct_fields(kind)}
         bad: set[Any] = set()
         for key, value in data.items():
             seen = len(problems)
@@ -482,7 +516,7 @@ def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -
                 if not _is_unicode(key):  # a lone surrogate cannot be printed: named escaped, not as a path
                     problems.append((path, f"unknown key {_clip(ascii(key))} (not valid Unicode)"))
                 else:
-                    problems.append((_join(path, key), "unknown key"))
+                    problems.append((_join(path, key), _unknown_key(key, fields)))
             else:
                 _convert(value, fields[key].type, _join(path, key), problems)
             if len(problems) > seen:
@@ -513,7 +547,7 @@ def _convert(data: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -
     try:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
-        problems.append(_problem(exc, kind, path, data))
+        problems.extend(_problems(exc, kind, path, data))
         return None
     except UnicodeEncodeError:  # msgspec reads strings as UTF-8; YAML lets "\ud800" escapes through
         problems.append(
@@ -530,9 +564,7 @@ def _field_checks(kind: Any, clean: dict[Any, Any], path: str, problems: list[tu
         msgspec.convert(clean, kind)
     except msgspec.ValidationError as exc:
         if isinstance(exc.__cause__, FieldError):
-            problem = _problem(exc, kind, path, clean)
-            if problem not in problems:
-                problems.append(problem)
+            problems.extend(p for p in _problems(exc, kind, path, clean) if p not in problems)
     except UnicodeEncodeError:
         pass  # reported by the key's own check
 
@@ -541,22 +573,31 @@ _AT = re.compile(r"^(?P<message>.*?)(?: - at (?P<key>`key` in )?`\$(?P<where>[^`
 _KEY = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<key>.*)`$", re.DOTALL)
 
 
-def _problem(exc: msgspec.ValidationError, kind: Any, path: str, value: Any) -> tuple[str, str]:
-    """msgspec's message as (key path, reason) in the policy's own words."""
+def _problems(exc: msgspec.ValidationError, kind: Any, path: str, value: Any) -> list[tuple[str, str]]:
+    """msgspec's message as (key path, reason) pairs in the policy's own words."""
     found = _AT.match(str(exc))
     message, where = (found["message"], found["where"] or "") if found else (str(exc), "")
     path = path + where if path or not where.startswith(".") else where[1:]
-    if isinstance(exc.__cause__, FieldError):  # a __post_init__ check that names its field
-        return _join(path, exc.__cause__.field), str(exc.__cause__)
+    if isinstance(exc.__cause__, FieldError):  # a __post_init__ check that names its fields
+        return [(_join(path, field), reason) for field, reason in exc.__cause__.problems]
     if key := _KEY.match(message):
-        reason = "unknown key" if "unknown" in message else "required key is missing"
-        return _join(path, key["key"]), reason
+        if "unknown" in message:
+            return [(_join(path, key["key"]), "unknown key")]
+        return [(_join(path, key["key"]), "required key is missing")]
     allowed = _literal_values(kind)
     if allowed and not where:  # a fixed choice: say which values it takes
-        return path, f"must be {' or '.join(repr(v) for v in allowed)}, got {shown(value)}"
+        return [(path, f"must be {' or '.join(repr(v) for v in allowed)}, got {shown(value)}")]
     message = _clip(message.replace("`", ""))  # "Expected `int`, got `str`" -> "expected int, got str"
     message = message[:1].lower() + message[1:]
-    return path, (f"a key: {message}" if found and found["key"] else message)
+    return [(path, f"a key: {message}" if found and found["key"] else message)]
+
+
+def _unknown_key(key: Any, fields: Mapping[str, Any]) -> str:
+    """'unknown key' with the nearest allowed key (a typo), else every allowed one."""
+    near = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+    if near:
+        return f"unknown key; did you mean `{near[0]}`?"
+    return f"unknown key; allowed: {', '.join(fields)}"
 
 
 def _literal_values(kind: Any) -> list[Any]:

@@ -133,7 +133,9 @@ class Setting:
 #: name -> Setting. The README's table lists exactly these, with these defaults and allowed values.
 SETTINGS: dict[str, Setting] = {
     "ACRGUARD_POLICY_FILE": Setting(
-        "policy_file", "Path of the policy file.", shown="policies.yaml beside function_app.py"
+        "policy_file",
+        "Path of the policy file (`acrguard init` writes a starter one).",
+        shown="./policies.yaml, else policies.yaml beside function_app.py",
     ),
     "ACRGUARD_MODE": Setting(
         "mode",
@@ -222,6 +224,7 @@ class Settings:
     notify_eventgrid_endpoint: str | None = None
     notify_eventgrid_key: str | None = field(default=None, repr=False)
     notify_on_failed: bool = False
+    policy_looked: tuple[Path, ...] = ()  # where the default policy was searched; () when one was named
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> Settings:
@@ -241,9 +244,23 @@ class Settings:
                 problems.append((name, str(exc)))
         if problems:
             raise SettingsError(problems)
-        values["policy_file"] = Path(values["policy_file"] or ROOT / "policies.yaml")
+        if values["policy_file"]:
+            values["policy_file"] = Path(values["policy_file"])
+        else:
+            values["policy_file"], values["policy_looked"] = find_policy_file()
         values["arm_audience"] = values["arm_audience"] or values["arm_endpoint"]
         return cls(**values)
+
+
+def find_policy_file() -> tuple[Path, tuple[Path, ...]]:
+    """The default policy, and where it was looked for: ./policies.yaml, else the one beside
+    function_app.py (the Function App's package, or a clone). An installed wheel has no
+    function_app.py, so the default never points into site-packages."""
+    looked = [Path.cwd() / "policies.yaml"]
+    if (ROOT / "function_app.py").is_file() and looked[0] != ROOT / "policies.yaml":
+        looked.append(ROOT / "policies.yaml")
+    found = next((path for path in looked if path.is_file()), looked[0])
+    return found, tuple(looked)
 
 
 def reconcile_schedule() -> str:

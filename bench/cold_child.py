@@ -1,6 +1,7 @@
 """One fresh process of the cold-start benchmark: ``python -m bench.cold_child floor|ours``.
 
-- ``floor``: imports the five packages a Function like ours cannot do without, nothing else.
+- ``floor``: imports the five packages a Function like ours cannot do without, and PyYAML (any
+  Function reading a YAML policy pays for it), nothing else.
 - ``ours``: what the Functions host does on a cold start: import ``function_app`` (indexing),
   then invoke the indexed ``on_registry_write`` with the event in ``$BENCH_EVENT``. That loads
   the policy and handles the event against ARM (the emulator, via the usual settings).
@@ -21,7 +22,14 @@ import os
 import sys
 import time
 
-FLOOR = ("azure.functions", "azure.eventgrid", "azure.mgmt.containerregistry", "azure.identity", "tenacity")
+FLOOR = (
+    "azure.functions",
+    "azure.eventgrid",
+    "azure.mgmt.containerregistry",
+    "azure.identity",
+    "tenacity",
+    "yaml",
+)
 
 
 MARKS: dict[str, float] = {}

@@ -2,7 +2,7 @@
 
 Compared, in the same run and interleaved round by round (so machine load hits all alike):
 
-- ``floor``: a process that only imports the five packages such a Function needs;
+- ``floor``: a process that only imports the five packages such a Function needs, and PyYAML;
 - ``ours``: ``function_app`` imported as the host indexes it, then one drifted-registry event
   (a GET and a PATCH against the emulator, a managed-identity token first), run from the package
   azd would deploy (the app files plus the prepackage hook's bytecode);

@@ -76,7 +76,7 @@ def summary(r: dict[str, Any], misses: list[str]) -> str:
     ok = of["ready_s"] <= GOAL_FLOOR
     rows.append(
         [
-            "ours / floor (five packages imported), time to ready",
+            "ours / floor (five packages and PyYAML imported), time to ready",
             f"{s(of['ready_s'])} (rounds {spread(c, 'ours/floor')}; CPU {s(of['cpu_s'])}, RSS {s(of['rss_mb'])})",
             f"≤ {GOAL_FLOOR}",
             yes(ok),
@@ -385,7 +385,7 @@ def cold(r: dict[str, Any]) -> str:
     c = r["cold_start"]
     v = c["variants"]
     labels = {
-        "floor": "floor: import the five packages",
+        "floor": "floor: import the five packages and PyYAML",
         "ours": "ours: import `function_app`, load policy, handle 1 event",
         "ours_no_bytecode": "ours, package without the hook's bytecode",
         "floor_then_ours": "floor's imports, then ours",
@@ -438,7 +438,7 @@ def cold(r: dict[str, Any]) -> str:
     phase_rows = []
     names = {
         "start": "interpreter start",
-        "floor_imported": "floor's five packages",
+        "floor_imported": "floor's five packages and PyYAML",
         "app_imported": "`import function_app`",
         "policy_libs_imported": "policy libraries (msgspec, PyYAML; pydantic before)",
         "engine_built": "engine: policy models and file, settings, notifier",

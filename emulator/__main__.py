@@ -27,7 +27,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--state-dir", type=Path, help="where to write the CA file (default: a temp dir)")
     parser.add_argument("--page-size", type=int, default=100, help="registries per list page")
-    parser.add_argument("--lro", choices=("sync", "async"), default="sync", help="PATCH/DELETE answer style")
+    parser.add_argument(
+        "--lro", choices=("sync", "async"), default="sync", help="PUT/PATCH/DELETE answer style"
+    )
     parser.add_argument("--topic-key", help="Event Grid topic access key (default: random)")
     parser.add_argument("--webhook", action="append", default=[], help="POST every ARM event to this URL")
     parser.add_argument("--log-requests", action="store_true", help="print one line per request served")

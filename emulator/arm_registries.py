@@ -12,14 +12,16 @@ import base64
 import copy
 import json
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import acr_rules
+from . import acr_rules, contract
 from .events import WriteContext, registry_event
 from .http_types import ArmError, Request, Response
+from .identity import DEFAULT_TENANT_ID
 from .lro import AsyncOperation, LroMode, OperationTracker
 from .registry_documents import (
     canonical_sku,
@@ -91,40 +93,86 @@ def parse_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _sku_from(body: Mapping[str, Any], *, required: bool) -> str | None:
+def _sku_from(body: Mapping[str, Any]) -> str | None:
+    """The SKU's name; ``Classic`` is in the enum but can no longer be created or moved to."""
     sku = body.get("sku")
     if sku is None:
-        if required:
-            raise ArmError(
-                400,
-                "InvalidRequestContent",
-                "The request content was invalid and could not be deserialized: "
-                "'Required property 'sku' not found in JSON. Path '', line 1, position 1.'.",
-            )
         return None
-    name = canonical_sku(sku.get("name", "")) if isinstance(sku, Mapping) else None
+    name = canonical_sku(sku["name"])
     if name is None:
         raise ArmError(
             400,
             "InvalidRequestContent",
             f"The request content was invalid and could not be deserialized: 'Error converting value "
-            f"{json.dumps(sku.get('name') if isinstance(sku, Mapping) else sku)} to type 'SkuName'.'.",
+            f"{json.dumps(sku['name'])} to type 'SkuName'.'.",
         )
     return name
 
 
-def _properties_from(body: Mapping[str, Any]) -> dict[str, Any]:
-    properties = body.get("properties") or {}
-    if not isinstance(properties, dict):
-        raise ArmError(400, "InvalidRequestContent", "'properties' must be a JSON object.")
-    return properties
+def _keep_create_only(previous: Mapping[str, Any], requested: dict[str, Any]) -> None:
+    """A replacing PUT cannot change a create-only property; left out, it keeps its value."""
+    old = previous["properties"].get("zoneRedundancy")
+    new = requested.setdefault("zoneRedundancy", old)
+    if old is not None and new != old:
+        raise ArmError(
+            400,
+            "PropertyChangeNotAllowed",
+            f"Changing property 'properties.zoneRedundancy' from '{old}' to '{new}' is not allowed: "
+            "it can only be set when the registry is created.",
+        )
 
 
-def _finalise(doc: dict[str, Any], requested: Mapping[str, Any]) -> None:
+def _read_request(request: Request, mode: contract.Mode) -> dict[str, Any]:
+    """The body as ACR reads it: typed, enums canonical, read-only and undeclared keys dropped."""
+    body = parse_body(request)
+    if mode == "create" and not body.get("location"):
+        raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+    return contract.clean_request(body, mode)
+
+
+def _finalise(doc: dict[str, Any], requested: Mapping[str, Any]) -> dict[str, Any]:
+    """The state to store: ACR's rules checked, then only what the api-version declares."""
     acr_rules.check_registry(doc, requested)
     props = doc["properties"]
     if props.get("networkRuleSet") is not None:
         props["networkRuleSet"] = acr_rules.normalise_network_rule_set(props["networkRuleSet"])
+    return contract.normalise_document(doc)
+
+
+def _server_set(doc: dict[str, Any], previous: Mapping[str, Any] | None, now: str) -> None:
+    """Fill the read-only values ARM computes when a write changes what they describe."""
+    policies = doc["properties"].get("policies") or {}
+    retention = policies.get("retentionPolicy")
+    old_policies = ((previous or {}).get("properties") or {}).get("policies") or {}
+    old_retention = old_policies.get("retentionPolicy") or {}
+    if retention is not None:
+        unchanged = bool(old_retention) and all(
+            retention.get(k) == old_retention.get(k) for k in ("days", "status")
+        )
+        if unchanged and "lastUpdatedTime" in old_retention:
+            retention["lastUpdatedTime"] = old_retention["lastUpdatedTime"]
+        elif previous is not None or "lastUpdatedTime" not in retention:
+            retention["lastUpdatedTime"] = now
+    identity = doc.get("identity")
+    if identity is not None:
+        _identity_ids(identity)
+
+
+def _identity_ids(identity: dict[str, Any]) -> None:
+    """ARM assigns the system identity's principal and tenant, and each user identity's IDs."""
+    kind = str(identity.get("type", "None"))
+    if "SystemAssigned" in kind:
+        identity.setdefault("principalId", str(uuid.uuid4()))
+        identity.setdefault("tenantId", DEFAULT_TENANT_ID)
+    else:
+        identity.pop("principalId", None)
+        identity.pop("tenantId", None)
+    if "UserAssigned" in kind:
+        for user in (identity.get("userAssignedIdentities") or {}).values():
+            user.setdefault("principalId", str(uuid.uuid4()))
+            user.setdefault("clientId", str(uuid.uuid4()))
+    else:
+        identity.pop("userAssignedIdentities", None)
 
 
 class RegistryStore:
@@ -195,7 +243,7 @@ class RegistriesProvider:
                         raise not_found(ref)
                     return Response.json(200, copy.deepcopy(entry.doc))
                 if request.method == "PUT":
-                    return self._put(request, ref, entry, context)
+                    return self._put(request, ref, entry, context, api_version)
                 if request.method == "PATCH":
                     return self._patch(request, ref, entry, context, api_version)
                 if request.method == "DELETE":
@@ -226,20 +274,25 @@ class RegistriesProvider:
             entry.doc["properties"]["provisioningState"] = "Updating"
 
     def _put(
-        self, request: Request, ref: RegistryRef, entry: RegistryEntry | None, context: WriteContext
+        self,
+        request: Request,
+        ref: RegistryRef,
+        entry: RegistryEntry | None,
+        context: WriteContext,
+        api_version: str,
     ) -> Response:
         if entry is not None and (state := self._updating_state(entry)):
             raise conflict(entry.ref, state)
-        body = parse_body(request)
-        if not body.get("location"):
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-        sku = _sku_from(body, required=True)
-        assert sku is not None
-        requested = _properties_from(body)
+        body = _read_request(request, "create")
+        sku = _sku_from(body)
+        assert sku is not None  # required by the contract
+        requested = dict(body.get("properties") or {})
+        previous = entry.doc if entry else None
+        if previous is not None:
+            _keep_create_only(previous, requested)
         target = entry.ref if entry else ref  # a replace keeps the casing the registry was created with
-        created_at = entry.doc["properties"].get("creationDate") if entry else arm_timestamp()
-        props = merge_properties(default_properties(target.name, sku, created_at), requested)
-        system_data = copy.deepcopy(entry.doc.get("systemData", {})) if entry else {}
+        now = self.settings.timestamp()
+        created_at = previous["properties"].get("creationDate", now) if previous else now
         doc: dict[str, Any] = {
             "sku": {"name": sku, "tier": sku},
             "type": REGISTRY_TYPE,
@@ -247,18 +300,17 @@ class RegistriesProvider:
             "name": target.name,
             "location": body["location"],
             "tags": dict(body.get("tags") or {}),
-            "systemData": system_data,
-            "properties": props,
+            "systemData": copy.deepcopy(previous.get("systemData", {})) if previous else {},
+            "properties": merge_properties(default_properties(target.name, sku, created_at), requested),
         }
         if body.get("identity") is not None:
             doc["identity"] = copy.deepcopy(body["identity"])
-        _finalise(doc, requested)
-        stamp_modified(
-            doc, context.principal.system_data_actor(), created=entry is None, now=self.settings.timestamp()
-        )
-        self.store.put(RegistryEntry(target, doc))
-        self.emit(registry_event(target, context))
-        return Response.json(200 if entry else 201, copy.deepcopy(doc))
+            if previous is not None:
+                contract.carry_read_only({"identity": previous.get("identity") or {}}, doc)
+        _server_set(doc, previous, now)
+        doc = _finalise(doc, requested)
+        stamp_modified(doc, context.principal.system_data_actor(), created=entry is None, now=now)
+        return self._commit(request, target, entry, doc, context, api_version)
 
     def _patch(
         self,
@@ -272,32 +324,57 @@ class RegistriesProvider:
             raise not_found(ref)
         if state := self._updating_state(entry):
             raise conflict(entry.ref, state)
-        body = parse_body(request)
-        requested = _properties_from(body)
+        body = _read_request(request, "update")
+        requested = body.get("properties") or {}
         doc = copy.deepcopy(entry.doc)
         if body.get("tags") is not None:
             doc["tags"] = dict(body["tags"])  # ARM PATCH: tags given replace the whole tag set
         if body.get("identity") is not None:
             doc["identity"] = copy.deepcopy(body["identity"])
-        sku = _sku_from(body, required=False)
+        sku = _sku_from(body)
         if sku and sku != doc["sku"]["name"]:
             self._change_sku(doc, sku, requested)
         doc["properties"] = merge_properties(doc["properties"], requested)
-        _finalise(doc, requested)
-        stamp_modified(doc, context.principal.system_data_actor(), now=self.settings.timestamp())
+        contract.carry_read_only(entry.doc, doc)
+        now = self.settings.timestamp()
+        _server_set(doc, entry.doc, now)
+        doc = _finalise(doc, requested)
+        stamp_modified(doc, context.principal.system_data_actor(), now=now)
+        return self._commit(request, entry.ref, entry, doc, context, api_version)
 
-        mode = self.settings.lro_for(entry.ref.key)
+    def _commit(
+        self,
+        request: Request,
+        ref: RegistryRef,
+        entry: RegistryEntry | None,
+        doc: dict[str, Any],
+        context: WriteContext,
+        api_version: str,
+    ) -> Response:
+        """Store a PUT's or PATCH's result: at once (200, or 201 for a create), or as an async operation.
+
+        Async: 201 with the body in provisioningState Creating/Updating and Azure-AsyncOperation,
+        as both Registries_Create and Registries_Update declare; the event follows success. A failed
+        operation leaves the previous state (or the new registry) in provisioningState Failed.
+        """
+        mode = self.settings.lro_for(ref.key)
         if mode.kind == "sync":
-            entry.doc = doc
-            self.emit(registry_event(entry.ref, context))
-            return Response.json(200, copy.deepcopy(doc))
+            if entry is None:
+                self.store.put(RegistryEntry(ref, doc))
+            else:
+                entry.doc = doc
+            self.emit(registry_event(ref, context))
+            return Response.json(200 if entry else 201, copy.deepcopy(doc))
 
-        previous = entry.doc
-        doc["properties"]["provisioningState"] = "Updating"
-        entry.doc = doc
+        previous = copy.deepcopy(entry.doc) if entry else doc
+        doc["properties"]["provisioningState"] = "Updating" if entry else "Creating"
+        if entry is None:
+            self.store.put(RegistryEntry(ref, doc))
+        else:
+            entry.doc = doc
 
         def finish(operation: AsyncOperation) -> None:
-            current = self.store.get(entry.ref.key)
+            current = self.store.get(ref.key)
             if current is None:
                 return
             if operation.status == "Succeeded":
@@ -308,23 +385,20 @@ class RegistriesProvider:
                 current.doc["properties"]["provisioningState"] = "Failed"
 
         operation = self.operations.start(
-            registry_key=entry.ref.key, resource_id=entry.ref.id, action="write", mode=mode, finish=finish
+            registry_key=ref.key, resource_id=ref.id, action="write", mode=mode, finish=finish
         )
-        headers = self._lro_headers(request, entry.ref, operation, api_version)
+        headers = self._lro_headers(request, ref, operation, api_version)
         if mode.initial_status == 201:
             return Response.json(201, copy.deepcopy(doc), headers)
         return Response(202, b"", headers)
 
     @staticmethod
     def _change_sku(doc: dict[str, Any], sku: str, requested: Mapping[str, Any]) -> None:
-        """Moving between SKUs adds or drops the Premium-only defaults, as ACR reports them."""
+        """Moving between SKUs adds or drops the Premium-only network rule set, as ACR reports it."""
         props = doc["properties"]
         doc["sku"] = {"name": sku, "tier": sku}
         if sku == "Premium":
             props.setdefault("networkRuleSet", default_network_rule_set())
-            policies = props.setdefault("policies", {})
-            if "quarantinePolicy" not in policies:
-                props["policies"] = {"quarantinePolicy": {"status": "disabled"}, **policies}
         elif "networkRuleSet" not in requested and props.get("networkRuleSet") == default_network_rule_set():
             del props["networkRuleSet"]  # an untouched default rule set goes; real rules make it a 400
 

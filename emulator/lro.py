@@ -3,9 +3,10 @@
 ARM's async contract (ARM RPC "Asynchronous operations"): the write answers 201/202 with an
 ``Azure-AsyncOperation`` status URL (and/or ``Location``) plus ``Retry-After``; the status
 resource reports ``InProgress`` until a terminal ``Succeeded``/``Failed``/``Canceled``; for a PUT
-or PATCH the client then GETs the resource itself. ACR's PATCH (Registries_Update) answers
-200, or 201 with Azure-AsyncOperation ("Async PUT/PATCH follow 201+provisioningState model",
-Azure/azure-rest-api-specs#1228); its DELETE answers 200/204, or 202 with Location.
+or PATCH the client then GETs the resource itself. ACR's PUT (Registries_Create) and PATCH
+(Registries_Update) answer 200, or 201 with Azure-AsyncOperation ("Async PUT/PATCH follow
+201+provisioningState model", Azure/azure-rest-api-specs#1228); its DELETE answers 200/204, or
+202 with Location.
 
 azure-mgmt-containerregistry 15.0.0 accepts only 200/201 from Registries_Update, so a 202 to
 PATCH makes it raise; the emulator can still send one (``initial_status=202``) to prove that.
@@ -28,13 +29,13 @@ LroKind = Literal["sync", "async"]
 
 @dataclass(frozen=True)
 class LroMode:
-    """How PATCH and DELETE answer: ``sync`` (done at once) or ``async`` (status to poll)."""
+    """How PUT, PATCH and DELETE answer: ``sync`` (done at once) or ``async`` (status to poll)."""
 
     kind: LroKind = "sync"
     polls: int = 1
     """Status polls answered ``InProgress`` before the terminal status."""
     initial_status: Literal[201, 202] = 201
-    """PATCH's initial status in async mode (DELETE always answers 202 + Location)."""
+    """PUT's and PATCH's initial status in async mode (DELETE always answers 202 + Location)."""
     retry_after: int = 1
     """Seconds, sent in Retry-After on the initial answer and on every InProgress poll."""
     outcome: Literal["Succeeded", "Failed"] = "Succeeded"

@@ -1,8 +1,8 @@
 """Full GET-shaped registry documents (api-version 2025-11-01) with realistic defaults.
 
-The shape follows tests/data/registries/*.json (from the ACR REST spec's examples): Premium
-registries always report a ``networkRuleSet`` (default Allow, no rules) and a quarantine policy; Basic and Standard carry
-neither, because those features do not exist on their SKUs.
+The shape follows tests/data/registries/*.json (from the ACR REST spec's examples): every SKU
+reports the five policies; Premium registries also report a ``networkRuleSet`` (default Allow, no
+rules), which Basic and Standard do not have.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from . import contract
 from .resource_ids import REGISTRY_TYPE, RegistryRef
 from .timefmt import arm_timestamp
 
@@ -18,12 +19,6 @@ SKUS = ("Basic", "Standard", "Premium")
 DEFAULT_LOCATION = "westeurope"
 SEED_ACTOR = ("dev@contoso.example", "User")
 SEED_TIME = "2026-01-10T08:00:00.0000000Z"
-
-# Keys ARM computes; a PUT or PATCH cannot set them (ARM ignores read-only properties in bodies).
-READ_ONLY_PROPERTIES = frozenset(
-    {"loginServer", "creationDate", "provisioningState", "status", "dataEndpointHostNames",
-     "privateEndpointConnections"}
-)  # fmt: skip
 
 
 def canonical_sku(name: str) -> str | None:
@@ -39,11 +34,19 @@ def default_network_rule_set() -> dict[str, Any]:
 
 
 def default_properties(name: str, sku: str, created_at: str = SEED_TIME) -> dict[str, Any]:
+    """What a new registry of ``sku`` reports: the spec's examples, minus Premium-only networking.
+
+    Every SKU reports the five policies of api-version 2025-11-01 (RegistryGet/RegistryCreate show
+    them on a Standard registry). Only Premium reports a ``networkRuleSet``: IP rules are a Premium
+    feature, ARM refuses the object on Basic and Standard, and answers it as absent there
+    (docs/EMULATOR.md, "Contract").
+    """
     policies: dict[str, Any] = {
+        "quarantinePolicy": {"status": "disabled"},
         "trustPolicy": {"type": "Notary", "status": "disabled"},
         "retentionPolicy": {"days": 7, "lastUpdatedTime": created_at, "status": "disabled"},
         "exportPolicy": {"status": "enabled"},
-        "softDeletePolicy": {"retentionDays": 7, "lastUpdatedTime": created_at, "status": "disabled"},
+        "azureADAuthenticationAsArmPolicy": {"status": "enabled"},
     }
     properties: dict[str, Any] = {
         "loginServer": f"{name.lower()}.azurecr.io",
@@ -53,7 +56,6 @@ def default_properties(name: str, sku: str, created_at: str = SEED_TIME) -> dict
     }
     if sku == "Premium":
         properties["networkRuleSet"] = default_network_rule_set()
-        policies = {"quarantinePolicy": {"status": "disabled"}, **policies}
     properties.update(
         {
             "policies": policies,
@@ -66,7 +68,6 @@ def default_properties(name: str, sku: str, created_at: str = SEED_TIME) -> dict
             "networkRuleBypassAllowedForTasks": False,
             "zoneRedundancy": "Disabled",
             "anonymousPullEnabled": False,
-            "metadataSearch": "Disabled",
             "roleAssignmentMode": "LegacyRegistryPermissions",
         }
     )
@@ -80,11 +81,13 @@ def merge_properties(current: Mapping[str, Any], update: Mapping[str, Any]) -> d
     given" (the SDK never serialises None). ``policies`` is merged one level down: each named policy
     given replaces that policy, the others are kept. Everything else, notably ``networkRuleSet``
     and ``encryption``, is replaced as a whole: sending ``ipRules`` replaces the list, it never
-    appends. Read-only keys are ignored, as ARM does.
+    appends. Read-only keys are ignored, as ARM does, and the read-only values the server set
+    inside a replaced object (``retentionPolicy.lastUpdatedTime``...) are kept.
     """
+    read_only = contract.read_only_properties()
     merged = copy.deepcopy(dict(current))
     for key, value in update.items():
-        if value is None or key in READ_ONLY_PROPERTIES:
+        if value is None or key in read_only:
             continue
         if key == "policies" and isinstance(value, Mapping):
             policies = dict(merged.get("policies") or {})
@@ -92,6 +95,11 @@ def merge_properties(current: Mapping[str, Any], update: Mapping[str, Any]) -> d
             merged["policies"] = policies
         else:
             merged[key] = copy.deepcopy(value)
+    replaced = {
+        key: current[key] for key, value in update.items() if isinstance(value, Mapping) and key in current
+    }
+    if replaced:
+        contract.carry_read_only({"properties": replaced}, {"properties": merged})
     return merged
 
 

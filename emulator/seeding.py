@@ -17,7 +17,9 @@ Accepted shapes (``registries`` may also be the whole document, as a bare list):
       - {id: 00000000-0000-0000-0000-00000000cccc, display_name: Sandbox, state: Disabled}
     meta: {...}               # free-form, ignored (generators put bookkeeping here)
 
-Every registry is checked against ACR's SKU rules, so a seed cannot hold a state ARM would refuse.
+Every registry is checked against the contract (types, enums; emulator/contract.py) and ACR's SKU
+rules, so a seed cannot hold a state ARM would refuse; what api-version 2025-11-01 does not declare
+(``metadataSearch``, ``softDeletePolicy``) is dropped, as ARM would not answer it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import acr_rules
+from . import acr_rules, contract
 from .http_types import ArmError
 from .registry_documents import DEFAULT_LOCATION, canonical_sku, registry_document
 from .resource_ids import REGISTRY_TYPE, RegistryRef
@@ -138,6 +140,11 @@ def _compact_document(entry: Mapping[str, Any], defaults: Mapping[str, Any], whe
         if not merged.get(required):
             raise SeedError(f"{where}: '{required}' is required (in the entry or in defaults)")
     try:
+        # Only the entry's own properties need the contract: the defaults around them conform.
+        properties = contract.clean_request(
+            {"location": "-", "sku": {"name": "Basic"}, "properties": merged.get("properties") or {}},
+            "create",
+        ).get("properties", {})
         document = registry_document(
             subscription=str(merged["subscription"]),
             resource_group=str(merged["resource_group"]),
@@ -145,12 +152,13 @@ def _compact_document(entry: Mapping[str, Any], defaults: Mapping[str, Any], whe
             sku=str(merged.get("sku", "Premium")),
             location=str(merged.get("location", DEFAULT_LOCATION)),
             tags={str(k): str(v) for k, v in (merged.get("tags") or {}).items()},
-            properties=merged.get("properties") or {},
+            properties=properties,
         )
+    except ArmError as error:
+        raise SeedError(f"{where}: ARM would refuse this registry: {error.code}: {error.message}") from None
     except ValueError as error:
         raise SeedError(f"{where}: {error}") from None
-    _check(document, where)
-    return document
+    return _check(document, where, conforms=True)
 
 
 def _full_document(document: Any, where: str) -> dict[str, Any]:
@@ -170,15 +178,18 @@ def _full_document(document: Any, where: str) -> dict[str, Any]:
     doc.setdefault("location", DEFAULT_LOCATION)
     doc.setdefault("tags", {})
     doc.setdefault("properties", {}).setdefault("provisioningState", "Succeeded")
-    _check(doc, where)
-    return doc
+    return _check(doc, where)
 
 
-def _check(document: dict[str, Any], where: str) -> None:
+def _check(document: dict[str, Any], where: str, *, conforms: bool = False) -> dict[str, Any]:
+    """The document as ARM would hold it (the api-version's shape), or SeedError."""
     try:
+        if not conforms:
+            document = contract.normalise_document(document)
         acr_rules.check_registry(document)
     except ArmError as error:
         raise SeedError(f"{where}: ARM would refuse this registry: {error.code}: {error.message}") from None
     properties = document["properties"]
     if properties.get("networkRuleSet") is not None:
         properties["networkRuleSet"] = acr_rules.normalise_network_rule_set(properties["networkRuleSet"])
+    return document

@@ -384,7 +384,7 @@ class Emulator:
         resource_id: str | None = None,
         error_code: str = "InternalServerError",
     ) -> LroMode:
-        """How PATCH/DELETE answer, globally or for one registry (see lro.py for the contract)."""
+        """How PUT/PATCH/DELETE answer, globally or for one registry (see lro.py for the contract)."""
         mode = LroMode(kind, polls, initial_status, retry_after, outcome, error_code)
         with self._store.lock:
             if resource_id is None:

@@ -9,7 +9,7 @@ that keeps every rule testable as a pure function (and with hypothesis).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -42,6 +42,15 @@ class FieldError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+        self.problems: tuple[tuple[str, str], ...] = ((field, message),)
+
+    @classmethod
+    def each(cls, problems: Sequence[tuple[str, str]]) -> FieldError:
+        """Several problems, each ``(field path, reason)``, e.g. ``("allowed_ips[2]", ...)``: the
+        policy report gives each its own line."""
+        error = cls(problems[0][0], "; ".join(f"{field}: {reason}" for field, reason in problems))
+        error.problems = tuple(problems)
+        return error
 
 
 class RuleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

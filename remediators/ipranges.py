@@ -92,8 +92,15 @@ def public_problem(network: IPv4Network, min_prefix: int) -> str | None:
     if network.prefixlen < min_prefix:
         return f"{network} is broader than /{min_prefix} ({network.num_addresses:,} addresses)"
     for reserved, why in NON_PUBLIC:
-        if network.overlaps(reserved):
-            return f"{network} overlaps {reserved}, which is {why}; ACR sees only public IPv4 clients"
+        if not network.overlaps(reserved):
+            continue
+        if network == reserved:
+            relation = f"is {why}"
+        elif network.subnet_of(reserved):
+            relation = f"is inside {reserved}, which is {why}"
+        else:
+            relation = f"contains {reserved}, which is {why}"
+        return f"{canonical(network)} {relation}; ACR's firewall sees only public IPv4 clients"
     return None
 
 

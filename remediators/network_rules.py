@@ -42,7 +42,7 @@ class NetworkRulesConfig(RuleConfig):
     def __post_init__(self) -> None:
         errors = _range_problems(tuple(self.allowed_ips), self.min_prefix_length)
         if errors:
-            raise FieldError("allowed_ips", "; ".join(errors))
+            raise FieldError.each(errors)
         if self.enabled and not self.allowed_ips and not self.allow_empty:
             raise ValueError(
                 "default_action Deny with an empty allowed_ips would lock every client out; "
@@ -51,8 +51,8 @@ class NetworkRulesConfig(RuleConfig):
 
 
 @lru_cache(maxsize=64)
-def _range_problems(values: tuple[str, ...], min_prefix: int) -> tuple[str, ...]:
-    """Every entry that ACR would refuse or that would open the registry too widely.
+def _range_problems(values: tuple[str, ...], min_prefix: int) -> tuple[tuple[str, str], ...]:
+    """Every entry that ACR would refuse or that would open the registry too widely, by key path.
 
     Cached: every override's merged rules carry the base allow-list again, so a policy with many
     overrides would otherwise check the same 200 entries once per override (23 s for 1,000).
@@ -60,21 +60,21 @@ def _range_problems(values: tuple[str, ...], min_prefix: int) -> tuple[str, ...]
     seen: dict[str, str] = {}
     errors = []
     for index, value in enumerate(values):
+        where = f"allowed_ips[{index}]"
         try:
             network = ipranges.parse(value)
         except ipranges.InvalidRange as exc:
-            errors.append(f"[{index}] {exc}")
+            errors.append((where, str(exc)))
             continue
         problem = ipranges.public_problem(network, min_prefix)
         if problem:
-            errors.append(f"[{index}] {problem}")
+            errors.append((where, problem))
         if str(network) in seen:
-            errors.append(
-                f"[{index}] {ipranges.shown(value)} duplicates {ipranges.shown(seen[str(network)])}"
-            )
+            errors.append((where, f"{ipranges.shown(value)} duplicates {ipranges.shown(seen[str(network)])}"))
         seen.setdefault(str(network), value)
     if len(values) > ipranges.MAX_IP_RULES:
-        errors.append(f"{len(values)} entries exceed ACR's limit of {ipranges.MAX_IP_RULES} IP rules")
+        limit = f"{len(values)} entries exceed ACR's limit of {ipranges.MAX_IP_RULES} IP rules"
+        errors.append(("allowed_ips", limit))
     return tuple(errors)
 
 

@@ -45,7 +45,7 @@ def test_mode_flag_beats_acrguard_mode(seeded, position, env_set):
     assert writes(seeded) == []
     adversarial(
         1,
-        f"--mode dry-run {position} the command, ACRGUARD_MODE {'=enforce' if env_set else 'unset'}",
+        f"--mode dry-run {position} the command, ACRGUARD_MODE{'=enforce' if env_set else ' unset'}",
         "3 planned, 0 writes",
     )
 

@@ -67,37 +67,37 @@ def test_shipped_policy_is_valid():
         ("version: 1\nrules: {anonymous_pul: {}}\n", "rules.anonymous_pul", "unknown key"),
         (
             "version: 1\nrules: {network_rules: {allowed_ips: ['10.1.0.0/16']}}\n",
-            "rules.network_rules.allowed_ips",
+            "rules.network_rules.allowed_ips[0]",
             "RFC 1918",
         ),
         (
             "version: 1\nrules: {network_rules: {allowed_ips: ['300.1.1.1']}}\n",
-            "rules.network_rules.allowed_ips",
+            "rules.network_rules.allowed_ips[0]",
             "not an IPv4",
         ),
         (
             "version: 1\nrules: {network_rules: {allowed_ips: ['203.0.113.5/24']}}\n",
-            "rules.network_rules.allowed_ips",
+            "rules.network_rules.allowed_ips[0]",
             "did you mean 203.0.113.0/24",
         ),
         (
             "version: 1\nrules: {network_rules: {allowed_ips: ['0.0.0.0/0']}}\n",
-            "rules.network_rules.allowed_ips",
+            "rules.network_rules.allowed_ips[0]",
             "every address",
         ),
         (
             "version: 1\nrules: {network_rules: {allowed_ips: ['2001:db8::/32']}}\n",
-            "rules.network_rules.allowed_ips",
+            "rules.network_rules.allowed_ips[0]",
             "IPv6",
         ),
         (
             "version: 1\nrules: {network_rules: {allowed_ips: ['100.64.1.1']}}\n",
-            "rules.network_rules.allowed_ips",
+            "rules.network_rules.allowed_ips[0]",
             "shared address space",
         ),
         (
             "version: 1\nrules: {network_rules: {allowed_ips: ['198.51.100.7', '198.51.100.7/32']}}\n",
-            "rules.network_rules.allowed_ips",
+            "rules.network_rules.allowed_ips[1]",
             "duplicates",
         ),
         (
@@ -110,22 +110,22 @@ def test_shipped_policy_is_valid():
             "",
             "duplicate key 'anonymous_pull'",
         ),
-        ("version: 1\nscope: {subscriptions: [abc]}\n", "scope.subscriptions", "not a subscription ID"),
+        ("version: 1\nscope: {subscriptions: [abc]}\n", "scope.subscriptions[0]", "not a subscription ID"),
         (
             "version: 1\nexempt: {registries: ['/subscriptions/x']}\n",
-            "exempt.registries",
+            "exempt.registries[0]",
             "not a container registry resource ID",
         ),
         ("version: 1\noverrides: [{match: {}, rules: {}}]\n", "overrides[0].match", "at least one of"),
         (
             BASE
             + "overrides: [{match: {name: 'x*'}, rules: {network_rules: {allowed_ips: ['10.0.0.1']}}}]\n",
-            "overrides[0].rules.network_rules.allowed_ips",
+            "overrides[0].rules.network_rules.allowed_ips[0]",
             "RFC 1918",
         ),
         ("version: 1\nmode: yolo\n", "mode", "'yolo'"),
         ("version: [1\n", "", "not valid YAML"),
-        ("- 1\n", "", "expected a mapping"),
+        ("- 1\n", "", "expected keys (version, mode, scope, ...) at the top level, got a list"),
     ],
 )
 def test_every_error_names_path_and_reason(text, path, reason):
@@ -146,12 +146,13 @@ def test_every_problem_is_reported_at_once():
     assert paths == [
         "mode",
         "rulez",
-        "scope.subscriptions",
+        "scope.subscriptions[0]",
         "overrides[0].match",
         "overrides[1].mode",
         "rules.anonymous_pull.enabled",
         "rules.anonymous_pull.mood",
-        "rules.network_rules.allowed_ips",
+        "rules.network_rules.allowed_ips[0]",
+        "rules.network_rules.allowed_ips[1]",
     ], found
     found = problems(
         "version: 1\nrules:\n  anonymous_pull: {enabled: 1, mood: x}\n"
@@ -160,10 +161,12 @@ def test_every_problem_is_reported_at_once():
     assert [p for p, _ in found] == [
         "rules.anonymous_pull.enabled",
         "rules.anonymous_pull.mood",
-        "rules.network_rules.allowed_ips",
+        "rules.network_rules.allowed_ips[0]",
+        "rules.network_rules.allowed_ips[1]",
     ], found
-    ips = dict(found)["rules.network_rules.allowed_ips"]
-    assert "[0] 10.0.0.0/8" in ips and "[1] '300.1.1.1'" in ips  # every bad entry, in one message
+    ips = dict(found)
+    assert "10.0.0.0/8 is private" in ips["rules.network_rules.allowed_ips[0]"]  # every bad entry,
+    assert "'300.1.1.1'" in ips["rules.network_rules.allowed_ips[1]"]  # each on its own line
 
 
 @pytest.mark.parametrize(
@@ -173,15 +176,15 @@ def test_every_problem_is_reported_at_once():
         (
             "scope: {subscriptions: [abc], foo: 1}",
             [
-                ("scope.foo", "unknown key"),
-                ("scope.subscriptions", "'abc' is not a subscription ID (a GUID)"),
+                ("scope.foo", "unknown key; allowed: subscriptions"),
+                ("scope.subscriptions[0]", "'abc' is not a subscription ID (a GUID)"),
             ],
         ),
         (
             "rules: {network_rules: {enabled: true, allowed_ips: ['10.0.0.0/8'], bypass: Nope}}",
             [
                 ("rules.network_rules.bypass", "must be 'AzureServices' or 'None', got 'Nope'"),
-                ("rules.network_rules.allowed_ips", "private (RFC 1918)"),
+                ("rules.network_rules.allowed_ips[0]", "private (RFC 1918)"),
             ],
         ),
         # Mapping values are named by their key, every one of them.
@@ -232,7 +235,7 @@ def test_yaml_merge_keys_work_and_the_keys_written_win():
     found = problems(
         "version: 1\nrules:\n  anonymous_pull: &on {enabled: true}\n  admin_user: {<<: *on, mood: x}\n"
     )
-    assert found == [("rules.admin_user.mood", "unknown key")]
+    assert found == [("rules.admin_user.mood", "unknown key; did you mean `mode`?")]
     # A merge source that merges itself, aliased again later: its own keys are still its own.
     nested = parse_policy(
         "version: 1\nrules:\n  admin_user: {<<: &strict {<<: &on {enabled: true}, enabled: false}, mode: enforce}\n"
@@ -346,12 +349,12 @@ GUID_A = "00000000-0000-0000-0000-00000000aaaa"
         ),
         (
             f'scope: {{subscriptions: ["{GUID_A}\\n"]}}',
-            "scope.subscriptions",
+            "scope.subscriptions[0]",
             f"has spaces around it; write '{GUID_A}'",
         ),
         (
             f"scope: {{subscriptions: ['/subscriptions/{GUID_A}/']}}",
-            "scope.subscriptions",
+            "scope.subscriptions[0]",
             f"write the GUID alone: '{GUID_A}'",
         ),
     ],
@@ -407,8 +410,8 @@ def test_non_canonical_ip_entries_are_refused_naming_the_canonical_form(value, c
     found = problems(f"version: 1\nrules: {{network_rules: {{allowed_ips: ['{value}']}}}}\n")
     assert found == [
         (
-            "rules.network_rules.allowed_ips",
-            f"[0] {value!r} is not written as ACR documents it (an IPv4 address or address/prefix); "
+            "rules.network_rules.allowed_ips[0]",
+            f"{value!r} is not written as ACR documents it (an IPv4 address or address/prefix); "
             f"write {canonical!r}",
         )
     ]
@@ -508,7 +511,7 @@ overrides:
             for rg in ("rg-STRASSE", "rg-straße")
         )
     )
-    assert [p for p, _ in dupes] == ["exempt.registries"] and "duplicate registry" in dupes[0][1]
+    assert [p for p, _ in dupes] == ["exempt.registries[1]"] and "duplicate registry" in dupes[0][1]
 
 
 def test_many_overrides_check_the_base_allow_list_once(monkeypatch):

@@ -172,3 +172,34 @@ def test_large_generated_estate_seeds_and_lists_quickly(emu: Emulator, arm_clien
     names = [r.name for r in arm_client(estate["meta"]["subscriptions"][0]).registries.list()]
     assert len(names) == 2000
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize(
+    "entry, reason",
+    [
+        ({"properties": {"adminUserEnabled": "yes"}}, "Path 'properties.adminUserEnabled'"),
+        ({"properties": {"publicNetworkAccess": "Sometimes"}}, "to type 'PublicNetworkAccess'"),
+    ],
+)
+def test_a_seed_with_a_wrong_type_or_enum_value_is_refused(entry: dict, reason: str) -> None:
+    """Issue 14 items 1-2: a seed cannot hold a state ARM would refuse to store."""
+    seed = [{"subscription": SUB_A, "resource_group": "rg", "name": "contososeed", **entry}]
+    with pytest.raises(
+        SeedError, match=r"registries\[0\]: ARM would refuse this registry: InvalidRequestContent"
+    ) as caught:
+        load_seed(seed)
+    assert reason in str(caught.value)
+
+
+def test_seeds_take_the_api_versions_shape(load_sample) -> None:
+    """Issue 14 items 2 and 5: enum casing is made canonical; preview-only properties are dropped."""
+    document = load_sample("registries/premium-open")
+    document["properties"] |= {"publicNetworkAccess": "disabled", "metadataSearch": "Enabled"}
+    compact = {"subscription": SUB_A, "resource_group": "rg", "name": "contososeed",
+               "properties": {"networkRuleBypassOptions": "none"}}  # fmt: skip
+
+    full, short = load_seed([document, compact])
+
+    assert full["properties"]["publicNetworkAccess"] == "Disabled"
+    assert "metadataSearch" not in full["properties"]
+    assert short["properties"]["networkRuleBypassOptions"] == "None"

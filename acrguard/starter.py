@@ -1,0 +1,99 @@
+"""``acrguard init``: a commented starter policies.yaml, and what to say when no policy is found.
+
+The starter is safe to run as written: dry-run, and only the rules that need no site-specific
+value are on (the firewall needs your allow-list, so it starts off). It never overwrites a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from acrguard.settings import Settings
+
+FILENAME = "policies.yaml"
+
+STARTER = """\
+# ACR Guard policy. Check it with `acrguard validate`; `acrguard explain <registry ID>` shows what
+# applies to one registry and why. Every key is checked strictly: an unknown key or a bad value is
+# reported with its key path, and the service never runs on a half-valid file.
+# Editor completion (VS Code YAML extension): run `acrguard schema > policies.schema.json`, then
+# add this line at the top:  # yaml-language-server: $schema=policies.schema.json
+version: 1
+
+# dry-run: report drift (outcome "planned") and change nothing. Switch to enforce once the
+# reports look right; the app setting ACRGUARD_MODE (or --mode) overrides this.
+mode: dry-run
+
+scope:
+  # Never act outside these subscriptions (GUIDs). Empty: every subscription the identity can read.
+  subscriptions: []
+
+exempt:
+  # Registries with this tag are evaluated and reported, never changed.
+  tags: {acrguard: exempt}
+  # Or by resource ID: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>
+  registries: []
+
+rules:
+  # Anonymous (unauthenticated) pull off. Standard and Premium SKUs.
+  anonymous_pull:
+    enabled: true
+
+  # Registry firewall (Premium): default action Deny plus your public IPv4 allow-list.
+  # Off until you list the addresses your clients and CI use.
+  network_rules:
+    enabled: false
+    allowed_ips: []        # e.g. [203.0.113.0/24, 198.51.100.7]
+    existing_rules: keep   # keep: merge ours in, never remove a rule | replace: exactly this list
+    bypass: AzureServices  # trusted Azure services (Defender scanning, ACR Tasks) still get in
+
+  # Admin user (shared username/password) off.
+  admin_user:
+    enabled: false
+
+  # Public network access off; only when the registry has an approved private endpoint.
+  public_network_access:
+    enabled: false
+
+# First match wins; each override's rules are merged over the ones above. For example:
+#   - description: public registries serve anonymous pulls on purpose
+#     match: {name: "pub*"}   # also: subscription, resource_group (glob), tags
+#     rules:
+#       anonymous_pull: {enabled: false}
+overrides: []
+
+# Notifications of planned and applied decisions, e.g.
+#   webhooks: [{url: "https://example.com/hook", format: teams}]   # json, teams or slack
+notify:
+  webhooks: []
+  eventgrid: []
+"""
+
+
+def write_starter(directory: Path) -> Path:
+    """Write the starter policy into ``directory``; FileExistsError if one is there already."""
+    path = directory / FILENAME
+    with path.open("x", encoding="utf-8") as file:  # "x": never overwrite, even in a race
+        file.write(STARTER)
+    return path
+
+
+def missing_policy(settings: Settings) -> str | None:
+    """Why there is no policy to load, where it was looked for and what to do; None if it exists."""
+    path = settings.policy_file
+    if path.is_file():
+        return None
+    if not settings.policy_looked:
+        if path.exists():
+            return None  # a directory or a special file: the loader says what is wrong with it
+        return (
+            "no such file (named by --policy or ACRGUARD_POLICY_FILE); "
+            "run `acrguard init` to write a starter policy"
+        )
+    looked = " and ".join(str(p) for p in settings.policy_looked)
+    return (
+        f"no policy file found: looked for {looked}; run `acrguard init` to write a starter "
+        "policies.yaml here, or name one with --policy FILE or ACRGUARD_POLICY_FILE"
+    )

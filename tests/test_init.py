@@ -1,0 +1,88 @@
+"""Issue 13 item 4: `acrguard init` writes a starter policy; the default policy is ./policies.yaml,
+and a missing one is reported with where it was looked for and a pointer to `acrguard init`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from cli_helpers import ACRGUARD, ROOT
+
+from acrguard.policy import load_policy
+from acrguard.settings import Settings, find_policy_file
+from acrguard.starter import STARTER, missing_policy
+
+
+def acrguard(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACRGUARD_")}
+    return subprocess.run(
+        [str(ACRGUARD), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_init_writes_a_valid_commented_dry_run_starter(tmp_path):
+    """Issue 13 item 4: `acrguard init` writes policies.yaml into the current directory."""
+    result = acrguard(tmp_path, "init")
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "policies.yaml"
+    assert written.read_text(encoding="utf-8") == STARTER
+    assert str(written) in result.stdout
+    policy = load_policy(written)
+    assert policy.doc.mode == "dry-run"  # a first run never writes to a registry
+    assert policy.rules["anonymous_pull"].enabled and not policy.rules["network_rules"].enabled
+    assert sum(line.lstrip().startswith("#") for line in STARTER.splitlines()) >= 15
+
+
+def test_init_never_overwrites_a_policy(tmp_path):
+    """Issue 13 item 4: an existing policies.yaml is left as it is: exit 1, naming the file."""
+    existing = tmp_path / "policies.yaml"
+    existing.write_text("version: 1\nmode: enforce\n", encoding="utf-8")
+    result = acrguard(tmp_path, "-o", "json", "init")
+    assert result.returncode == 1
+    assert existing.read_text(encoding="utf-8") == "version: 1\nmode: enforce\n"
+    (error,) = json.loads(result.stdout)["errors"]
+    assert error["input"] == str(existing) and "exists already" in error["message"]
+    assert f"acrguard: error: {existing}: exists already" in result.stderr
+
+
+def test_the_policy_in_the_current_directory_comes_first(tmp_path):
+    """Issue 13 item 4: with no --policy or ACRGUARD_POLICY_FILE, `validate` read the policy beside
+    the package (site-packages once installed); ./policies.yaml comes first now."""
+    acrguard(tmp_path, "init")
+    result = acrguard(tmp_path, "validate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{tmp_path / 'policies.yaml'}: valid"
+
+
+def test_the_default_lookup_never_points_into_the_installed_package(tmp_path, monkeypatch):
+    """Issue 13 item 3: the fallback beside function_app.py exists only in a clone or the Function
+    App's package; the first place looked is always the current directory."""
+    monkeypatch.chdir(tmp_path)
+    found, looked = find_policy_file()
+    assert looked[0] == tmp_path / "policies.yaml"
+    assert all((path.parent / "function_app.py").is_file() for path in looked[1:])
+    assert found == (ROOT / "policies.yaml")  # this checkout is a clone: its policy is the fallback
+
+
+def test_no_policy_found_says_where_it_looked_and_suggests_init(tmp_path):
+    """Issue 13 item 4: with no policy file, the error names every place looked and `acrguard init`."""
+    looked = (tmp_path / "policies.yaml", tmp_path / "app" / "policies.yaml")
+    settings = Settings.from_env()
+    defaulted = Settings(**{**vars(settings), "policy_file": looked[0], "policy_looked": looked})
+    message = missing_policy(defaulted)
+    assert message is not None
+    assert f"looked for {looked[0]} and {looked[1]}" in message and "acrguard init" in message
+    named = Settings(**{**vars(settings), "policy_file": tmp_path / "mine.yaml", "policy_looked": ()})
+    said = missing_policy(named) or ""
+    assert "no such file" in said and "acrguard init" in said
+    (tmp_path / "mine.yaml").write_text("version: 1\n", encoding="utf-8")
+    assert missing_policy(named) is None
+
+
+def test_an_unreadable_named_policy_is_left_to_the_loader(tmp_path):
+    """A named path that exists but is not a file (a directory) gets the loader's own reason."""
+    result = acrguard(tmp_path, "--policy", str(tmp_path), "validate")
+    assert result.returncode == 1
+    assert "cannot read the file" in result.stderr and "Traceback" not in result.stderr

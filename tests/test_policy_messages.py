@@ -1,0 +1,120 @@
+"""Issue 13 item 6: validation messages a person can act on, one problem per line with its key path."""
+
+from __future__ import annotations
+
+import pytest
+
+from acrguard.policy import PolicyError, parse_policy
+
+
+def problems(text: str) -> list[tuple[str, str]]:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.yaml")
+    return info.value.problems
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])
+def test_an_empty_file_is_called_empty(text):
+    """Issue 13 item 6: an empty file said 'expected a mapping at the top level, got NoneType'."""
+    ((path, reason),) = problems(text)
+    assert path == ""
+    assert "the file is empty" in reason and "version: 1" in reason and "acrguard init" in reason
+    assert "NoneType" not in reason
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- 1\n", "a list"), ("just text\n", "text"), ("5\n", "a number")]
+)
+def test_a_top_level_that_is_not_a_mapping_names_its_type_in_words(text, kind):
+    """Issue 13 item 6: the top level must be keys; the message says what it found, in words."""
+    ((path, reason),) = problems(text)
+    assert path == ""
+    assert reason.startswith("expected keys (version, mode, scope, ...) at the top level") and kind in reason
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "suggestion"),
+    [
+        ("version: 1\nrulez: {}\n", "rulez", "did you mean `rules`?"),
+        ("version: 1\nrules: {anonymus_pull: {}}\n", "rules.anonymus_pull", "did you mean `anonymous_pull`?"),
+        (
+            "version: 1\nrules: {admin_user: {enabeld: true}}\n",
+            "rules.admin_user.enabeld",
+            "did you mean `enabled`?",
+        ),
+        ("version: 1\nnotify: {webhook: []}\n", "notify.webhook", "did you mean `webhooks`?"),
+    ],
+)
+def test_an_unknown_key_gets_the_nearest_known_one(text, path, suggestion):
+    """Issue 13 item 6: `rulez:` got no "did you mean `rules`?"."""
+    found = problems(text)
+    assert (path, f"unknown key; {suggestion}") in found, found
+
+
+def test_an_unknown_key_with_no_near_match_lists_the_allowed_ones():
+    """Issue 13 item 6: no close match -> the keys that are allowed there."""
+    assert problems("version: 1\nscope: {zzz: 1}\n") == [("scope.zzz", "unknown key; allowed: subscriptions")]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("10.0.0.0/8", "10.0.0.0/8 is private (RFC 1918)"),
+        ("10.1.0.0/16", "10.1.0.0/16 is inside 10.0.0.0/8, which is private (RFC 1918)"),
+        ("10.0.0.1", "10.0.0.1 is inside 10.0.0.0/8, which is private (RFC 1918)"),
+        ("8.0.0.0/6", "8.0.0.0/6 contains 10.0.0.0/8, which is private (RFC 1918)"),
+    ],
+)
+def test_the_private_range_message_says_how_the_entry_relates_to_the_range(entry, expected):
+    """Issue 13 item 6: it read '10.0.0.0/8 overlaps 10.0.0.0/8, which is private'."""
+    found = problems(
+        f"version: 1\nrules: {{network_rules: {{allowed_ips: ['{entry}'], min_prefix_length: 6}}}}\n"
+    )
+    assert len(found) == 1, found
+    path, reason = found[0]
+    assert path == "rules.network_rules.allowed_ips[0]"
+    assert reason.startswith(expected), reason
+    assert "overlaps" not in reason
+
+
+def test_several_allowed_ips_problems_are_one_line_each_with_their_index():
+    """Issue 13 item 6: several allowed_ips problems were packed into one line."""
+    found = problems(
+        "version: 1\nrules:\n  network_rules:\n    allowed_ips: ['203.0.113.0/24', '10.0.0.0/8', '300.1.1.1',"
+        " '203.0.113.0/24', '2001:db8::/32']\n"
+    )
+    assert [p for p, _ in found] == [
+        "rules.network_rules.allowed_ips[1]",
+        "rules.network_rules.allowed_ips[2]",
+        "rules.network_rules.allowed_ips[3]",
+        "rules.network_rules.allowed_ips[4]",
+    ], found
+    reasons = [r for _, r in found]
+    assert "private" in reasons[0] and "not an IPv4" in reasons[1]
+    assert "duplicates '203.0.113.0/24'" in reasons[2] and "IPv6" in reasons[3]
+    assert not any(";" in r and "[" in r.split(";")[1] for r in reasons)  # no packed "[n] ...; [m] ..."
+
+
+def test_subscription_problems_are_one_line_each_with_their_index():
+    """Issue 13 item 6: scope.subscriptions problems were joined with '; ' into one line."""
+    good = "00000000-0000-0000-0000-00000000aaaa"
+    found = problems(f"version: 1\nscope: {{subscriptions: [abc, '{good}', ' {good}', '{good}']}}\n")
+    assert [p for p, _ in found] == [
+        "scope.subscriptions[0]",
+        "scope.subscriptions[2]",
+        "scope.subscriptions[3]",
+    ], found
+    assert "duplicate subscription" in found[2][1]
+
+
+def test_the_report_prints_one_problem_per_line():
+    """Issue 13 item 6: PolicyError's text is one 'file: key.path: reason' line per problem."""
+    with pytest.raises(PolicyError) as info:
+        parse_policy(
+            "version: 1\nrules: {network_rules: {allowed_ips: ['10.0.0.1', '192.168.1.1']}}\n", "p.yaml"
+        )
+    lines = str(info.value).splitlines()[1:]
+    assert [line.split(": ")[1] for line in lines] == [
+        "rules.network_rules.allowed_ips[0]",
+        "rules.network_rules.allowed_ips[1]",
+    ], lines
