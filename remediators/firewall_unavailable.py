@@ -4,8 +4,8 @@ Firewall rules and disabling public access are Premium features, so on the lower
 ours (or anyone's) can restrict who reaches the registry: Azure Policy's "unrestricted network
 access" and "public network access" audits mark it non-compliant, and until now ACR Guard only
 said "skipped". Reported, naming the fix a person can make: upgrade to Premium, then let
-``network_rules`` (or ``public_network_access``) close it. Premium registries are not this rule's
-business: ``network_rules`` covers them.
+``network_rules`` (or ``public_network_access``) close it. A Premium registry passes: it has a
+firewall, and ``network_rules`` judges it (a "compliant" record, not a "skipped" on every event).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ class FirewallUnavailable(Remediator):
     name = "firewall_unavailable"
     title = "No firewall on this SKU"
     severity = "medium"
-    skus = frozenset({"Basic", "Standard"})
     fixes = False
     references = (
         "https://learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks",
@@ -31,16 +30,17 @@ class FirewallUnavailable(Remediator):
 
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         access = public_access(registry)
+        sku = sku_name(registry)
         before = {"publicNetworkAccess": access}
+        if sku == "Premium":
+            return self.result(
+                Status.COMPLIANT, "the Premium SKU has a firewall: network_rules covers it", before=before
+            )
         if access == "Disabled":
             return self.result(Status.COMPLIANT, "public network access is disabled", before=before)
-        sku = sku_name(registry)
         return self.result(
             Status.FLAGGED,
             f"the {sku} SKU has no firewall: every address on the internet can reach the registry; "
             "upgrade it to Premium to restrict access (then network_rules can fix it)",
             before=before,
         )
-
-    def unsupported(self, registry: Any, sku: str) -> Evaluation:
-        return self.result(Status.UNSUPPORTED, f"{sku} registries have a firewall: network_rules covers them")

@@ -61,7 +61,7 @@ def test_acrguard_rules_json_lists_every_rule_with_its_metadata():
         "fix": "report",
         "default": "on",
         "severity": "medium",
-        "skus": ["Basic", "Standard"],
+        "skus": ["Basic", "Standard", "Premium"],
         "azure_policy": ["d0793b48-0edc-4296-a390-4c75d1bdfd71", "0fdf0491-d080-4575-b627-ad0e843cba0f"],
         "psrule": [],
         "rbac_actions": ["Microsoft.ContainerRegistry/registries/read"],

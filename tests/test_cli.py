@@ -67,7 +67,7 @@ def test_check_dry_run_exits_3_and_writes_nothing(seeded):
     result = invoke("-o", "json", "check", PROD, "--dry-run")
     assert result.returncode == 3
     records = json_out(result)["results"][0]["records"]
-    # firewall_unavailable (on by default) is about Basic/Standard: skipped on this Premium registry
+    # firewall_unavailable (on by default) passes this Premium registry: it has a firewall
     assert {r["outcome"] for r in records if r["rule"] != "firewall_unavailable"} == {"planned"}
     assert seeded.counters.writes() == 0
 

@@ -46,7 +46,7 @@ def test_report_only_rules_cost_no_call_beyond_the_one_read_on_every_sku(emu, sk
     assert [(r.method, r.route) for r in emu.requests if r.route != "identity"] == [("GET", "registry")]
 
 
-def test_firewall_unavailable_flags_open_lower_skus_and_leaves_premium_to_network_rules(emu):
+def test_firewall_unavailable_flags_open_lower_skus_and_passes_premium(emu):
     basic, std, prem = add(emu, "fwbasic", "Basic"), add(emu, "fwstd", "Standard"), add(emu, "fwprem")
     h = make_harness(policy("firewall_unavailable"))
     for resource_id in (basic, std, prem):
@@ -54,7 +54,7 @@ def test_firewall_unavailable_flags_open_lower_skus_and_leaves_premium_to_networ
     outcomes = {r.registry: (r.outcome, r.reason) for r in h.records}
     assert outcomes[basic][0] == outcomes[std][0] == "flagged"
     assert "Premium" in outcomes[std][1] and "Standard SKU has no firewall" in outcomes[std][1]
-    assert outcomes[prem] == ("skipped", "Premium registries have a firewall: network_rules covers them")
+    assert outcomes[prem] == ("compliant", "the Premium SKU has a firewall: network_rules covers it")
     assert emu.counters.writes() == 0
 
 
