@@ -57,6 +57,7 @@ class Summary:
     """Counts of registry outcomes for a reconcile or sweep."""
 
     results: list[RegistryResult] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # where the registries came from (graph_sweep)
 
     @property
     def counts(self) -> dict[str, int]:
