@@ -26,6 +26,12 @@ class ArmAudienceTokens(Remediator):
         "Breaks clients that pull with ARM-audience tokens (App Service's older pull path, some CI tools)."
     )
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return (
+            self.kql_skus()
+            + "not(tostring(properties.policies.azureADAuthenticationAsArmPolicy.status) =~ 'disabled')"
+        )
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         status = policy_status(registry, "azure_ad_authentication_as_arm_policy") or "enabled"
         before = {"policies": {"azureADAuthenticationAsArmPolicy": {"status": status}}}

@@ -23,6 +23,9 @@ class CustomerManagedKey(Remediator):
     )
     azure_policy = ("5b9159ae-1701-4a6f-9a7a-aa9c8ddd0580",)
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return self.kql_skus() + "not(tostring(properties.encryption.status) =~ 'enabled')"
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         encryption = getattr(registry, "encryption", None)
         status = str(plain(getattr(encryption, "status", None)) or "disabled").lower()

@@ -31,6 +31,12 @@ class ExportPolicy(Remediator):
         "Needs publicNetworkAccess Disabled first; blocks az acr import from this registry and acr transfer."
     )
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return self.kql_skus() + (
+            "(not(tostring(properties.policies.exportPolicy.status) =~ 'disabled')"
+            " or tostring(properties.publicNetworkAccess) != 'Disabled')"
+        )
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         status = policy_status(registry, "export_policy") or "enabled"
         access = public_access(registry)

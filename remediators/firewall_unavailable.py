@@ -28,6 +28,11 @@ class FirewallUnavailable(Remediator):
     psrule = ()
     notes = "Changing the SKU changes the bill, so it is never done automatically."
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return (
+            "not(tostring(sku.name) =~ 'Premium') and tostring(properties.publicNetworkAccess) != 'Disabled'"
+        )
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         access = public_access(registry)
         sku = sku_name(registry)

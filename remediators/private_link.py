@@ -2,6 +2,8 @@
 
 Report only: creating a private endpoint needs a virtual network, a subnet and DNS that only the
 network's owners can choose. Private endpoints need Premium; on the lower SKUs the reason says so.
+No Resource Graph predicate: "no connection whose status is Approved" is an array count the KQL
+subset cannot state exactly, so with this rule enabled a Resource Graph sweep reads every registry.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ class Quarantine(Remediator):
     references = ("https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.Quarantine/",)
     psrule = ("Azure.ACR.Quarantine",)
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return self.kql_skus() + "not(tostring(properties.policies.quarantinePolicy.status) =~ 'enabled')"
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         status = policy_status(registry, "quarantine_policy") or "disabled"
         before = {"policies": {"quarantinePolicy": {"status": status}}}

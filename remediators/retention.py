@@ -24,6 +24,9 @@ class Retention(Remediator):
     )
     psrule = ("Azure.ACR.Retention",)
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return self.kql_skus() + "not(tostring(properties.policies.retentionPolicy.status) =~ 'enabled')"
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         status = policy_status(registry, "retention_policy") or "disabled"
         days = getattr(getattr(registry.policies, "retention_policy", None), "days", None)

@@ -21,6 +21,9 @@ class SkuPrivateLink(Remediator):
     psrule = ("Azure.ACR.MinSku",)
     notes = "PSRule's MinSku accepts Standard too; this rule follows Azure Policy (Premium)."
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return "not(tostring(sku.name) =~ 'Premium')"
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         sku = sku_name(registry)
         before = {"sku": {"name": sku}}

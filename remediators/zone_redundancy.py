@@ -21,6 +21,9 @@ class ZoneRedundancy(Remediator):
     references = ("https://learn.microsoft.com/azure/container-registry/zone-redundancy",)
     azure_policy = ("9d2b0a20-57d6-474c-9d12-44a4a20999c6",)
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return self.kql_skus() + "not(tostring(properties.zoneRedundancy) =~ 'Enabled')"
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         value = str(plain(registry.zone_redundancy) or "Disabled")
         before = {"zoneRedundancy": value}

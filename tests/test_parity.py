@@ -102,3 +102,25 @@ def test_differences_are_the_documented_ones():
     for control_id, _ in DIFFERENCES:
         row = next(line for line in text.splitlines() if line.startswith(f"| `{control_id}`"))
         assert row.rstrip(" |").split("|")[-1].strip() not in ("", "-"), control_id
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_resource_graph_predicate_never_hides_a_finding(case):
+    """Each rule's ``kql_may_violate`` (the Resource Graph pushdown) selects every parity registry
+    on which the rule finds something, run by the emulator's strict KQL interpreter."""
+    import copy
+
+    from emulator import kql
+    from emulator.resource_graph import _row
+
+    doc = registry_doc(case)
+    for name, rule in RULES.items():
+        predicate = rule.kql_may_violate(CONFIGS[name])
+        if predicate is None:
+            continue
+        selected = kql.parse(f"resources | where {predicate}").run([_row(copy.deepcopy(doc))])
+        status = rule.evaluate(Registry(doc), CONFIGS[name]).status
+        if status in (Status.DRIFT, Status.FLAGGED, Status.BLOCKED):
+            assert selected, (name, predicate)
+        elif status is Status.COMPLIANT and name not in ("network_rules", "export_policy"):
+            assert not selected, (name, "a compliant registry is selected", predicate)
