@@ -548,6 +548,20 @@ def schema() -> None:
     sys.stdout.write(render_schema())
 
 
+# --- rules: the catalogue (acrguard/catalogue.py) ------------------------------------------------
+
+
+@command
+def rules(run: Run) -> None:
+    """List every rule: fix type, default, severity, SKUs, Azure Policy and PSRule IDs, RBAC actions."""
+    from acrguard import catalogue
+
+    listed = catalogue.rules()
+    if not run.json:
+        render.console().print(catalogue.table())
+    run.finish(ExitCode.OK, {"rules": len(listed)}, listed)
+
+
 # --- plumbing -----------------------------------------------------------------------------------
 
 

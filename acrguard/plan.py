@@ -132,6 +132,15 @@ def plan(policy: Policy, ref: RegistryRef, registry: Any) -> Plan:
         if decision.action != "fix":
             continue
         for key, value in decision.evaluation.change.items():
+            if isinstance(value, dict) and isinstance(change.get(key, {}), dict):
+                # ``policies``: ARM's PATCH merges it one named policy at a time, so two rules
+                # that set different policies (exports, ARM tokens) share one PATCH.
+                merged = change.setdefault(key, {})
+                for sub, sub_value in value.items():
+                    if sub in merged and merged[sub] != sub_value:
+                        conflict = f"rules disagree on {key}.{sub}: {decision.rule} and another rule"
+                    merged.setdefault(sub, sub_value)
+                continue
             if key in change and change[key] != value:
                 conflict = f"rules disagree on {key}: {decision.rule} and another rule"
             change.setdefault(key, value)

@@ -16,7 +16,10 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 Mode = Literal["dry-run", "enforce"]
+FixType = Literal["fix", "opt-in fix", "report"]
 SKUS = ("Basic", "Standard", "Premium")
+READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
+WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 
 
 class Status(enum.StrEnum):
@@ -88,11 +91,28 @@ class Remediator:
     #: Azure rules this rule corresponds to; carried into every audit record and notification.
     azure_policy: ClassVar[tuple[str, ...]] = ()
     psrule: ClassVar[tuple[str, ...]] = ()
+    #: False for a report-only rule: no write of ours can fix what it finds (its verdicts are
+    #: COMPLIANT, FLAGGED or UNSUPPORTED, never DRIFT), so it needs no write permission.
+    fixes: ClassVar[bool] = True
+    #: What a deployment should know before enabling the rule (shown by ``acrguard rules``).
+    notes: ClassVar[str] = ""
     Config: ClassVar[type[RuleConfig]] = RuleConfig
 
     @classmethod
     def controls(cls) -> dict[str, list[str]]:
         return {"azure_policy": list(cls.azure_policy), "psrule": list(cls.psrule)}
+
+    @classmethod
+    def fix_type(cls) -> FixType:
+        """ "fix" runs by default, "opt-in fix" only when a policy enables it, "report" never writes."""
+        if not cls.fixes:
+            return "report"
+        return "fix" if cls.default_enabled else "opt-in fix"
+
+    @classmethod
+    def rbac_actions(cls) -> tuple[str, ...]:
+        """The RBAC actions this rule's reads and writes need (the custom role grants their union)."""
+        return (READ_ACTION, WRITE_ACTION) if cls.fixes else (READ_ACTION,)
 
     def evaluate(self, registry: Any, config: RuleConfig) -> Evaluation:
         """Return this rule's verdict for ``registry`` (an SDK ``Registry``)."""
@@ -143,6 +163,31 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+def public_access(registry: Any) -> str:
+    """``publicNetworkAccess`` as ARM reports it; absent means Enabled (ARM's default)."""
+    return "Disabled" if str(plain(registry.public_network_access)).lower() == "disabled" else "Enabled"
+
+
+def policy_status(registry: Any, policy: str) -> str | None:
+    """``policies.<policy>.status`` in lower case, or None when ARM did not report it.
+
+    ``policy`` is the SDK attribute (``export_policy``); statuses are case-insensitive enums.
+    """
+    policies = getattr(registry, "policies", None)
+    status = getattr(getattr(policies, policy, None), "status", None) if policies is not None else None
+    return str(plain(status)).lower() if status is not None else None
+
+
+def approved_endpoints(registry: Any) -> list[Any]:
+    """The registry's private endpoint connections whose state is Approved."""
+    return [
+        c
+        for c in registry.private_endpoint_connections or []
+        if str(plain(getattr(getattr(c, "private_link_service_connection_state", None), "status", None)))
+        == "Approved"
+    ]
 
 
 def sku_name(registry: Any) -> str:

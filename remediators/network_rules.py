@@ -35,6 +35,9 @@ class NetworkRulesConfig(RuleConfig):
     # registry only through this bypass, so AzureServices is the default.
     bypass: Literal["AzureServices", "None"] = "AzureServices"
     allow_empty: bool = False  # Deny with no allowed IP locks everyone out of the public endpoint
+    # networkRuleBypassAllowedForTasks: since June 2025 ACR Tasks that use a system-assigned identity
+    # reach a firewalled registry only with it true. None leaves the registry's value alone.
+    bypass_for_tasks: bool | None = None
 
     def __post_init__(self) -> None:
         errors = _range_problems(tuple(self.allowed_ips), self.min_prefix_length)
@@ -109,13 +112,16 @@ class NetworkRules(Remediator):
         action = plain(rule_set.default_action) if rule_set is not None else "Allow"
         existing = [plain(r.ip_address_or_range) for r in (rule_set.ip_rules or [])] if rule_set else []
         bypass = plain(registry.network_rule_bypass_options) or "AzureServices"
-        before = {
+        before: dict[str, Any] = {
             "networkRuleSet": {
                 "defaultAction": action,
                 "ipRules": [{"action": "Allow", "value": v} for v in existing],
             },
             "networkRuleBypassOptions": bypass,
         }
+        tasks = bool(registry.network_rule_bypass_allowed_for_tasks)
+        if config.bypass_for_tasks is not None:
+            before["networkRuleBypassAllowedForTasks"] = tasks
         if plain(registry.public_network_access) == "Disabled":
             return self.result(
                 Status.COMPLIANT,
@@ -157,6 +163,10 @@ class NetworkRules(Remediator):
         if bypass != config.bypass:
             change["network_rule_bypass_options"] = config.bypass
             after["networkRuleBypassOptions"] = config.bypass
+        tasks_differ = config.bypass_for_tasks is not None and tasks != config.bypass_for_tasks
+        if tasks_differ:
+            change["network_rule_bypass_allowed_for_tasks"] = config.bypass_for_tasks
+            after["networkRuleBypassAllowedForTasks"] = config.bypass_for_tasks
 
         if change:
             what = []
@@ -169,6 +179,8 @@ class NetworkRules(Remediator):
                 what.append(f"allow-list differs from policy (+{added} / -{removed} rules)")
             if bypass != config.bypass:
                 what.append(f"trusted-services bypass is {bypass}, policy wants {config.bypass}")
+            if tasks_differ:
+                what.append(f"ACR Tasks bypass is {tasks}, policy wants {config.bypass_for_tasks}")
             return self.result(
                 Status.DRIFT, "; ".join(what), before=before, after=after, change=change, notes=notes
             )

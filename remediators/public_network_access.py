@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, plain
+from remediators.base import Evaluation, Remediator, RuleConfig, Status, approved_endpoints, plain
 
 
 class PublicNetworkAccessConfig(RuleConfig):
@@ -36,12 +36,7 @@ class PublicNetworkAccess(Remediator):
         before = {"publicNetworkAccess": access}
         if access == "Disabled":
             return self.result(Status.COMPLIANT, "public network access is disabled", before=before)
-        approved = [
-            c
-            for c in registry.private_endpoint_connections or []
-            if plain(getattr(getattr(c, "private_link_service_connection_state", None), "status", None))
-            == "Approved"
-        ]
+        approved = approved_endpoints(registry)
         if not approved and not config.allow_without_private_endpoint:
             return self.result(
                 Status.BLOCKED,

@@ -40,6 +40,9 @@ rules:
   network_rules:
     enabled: true
     allowed_ips: ["203.0.113.0/24", "198.51.100.7"]
+  # On by default, but these tests count the write rules' records; tests/test_rules_report.py
+  # covers it, and tests that load policies.yaml see it.
+  firewall_unavailable: {enabled: false}
 """
 
 

@@ -58,7 +58,9 @@ def test_mode_enforce_flag_beats_acrguard_mode_dry_run(seeded, position, env_set
     result = invoke(
         *placed(position, ["--mode", "enforce"], ["-o", "json", "check", rid("contosostd")]), **env
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, (
+        result.stderr
+    )  # 3: the Standard SKU's missing firewall is flagged (firewall_unavailable)
     assert [w.resource_id.lower() for w in writes(seeded)] == [rid("contosostd").lower()]
 
 

@@ -43,12 +43,15 @@ def test_webhook_tells_a_person_what_changed_who_caused_it_and_how_to_exempt(see
         tmp_path, f"notify:\n  webhooks: [{{url: '{hook.url(SECRET_PATH)}', format: {fmt}}}]\n"
     )
     result = run_cli(seeded, "-o", "json", "check", STD, policy=policy)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, (
+        result.stderr
+    )  # 3: the Standard SKU's missing firewall is flagged (firewall_unavailable)
     assert len(hook.received) == 1
     text = json.dumps(hook.bodies()[0])
     assert "contosostd" in text and "anonymous" in text.lower()
     if fmt == "json":
-        assert hook.bodies()[0]["records"][0]["outcome"] == "applied"
+        outcomes = {r["rule"]: r["outcome"] for r in hook.bodies()[0]["records"]}
+        assert outcomes["anonymous_pull"] == "applied"
     else:
         assert "exempt" in text  # how to exempt it
         shape = {"teams": ("type", "attachments", "@type"), "slack": ("text", "blocks")}[fmt]
@@ -59,7 +62,7 @@ def test_failing_webhook_never_undoes_or_fails_the_remediation(seeded, hook, tmp
     hook.answer(*[500] * 10)
     policy = policy_with(tmp_path, f"notify:\n  webhooks: [{{url: '{hook.url(SECRET_PATH)}'}}]\n")
     result = run_cli(seeded, "-v", "check", STD, policy=policy)
-    assert result.returncode == 0  # the fix stands
+    assert result.returncode == 3  # the fix stands; 3: firewall_unavailable flags the Standard SKU
     assert seeded.get_registry(STD)["properties"]["anonymousPullEnabled"] is False
     assert len(hook.received) == 3  # retried, bounded
     assert "notify_failed" in result.stderr
@@ -97,5 +100,5 @@ def test_event_grid_wrong_key_is_notify_failed_not_a_failure(seeded, tmp_path):
         f"notify:\n  eventgrid: [{{endpoint: '{seeded.topic_endpoint}', key_setting: ACRGUARD_TEST_TOPIC_KEY}}]\n",
     )
     result = run_cli(seeded, "-v", "check", STD, policy=policy, ACRGUARD_TEST_TOPIC_KEY="wrong")
-    assert result.returncode == 0
+    assert result.returncode == 3  # 3: the Standard SKU's missing firewall is flagged (firewall_unavailable)
     assert "notify_failed" in result.stderr and seeded.topic_events == []

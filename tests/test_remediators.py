@@ -38,8 +38,17 @@ def test_discovery_finds_one_remediator_per_module():
     assert [r.name for r in all_remediators()] == [
         "admin_user",
         "anonymous_pull",
+        "arm_audience_tokens",
+        "customer_managed_key",
+        "export_policy",
+        "firewall_unavailable",
         "network_rules",
+        "private_link",
         "public_network_access",
+        "quarantine",
+        "retention",
+        "sku_private_link",
+        "zone_redundancy",
     ]
 
 

@@ -117,7 +117,9 @@ def test_sweep_tenant_fixes_the_drifted_with_one_query_and_no_read_of_compliant_
     assert LOCKED.lower() not in gets and len(gets) == 3
     assert len(writes(seeded)) == 3
     again = json_out(invoke("-o", "json", "sweep", "--tenant"))["summary"]
-    assert again["applied"] == 0 and again["candidates"] <= 2  # exempt-by-tag rows still come back
+    # exempt-by-tag rows still come back, and so do the open Basic/Standard registries that
+    # firewall_unavailable flags on every sweep (a finding, read from the row: no GET)
+    assert again["applied"] == 0 and again["candidates"] <= 4
 
 
 def test_sweep_management_group_covers_only_its_subscriptions(seeded):

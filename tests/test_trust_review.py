@@ -96,7 +96,7 @@ overrides:
     h = make_harness(policy, settle_s=0)
     h.engine.handle(write_event(STD))
     assert seeded.counters.writes(STD) == 0
-    assert h.outcomes(STD) == [("anonymous_pull", "planned")]
+    assert h.outcomes(STD) == [("anonymous_pull", "planned"), ("firewall_unavailable", "flagged")]
 
 
 SECRET = "SECRETSIGNATURE123"
