@@ -26,7 +26,9 @@ def on_registry_write(event: func.EventGridEvent) -> None:
 @app.function_name("reconcile")
 @app.timer_trigger(arg_name="timer", schedule=reconcile_schedule(), run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest) -> None:
-    summary = runtime.engine().reconcile(source="reconcile")
+    from acrguard import graph_sweep
+
+    summary = graph_sweep.reconcile(runtime.engine(), source="reconcile")
     if summary.transient_errors:
         # Surface it (the invocation fails and alerts); the next run picks the registries up again.
         raise summary.transient_errors[0]

@@ -133,10 +133,25 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         except ValueError:
             pass
     value = headers.get("Retry-After")
+    if not value and headers.get("x-ms-user-quota-remaining") == "0":
+        # Resource Graph's per-user quota: spent until the window resets ("hh:mm:ss").
+        return quota_resets_after(headers.get("x-ms-user-quota-resets-after"))
     if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:  # an HTTP date; anything else (a proxy's "soon") is no hint: the usual backoff applies
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def quota_resets_after(value: str | None) -> float | None:
+    """Resource Graph's ``x-ms-user-quota-resets-after`` (``hh:mm:ss[.fff]``) in seconds."""
+    try:
+        hours, minutes, seconds = (value or "").split(":")
+        return max(0.0, int(hours) * 3600 + int(minutes) * 60 + float(seconds))
+    except ValueError:
+        return None

@@ -246,19 +246,61 @@ def sweep(
         ),
     ] = None,
     dry_run: DryRunOpt = False,
+    tenant: Annotated[
+        bool,
+        typer.Option(
+            "--tenant",
+            help="Every subscription the identity can read, through Azure Resource Graph (policy pushed down).",
+        ),
+    ] = False,
+    management_group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--management-group",
+            "-m",
+            metavar="ID",
+            help="Management group (repeatable), through Azure Resource Graph.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Every registry of the subscriptions, from list pages (no per-registry GET unless there is drift to fix)."""
+    """Every registry of the subscriptions, from list pages (no per-registry GET unless there is drift to fix).
+
+    With --tenant or --management-group, one Resource Graph query finds the registries that may
+    violate the policy; if Resource Graph is unavailable, --tenant falls back to the list and says so.
+    """
+    from acrguard import graph_sweep
     from acrguard.arm import ArmError
 
+    if sum(map(bool, (subscription, tenant, management_group))) > 1:
+        raise typer.BadParameter("give one of --subscription, --tenant or --management-group")
     engine = run.engine(dry_run)
     with _progress() as advance:
         try:
-            summary = engine.reconcile(subscription, concurrency=concurrency, source="cli", on_result=advance)
+            if tenant or management_group:
+                summary = graph_sweep.sweep(
+                    engine,
+                    management_groups=management_group,
+                    concurrency=concurrency,
+                    source="cli",
+                    on_result=advance,
+                )
+            else:
+                summary = engine.reconcile(
+                    subscription, concurrency=concurrency, source="cli", on_result=advance
+                )
         except ArmError as exc:  # listing the subscriptions themselves failed
             endpoint = urlsplit(run.settings().arm_endpoint)  # scheme and host only: never a path
             raise CliError(str(exc), input=f"{endpoint.scheme}://{endpoint.hostname}/subscriptions") from None
     items = [Item(r.registry, r.outcome, r.records) for r in summary.results]
-    stats = {**summary.counts, "registries": len(items)}
+    stats = {**summary.counts, "registries": len(items), **summary.details}
+    if fallback := summary.details.get("fallback"):
+        render.err_console().print(f"note: {fallback}")
+    elif summary.details.get("source") == "resource-graph" and not run.json:
+        render.err_console().print(
+            f"Resource Graph: {stats['candidates']} registries may violate the policy "
+            f"({stats['arg_queries']} queries); the others are compliant by the query"
+        )
     if not run.json:
         out = render.console()
         for table in render.sweep_tables(items, stats):

@@ -42,28 +42,32 @@ class DeadLetterBlob:
 
 def parse_container_url(url: str) -> ContainerLocation:
     """``https://<account>.blob.core.windows.net/<container>[/prefix]``; emulators (Azurite) use the
-    path style ``http://127.0.0.1:10000/<account>/<container>[/prefix]``. ValueError says what is wrong."""
+    path style ``http://127.0.0.1:10000/<account>/<container>[/prefix]``. ValueError says what is
+    wrong, naming the URL without its query or userinfo: the query may be a SAS token, the userinfo
+    a key."""
     parts = urlsplit(url.strip())
     host = parts.hostname or ""
     # Shown in errors without its query or userinfo: a SAS token's signature lives in the query.
-    shown = repr(f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}") + (
-        " (query not shown)" if parts.query else ""
-    )
+    shown = repr(f"{parts.scheme}://{host}{parts.path}") + (" (query not shown)" if parts.query else "")
     if parts.scheme not in ("https", "http") or not host:
         raise ValueError(
             f"{shown} is not a blob container URL (https://<account>.blob.core.windows.net/<container>)"
         )
+    if parts.username or parts.password:
+        raise ValueError(f"{shown}: a container URL carries no user name or password (use the identity)")
     segments = [unquote(s) for s in parts.path.split("/") if s]
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
     path_style = _is_ip(host) or "." not in host
     if path_style:
         if len(segments) < 2:
             raise ValueError(f"{shown}: a path-style URL needs /<account>/<container>")
         account, segments = segments[0], segments[1:]
-        account_url = f"{parts.scheme}://{parts.netloc}/{account}"
+        account_url = f"{parts.scheme}://{netloc}/{account}"
     else:
         if not segments:
             raise ValueError(f"{shown} names no container")
-        account, account_url = host.split(".")[0], f"{parts.scheme}://{parts.netloc}"
+        account, account_url = host.split(".")[0], f"{parts.scheme}://{netloc}"
     container, rest = segments[0], segments[1:]
     prefix = "/".join(rest) + "/" if rest else ""
     return ContainerLocation(account_url, account, container, prefix)

@@ -57,6 +57,7 @@ class Summary:
     """Counts of registry outcomes for a reconcile or sweep."""
 
     results: list[RegistryResult] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # where the registries came from (graph_sweep)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -254,7 +255,10 @@ class Engine:
                 emit("failed", d, f"PATCH rejected: {exc}", after=d.evaluation.after, sku=sku)
             return
         confirmed = {d.rule: d for d in plan(self.policy, ref, updated).decisions}
-        for d in first.to_fix:
+        planned = {d.rule for d in first.to_fix}
+        # A rule that drifted only while we waited to write (its first verdict is already in the
+        # audit) was fixed by our PATCH too: it gets its own record of that write.
+        for d in [*first.to_fix, *(d for rule, d in sent.items() if rule not in planned)]:
             now = confirmed.get(d.rule)
             if d.rule not in sent:
                 # The read just before writing no longer drifted for this rule and we never sent

@@ -150,6 +150,9 @@ def mode_of(policy: Policy, resolution: Resolution, name: str) -> tuple[str, str
     sources = [
         (policy.mode_override, f"{policy.mode_source} ({policy.mode_override})"),
         (resolution.rules[name].mode, rule_source),
+        # The base rule's own mode still counts under an override: its rules are merged over the
+        # base, which would otherwise let an override's `enforce` replace the rule's dry-run.
+        (policy.rules[name].mode if override is not None else None, f"rules.{name}.mode"),
         (override.mode if override is not None else None, f"mode of override #{index}"),
         (policy.doc.mode, "the policy's mode"),
     ]

@@ -155,6 +155,13 @@ SETTINGS: dict[str, Setting] = {
     "ACRGUARD_RECONCILE_SCHEDULE": Setting(
         "reconcile_schedule", "NCRONTAB schedule of the timer-triggered reconcile.", default=DEFAULT_SCHEDULE
     ),
+    "ACRGUARD_RECONCILE_SOURCE": Setting(
+        "reconcile_source",
+        "Where the timer's reconcile finds registries: `list` (each subscription's list pages) or `arg` "
+        "(one Azure Resource Graph query with the policy pushed down; falls back to `list`).",
+        _choice("list", "arg"),
+        "list",
+    ),
     "ACRGUARD_RETRY_BUDGET_S": Setting(
         "retry_budget_s",
         "Total seconds one ARM operation may spend retrying.",
@@ -219,6 +226,7 @@ class Settings:
     http_timeout_s: float
     sweep_concurrency: int
     settle_s: float = 5.0
+    reconcile_source: str = "list"
     notify_webhook_url: str | None = None
     notify_webhook_format: str = "json"
     notify_eventgrid_endpoint: str | None = None

@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench import burst, c7n, cold_start, growth, per_event, report, sweep
+from bench import burst, c7n, cold_start, exposure, growth, per_event, report, scale, sweep
 from bench.common import BENCH_PY, BENCH_VENV, OUT_DIR, ROOT, log
 
 PACKAGES = (
@@ -102,6 +102,11 @@ def main() -> None:
         ("sweep", lambda: sweep.measure(repeats)),
         ("burst", burst.measure),
         ("growth", lambda: growth.measure(results["sweep"], repeats)),
+        ("scale", lambda: scale.measure(scale.SIZES[:2] if args.quick else scale.SIZES)),
+        (
+            "exposure",
+            lambda: exposure.measure(8 if args.quick else exposure.SAMPLES, scale.graph_wall(results)),
+        ),
     ):
         log(f"== {name}")
         t0 = time.time()

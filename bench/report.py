@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import scale_report
 from bench.common import ROOT
 
 GOAL_FLOOR = 1.2
@@ -39,7 +40,8 @@ def render(r: dict[str, Any], plot: Path) -> str:
     parts = [header(r), summary(r, misses)]
     if misses:
         parts.append("### Missed goals, with the measured reason\n\n" + "\n".join(misses))
-    parts += [machine(r), method(r), cold(r), per_event(r), sweep(r), burst(r), growth(r, plot), limits(r)]
+    parts += [machine(r), method(r), cold(r), per_event(r), sweep(r), burst(r), growth(r, plot)]
+    parts += [scale_report.render(r), scale_report.exposure(r), limits(r)]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
 
 

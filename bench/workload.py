@@ -8,6 +8,7 @@ file, DefaultAzureCredential), so the emulator in the parent is reached exactly 
   each batch is handled on ``n`` threads (1: one after another), like the Python worker's
   thread pool; returns each batch's wall time.
 - ``{"mode": "reconcile", "subscriptions": [...]}``: the timer trigger's sweep.
+- ``{"mode": "graph"}``: the Resource Graph sweep of the tenant (``sweep --tenant``).
 """
 
 from __future__ import annotations
@@ -63,13 +64,43 @@ def run_reconcile(engine: Any, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_graph(engine: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """The Resource Graph sweep of the tenant (bench.scale)."""
+    from acrguard import graph_sweep
+
+    started = time.perf_counter()
+    cpu = time.process_time()
+    summary = graph_sweep.sweep(engine, source="reconcile")
+    return {
+        "wall_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu,
+        "counts": summary.counts,
+        "registries": len(summary.results),
+        "details": summary.details,
+    }
+
+
+def vm_hwm_mb() -> float:
+    """This process's own peak RSS (VmHWM is reset by exec; rusage's maxrss is not, so for a child of
+    a big parent it reports the parent's pages shared between fork and exec)."""
+    from pathlib import Path
+
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main() -> None:
     from acrguard import runtime
 
     spec = json.loads(sys.stdin.read() or "{}")
     engine = runtime.engine()
-    result = {"events": run_events, "reconcile": run_reconcile}[spec["mode"]](engine, spec)
+    result = {"events": run_events, "reconcile": run_reconcile, "graph": run_graph}[spec["mode"]](
+        engine, spec
+    )
     result["t_done"] = time.time()
+    result["vm_hwm_mb"] = vm_hwm_mb()
     print(json.dumps(result), flush=True)
 
 

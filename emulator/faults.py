@@ -5,7 +5,7 @@ dropping the connection, or answering a status with a realistic error body. Faul
 in the order they were added; each match consumes one of its ``times``.
 
 Routes: ``registry`` (GET/PUT/PATCH/DELETE one registry), ``list``, ``operation`` (LRO status
-polls), ``subscriptions`` (GET /subscriptions[/{id}]), ``identity`` (managed-identity endpoint), ``topic`` (Event Grid publish). A fault with no
+polls), ``subscriptions`` (GET /subscriptions[/{id}]), ``resourcegraph`` (Resource Graph queries), ``identity`` (managed-identity endpoint), ``topic`` (Event Grid publish). A fault with no
 ``route`` matches the ARM routes only, so ``inject(status=500)`` never breaks token acquisition
 by surprise; script the identity endpoint with ``route="identity"``.
 """
@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from .resource_ids import resource_key
 
-ARM_ROUTES = frozenset({"registry", "list", "operation", "subscriptions"})
+ARM_ROUTES = frozenset({"registry", "list", "operation", "subscriptions", "resourcegraph"})
 ROUTES = ARM_ROUTES | {"identity", "topic", "other"}
 
 Delay = float | Callable[[], float] | None

@@ -55,6 +55,8 @@ from .identity import (
 )
 from .lro import LroMode, OperationTracker
 from .observability import Counters, RequestLog, RequestRecord
+from .resource_graph import PATH as RESOURCE_GRAPH_PATH
+from .resource_graph import ResourceGraph
 from .resource_ids import (
     LIST_BY_GROUP_PATH,
     LIST_BY_SUBSCRIPTION_PATH,
@@ -138,6 +140,7 @@ class Emulator:
         self._latency: Delay = None
         self._request_hooks: list[Callable[[ArmRequest], None]] = []
         self._log = RequestLog()
+        self.resource_graph = ResourceGraph(self._graph_documents, self._graph_subscriptions)
         self.counters = Counters()
         self._dispatcher: EventDispatcher | None = None
         self._registries = RegistriesProvider(self._store, self._operations, self.settings, self._emit)
@@ -226,6 +229,16 @@ class Emulator:
         self.counters.clear()
         self._topic.clear()
         self._topic.input_schema = "CloudEventSchemaV1_0"
+        self.resource_graph.reset()
+
+    def _graph_documents(self) -> list[dict[str, Any]]:
+        with self._store.lock:
+            return [entry.doc for entry in self._store.entries()]
+
+    def _graph_subscriptions(self) -> list[str]:
+        with self._store.lock:
+            implied = [entry.ref.subscription for entry in self._store.entries()]
+        return [s.subscription_id.lower() for s in self._subscriptions.visible(implied)]
 
     # ================================================================== where it listens
     @property
@@ -609,6 +622,8 @@ class Emulator:
         own = {self.base_url, f"https://localhost:{self.port}", request.origin}
         token = arm_gateway.authenticate(request, self._tokens, own)
         request.notes["principal"] = token.principal
+        if route == "resourcegraph":
+            return self.resource_graph.handle(request, token.principal)
         if isinstance(target, SubscriptionsTarget):
             arm_gateway.require_api_version(request, SUBSCRIPTIONS_API_VERSIONS)
             arm_gateway.authorize(token.principal, SUBSCRIPTION_READ, target.path)
@@ -734,6 +749,8 @@ def classify(path: str) -> tuple[str, Target]:
         return "identity", None
     if path.rstrip("/").lower() == TOPIC_PATH:
         return "topic", None
+    if path.rstrip("/").lower() == RESOURCE_GRAPH_PATH:
+        return "resourcegraph", None
     if SUBSCRIPTIONS_PATH.match(path):
         return "subscriptions", SubscriptionsTarget()
     if match := SUBSCRIPTION_PATH.match(path):

@@ -22,6 +22,9 @@ class AdminUser(Remediator):
     azure_policy = ("dc921057-6b28-4fbe-9b83-f7bec05db6c2", "79fdfe03-ffcb-4e55-b4d0-b925b8241759")
     psrule = ("Azure.ACR.AdminUser",)
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return self.kql_skus() + "properties.adminUserEnabled == true"
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         enabled = bool(registry.admin_user_enabled)
         before = {"adminUserEnabled": enabled}

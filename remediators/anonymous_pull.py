@@ -23,6 +23,9 @@ class AnonymousPull(Remediator):
     azure_policy = ("9f2dea28-e834-476c-99c5-3507b4728395", "cced2946-b08a-44fe-9fd9-e4ed8a779897")
     psrule = ("Azure.ACR.AnonymousAccess",)
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return self.kql_skus() + "properties.anonymousPullEnabled == true"
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         enabled = bool(registry.anonymous_pull_enabled)
         before = {"anonymousPullEnabled": enabled}

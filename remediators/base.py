@@ -101,6 +101,24 @@ class Remediator:
             return self.unsupported(registry, sku)
         return self.check(registry, config)
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        """A KQL predicate over ARG's ``resources`` row that is true for every registry this rule
+        could find non-compliant (drift, flagged or blocked) under ``config``: a conservative
+        superset, used to let Resource Graph skip compliant registries (acrguard.pushdown).
+
+        None (the default) means "cannot say": every registry is then swept, so a rule without a
+        predicate is always safe. Use only the KQL subset the emulator interprets (emulator/kql.py),
+        and ``tostring()`` around properties that may be missing (a comparison with null is null).
+        """
+        return None
+
+    def kql_skus(self) -> str:
+        """The SKU guard for a predicate ("" when the rule applies to every SKU)."""
+        if self.skus == frozenset(SKUS):
+            return ""
+        names = ", ".join(f"'{s}'" for s in SKUS if s in self.skus)
+        return f"tostring(sku.name) in~ ({names}) and "
+
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -89,6 +89,21 @@ class NetworkRules(Remediator):
     psrule = ("Azure.ACR.Firewall",)
     Config = NetworkRulesConfig
 
+    def kql_may_violate(self, config: NetworkRulesConfig) -> str | None:  # type: ignore[override]
+        """Open, or not exactly the policy's list: a registry whose rules are exactly the allow-list
+        (in ARM's JSON, in policy order) with Deny and the policy's bypass is compliant under both
+        ``keep`` and ``replace``; any other spelling or order is swept (a superset, never a miss)."""
+        import json
+
+        rules = [{"action": "Allow", "value": ipranges.canonical_entry(v)} for v in config.allowed_ips]
+        listed = json.dumps(rules, separators=(",", ":")).replace("\\", "\\\\").replace("'", "\\'")
+        return (
+            f"{self.kql_skus()}tostring(properties.publicNetworkAccess) != 'Disabled' and ("
+            "tostring(properties.networkRuleSet.defaultAction) != 'Deny'"
+            f" or tostring(properties.networkRuleBypassOptions) != '{config.bypass}'"
+            f" or tostring(properties.networkRuleSet.ipRules) != '{listed}')"
+        )
+
     def check(self, registry: Any, config: NetworkRulesConfig) -> Evaluation:  # type: ignore[override]
         rule_set = registry.network_rule_set
         action = plain(rule_set.default_action) if rule_set is not None else "Allow"

@@ -28,6 +28,9 @@ class PublicNetworkAccess(Remediator):
     psrule = ()
     Config = PublicNetworkAccessConfig
 
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        return self.kql_skus() + "tostring(properties.publicNetworkAccess) != 'Disabled'"
+
     def check(self, registry: Any, config: PublicNetworkAccessConfig) -> Evaluation:  # type: ignore[override]
         access = plain(registry.public_network_access) or "Enabled"
         before = {"publicNetworkAccess": access}

@@ -234,7 +234,12 @@ def test_module_calls_match_module_parameters_and_outputs(path: Path) -> None:
             continue
         operands = node["operator"]["operands"]
         inner = operands["operand_2"]
-        if operands["operand_1"] in modules and isinstance(inner, dict):
+        # operand_1 is a dict for an indexed symbol (``assignments[i].identity``): not a module.
+        if (
+            isinstance(operands["operand_1"], str)
+            and operands["operand_1"] in modules
+            and isinstance(inner, dict)
+        ):
             inner_ops = inner.get("operator", {}).get("operands", {})
             if inner_ops.get("operand_1") == "outputs" and isinstance(inner_ops.get("operand_2"), str):
                 target = (path.parent / modules[operands["operand_1"]]["detail"]["path"]).resolve()
@@ -640,3 +645,60 @@ def test_function_identity_has_blob_rights_per_container_never_on_the_account() 
         if a["properties"]["principalId"] == "operatorPrincipalId"
     }
     assert operator == {"deadLetterContainerName"}
+
+
+# --------------------------------------------------------------------------------------------------
+# management-group onboarding (issue 16 item 2)
+
+MG = INFRA / "management-group.bicep"
+
+
+def test_management_group_role_is_the_contract_assignable_at_the_group() -> None:
+    doc = bicep(MG)
+    assert doc["globals"]["scope"]["value"] == "managementGroup"
+    role = one_resource(MG, "Microsoft.Authorization/roleDefinitions")["properties"]
+    (permission,) = role["permissions"]
+    assert contract_key(MG, permission["actions"]) == "roleActions"
+    assert permission["dataActions"] == [] and permission["notActions"] == []
+    (scope,) = role["assignableScopes"]
+    assert scope["function"]["type"] == "management_group" and scope["function"]["property_name"] == "id"
+
+
+def _policy(name: str) -> dict[str, Any]:
+    return body(bicep(MG)["resources"][name])["properties"]
+
+
+def test_management_group_policies_attach_to_an_existing_topic_or_create_one() -> None:
+    attach, create = _policy("attachPolicy"), _policy("createPolicy")
+    for policy in (attach, create):
+        assert policy["policyRule"]["then"]["effect"] == "deployIfNotExists"
+        assert policy["policyRule"]["then"]["details"]["roleDefinitionIds"]
+    # Attach: every existing subscription system topic gets the event subscription (Azure allows one topic).
+    conditions = attach["policyRule"]["if"]["allOf"]
+    assert {
+        "field": "Microsoft.EventGrid/systemTopics/topicType",
+        "equals": "Microsoft.Resources.Subscriptions",
+    } in conditions
+    assert (
+        attach["policyRule"]["then"]["details"]["type"]
+        == "Microsoft.EventGrid/systemTopics/eventSubscriptions"
+    )
+    # Create: only where the subscription has no such topic, so the two never collide.
+    details = create["policyRule"]["then"]["details"]
+    assert create["policyRule"]["if"] == {"field": "type", "equals": "Microsoft.Resources/subscriptions"}
+    assert details["existenceScope"] == "subscription" and details["deploymentScope"] == "subscription"
+    assert details["existenceCondition"]["equals"] == "Microsoft.Resources.Subscriptions"
+
+
+def test_management_group_assigns_both_policies_with_identities_and_remediates_existing() -> None:
+    doc = bicep(MG)
+    assignment = one_resource(MG, "Microsoft.Authorization/policyAssignments")
+    assert assignment["identity"]["type"] == "SystemAssigned"
+    remediations = resources_of_type(doc, "Microsoft.PolicyInsights/remediations")
+    assert len(remediations) == 1
+    assert body(remediations[0])["properties"]["resourceDiscoveryMode"] == "ExistingNonCompliant"
+    assert "default" in doc["parameters"]["remediateExisting"]
+    # The event subscription deployed in each subscription filters on the contract, like the per-subscription one.
+    source = MG.read_text()
+    assert "contract.operationNames" in source and "contract.eventTypes" in source
+    assert "on_registry_write" in source

@@ -198,6 +198,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: reconcileSchedule
         }
         {
+          name: 'ACRGUARD_RECONCILE_SOURCE'
+          value: 'list'
+        }
+        {
           name: 'ACRGUARD_RETRY_BUDGET_S'
           value: '60'
         }

@@ -1,0 +1,70 @@
+"""The policy as one Resource Graph query: only registries that may violate it come back.
+
+Each rule states a conservative KQL predicate (``Remediator.kql_may_violate``): true for every
+registry it could find drifted, flagged or blocked. The query ORs the predicates of every rule
+enabled in the base rules or in any override (an override may enable a rule, or configure it
+differently, for some registries: the union covers them all). One rule that cannot say (None)
+turns the policy filter off, so a new rule without a predicate is swept everywhere, never missed.
+
+Exact filters only for scope: ``scope.subscriptions`` and ``exempt.registries`` compare resource
+IDs case-insensitively, which ``in~`` does exactly. Exemption *tags* are not pushed down: ARG's tag
+names are case-sensitive where the policy's are not, so those registries come back and are reported
+exempt as before. tests/test_pushdown.py proves with hypothesis that a registry the query leaves
+out is compliant (or skipped) under :func:`acrguard.plan.plan`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from acrguard.plan import remediators
+from acrguard.resource_ids import RegistryRef
+
+if TYPE_CHECKING:
+    from acrguard.policy import Policy
+
+REGISTRY_TYPE = "microsoft.containerregistry/registries"
+#: The columns Registry.deserialize reads (plus ``id``, which ARG needs to page).
+COLUMNS = ("id", "name", "type", "location", "tags", "sku", "identity", "properties")
+
+
+def policy_predicate(policy: Policy) -> str | None:
+    """The KQL predicate selecting registries that may violate ``policy``; None: every registry."""
+    parts: list[str] = []
+    for name, rule in remediators().items():
+        for rules in (policy.rules, *policy.override_rules):
+            config = rules.get(name)
+            if config is None or not config.enabled:
+                continue
+            predicate = rule.kql_may_violate(config)
+            if predicate is None:
+                return None
+            if predicate not in parts:
+                parts.append(predicate)
+    return " or ".join(f"({p})" for p in parts) if parts else "false"
+
+
+def scope_filters(policy: Policy) -> list[str]:
+    """Exact scope filters: the policy's subscriptions, the registries it exempts by ID."""
+    filters = []
+    if policy.subscriptions:
+        filters.append(f"subscriptionId in~ ({_strings(s.lower() for s in policy.subscriptions)})")
+    exempt = policy.doc.exempt.registries
+    if exempt:
+        ids = (RegistryRef.parse(r).resource_id for r in exempt)
+        filters.append(f"not(id in~ ({_strings(ids)}))")
+    return filters
+
+
+def query(policy: Policy) -> str:
+    """The whole query the sweep sends."""
+    lines = ["resources", f"| where type =~ '{REGISTRY_TYPE}'"]
+    lines += [f"| where {f}" for f in scope_filters(policy)]
+    if (predicate := policy_predicate(policy)) is not None:
+        lines.append(f"| where {predicate}")
+    lines.append("| project " + ", ".join(COLUMNS))
+    return "\n".join(lines)
+
+
+def _strings(values: object) -> str:
+    return ", ".join("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)  # type: ignore[attr-defined]

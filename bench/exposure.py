@@ -1,0 +1,153 @@
+"""Exposure window: from a person's write that opens a registry to the registry being compliant again.
+
+Measured end to end against the emulator with the Function's engine (in this process, warm):
+the person's PATCH (anonymous pull on, with their own token), the event the emulator emits for it,
+``Engine.handle`` re-reading and writing, the registry read back compliant. What cannot run here is
+modelled from Microsoft's documentation and added per sample, and said so:
+
+- Event Grid delivery: "near-real-time"; no figure is published, so each delivery waits a
+  log-normal delay (median 0.3 s, sigma 0.6). A failed delivery (our function raised) is retried on
+  Event Grid's documented schedule (10 s, 30 s, 1 min, 5 min, ...).
+- a cold instance: the measured import of function_app in a fresh interpreter, plus the documented
+  Consumption-plan host start is not measurable here (stated, not added).
+- reconcile-only (no event arrives): the next 6-hourly timer tick, uniform over the interval, plus
+  the measured time for that sweep to reach the registry (the Resource Graph sweep of bench.scale).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+from typing import Any
+
+from bench.common import LATENCY_S, PROJECT_PY, ROOT, emulator, environment, log, write_event
+from emulator.seeds import COMPLIANT_IP_RULES
+
+EVENT_GRID_RETRIES_S = (10, 30, 60, 300, 600, 1800, 3600)
+TIMER_S = 6 * 3600
+SAMPLES = 40
+ALTERNATIVES = [
+    (
+        "Azure Policy Modify",
+        "acts only on create/update requests that carry the property; existing resources need a remediation task",
+        "https://learn.microsoft.com/azure/governance/policy/concepts/effect-modify",
+    ),
+    (
+        "Azure Policy compliance scan",
+        "about 15 min after a write (standard evaluation cycle: full scan every 24 h)",
+        "https://learn.microsoft.com/azure/governance/policy/how-to/get-compliance-data#evaluation-triggers",
+    ),
+    (
+        "Azure Policy DeployIfNotExists",
+        "about 15 min after the write that triggers it",
+        "https://learn.microsoft.com/azure/governance/policy/concepts/effect-deploy-if-not-exists",
+    ),
+    (
+        "Existing resources under Policy",
+        "only when someone runs a remediation task (manual)",
+        "https://learn.microsoft.com/azure/governance/policy/how-to/remediate-resources",
+    ),
+    (
+        "Cloud Custodian (c7n) event mode",
+        "Event Grid to a storage queue, polled by the function (up to 1 min) before it acts",
+        "https://cloudcustodian.io/docs/azure/advanced/azurefunctions.html",
+    ),
+]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "n": len(ordered)}
+
+
+def cold_import_s(rounds: int = 3) -> float:
+    code = "import time; t = time.perf_counter(); import function_app; print(time.perf_counter() - t)"
+    runs = [
+        float(subprocess.run([str(PROJECT_PY), "-c", code], cwd=ROOT, capture_output=True, text=True).stdout)
+        for _ in range(rounds)
+    ]
+    return sorted(runs)[len(runs) // 2]
+
+
+def _delivery(rng: random.Random) -> float:
+    return rng.lognormvariate(-1.204, 0.6)  # median e^-1.204 = 0.3 s
+
+
+def scenario(emu: Any, engine: Any, rng: random.Random, *, storm: bool, extra_s: float) -> float:
+    """One exposure: open a registry as a person, deliver the event (with retries), until compliant."""
+    name = f"exposed{rng.randrange(10**9):09d}"
+    compliant = {"networkRuleSet": {"defaultAction": "Deny", "ipRules": COMPLIANT_IP_RULES}}
+    rid = emu.add_registry(
+        subscription="20000000-0000-0000-0000-000000000001",
+        resource_group="rg-x",
+        name=name,
+        properties=compliant,
+    )
+    opened = time.perf_counter()
+    _open_as_person(emu, rid)
+    if storm:  # ARM answers 429 to our next 8 calls on this registry (Retry-After 1 s)
+        emu.inject(resource_id=rid, status=429, retry_after=1, times=8)
+    modelled = extra_s
+    for attempt in range(len(EVENT_GRID_RETRIES_S) + 1):
+        modelled += _delivery(rng)
+        try:
+            engine.handle(write_event(rid), source="event")
+            break
+        except Exception:
+            modelled += EVENT_GRID_RETRIES_S[attempt]
+    measured = time.perf_counter() - opened
+    assert emu.get_registry(rid)["properties"]["anonymousPullEnabled"] is False, "not fixed"
+    return measured + modelled
+
+
+def _open_as_person(emu: Any, rid: str) -> None:
+    """What a person does in the portal: a PATCH with their own token."""
+    import requests
+
+    from emulator.identity import DEV_USER
+
+    requests.patch(
+        f"{emu.arm_url}{rid}?api-version=2025-11-01",
+        json={"properties": {"anonymousPullEnabled": True}},
+        headers=emu.auth_headers(DEV_USER),
+        verify=str(emu.ca_path),
+        timeout=10,
+    ).raise_for_status()
+
+
+def measure(samples: int = SAMPLES, graph_sweep_s: float | None = None) -> dict[str, Any]:
+    from acrguard import runtime
+
+    rng = random.Random(16)
+    out: dict[str, Any] = {"samples": samples, "model": "log-normal delivery, median 0.3 s, sigma 0.6"}
+    cold = cold_import_s()
+    out["cold_import_s"] = cold
+    with emulator() as emu, environment(emu):
+        engine = runtime.engine()
+        rows = {
+            "warm, emulator latency": dict(latency=0.0, storm=False, extra=0.0, n=samples),
+            "warm, ARM 50 ms": dict(latency=LATENCY_S, storm=False, extra=0.0, n=samples),
+            "cold, ARM 50 ms": dict(latency=LATENCY_S, storm=False, extra=cold, n=samples),
+            "429 storm (8 x 429, Retry-After 1 s), ARM 50 ms": dict(
+                latency=LATENCY_S, storm=True, extra=0.0, n=max(5, samples // 4)
+            ),
+        }
+        for label, spec in rows.items():
+            log(f"exposure: {label}")
+            emu.set_latency(spec["latency"])
+            values = [
+                scenario(emu, engine, rng, storm=spec["storm"], extra_s=spec["extra"])
+                for _ in range(spec["n"])
+            ]
+            emu.clear_faults()
+            out[label] = percentiles(values)
+    sweep_s = graph_sweep_s or 0.0
+    ticks = [rng.uniform(0, TIMER_S) + sweep_s for _ in range(10_000)]
+    out["reconcile only (6 h timer, Resource Graph sweep)"] = percentiles(ticks)
+    out["alternatives"] = ALTERNATIVES
+    return out
