@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
+from typer import Context
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
 
 class _Argument(TyperArgument):
-    def display_type_rich(self, ctx: click.Context) -> str | None:
+    def display_type_rich(self, ctx: Context) -> str | None:
         return None  # the metavar names the argument; "<str>" adds nothing
 
     def _rich_display_name(self) -> str:  # the argument's row in the help: FILES..., as in usage
         name = self.metavar or (self.name or "").upper()
         return name + ("..." if self.nargs != 1 else "")
 
-    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def get_usage_pieces(self, ctx: Context) -> list[str]:
         name = self.metavar or (self.name or "").upper()
         if not self.required and not name.startswith("["):
             name = f"[{name}]"
@@ -30,7 +30,7 @@ class _Argument(TyperArgument):
 
 
 class _Option(TyperOption):
-    def display_type_rich(self, ctx: click.Context) -> str | None:
+    def display_type_rich(self, ctx: Context) -> str | None:
         if self.metavar is not None:
             return self.metavar
         if self.is_flag or self.count:
