@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -27,12 +26,12 @@ from urllib.parse import urlsplit
 import typer
 
 from acrguard import cli_render as render
-from acrguard import cli_run
+from acrguard import cli_replay, cli_run
+from acrguard.cli_help import Command
 from acrguard.cli_render import Item
 from acrguard.cli_run import GLOBAL_OPTIONS, CliError, ExitCode, Options, Run, exit_code_for
 
 if TYPE_CHECKING:
-    from acrguard.audit import AuditRecord
     from acrguard.engine import Engine
 
 app = typer.Typer(
@@ -41,6 +40,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help and usage errors (acrguard/cli_help.py says why)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -85,77 +85,11 @@ def command(fn: Callable[..., None]) -> Callable[..., None]:
             run.fail(exc)
 
     wrapper.__signature__ = inspect.Signature([_CTX, *own, *_GLOBAL_PARAMS])  # type: ignore[attr-defined]
-    app.command(fn.__name__)(wrapper)
+    app.command(fn.__name__, cls=Command)(wrapper)
     return fn
 
 
-# --- replay -------------------------------------------------------------------------------------
-
-
-class _Collector:
-    """Audit listener keeping this run's records, so an event that raised still shows its lines."""
-
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    def __call__(self, record: AuditRecord) -> None:
-        self.records.append(record)
-
-    def take(self) -> list[AuditRecord]:
-        records, self.records = self.records, []
-        return records
-
-
-def _replay_event(engine: Engine, collector: _Collector, event: Any, source: str) -> Item:
-    from acrguard.arm import TransientArmError
-    from acrguard.engine import RegistryResult
-
-    collector.take()
-    raised = None
-    try:
-        engine.handle(event, source="cli")
-    except TransientArmError as exc:
-        raised = exc
-    records = collector.take()
-    registry = next((r.registry for r in records if r.registry), None)
-    outcome = "failed" if raised else RegistryResult(registry, records).outcome
-    event_id = next((r.event_id for r in records if r.event_id), None)
-    if event_id is None and isinstance(event, dict) and isinstance(event.get("id"), str):
-        event_id = event["id"]
-    return Item(registry, outcome, records, event_id, source)
-
-
-def read_events(name: str, content: bytes) -> list[Any]:
-    """The events of one file or blob, or CliError naming the input and what is wrong with it."""
-    from acrguard.events import Skip, parse_event
-
-    if not content.strip():
-        raise CliError("empty input (no events)", input=name)
-    try:
-        payload = json.loads(content)
-    except UnicodeDecodeError:
-        raise CliError("not UTF-8 text", input=name) from None
-    except json.JSONDecodeError as exc:
-        raise CliError(
-            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", input=name
-        ) from None
-    except RecursionError:
-        raise CliError("JSON nested too deeply to be an Event Grid event", input=name) from None
-    if isinstance(payload, dict):
-        payload = [payload]
-    if not isinstance(payload, list):
-        raise CliError(
-            f"expected an event object or an array of events, got {type(payload).__name__}", input=name
-        )
-    if not payload:
-        raise CliError("the array holds no event", input=name)
-    for index, event in enumerate(payload):
-        parsed = parse_event(event)
-        # parse_event only leaves event_type unset when the event itself is malformed (a skip for
-        # another reason, e.g. a storage account write, still names its type).
-        if isinstance(parsed, Skip) and parsed.context.event_type is None:
-            raise CliError(f"event #{index} is malformed: {parsed.reason}", input=name)
-    return payload
+# --- replay (its loops: acrguard/cli_replay.py) -------------------------------------------------------------------------------------
 
 
 @command
@@ -173,7 +107,7 @@ def replay(
         typer.Option(
             "--dead-letter",
             metavar="URL",
-            help="Dead-letter container URL: https://<account>.blob.core.windows.net/<container>\\[/prefix].",
+            help="Dead-letter container URL: https://<account>.blob.core.windows.net/<container>[/prefix].",
         ),
     ] = None,
     delete_replayed: Annotated[
@@ -187,6 +121,7 @@ def replay(
         str | None,
         typer.Option(
             "--connection-string",
+            metavar="STRING",
             help="Storage connection string (Azurite); default: the identity.",
             envvar="AZURE_STORAGE_CONNECTION_STRING",
             show_envvar=True,
@@ -204,86 +139,9 @@ def replay(
             raise typer.BadParameter("give event files, - for stdin, or --dead-letter", param_hint="FILES")
         files = ["-"]
     if dead_letter:
-        _replay_dead_letter(run, dead_letter, connection_string, delete_replayed, dry_run)
+        cli_replay.replay_dead_letter(run, dead_letter, connection_string, delete_replayed, dry_run)
     else:
-        _replay_files(run, files or [], dry_run)
-
-
-def _replay_files(run: Run, files: list[str], dry_run: bool) -> None:
-    inputs: list[tuple[str, list[Any]]] = []
-    for name in files:
-        label = "<stdin>" if name == "-" else name
-        try:
-            content = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        except OSError as exc:
-            raise CliError(f"cannot read: {exc.strerror or exc}", input=label) from None
-        inputs.append((label, read_events(label, content)))  # every input is checked before any ARM call
-    engine = run.engine(dry_run)
-    collector = _Collector()
-    engine.audit.add_listener(collector)
-    items: list[Item] = []
-    with engine.audit.batch():
-        for label, events in inputs:
-            items += [_replay_event(engine, collector, event, label) for event in events]
-    _finish_replay(run, items, {})
-
-
-def _replay_dead_letter(
-    run: Run, url: str, connection_string: str | None, delete: bool, dry_run: bool
-) -> None:
-    from azure.core.exceptions import AzureError
-
-    from acrguard import deadletter
-
-    try:
-        location = deadletter.parse_container_url(url)
-        client = deadletter.container_client(location, connection_string)
-    except ValueError as exc:
-        raise CliError(str(exc), input="--dead-letter") from None
-    engine = run.engine(dry_run)
-    collector = _Collector()
-    engine.audit.add_listener(collector)
-    items: list[Item] = []
-
-    def handle(blob: deadletter.DeadLetterBlob) -> list[str] | None:
-        try:
-            events = read_events(blob.name, blob.content)
-        except CliError as exc:
-            run.error(blob.name, f"{exc}; blob kept")
-            return None
-        replayed = [_replay_event(engine, collector, event, blob.name) for event in events]
-        items.extend(replayed)
-        return [i.outcome for i in replayed] + [r.outcome for i in replayed for r in i.records]
-
-    # A forced dry run (--dry-run, --mode dry-run, ACRGUARD_MODE=dry-run) deletes nothing at all.
-    deleting = delete and not run.forced_dry_run
-    try:
-        with engine.audit.batch():
-            stats = deadletter.replay(client, location.prefix, handle, delete=deleting)
-    except AzureError as exc:
-        raise CliError(_first_line(exc), input=location.url) from None
-    except ValueError as exc:
-        raise CliError(str(exc), input=location.url) from None
-    if not run.json:
-        kept = "" if not delete else f", {stats['blobs_deleted']} deleted, {stats['blobs_kept']} kept"
-        note = " (dry-run: nothing deleted)" if delete and not deleting else ""
-        render.console().print(
-            f"{stats['blobs']} dead-letter blob(s) in {location.url}{kept}{note}", markup=False
-        )
-    _finish_replay(run, items, stats)
-
-
-def _finish_replay(run: Run, items: list[Item], extra: dict[str, int]) -> None:
-    outcomes = [i.outcome for i in items]
-    summary = {**render.counts(outcomes), "events": len(items), **extra}
-    if not run.json and items:
-        render.console().print(render.replay_table(items))
-    run.finish(exit_code_for(items, bool(run.errors)), summary, [i.to_dict() for i in items])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        cli_replay.replay_files(run, files or [], dry_run)
 
 
 # --- check / explain ----------------------------------------------------------------------------
@@ -540,7 +398,7 @@ def init(run: Run) -> None:
     run.finish(ExitCode.OK, {}, [{"file": str(path), "written": True}])
 
 
-@app.command()
+@app.command(cls=Command)
 def schema() -> None:
     """Print the JSON Schema of policies.yaml (for editors: yaml-language-server, VS Code)."""
     from acrguard.schema import render as render_schema

@@ -122,9 +122,15 @@ def _short_registry(registry: str | None) -> str:
 
 
 def _props(values: dict[str, Any] | None) -> str:
+    """``key=value`` lines. An object or list goes on its own line, spaced after ``,`` and ``:``, so
+    a narrow cell wraps it between tokens (compact JSON was one long word, folded mid-word)."""
     if not values:
         return "-"
-    return "\n".join(f"{k}={json.dumps(v, default=str, separators=(',', ':'))}" for k, v in values.items())
+    lines = []
+    for key, value in values.items():
+        text = json.dumps(value, default=str)
+        lines.append(f"{key}=\n{text}" if isinstance(value, (dict, list)) else f"{key}={text}")
+    return "\n".join(lines)
 
 
 def replay_table(items: Sequence[Item]) -> Table:

@@ -33,6 +33,7 @@ class TlsThreadingServer(ThreadingHTTPServer):
         self.ssl_context = context
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.handshakes = 0  # TLS connections accepted since start: how tests see a client reused
 
     def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
         request.settimeout(self.handshake_timeout)
@@ -46,6 +47,7 @@ class TlsThreadingServer(ThreadingHTTPServer):
             return  # a client that rejects our certificate, or a port probe
         with self._connections_lock:
             self._connections.add(tls)
+            self.handshakes += 1
         try:
             _Handler(tls, client_address, self)
         except (OSError, ssl.SSLError):

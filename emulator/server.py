@@ -150,6 +150,7 @@ class Emulator:
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._generation = 0
+        self._handshakes_at_reset = 0
         """Bumped by reset(): a request begun earlier belongs to a previous test and is dropped."""
         self.ca_path: Path | None = None
 
@@ -164,6 +165,7 @@ class Emulator:
         self.ca_path = tls.ca_path
         self._dispatcher = EventDispatcher(ca_path=tls.ca_path)
         self._server = TlsThreadingServer((LOOPBACK, self._requested_port), self, tls.context)
+        self._handshakes_at_reset = 0
         self._stopping.clear()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -210,6 +212,7 @@ class Emulator:
         credentials built in one test keep working in the next.
         """
         self._generation += 1
+        self._handshakes_at_reset = self._server.handshakes if self._server else 0
         self._events().reset()
         with self._store.lock:
             self._store.clear()
@@ -525,6 +528,12 @@ class Emulator:
     @property
     def topic(self) -> EventGridTopic:
         return self._topic
+
+    @property
+    def tls_connections(self) -> int:
+        """TLS connections accepted since the last reset (ARM, identity and topic alike): a client
+        that is reused keeps its connections open; one built per call opens a new one each time."""
+        return (self._server.handshakes if self._server else 0) - self._handshakes_at_reset
 
     # ================================================================== request handling
     def _idle(self) -> bool:

@@ -83,3 +83,12 @@ def load_sample() -> Callable[[str], Any]:
         return json.loads(path.read_text(encoding="utf-8"))
 
     return load
+
+
+@pytest.fixture
+def seeded(emu: Emulator) -> Emulator:
+    """The emulator holding the demo registries (emulator/seeds/demo.yaml)."""
+    from engine_helpers import DEMO_SEED
+
+    emu.seed(DEMO_SEED)
+    return emu

@@ -106,3 +106,34 @@ def function_builders() -> dict[str, Any]:
 def function_object(name: str) -> Any:
     """The real user function behind a trigger (what the Functions host invokes)."""
     return function_builders()[name].get_user_function()
+
+
+def as_person(emu: Any, method: str, resource_id: str, body: Any = None) -> dict[str, Any]:
+    """One request of a person's (``az``'s), with the person's own token: a write the engine did not make."""
+    from emulator.identity import DEV_USER
+
+    response = requests.request(
+        method,
+        f"{emu.arm_url}{resource_id}?api-version=2025-11-01",
+        json=body,
+        headers=emu.auth_headers(DEV_USER),
+        verify=str(emu.ca_path),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json() if response.content else {}
+
+
+class SimulatedClock:
+    """Time that only moves when slept: what the ARM layer would have waited, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

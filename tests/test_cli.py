@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from cli_helpers import ACRGUARD, ROOT, invoke, json_out, run_cli
-from engine_helpers import DEMO_SEED, EVENT_SAMPLES, SUB_A, SUB_B, rid
+from engine_helpers import EVENT_SAMPLES, SUB_A, SUB_B, rid
 
 PROD, LOCKED, STD = rid("contosoprod"), rid("contosolocked"), rid("contosostd")
 SAMPLES = EVENT_SAMPLES
-
-
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
 
 
 def test_entry_point_is_installed():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from cli_helpers import flat, invoke, json_out
-from engine_helpers import DEMO_SEED, ROOT, SUB_A, rid
+from engine_helpers import ROOT, SUB_A, rid
 from reliability import adversarial
 
 from acrguard.arm import Arm, TransientArmError
@@ -16,12 +16,6 @@ from acrguard.settings import Settings
 
 LOCKED = rid("contosolocked")
 UNKNOWN_SUB = "00000000-0000-0000-0000-0000000d0d0d"
-
-
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
 
 
 def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seeded):

@@ -10,18 +10,12 @@ import json
 
 import pytest
 from cli_helpers import ROOT, invoke, json_out, writes
-from engine_helpers import DEMO_SEED, SUB_A, SUB_B, rid, write_event
+from engine_helpers import SUB_A, SUB_B, rid, write_event
 from reliability import adversarial
 
 PROD = rid("contosoprod")
 SWEEP = ["sweep", "--subscription", SUB_A, "--subscription", SUB_B]
 DEAD_ENDPOINT = "https://127.0.0.1:9"  # nothing listens: a run that uses it fails (fast, one attempt)
-
-
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
 
 
 def placed(position: str, option: list[str], command: list[str]) -> list[str]:

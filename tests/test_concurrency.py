@@ -101,9 +101,8 @@ def test_200_concurrent_deliveries_through_one_worker_write_each_registry_once(
         with ThreadPoolExecutor(THREADS, thread_name_prefix="functions-host") as pool:
             list(pool.map(deliver, events))
         elapsed = time.monotonic() - started
-        engine = runtime.engine()
-        clients = len(engine.arm._clients)
         lines = app.audit.records
+    connections = emu.tls_connections
 
     assert errors == []
     per_registry = {r: len(accepted_patches(emu, r)) for r in ids}
@@ -117,7 +116,9 @@ def test_200_concurrent_deliveries_through_one_worker_write_each_registry_once(
     assert len(applied) == REGISTRIES  # one delivery per registry applied the fix, the rest found it done
     outcomes = Counter(line["outcome"] for line in lines)
     assert set(outcomes) <= {"applied", "compliant"}, outcomes
-    assert clients == 1  # one subscription, one client, reused by every thread
+    # One subscription, one client and its connection pool, reused by every thread: at most one
+    # connection per thread (and the token's), never one per delivery (a client built per call).
+    assert connections <= THREADS + 1, connections
     # A cold worker hit by 16 invocations at once asks for one token: the others wait for it
     # (azure-identity alone fetched 8-11 here, one per thread that missed its empty cache).
     assert emu.counters.identity_requests == 1
@@ -133,7 +134,7 @@ def test_200_concurrent_deliveries_through_one_worker_write_each_registry_once(
             "deliveries that applied the fix": len(applied),
             "audit outcomes": json.dumps(dict(sorted(outcomes.items()))),
             "token requests (identity endpoint)": emu.counters.identity_requests,
-            "ARM clients": clients,
+            "TLS connections opened": connections,
             "seconds": round(elapsed, 2),
         },
     )
@@ -215,14 +216,14 @@ def test_invocations_share_no_state_but_the_clients(emu: Any, monkeypatch: pytes
         first = run(app)
         engine = runtime.engine()
         shape = {k: type(v).__name__ for k, v in vars(engine).items()}
-        clients = dict(engine.arm._clients)
         credential = engine.arm.credential
         second = run(app)
+        connections = emu.tls_connections  # the token's and the ARM client's, both kept open
         for _ in range(20):
             run(app)
         assert run(app) == first == second
         assert runtime.engine() is engine and engine.arm.credential is credential
-        assert engine.arm._clients == clients and all(engine.arm._clients[k] is c for k, c in clients.items())
+        assert emu.tls_connections == connections  # 21 more invocations, not one new connection
         assert {k: type(v).__name__ for k, v in vars(engine).items()} == shape
         assert len(engine._locks) == 64  # striped locks: bounded, not one per registry seen
     assert [method for method, _, _ in first[1]] == ["GET", "PATCH"]  # one read, one write

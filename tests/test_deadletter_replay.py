@@ -26,6 +26,11 @@ def dead_letter(resource_id: str, event_id: str) -> bytes:
     return json.dumps(events).encode()
 
 
+def delete_replayed(url: str, *extra: str, table: bool = False) -> tuple[str, ...]:
+    """``acrguard replay --dead-letter URL --delete-replayed``, as JSON unless ``table``."""
+    return (*(() if table else ("-o", "json")), "replay", "--dead-letter", url, "--delete-replayed", *extra)
+
+
 def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, tmp_path):  # noqa: F811
     emu.seed(DEMO_SEED)
     service = BlobServiceClient.from_connection_string(azurite["connection_string"])
@@ -40,12 +45,7 @@ def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, t
     url = f"{azurite['endpoint']}/{container.container_name}/{prefix.rstrip('/')}"
     result = run_cli(
         emu,
-        "-o",
-        "json",
-        "replay",
-        "--dead-letter",
-        url,
-        "--delete-replayed",
+        *delete_replayed(url),
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
         ACRGUARD_MAX_ATTEMPTS="2",
         ACRGUARD_RETRY_BUDGET_S="2",
@@ -62,12 +62,7 @@ def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, t
     emu.clear_faults()
     again = run_cli(
         emu,
-        "-o",
-        "json",
-        "replay",
-        "--dead-letter",
-        url,
-        "--delete-replayed",
+        *delete_replayed(url),
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
     )
     assert again.returncode == 0, again.stderr
@@ -82,13 +77,7 @@ def test_dry_run_replay_never_deletes(emu, azurite):  # noqa: F811
     url = f"{azurite['endpoint']}/deadletterdry"
     result = run_cli(
         emu,
-        "-o",
-        "json",
-        "replay",
-        "--dead-letter",
-        url,
-        "--delete-replayed",
-        "--dry-run",
+        *delete_replayed(url, "--dry-run"),
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
     )
     assert result.returncode == 3
@@ -145,12 +134,7 @@ def test_a_blob_whose_events_were_only_planned_is_kept(
         policy.write_text(policy_text)
     result = invoke(
         *args,
-        "-o",
-        "json",
-        "replay",
-        "--dead-letter",
-        url,
-        "--delete-replayed",
+        *delete_replayed(url),
         policy=policy,
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
         **env,
@@ -174,10 +158,7 @@ def test_under_a_dry_run_policy_a_blob_of_compliant_events_still_goes(emu, azuri
     policy = tmp_path / "policy.yaml"
     policy.write_text(DRY_POLICY)
     result = invoke(
-        "replay",
-        "--dead-letter",
-        url,
-        "--delete-replayed",
+        *delete_replayed(url, table=True),
         policy=policy,
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
     )

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from engine_helpers import DEMO_SEED, POLICY, SUB_A, SUB_B, make_harness, patch_as_user, rid, write_event
+from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, patch_as_user, rid, write_event
 
 from acrguard.arm import TransientArmError
 
 PROD, LOCKED, STD, BASIC, PUBDIST = (
     rid(n) for n in ("contosoprod", "contosolocked", "contosostd", "contosobasic", "publicdist")
 )
-
-
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
 
 
 def test_drifted_premium_is_fixed_with_one_read_and_one_write(seeded):

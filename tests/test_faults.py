@@ -349,12 +349,6 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
 # --- beyond the matrix: the write path's corner cases, and the token request's own time bound ---
 
 
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
-
-
 def test_registry_deleted_between_the_read_and_the_write_is_a_skip_not_a_failure(seeded):
     """404 on the PATCH: the registry is gone, as with a 404 on the read. The event is consumed
     with a skip naming the deletion; nothing is retried, raised or reported as failed."""

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from cli_helpers import json_out, run_cli
-from engine_helpers import DEMO_SEED, SUB_A, SUB_B, rid
+from engine_helpers import SUB_A, SUB_B, rid
 from webhook_receiver import WebhookReceiver
 
 PROD, STD = rid("contosoprod"), rid("contosostd")
@@ -18,12 +18,6 @@ def hook():
     receiver = WebhookReceiver().start()
     yield receiver
     receiver.stop()
-
-
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
 
 
 def policy_with(tmp_path, notify: str):

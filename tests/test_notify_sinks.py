@@ -11,7 +11,7 @@ import time
 from email.utils import formatdate
 
 import pytest
-from engine_helpers import DEMO_SEED, POLICY, rid, write_event
+from engine_helpers import POLICY, rid, write_event
 from webhook_receiver import WebhookReceiver
 
 from acrguard.audit import AuditRecord
@@ -30,12 +30,6 @@ def webhook():
     receiver = WebhookReceiver().start()
     yield receiver
     receiver.stop()
-
-
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
 
 
 @pytest.fixture

@@ -29,8 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import requests
-from engine_helpers import SUB_A, rid
+from engine_helpers import SUB_A, as_person, rid
 from reliability import record
 
 from acrguard.arm import Arm, TransientArmError
@@ -38,7 +37,6 @@ from acrguard.audit import Audit
 from acrguard.engine import Engine
 from acrguard.policy import parse_policy
 from acrguard.settings import Settings
-from emulator.identity import DEV_USER
 
 REG = rid("contosorace")
 POLICY_IPS = ["203.0.113.0/24", "198.51.100.7"]
@@ -97,19 +95,6 @@ class Outcome:
     converged: bool
 
 
-def person_request(emu: Any, method: str, body: Any = None) -> dict[str, Any]:
-    response = requests.request(
-        method,
-        f"{emu.arm_url}{REG}?api-version=2025-11-01",
-        json=body,
-        headers=emu.auth_headers(DEV_USER),
-        verify=str(emu.ca_path),
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()
-
-
 def run_interleaving(emu: Any, arm: Arm, seed: int, settle_s: float) -> Outcome:
     rng = random.Random(seed)
     emu.reset()
@@ -139,12 +124,12 @@ def run_interleaving(emu: Any, arm: Arm, seed: int, settle_s: float) -> Outcome:
     for value in person_rules:
 
         def get(value: str = value) -> None:
-            seen[value] = person_request(emu, "GET")["properties"]["networkRuleSet"]
+            seen[value] = as_person(emu, "GET", REG)["properties"]["networkRuleSet"]
 
         def patch(value: str = value) -> None:
             rule_set = seen.pop(value)
             rule_set["ipRules"] = [*rule_set["ipRules"], {"action": "Allow", "value": value}]
-            person_request(emu, "PATCH", {"properties": {"networkRuleSet": rule_set}})
+            as_person(emu, "PATCH", REG, {"properties": {"networkRuleSet": rule_set}})
 
         timeline.at(when, get)
         when += rng.uniform(0.1, 0.8)

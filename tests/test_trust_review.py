@@ -11,17 +11,11 @@ from typing import Any
 
 import pytest
 from cli_helpers import invoke
-from engine_helpers import DEMO_SEED, SUB_A, make_harness, rid, write_event
-from test_trust_writes import as_person, ours
+from engine_helpers import SUB_A, as_person, make_harness, rid, write_event
+from test_trust_writes import ours
 
 PROD = rid("contosoprod")
 STD = rid("contosostd")
-
-
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
 
 
 @pytest.mark.parametrize("method", ["GET", "PATCH"])

@@ -11,8 +11,7 @@ import threading
 from typing import Any
 
 import pytest
-import requests
-from engine_helpers import DEMO_SEED, SUB_A, make_harness, rid, write_event
+from engine_helpers import SUB_A, SimulatedClock, as_person, make_harness, rid, write_event
 from reliability import adversarial
 
 from acrguard.arm import TransientArmError
@@ -21,31 +20,10 @@ from acrguard.engine import _LOCK_STRIPES
 from acrguard.notify import Notifier
 from acrguard.notify.sinks import WebhookSink
 from acrguard.resource_ids import RegistryRef
-from emulator.identity import DEV_USER
 
 PROD = rid("contosoprod")
 STD = rid("contosostd")
 USER_RULE = "192.0.2.55"
-
-
-@pytest.fixture
-def seeded(emu):
-    emu.seed(DEMO_SEED)
-    return emu
-
-
-def as_person(emu: Any, method: str, resource_id: str, body: Any = None) -> dict[str, Any]:
-    """One request of a person's (``az``'s), with the person's own token."""
-    response = requests.request(
-        method,
-        f"{emu.arm_url}{resource_id}?api-version=2025-11-01",
-        json=body,
-        headers=emu.auth_headers(DEV_USER),
-        verify=str(emu.ca_path),
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json() if response.content else {}
 
 
 def add_rule_as_person(emu: Any, resource_id: str, value: str) -> None:
@@ -188,21 +166,6 @@ def test_a_failed_operation_with_a_permanent_code_is_failed_and_not_raised(seede
     adversarial(
         10, "the operation ends Failed (InvalidParameter)", "failed with the code; not retried or raised"
     )
-
-
-class SimulatedClock:
-    """Time that only moves when slept: what the ARM layer would have waited, without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-        self.slept: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_polling_stops_at_the_retry_budget_and_raises_for_redelivery(seeded):

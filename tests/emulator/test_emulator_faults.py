@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -233,10 +234,31 @@ def test_request_log_sequence_numbers_are_unique(emu: Emulator, rid: str) -> Non
 
 
 def test_a_request_still_in_flight_at_reset_does_not_leak_into_the_next_test(emu: Emulator, rid: str) -> None:
-    emu.inject(resource_id=rid, delay=0.6)
+    """Issue 12 item 5: this slept as long as the injected delay, so it could pass before the
+    request ended. Now the request is held until after the reset, and drain() waits for it to end."""
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold() -> float:
+        arrived.set()
+        release.wait(10)
+        return 0.0
+
+    emu.inject(resource_id=rid, delay=hold)
     with pytest.raises(requests.exceptions.ReadTimeout):
         _get(emu, rid, timeout=0.2)
-    emu.reset()  # what the next test's `emu` fixture does while the server still sleeps
-    time.sleep(0.6)
+    assert arrived.is_set()
+    emu.reset()  # what the next test's `emu` fixture does while the server still serves
+    release.set()
+    emu.drain(timeout=10)  # returns once no request is being served: the held one has ended
     assert emu.requests == []
     assert emu.counters.snapshot() == {}
+
+
+def test_429_response_carries_arms_throttling_body(emu: Emulator, rid: str) -> None:
+    """ARM's throttling contract: Retry-After, and the SubscriptionRequestsThrottled error body."""
+    emu.inject(resource_id=rid, status=429, retry_after=7)
+    response = _get(emu, rid)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+    assert response.json()["error"]["code"] == "SubscriptionRequestsThrottled"
+    assert SUB in response.json()["error"]["message"]
