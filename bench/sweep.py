@@ -56,7 +56,9 @@ def sweep_ours(emu: Emulator, seed: dict[str, Any], tree: Path = ROOT) -> dict[s
     emu.seed(seed)
     emu.set_latency(LATENCY_S)
     spec = {"mode": "reconcile", "subscriptions": seed["meta"]["subscriptions"]}
-    run = run_child([str(PROJECT_PY), "-m", "bench.workload"], env=child_env(emu), cwd=tree, stdin=spec)
+    # Each tree with its own policies.yaml: the baseline's engine does not know today's rules.
+    env = child_env(emu, ACRGUARD_POLICY_FILE=str(tree / "policies.yaml"))
+    run = run_child([str(PROJECT_PY), "-m", "bench.workload"], env=env, cwd=tree, stdin=spec)
     if run.returncode != 0:
         raise RuntimeError(f"reconcile failed: {run.stderr[-3000:]}")
     records = emu.requests
