@@ -11,7 +11,6 @@ from remediators.base import PropertyRule
 
 class AdminUser(PropertyRule):
     name = "admin_user"
-    title = "Admin user"
     severity = "medium"
     default_enabled = False
     references = (

@@ -11,7 +11,6 @@ from remediators.base import PropertyRule
 
 class AnonymousPull(PropertyRule):
     name = "anonymous_pull"
-    title = "Anonymous pull"
     severity = "high"
     skus = frozenset({"Standard", "Premium"})
     references = (

@@ -100,6 +100,12 @@ class Remediator:
     notes: ClassVar[str] = ""
     Config: ClassVar[type[RuleConfig]] = RuleConfig
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A rule without a ``title`` is titled after its name (``admin_user``: "Admin user")."""
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "title" not in cls.__dict__:
+            cls.title = cls.name.replace("_", " ").capitalize()
+
     @classmethod
     def controls(cls) -> dict[str, list[str]]:
         return {"azure_policy": list(cls.azure_policy), "psrule": list(cls.psrule)}

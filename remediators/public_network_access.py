@@ -19,7 +19,6 @@ class PublicNetworkAccessConfig(RuleConfig):
 
 class PublicNetworkAccess(PropertyRule):
     name = "public_network_access"
-    title = "Public network access"
     severity = "medium"
     skus = PREMIUM
     default_enabled = False

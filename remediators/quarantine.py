@@ -11,7 +11,6 @@ from remediators.base import PREMIUM, ReportRule
 
 class Quarantine(ReportRule):
     name = "quarantine"
-    title = "Quarantine"
     skus = PREMIUM
     references = ("https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.Quarantine/",)
     psrule = ("Azure.ACR.Quarantine",)

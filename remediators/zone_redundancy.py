@@ -12,7 +12,6 @@ from remediators.base import ReportRule
 
 class ZoneRedundancy(ReportRule):
     name = "zone_redundancy"
-    title = "Zone redundancy"
     references = ("https://learn.microsoft.com/azure/container-registry/zone-redundancy",)
     azure_policy = ("9d2b0a20-57d6-474c-9d12-44a4a20999c6",)
 
