@@ -468,15 +468,10 @@ class Emulator:
     def requests(self) -> list[RequestRecord]:
         return self._log.all()
 
-    def requests_for(
-        self,
-        *,
-        method: str | None = None,
-        route: str | None = None,
-        resource_id: str | None = None,
-        status: int | None = None,
-    ) -> list[RequestRecord]:
-        return self._log.filter(method=method, route=route, resource_id=resource_id, status=status)
+    @property
+    def requests_for(self) -> Callable[..., list[RequestRecord]]:
+        """The request log's filter: ``requests_for(method=, route=, resource_id=, status=)``."""
+        return self._log.filter
 
     # ================================================================== events
     def _events(self) -> EventDispatcher:
