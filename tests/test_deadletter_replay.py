@@ -32,7 +32,16 @@ def delete_replayed(url: str, *extra: str, table: bool = False) -> tuple[str, ..
 
 
 def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, tmp_path):  # noqa: F811
+    """A blob whose events were all handled goes; one with a failure stays. (The report-only
+    firewall_unavailable rule is off here: it flags the open Standard registry, and a blob with a
+    flagged decision stays too, as test_deletable_only_when_every_outcome_is_done shows.)"""
     emu.seed(DEMO_SEED)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        (ROOT / "policies.yaml")
+        .read_text()
+        .replace("rules:\n", "rules:\n  firewall_unavailable: {enabled: false}\n", 1)
+    )
     service = BlobServiceClient.from_connection_string(azurite["connection_string"])
     container = service.create_container(f"deadletter{tmp_path.name[-6:].lower().replace('_', '')}")
     prefix = "ACRGUARD-TOPIC/ACRGUARD/2026/11/22/09/"
@@ -46,6 +55,7 @@ def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, t
     result = run_cli(
         emu,
         *delete_replayed(url),
+        policy=policy,
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
         ACRGUARD_MAX_ATTEMPTS="2",
         ACRGUARD_RETRY_BUDGET_S="2",
@@ -63,6 +73,7 @@ def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, t
     again = run_cli(
         emu,
         *delete_replayed(url),
+        policy=policy,
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
     )
     assert again.returncode == 0, again.stderr
