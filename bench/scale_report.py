@@ -9,6 +9,11 @@ def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _head(columns: list[str]) -> list[str]:
+    """A markdown table's header row and its separator."""
+    return [_row(columns), _row(["---"] * len(columns))]
+
+
 def render(r: dict[str, Any]) -> str:
     sc = r.get("scale")
     if not sc:
@@ -22,7 +27,7 @@ def render(r: dict[str, Any]) -> str:
         "parent. `ARM calls` are lists, GETs, PATCHes and polls from the emulator's log; `discovery` is what "
         "finding the registries cost (list pages, or ARG queries).",
         "",
-        _row(
+        *_head(
             [
                 "registries",
                 "subscriptions",
@@ -36,7 +41,6 @@ def render(r: dict[str, Any]) -> str:
                 "peak RSS MB",
             ]
         ),
-        _row(["---"] * 10),
     ]
     for row in sc["sizes"]:
         for mode, label in (("reconcile", "list"), ("graph", "Resource Graph")):
@@ -63,7 +67,7 @@ def render(r: dict[str, Any]) -> str:
             )
     out += [
         "",
-        _row(
+        *_head(
             [
                 "registries",
                 "emulator RSS for the estate (MB)",
@@ -72,7 +76,6 @@ def render(r: dict[str, Any]) -> str:
                 "target met",
             ]
         ),
-        _row(["---"] * 5),
     ]
     for row in sc["sizes"]:
         g, li = row["graph"], row["reconcile"]
@@ -123,8 +126,7 @@ def exposure(r: dict[str, Any]) -> str:
         f"({ex['cold_import_s']:.2f} s) but not the Functions host's own start, which cannot run here. "
         "Reconcile-only: no event arrives; the next 6-hourly timer tick plus the Resource Graph sweep.",
         "",
-        _row(["path", "samples", "p50", "p95", "p99"]),
-        _row(["---"] * 5),
+        *_head(["path", "samples", "p50", "p95", "p99"]),
     ]
     for label, v in ex.items():
         if isinstance(v, dict) and "p50" in v:
@@ -133,8 +135,7 @@ def exposure(r: dict[str, Any]) -> str:
         "",
         "The alternatives, as documented:",
         "",
-        _row(["alternative", "exposure", "source"]),
-        _row(["---"] * 3),
+        *_head(["alternative", "exposure", "source"]),
     ]
     for name, text, url in ex["alternatives"]:
         out.append(_row([name, text, url]))

@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "emulator" / "seeds" / "demo.yaml"
 API = "2025-11-01"
@@ -54,14 +52,7 @@ def main() -> int:
         for doc in sorted(before.values(), key=lambda d: d["id"]):
             change = _what_a_person_does(doc)
             console.print(f"[cyan]{DEV_USER.upn}[/] PATCH {doc['name']}: {change}")
-            response = requests.patch(
-                f"{emu.arm_url}{doc['id']}?api-version={API}",
-                json=change,
-                headers=emu.auth_headers(DEV_USER),
-                verify=str(emu.ca_path),
-                timeout=30,
-            )
-            response.raise_for_status()
+            emu.arm_request("PATCH", f"{doc['id']}?api-version={API}", json=change).raise_for_status()
         emu.wait_for_events(len(before), timeout=30)
         emu.drain(timeout=30)
         if emu.sink_errors:

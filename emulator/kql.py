@@ -161,13 +161,13 @@ class _Parser:
         parts = [self.conjunction()]
         while self.accept("or"):
             parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else _or(parts)
+        return parts[0] if len(parts) == 1 else _junction(parts, decisive=True)
 
     def conjunction(self) -> Expr:
         parts = [self.comparison()]
         while self.accept("and"):
             parts.append(self.comparison())
-        return parts[0] if len(parts) == 1 else _and(parts)
+        return parts[0] if len(parts) == 1 else _junction(parts, decisive=False)
 
     def comparison(self) -> Expr:
         left = self.operand()
@@ -258,21 +258,14 @@ def _compare(op: str, left: Expr, right: Expr) -> Expr:
     return compare
 
 
-def _and(parts: list[Expr]) -> Expr:
-    def both(row: Row) -> bool | None:
+def _junction(parts: list[Expr], decisive: bool) -> Expr:
+    """``and`` (``decisive`` False) or ``or`` (True) in KQL's three-valued logic: one decisive
+    operand decides; otherwise a null operand makes the whole null."""
+
+    def combine(row: Row) -> bool | None:
         values = [p(row) for p in parts]
-        if any(v is False for v in values):
-            return False
-        return None if any(v is None for v in values) else True
+        if any(v is decisive for v in values):
+            return decisive
+        return None if any(v is None for v in values) else not decisive
 
-    return both
-
-
-def _or(parts: list[Expr]) -> Expr:
-    def either(row: Row) -> bool | None:
-        values = [p(row) for p in parts]
-        if any(v is True for v in values):
-            return True
-        return None if any(v is None for v in values) else False
-
-    return either
+    return combine

@@ -313,6 +313,25 @@ class Emulator:
     def auth_headers(self, principal: Principal = DEV_USER) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.issue_token(principal)}"}
 
+    def arm_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        principal: Principal = DEV_USER,
+        token: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """One ARM request as a person sends it (``az``): ``principal``'s token (or ``token``) over the
+        emulator's TLS. ``path`` carries its query (``api-version``); ``kwargs`` go to requests."""
+        import requests  # a client's library: the emulator itself serves without it
+
+        bearer = token or self.issue_token(principal)
+        headers = {"Authorization": f"Bearer {bearer}", **kwargs.pop("headers", {})}
+        return requests.request(
+            method, self.arm_url + path, headers=headers, verify=str(self.ca_path), timeout=10, **kwargs
+        )
+
     def expire_token(self, token: str) -> None:
         self._tokens.expire(token)
 
@@ -468,15 +487,10 @@ class Emulator:
     def requests(self) -> list[RequestRecord]:
         return self._log.all()
 
-    def requests_for(
-        self,
-        *,
-        method: str | None = None,
-        route: str | None = None,
-        resource_id: str | None = None,
-        status: int | None = None,
-    ) -> list[RequestRecord]:
-        return self._log.filter(method=method, route=route, resource_id=resource_id, status=status)
+    @property
+    def requests_for(self) -> Callable[..., list[RequestRecord]]:
+        """The request log's filter: ``requests_for(method=, route=, resource_id=, status=)``."""
+        return self._log.filter
 
     # ================================================================== events
     def _events(self) -> EventDispatcher:

@@ -6,14 +6,11 @@ registries should have local admin account disabled"; available on every SKU.
 
 from __future__ import annotations
 
-from typing import Any
-
-from remediators.base import Evaluation, Remediator, RuleConfig, Status
+from remediators.base import PropertyRule
 
 
-class AdminUser(Remediator):
+class AdminUser(PropertyRule):
     name = "admin_user"
-    title = "Admin user"
     severity = "medium"
     default_enabled = False
     references = (
@@ -22,18 +19,7 @@ class AdminUser(Remediator):
     azure_policy = ("dc921057-6b28-4fbe-9b83-f7bec05db6c2", "79fdfe03-ffcb-4e55-b4d0-b925b8241759")
     psrule = ("Azure.ACR.AdminUser",)
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return self.kql_skus() + "properties.adminUserEnabled == true"
-
-    def check(self, registry: Any, config: RuleConfig) -> Evaluation:
-        enabled = bool(registry.admin_user_enabled)
-        before = {"adminUserEnabled": enabled}
-        if not enabled:
-            return self.result(Status.COMPLIANT, "admin user is disabled", before=before)
-        return self.result(
-            Status.DRIFT,
-            "admin user is enabled: a shared password grants push and pull on every repository",
-            before=before,
-            after={"adminUserEnabled": False},
-            change={"admin_user_enabled": False},
-        )
+    path = "properties.adminUserEnabled"
+    wanted = False
+    compliant = "admin user is disabled"
+    violation = "admin user is enabled: a shared password grants push and pull on every repository"

@@ -6,14 +6,11 @@ PSRule Azure.ACR.AnonymousAccess. The property exists on Standard and Premium on
 
 from __future__ import annotations
 
-from typing import Any
-
-from remediators.base import Evaluation, Remediator, RuleConfig, Status
+from remediators.base import PropertyRule
 
 
-class AnonymousPull(Remediator):
+class AnonymousPull(PropertyRule):
     name = "anonymous_pull"
-    title = "Anonymous pull"
     severity = "high"
     skus = frozenset({"Standard", "Premium"})
     references = (
@@ -23,18 +20,7 @@ class AnonymousPull(Remediator):
     azure_policy = ("9f2dea28-e834-476c-99c5-3507b4728395", "cced2946-b08a-44fe-9fd9-e4ed8a779897")
     psrule = ("Azure.ACR.AnonymousAccess",)
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return self.kql_skus() + "properties.anonymousPullEnabled == true"
-
-    def check(self, registry: Any, config: RuleConfig) -> Evaluation:
-        enabled = bool(registry.anonymous_pull_enabled)
-        before = {"anonymousPullEnabled": enabled}
-        if not enabled:
-            return self.result(Status.COMPLIANT, "anonymous pull is disabled", before=before)
-        return self.result(
-            Status.DRIFT,
-            "anonymous pull is enabled: anyone who can reach the registry can pull every image",
-            before=before,
-            after={"anonymousPullEnabled": False},
-            change={"anonymous_pull_enabled": False},
-        )
+    path = "properties.anonymousPullEnabled"
+    wanted = False
+    compliant = "anonymous pull is disabled"
+    violation = "anonymous pull is enabled: anyone who can reach the registry can pull every image"

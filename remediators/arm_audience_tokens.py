@@ -8,12 +8,10 @@ older tools still pull with ARM-audience tokens, and they stop working when it i
 
 from __future__ import annotations
 
-from typing import Any
-
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, policy_status
+from remediators.base import PropertyRule
 
 
-class ArmAudienceTokens(Remediator):
+class ArmAudienceTokens(PropertyRule):
     name = "arm_audience_tokens"
     title = "ARM audience tokens"
     severity = "medium"
@@ -26,22 +24,8 @@ class ArmAudienceTokens(Remediator):
         "Breaks clients that pull with ARM-audience tokens (App Service's older pull path, some CI tools)."
     )
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return (
-            self.kql_skus()
-            + "not(tostring(properties.policies.azureADAuthenticationAsArmPolicy.status) =~ 'disabled')"
-        )
-
-    def check(self, registry: Any, config: RuleConfig) -> Evaluation:
-        status = policy_status(registry, "azure_ad_authentication_as_arm_policy") or "enabled"
-        before = {"policies": {"azureADAuthenticationAsArmPolicy": {"status": status}}}
-        if status == "disabled":
-            return self.result(Status.COMPLIANT, "ARM audience tokens are not accepted", before=before)
-        wanted = {"azureADAuthenticationAsArmPolicy": {"status": "disabled"}}
-        return self.result(
-            Status.DRIFT,
-            "the registry accepts Entra ID tokens issued for ARM, not only tokens meant for ACR",
-            before=before,
-            after={"policies": wanted},
-            change={"policies": wanted},
-        )
+    path = "properties.policies.azureADAuthenticationAsArmPolicy.status"
+    wanted = "disabled"
+    absent = "enabled"
+    compliant = "ARM audience tokens are not accepted"
+    violation = "the registry accepts Entra ID tokens issued for ARM, not only tokens meant for ACR"

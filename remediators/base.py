@@ -9,6 +9,7 @@ that keeps every rule testable as a pure function (and with hypothesis).
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -18,6 +19,7 @@ import msgspec
 Mode = Literal["dry-run", "enforce"]
 FixType = Literal["fix", "opt-in fix", "report"]
 SKUS = ("Basic", "Standard", "Premium")
+PREMIUM = frozenset({"Premium"})
 READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
 WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 
@@ -98,6 +100,12 @@ class Remediator:
     notes: ClassVar[str] = ""
     Config: ClassVar[type[RuleConfig]] = RuleConfig
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A rule without a ``title`` is titled after its name (``admin_user``: "Admin user")."""
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "title" not in cls.__dict__:
+            cls.title = cls.name.replace("_", " ").capitalize()
+
     @classmethod
     def controls(cls) -> dict[str, list[str]]:
         return {"azure_policy": list(cls.azure_policy), "psrule": list(cls.psrule)}
@@ -152,6 +160,91 @@ class Remediator:
 
     def result(self, status: Status, reason: str, **kwargs: Any) -> Evaluation:
         return Evaluation(self.name, status, reason, **kwargs)
+
+
+class PropertyRule(Remediator):
+    """A rule that asks one property for one value: declared, not coded.
+
+    ``path`` is the property's ARM path (``properties.policies.exportPolicy.status``); the SDK
+    attribute path follows from it (camelCase to snake_case). ``absent`` is what ARM's silence
+    means. Strings compare case-insensitively; a lower-case ``wanted`` marks one of ARM's
+    lower-case enums, reported in lower case. A fixing rule answers DRIFT with the change
+    ``RegistryUpdateParameters(**{attribute: wanted})`` (a nested property is sent as its
+    top-level model, as ARM's REST names); a report-only rule (``fixes = False``) answers FLAGGED.
+    """
+
+    path: ClassVar[str]
+    wanted: ClassVar[Any]
+    absent: ClassVar[Any] = None
+    compliant: ClassVar[str]  # the reason when the property has the wanted value
+    violation: ClassVar[str]  # the reason otherwise; ``{value}`` is the value found
+
+    def value(self, registry: Any) -> Any:
+        """The property's value as plain data, ``absent`` when ARM did not report it."""
+        found = registry
+        for part in self.path.split("."):
+            found = getattr(found, _snake(part), None) if found is not None else None
+        found = plain(found)
+        if found is None:
+            return self.absent
+        if isinstance(self.wanted, bool):
+            return bool(found)
+        if isinstance(self.wanted, str) and self.wanted.islower():
+            return str(found).lower()
+        return found
+
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        if isinstance(self.wanted, bool):
+            return self.kql_skus() + f"{self.path} == {str(not self.wanted).lower()}"
+        return self.kql_skus() + f"not(tostring({self.path}) =~ '{self.wanted}')"
+
+    def check(self, registry: Any, config: RuleConfig) -> Evaluation:
+        value = self.value(registry)
+        rest = self.path.removeprefix("properties.").split(".")
+        before = _nest(rest, value)
+        if str(value).lower() == str(self.wanted).lower():
+            return self.result(Status.COMPLIANT, self.compliant, before=before)
+        if not self.fixes:
+            return self.result(Status.FLAGGED, self.reason(registry, value), before=before)
+        refused = self.refuse(registry, config, before)
+        if refused is not None:
+            return refused
+        return self.result(
+            Status.DRIFT,
+            self.reason(registry, value),
+            before=before,
+            after=_nest(rest, self.wanted),
+            change={_snake(rest[0]): _nest(rest[1:], self.wanted) if rest[1:] else self.wanted},
+        )
+
+    def reason(self, registry: Any, value: Any) -> str:
+        """Why the value found is a violation (override to name a next step)."""
+        return self.violation.format(value=value)
+
+    def refuse(self, registry: Any, config: RuleConfig, before: dict[str, Any]) -> Evaluation | None:
+        """A verdict that stops the fix (e.g. BLOCKED when it would be unsafe), or None to fix."""
+        return None
+
+
+class ReportRule(PropertyRule):
+    """A report-only property rule: opt-in, low severity, no write (a person decides the fix)."""
+
+    severity = "low"
+    default_enabled = False
+    fixes = False
+
+
+def _snake(name: str) -> str:
+    """An ARM property name as the SDK attribute (``azureADAuthenticationAsArmPolicy`` ->
+    ``azure_ad_authentication_as_arm_policy``)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _nest(path: Sequence[str], value: Any) -> Any:
+    """``["policies", "exportPolicy", "status"], v`` -> ``{"policies": {"exportPolicy": {"status": v}}}``."""
+    for part in reversed(path):
+        value = {part: value}
+    return value
 
 
 def plain(value: Any) -> Any:

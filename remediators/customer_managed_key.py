@@ -9,36 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, plain, sku_name
+from remediators.base import ReportRule, sku_name
 
 
-class CustomerManagedKey(Remediator):
+class CustomerManagedKey(ReportRule):
     name = "customer_managed_key"
     title = "Customer-managed key"
-    severity = "low"
-    default_enabled = False
-    fixes = False
     references = (
         "https://learn.microsoft.com/azure/container-registry/tutorial-enable-customer-managed-keys",
     )
     azure_policy = ("5b9159ae-1701-4a6f-9a7a-aa9c8ddd0580",)
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return self.kql_skus() + "not(tostring(properties.encryption.status) =~ 'enabled')"
+    path = "properties.encryption.status"
+    wanted = "enabled"
+    absent = "disabled"
+    compliant = "encrypted with a customer-managed key"
 
-    def check(self, registry: Any, config: RuleConfig) -> Evaluation:
-        encryption = getattr(registry, "encryption", None)
-        status = str(plain(getattr(encryption, "status", None)) or "disabled").lower()
-        before = {"encryption": {"status": status}}
-        if status == "enabled":
-            return self.result(Status.COMPLIANT, "encrypted with a customer-managed key", before=before)
+    def reason(self, registry: Any, value: Any) -> str:
         how = (
-            "recreate it on Premium with a key"
-            if sku_name(registry) != "Premium"
-            else "recreate it with a key"
+            "recreate it with a key"
+            if sku_name(registry) == "Premium"
+            else "recreate it on Premium with a key"
         )
-        return self.result(
-            Status.FLAGGED,
-            f"encrypted with a Microsoft-managed key; CMK is set only at creation: {how}",
-            before=before,
-        )
+        return f"encrypted with a Microsoft-managed key; CMK is set only at creation: {how}"

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, policy_status, public_access
+from remediators.base import PREMIUM, Evaluation, Remediator, RuleConfig, Status, policy_status, public_access
 
 
 class ExportPolicy(Remediator):
     name = "export_policy"
-    title = "Export policy"
     severity = "medium"
-    skus = frozenset({"Premium"})
+    skus = PREMIUM
     default_enabled = False
     references = (
         "https://learn.microsoft.com/azure/container-registry/data-loss-prevention",

@@ -15,7 +15,6 @@ from remediators.base import Evaluation, Remediator, RuleConfig, Status, approve
 
 class PrivateLink(Remediator):
     name = "private_link"
-    title = "Private link"
     severity = "low"
     default_enabled = False
     fixes = False

@@ -10,44 +10,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, approved_endpoints, plain
+from remediators.base import PREMIUM, Evaluation, PropertyRule, RuleConfig, Status, approved_endpoints
 
 
 class PublicNetworkAccessConfig(RuleConfig):
     allow_without_private_endpoint: bool = False
 
 
-class PublicNetworkAccess(Remediator):
+class PublicNetworkAccess(PropertyRule):
     name = "public_network_access"
-    title = "Public network access"
     severity = "medium"
-    skus = frozenset({"Premium"})
+    skus = PREMIUM
     default_enabled = False
     references = ("https://learn.microsoft.com/azure/container-registry/container-registry-private-link",)
     azure_policy = ("0fdf0491-d080-4575-b627-ad0e843cba0f", "a3701552-92ea-433e-9d17-33b7f1208fc9")
     psrule = ()
     Config = PublicNetworkAccessConfig
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return self.kql_skus() + "tostring(properties.publicNetworkAccess) != 'Disabled'"
+    path = "properties.publicNetworkAccess"
+    wanted = "Disabled"
+    absent = "Enabled"
+    compliant = "public network access is disabled"
+    violation = "public network access is enabled"
 
-    def check(self, registry: Any, config: PublicNetworkAccessConfig) -> Evaluation:  # type: ignore[override]
-        access = plain(registry.public_network_access) or "Enabled"
-        before = {"publicNetworkAccess": access}
-        if access == "Disabled":
-            return self.result(Status.COMPLIANT, "public network access is disabled", before=before)
-        approved = approved_endpoints(registry)
-        if not approved and not config.allow_without_private_endpoint:
-            return self.result(
-                Status.BLOCKED,
-                "public network access is enabled, but the registry has no approved private endpoint: "
-                "disabling it would lock every client out (set allow_without_private_endpoint: true to force)",
-                before=before,
-            )
+    def refuse(  # type: ignore[override]
+        self, registry: Any, config: PublicNetworkAccessConfig, before: dict[str, Any]
+    ) -> Evaluation | None:
+        if approved_endpoints(registry) or config.allow_without_private_endpoint:
+            return None
         return self.result(
-            Status.DRIFT,
-            "public network access is enabled",
+            Status.BLOCKED,
+            "public network access is enabled, but the registry has no approved private endpoint: "
+            "disabling it would lock every client out (set allow_without_private_endpoint: true to force)",
             before=before,
-            after={"publicNetworkAccess": "Disabled"},
-            change={"public_network_access": "Disabled"},
         )

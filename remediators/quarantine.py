@@ -6,32 +6,20 @@ new image. Premium only (ARM reports no quarantine policy on the other SKUs).
 
 from __future__ import annotations
 
-from typing import Any
-
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, policy_status
+from remediators.base import PREMIUM, ReportRule
 
 
-class Quarantine(Remediator):
+class Quarantine(ReportRule):
     name = "quarantine"
-    title = "Quarantine"
-    severity = "low"
-    skus = frozenset({"Premium"})
-    default_enabled = False
-    fixes = False
+    skus = PREMIUM
     references = ("https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.Quarantine/",)
     psrule = ("Azure.ACR.Quarantine",)
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return self.kql_skus() + "not(tostring(properties.policies.quarantinePolicy.status) =~ 'enabled')"
-
-    def check(self, registry: Any, config: RuleConfig) -> Evaluation:
-        status = policy_status(registry, "quarantine_policy") or "disabled"
-        before = {"policies": {"quarantinePolicy": {"status": status}}}
-        if status == "enabled":
-            return self.result(Status.COMPLIANT, "quarantine is enabled", before=before)
-        return self.result(
-            Status.FLAGGED,
-            "quarantine is disabled: new images are pullable before any scan "
-            "(enable it only with a scanner that releases them)",
-            before=before,
-        )
+    path = "properties.policies.quarantinePolicy.status"
+    wanted = "enabled"
+    absent = "disabled"
+    compliant = "quarantine is enabled"
+    violation = (
+        "quarantine is disabled: new images are pullable before any scan "
+        "(enable it only with a scanner that releases them)"
+    )

@@ -8,27 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, policy_status
+from remediators.base import PREMIUM, Evaluation, ReportRule, RuleConfig, Status
 
 
-class Retention(Remediator):
+class Retention(ReportRule):
     name = "retention"
     title = "Retention of untagged manifests"
-    severity = "low"
-    skus = frozenset({"Premium"})
-    default_enabled = False
-    fixes = False
+    skus = PREMIUM
     references = (
         "https://learn.microsoft.com/azure/container-registry/container-registry-retention-policy",
         "https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.Retention/",
     )
     psrule = ("Azure.ACR.Retention",)
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return self.kql_skus() + "not(tostring(properties.policies.retentionPolicy.status) =~ 'enabled')"
+    path = "properties.policies.retentionPolicy.status"
+    wanted = "enabled"
+    absent = "disabled"
 
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
-        status = policy_status(registry, "retention_policy") or "disabled"
+        status = self.value(registry)
         days = getattr(getattr(registry.policies, "retention_policy", None), "days", None)
         before = {"policies": {"retentionPolicy": {"status": status, "days": days}}}
         if status == "enabled":

@@ -7,28 +7,16 @@ this rule.
 
 from __future__ import annotations
 
-from typing import Any
-
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, plain
+from remediators.base import ReportRule
 
 
-class ZoneRedundancy(Remediator):
+class ZoneRedundancy(ReportRule):
     name = "zone_redundancy"
-    title = "Zone redundancy"
-    severity = "low"
-    default_enabled = False
-    fixes = False
     references = ("https://learn.microsoft.com/azure/container-registry/zone-redundancy",)
     azure_policy = ("9d2b0a20-57d6-474c-9d12-44a4a20999c6",)
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return self.kql_skus() + "not(tostring(properties.zoneRedundancy) =~ 'Enabled')"
-
-    def check(self, registry: Any, config: RuleConfig) -> Evaluation:
-        value = str(plain(registry.zone_redundancy) or "Disabled")
-        before = {"zoneRedundancy": value}
-        if value.lower() == "enabled":
-            return self.result(Status.COMPLIANT, "zone redundant", before=before)
-        return self.result(
-            Status.FLAGGED, "not zone redundant; it is set only at creation: recreate it", before=before
-        )
+    path = "properties.zoneRedundancy"
+    wanted = "Enabled"
+    absent = "Disabled"
+    compliant = "zone redundant"
+    violation = "not zone redundant; it is set only at creation: recreate it"

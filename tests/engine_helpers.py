@@ -76,14 +76,8 @@ def write_event(
 
 def patch_as_user(emu: Any, resource_id: str, properties: dict[str, Any]) -> requests.Response:
     """What a person does in the portal: a PATCH with their own token (the emulator emits the event)."""
-    from emulator.identity import DEV_USER
-
-    response = requests.patch(
-        f"{emu.arm_url}{resource_id}?api-version=2025-11-01",
-        json={"properties": properties},
-        headers=emu.auth_headers(DEV_USER),
-        verify=str(emu.ca_path),
-        timeout=10,
+    response = emu.arm_request(
+        "PATCH", f"{resource_id}?api-version=2025-11-01", json={"properties": properties}
     )
     response.raise_for_status()
     return response
@@ -110,16 +104,7 @@ def function_object(name: str) -> Any:
 
 def as_person(emu: Any, method: str, resource_id: str, body: Any = None) -> dict[str, Any]:
     """One request of a person's (``az``'s), with the person's own token: a write the engine did not make."""
-    from emulator.identity import DEV_USER
-
-    response = requests.request(
-        method,
-        f"{emu.arm_url}{resource_id}?api-version=2025-11-01",
-        json=body,
-        headers=emu.auth_headers(DEV_USER),
-        verify=str(emu.ca_path),
-        timeout=10,
-    )
+    response = emu.arm_request(method, f"{resource_id}?api-version=2025-11-01", json=body)
     response.raise_for_status()
     return response.json() if response.content else {}
 

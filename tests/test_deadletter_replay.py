@@ -116,6 +116,15 @@ def _container(azurite, name: str, blobs: dict[str, bytes]):  # noqa: F811
     return container, f"{azurite['endpoint']}/{name}"
 
 
+def _replay(azurite, tmp_path, *args: str, policy_text: str | None = None, **env: str):  # noqa: F811
+    """``acrguard *args`` reading Azurite, under ``policy_text`` (written to a file) when given."""
+    policy = None
+    if policy_text:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(policy_text)
+    return invoke(*args, policy=policy, AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"], **env)
+
+
 @pytest.mark.parametrize(
     ("source", "args", "env", "policy_text"),
     [
@@ -139,17 +148,7 @@ def test_a_blob_whose_events_were_only_planned_is_kept(
     emu.seed(DEMO_SEED)
     name = f"dl{source.replace('-', '').replace('_', '').lower()}"
     container, url = _container(azurite, name, {"planned.json": dead_letter(STD, "evt-planned")})
-    policy = None
-    if policy_text:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(policy_text)
-    result = invoke(
-        *args,
-        *delete_replayed(url),
-        policy=policy,
-        AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
-        **env,
-    )
+    result = _replay(azurite, tmp_path, *args, *delete_replayed(url), policy_text=policy_text, **env)
     assert result.returncode == 3, result.stderr
     assert [r["outcome"] for r in json_out(result)["results"]] == ["planned"]
     assert [b.name for b in container.list_blobs()] == ["planned.json"]
@@ -166,13 +165,7 @@ def test_under_a_dry_run_policy_a_blob_of_compliant_events_still_goes(emu, azuri
         "planned.json": dead_letter(STD, "evt-planned"),
     }
     container, url = _container(azurite, "dlcompliantdry", blobs)
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(DRY_POLICY)
-    result = invoke(
-        *delete_replayed(url, table=True),
-        policy=policy,
-        AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
-    )
+    result = _replay(azurite, tmp_path, *delete_replayed(url, table=True), policy_text=DRY_POLICY)
     assert result.returncode == 3, result.stderr
     assert "2 dead-letter blob(s)" in result.stdout and "1 deleted, 1 kept" in result.stdout
     assert [b.name for b in container.list_blobs()] == ["planned.json"]

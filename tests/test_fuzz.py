@@ -205,6 +205,13 @@ def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+def parent_of(doc: Any, path: tuple[Any, ...]) -> Any:
+    """The container that holds ``path``'s last key."""
+    for key in path[:-1]:
+        doc = doc[key]
+    return doc
+
+
 @st.composite
 def mutated_events(draw: st.DrawFn, base: dict[str, Any] = BASE_EVENT) -> dict[str, Any]:
     """The real sample event with 1-4 fields deleted, retyped or replaced by junk."""
@@ -214,9 +221,7 @@ def mutated_events(draw: st.DrawFn, base: dict[str, Any] = BASE_EVENT) -> dict[s
         if not candidates:
             break
         path = draw(st.sampled_from(candidates))
-        parent = event
-        for key in path[:-1]:
-            parent = parent[key]
+        parent = parent_of(event, path)
         action = draw(st.sampled_from(["delete", "replace", "stringify", "odd"]))
         if action == "delete" and isinstance(parent, dict):
             del parent[path[-1]]
@@ -517,9 +522,7 @@ def mutated_policies(draw: st.DrawFn) -> dict[str, Any]:
     doc = copy.deepcopy(BASE_POLICY)
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(paths(doc)))
-        parent = doc
-        for key in path[:-1]:
-            parent = parent[key]
+        parent = parent_of(doc, path)
         action = draw(st.sampled_from(["replace", "delete", "unknown key", "odd text"]))
         if action == "delete" and isinstance(parent, dict):
             del parent[path[-1]]

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from test_policy import problems
 
 from acrguard.policy import PolicyError, parse_policy
-
-
-def problems(text: str) -> list[tuple[str, str]]:
-    with pytest.raises(PolicyError) as info:
-        parse_policy(text, "p.yaml")
-    return info.value.problems
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])

@@ -34,6 +34,11 @@ def net(**kw) -> NetworkRulesConfig:
     return NetworkRulesConfig(**{"allowed_ips": ALLOWED, **kw})
 
 
+def denying(*allowed: str) -> dict:
+    """A ``networkRuleSet`` that denies all but ``allowed`` (ARM's REST form)."""
+    return {"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": v} for v in allowed]}
+
+
 def test_discovery_finds_one_remediator_per_module():
     assert [r.name for r in all_remediators()] == [
         "admin_user",
@@ -98,7 +103,7 @@ def test_network_rules_deny_with_allow_list(open_premium):
 def test_network_rules_keep_merges_and_never_removes(open_premium):
     reg = registry(
         open_premium,
-        networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "192.0.2.10"}]},
+        networkRuleSet=denying("192.0.2.10"),
     )
     ev = NetworkRules().evaluate(reg, net())
     values = [r["value"] for r in ev.after["networkRuleSet"]["ipRules"]]
@@ -108,7 +113,7 @@ def test_network_rules_keep_merges_and_never_removes(open_premium):
 def test_network_rules_replace_replaces(open_premium):
     reg = registry(
         open_premium,
-        networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "192.0.2.10"}]},
+        networkRuleSet=denying("192.0.2.10"),
     )
     ev = NetworkRules().evaluate(reg, net(existing_rules="replace"))
     assert [r["value"] for r in ev.after["networkRuleSet"]["ipRules"]] == ALLOWED
@@ -118,13 +123,7 @@ def test_network_rules_replace_replaces(open_premium):
 def test_network_rules_same_rules_other_form_is_compliant(load_sample):
     reg = registry(
         load_sample("registries/premium-compliant.json"),
-        networkRuleSet={
-            "defaultAction": "Deny",
-            "ipRules": [
-                {"action": "Allow", "value": "198.51.100.7/32"},
-                {"action": "Allow", "value": "203.0.113.0/24"},
-            ],
-        },
+        networkRuleSet=denying("198.51.100.7/32", "203.0.113.0/24"),
     )
     assert NetworkRules().evaluate(reg, net(existing_rules="replace")).status is Status.COMPLIANT
 
@@ -146,14 +145,7 @@ def test_public_network_access_disabled_counts_as_compliant(open_premium):
 def test_broad_existing_rule_is_flagged_not_removed(load_sample):
     reg = registry(
         load_sample("registries/premium-compliant.json"),
-        networkRuleSet={
-            "defaultAction": "Deny",
-            "ipRules": [
-                {"action": "Allow", "value": "0.0.0.0/0"},
-                {"action": "Allow", "value": "203.0.113.0/24"},
-                {"action": "Allow", "value": "198.51.100.7"},
-            ],
-        },
+        networkRuleSet=denying("0.0.0.0/0", "203.0.113.0/24", "198.51.100.7"),
     )
     ev = NetworkRules().evaluate(reg, net())
     assert ev.status is Status.FLAGGED and ev.change == {}

@@ -151,13 +151,8 @@ def test_loop_closure_our_own_write_comes_back_and_settles(emu: Emulator, arm_cl
             client.registries.begin_update(RG, name, {"properties": {"anonymousPullEnabled": False}}).result()
 
     emu.add_sink(remediate)
-    token = emu.issue_token(DEV_USER)
-    requests.patch(
-        f"{emu.arm_url}{rid}?api-version=2025-11-01",
-        json={"tags": {"touched": "yes"}},
-        headers={"Authorization": f"Bearer {token}"},
-        verify=emu.ca_path,
-        timeout=10,
+    emu.arm_request(
+        "PATCH", f"{rid}?api-version=2025-11-01", json={"tags": {"touched": "yes"}}
     ).raise_for_status()
 
     emu.drain()

@@ -83,12 +83,7 @@ def test_listing_subscriptions_needs_the_read_action(emu: Emulator) -> None:
     acr_only = Principal.managed_identity(
         "acr-only", allowed_actions=frozenset({"Microsoft.ContainerRegistry/registries/*"})
     )
-    response = requests.get(
-        f"{emu.arm_url}/subscriptions?{API}",
-        headers={"Authorization": f"Bearer {emu.issue_token(acr_only)}"},
-        verify=emu.ca_path,
-        timeout=10,
-    )
+    response = emu.arm_request("GET", f"/subscriptions?{API}", principal=acr_only)
     assert response.status_code == 403
     assert "'Microsoft.Resources/subscriptions/read'" in response.json()["error"]["message"]
 

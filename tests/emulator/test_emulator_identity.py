@@ -72,13 +72,7 @@ def test_sdk_credential_with_client_id_gets_the_user_assigned_identity(emu: Emul
 def test_issue_token_binds_a_human_principal(emu: Emulator) -> None:
     user = Principal.user("ops@contoso.example", "Ops Person")
     rid = emu.add_registry(subscription="s1", resource_group="rg", name="humanreg")
-    token = emu.issue_token(user)
-    response = requests.get(
-        f"{emu.arm_url}{rid}?api-version=2025-11-01",
-        headers={"Authorization": f"Bearer {token}"},
-        verify=emu.ca_path,
-        timeout=10,
-    )
+    response = emu.arm_request("GET", f"{rid}?api-version=2025-11-01", principal=user)
     assert response.status_code == 200
     record = emu.requests_for(route="registry")[0]
     assert record.principal == user and record.caller == "ops@contoso.example"
@@ -88,13 +82,7 @@ def test_request_log_never_contains_tokens_or_identity_secrets(emu: Emulator) ->
     rid = emu.add_registry(subscription="s1", resource_group="rg", name="secretreg")
     token = emu.issue_token()
     issued = _token_request(emu).json()["access_token"]
-    requests.patch(
-        f"{emu.arm_url}{rid}?api-version=2025-11-01",
-        json={"tags": {"a": "b"}},
-        headers={"Authorization": f"Bearer {token}"},
-        verify=emu.ca_path,
-        timeout=10,
-    )
+    emu.arm_request("PATCH", f"{rid}?api-version=2025-11-01", token=token, json={"tags": {"a": "b"}})
     dump = repr(emu.requests)
     assert token not in dump and issued not in dump and emu.identity_header not in dump
     assert "Bearer" not in dump
