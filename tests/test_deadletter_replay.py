@@ -37,11 +37,10 @@ def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, t
     flagged decision stays too, as test_deletable_only_when_every_outcome_is_done shows.)"""
     emu.seed(DEMO_SEED)
     policy = tmp_path / "policy.yaml"
-    policy.write_text(
-        (ROOT / "policies.yaml")
-        .read_text()
-        .replace("rules:\n", "rules:\n  firewall_unavailable: {enabled: false}\n", 1)
-    )
+    shipped = (ROOT / "policies.yaml").read_text()
+    switched = "firewall_unavailable:\n    enabled: false"
+    policy.write_text(shipped.replace("firewall_unavailable:\n    enabled: true", switched, 1))
+    assert switched in policy.read_text()  # the shipped policy still names the rule this way
     service = BlobServiceClient.from_connection_string(azurite["connection_string"])
     container = service.create_container(f"deadletter{tmp_path.name[-6:].lower().replace('_', '')}")
     prefix = "ACRGUARD-TOPIC/ACRGUARD/2026/11/22/09/"
