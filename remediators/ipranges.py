@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import reprlib
+from functools import lru_cache
 from ipaddress import IPv4Network
 
 #: Ranges ACR would never see as a client address on the public internet.
@@ -76,6 +77,7 @@ def parse(value: str) -> IPv4Network:
     return network  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=4096)  # pure, and called a dozen times per firewall evaluation
 def canonical_entry(value: str) -> str:
     """An existing rule (as ARM returned it) in canonical form; left as is if it does not parse."""
     try:
@@ -104,11 +106,13 @@ def public_problem(network: IPv4Network, min_prefix: int) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def key(value: str) -> str:
     """Comparison key: '198.51.100.7' and '198.51.100.7/32' are the same rule."""
     return str(canonical_entry(value)).strip().lower()
 
 
+@lru_cache(maxsize=4096)
 def is_broad(value: str, min_prefix: int) -> bool:
     """True for an existing rule that effectively opens the registry (e.g. 0.0.0.0/0)."""
     try:
