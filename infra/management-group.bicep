@@ -118,6 +118,11 @@ var eventSubscriptionProperties = {
         key: 'data.operationName'
         values: operationNames
       }
+      {
+        operatorType: 'StringContains'
+        key: 'subject'
+        values: contract.subjectContains
+      }
     ]
   }
   retryPolicy: {

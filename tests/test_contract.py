@@ -22,6 +22,7 @@ from bicep_eval import Template, parse
 from acrguard.contract import CONTRACT, RULES, operation_names, role_actions, rules_enabled
 from acrguard.events import ACCEPTED_OPERATIONS, Skip, Target, accepted_operations, parse_events
 from acrguard.policy import load_policy, parse_policy
+from acrguard.resource_ids import PROVIDER_PREFIX
 from remediators import all_remediators
 from remediators.base import READ_ACTION, WRITE_ACTION
 
@@ -206,6 +207,19 @@ def test_bicep_event_filter_is_exactly_operation_names(path: Path, name: str) ->
     assert operations["operatorType"] == "StringIn"
     assert sorted(operations["values"]) == sorted(operation_names(rules))
     assert len(operations["values"]) == len(set(operations["values"]))
+
+
+@pytest.mark.parametrize("path", [EVENTS, MG], ids=lambda p: p.name)
+def test_bicep_event_filter_passes_only_registries_and_their_children(path: Path) -> None:
+    """diagnosticSettings/write is raised for every resource type: the subject filter keeps the
+    others out, and it says what the code's own check says (Event Grid compares case-insensitively)."""
+    (subject,) = [f for f in _advanced_filters_in(path, RULES) if f["key"] == "subject"]
+    assert subject == {
+        "operatorType": "StringContains",
+        "key": "subject",
+        "values": CONTRACT["subjectContains"],
+    }
+    assert [value.lower() for value in subject["values"]] == [PROVIDER_PREFIX]
 
 
 @pytest.mark.parametrize("path", [EVENTS, MG], ids=lambda p: p.name)

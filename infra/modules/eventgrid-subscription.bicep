@@ -58,13 +58,19 @@ resource registryWrites 'Microsoft.EventGrid/systemTopics/eventSubscriptions@202
     eventDeliverySchema: 'EventGridSchema'
     filter: {
       includedEventTypes: contract.eventTypes
-      // One advanced filter with one value per operation: Event Grid allows 25 filters and 25
+      // One value per operation, one for the subject: Event Grid allows 25 filters and 25
       // values in all per subscription (tests/test_contract.py keeps every rule set under that).
       advancedFilters: [
         {
           operatorType: 'StringIn'
           key: 'data.operationName'
           values: operationNames
+        }
+        // Only a registry or a resource under it: diagnosticSettings/write is raised for every type.
+        {
+          operatorType: 'StringContains'
+          key: 'subject'
+          values: contract.subjectContains
         }
       ]
     }
