@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from acrguard.contract import CONTRACT
@@ -20,7 +21,18 @@ ACCEPTED_EVENT_TYPES = frozenset(CONTRACT["eventTypes"])
 #: Operations whose success re-evaluates the (parent) registry. The Event Grid subscription's
 #: advanced filter uses the same list (infra/ reads acrguard/azure_contract.json).
 ACCEPTED_OPERATIONS = frozenset(CONTRACT["operationNames"])
-_ACCEPTED_OPS_LOWER = {op.lower(): op for op in ACCEPTED_OPERATIONS}
+_REGISTRY_WRITE = "microsoft.containerregistry/registries/write"
+
+
+@cache
+def _accepted_lower() -> frozenset[str]:
+    """The contract's operations and those the rules declare (``Remediator.event_operations``:
+    a token's or a diagnostic setting's write re-evaluates its registry), in lower case."""
+    from remediators import all_remediators
+
+    declared = {op for rule in all_remediators() for op in rule.event_operations}
+    return frozenset(op.lower() for op in ACCEPTED_OPERATIONS | declared)
+
 
 _UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
@@ -104,9 +116,9 @@ def parse_event(event: Any) -> Target | Skip:
     operation = context.operation_name
     if operation is None:
         return Skip("event has no data.operationName", context)
-    if operation.lower() not in _ACCEPTED_OPS_LOWER:
+    if operation.lower() not in _accepted_lower():
         return Skip(f"operation {operation} cannot change a guarded registry property", context)
-    if child is None and operation.lower() != "microsoft.containerregistry/registries/write":
+    if child is None and operation.lower() != _REGISTRY_WRITE:
         return Skip(f"operation {operation} does not match resource {clip(resource_id)}", context)
     return Target(ref, context)
 
