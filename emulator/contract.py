@@ -270,3 +270,14 @@ def carry_read_only(
             for key, item in (new or {}).items() if isinstance(new, dict) else ():
                 if isinstance(old.get(key), Mapping) and isinstance(item, dict):
                     carry_read_only(old[key], item, spec.item.schema)
+
+
+def model_schema(model: str) -> Schema:
+    """The wire schema of one of the SDK's models, by class name (``Token``, ``CacheRule``...)."""
+    return _schema(getattr(_models(), model))
+
+
+def clean_model(body: Mapping[str, Any], model: str, *, document: bool = False) -> dict[str, Any]:
+    """A child resource's request body (read-only fields dropped) or, with ``document``, its GET
+    document (read-only fields kept); ArmError(400) for a wrong type or value, as for registries."""
+    return _clean_object(body, model_schema(model), "document" if document else "create", "")
