@@ -94,8 +94,7 @@ AZURE_POLICY: tuple[Control, ...] = (
     Control(
         "ff05e24e-195c-447e-b322-5e90c9f9f366",
         "repository-scoped tokens disabled (audit)",
-        difference="tokens exist on Standard and Premium: ACR Guard reports Basic unsupported; "
-        "the tokens the policy's allowed list names may stay enabled",
+        difference="the tokens the policy's allowed list names may stay enabled",
     ),
     Control("a9b426fe-8856-4945-8600-18c5dd1cca2a", "repository-scoped tokens disabled (modify)"),
     Control(

@@ -4,7 +4,8 @@ A token is a registry-local credential (a password, not an Entra identity): Azur
 (ff05e24e) flags every ``registries/tokens`` child whose status is not ``disabled`` and its modify
 twin (a9b426fe) sets it. ACR Guard does the same, one long-running PATCH per offending token,
 except for the token names in ``allowed`` (a pipeline that still needs one). Opt-in: disabling a
-token breaks every client that logs in with it. Tokens exist on Standard and Premium registries.
+token breaks every client that logs in with it. Every SKU: repository-scoped tokens left preview
+for all service tiers (Learn, "Repository-scoped permissions"); only the preview was Premium-only.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ class RepositoryTokens(ChildRule):
     name = "repository_tokens"
     title = "Repository-scoped tokens disabled"
     severity = "medium"
-    skus = frozenset({"Standard", "Premium"})
     default_enabled = False
     references = (
         "https://learn.microsoft.com/azure/container-registry/container-registry-token-based-repository-permissions",
