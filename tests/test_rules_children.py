@@ -8,6 +8,7 @@ one GET and lists nothing; each child rule enabled adds exactly one list call, o
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -464,3 +465,23 @@ def test_explain_and_the_engine_agree_on_child_rules(emu, mode):
                     record.outcome,
                 )
                 assert record.mode == rule.mode
+
+
+@pytest.mark.parametrize("source", ["starter", "policies.yaml"])
+def test_the_commented_child_rule_examples_are_valid_policy(source):
+    """The opt-in examples in `acrguard init`'s starter and the shipped policies.yaml parse as
+    written once uncommented (the workspace placeholder filled in)."""
+    from acrguard.starter import STARTER
+
+    text = STARTER if source == "starter" else (ROOT / "policies.yaml").read_text(encoding="utf-8")
+    examples = [
+        line.strip().lstrip("#").strip()
+        for line in text.splitlines()
+        if line.strip().startswith("#") and any(f"{rule}:" in line for rule in CHILD_RULES)
+    ]
+    assert sorted(e.split(":")[0] for e in examples) == sorted(CHILD_RULES)
+    body = "\n".join(
+        f"  {re.sub(r'<[^>]*>|/subscriptions/<id>[^}]*', WORKSPACE, e).split('  #')[0]}" for e in examples
+    )
+    parsed = parse_policy(f"version: 1\nrules:\n{body}\n", "examples.yaml")
+    assert all(parsed.rules[rule].enabled for rule in CHILD_RULES)
