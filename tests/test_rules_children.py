@@ -485,3 +485,24 @@ def test_the_commented_child_rule_examples_are_valid_policy(source):
     )
     parsed = parse_policy(f"version: 1\nrules:\n{body}\n", "examples.yaml")
     assert all(parsed.rules[rule].enabled for rule in CHILD_RULES)
+
+
+def test_cli_explain_and_check_dry_run_show_the_child_rules_verdicts(emu, tmp_path):
+    """``acrguard explain`` lists the children it needs (and never writes); ``check --dry-run``
+    plans the same fix."""
+    from cli_helpers import invoke, json_out
+
+    resource_id = add(emu, "clichild", tokens=[{"name": "ci-push"}])
+    policy_file = tmp_path / "policies.yaml"
+    policy_file.write_text(policy("repository_tokens", "cache_rules"), encoding="utf-8")
+    explained = json_out(invoke("-o", "json", "explain", resource_id, policy=policy_file))
+    verdicts = {r["name"]: r["verdict"] for r in explained["results"][0]["rules"] if r["enabled"]}
+    assert verdicts == {"repository_tokens": "drift", "cache_rules": "compliant"}
+    checked = json_out(invoke("-o", "json", "check", "--dry-run", resource_id, policy=policy_file))
+    outcomes = {r["rule"]: r["outcome"] for r in checked["results"][0]["records"]}
+    assert outcomes == {"repository_tokens": "planned", "cache_rules": "compliant"}
+    assert (
+        sorted(c for c in calls(emu) if c[1] != "registry")
+        == [("GET", "cacheRules")] * 2 + [("GET", "tokens")] * 2
+    )
+    assert not [r for r in emu.requests if r.method in ("PATCH", "PUT")]
