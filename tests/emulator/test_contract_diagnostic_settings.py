@@ -43,6 +43,11 @@ def _registry(emu: Emulator, name: str = "diagreg", settings: list | None = None
     return emu.add_registry(subscription=SUB, resource_group=RG, name=name, sku=sku, children=children)
 
 
+def _entry(name: str, **log: str) -> dict[str, Any]:
+    """A setting as a seed gives it: one enabled log entry to the workspace."""
+    return {"name": name, "properties": {"workspaceId": WORKSPACE, "logs": [{**log, "enabled": True}]}}
+
+
 def _setting(**overrides: Any) -> DiagnosticSettingsResource:
     fields: dict[str, Any] = {
         "workspace_id": WORKSPACE,
@@ -77,18 +82,7 @@ def test_put_creates_a_setting_lists_it_and_emits_its_write_event(emu: Emulator,
 
 
 def test_put_replaces_a_setting_and_keeps_its_creation(emu: Emulator, monitor) -> None:
-    rid = _registry(
-        emu,
-        settings=[
-            {
-                "name": "existing",
-                "properties": {
-                    "workspaceId": WORKSPACE,
-                    "logs": [{"category": "ContainerRegistryLoginEvents", "enabled": True}],
-                },
-            }
-        ],
-    )
+    rid = _registry(emu, settings=[_entry("existing", category="ContainerRegistryLoginEvents")])
     replaced = monitor.diagnostic_settings.create_or_update(
         rid,
         "existing",
@@ -176,15 +170,4 @@ def test_api_version_auth_and_rbac(emu: Emulator) -> None:
 
 def test_seeded_settings_are_validated(emu: Emulator) -> None:
     with pytest.raises(SeedError, match=r"diagnosticSettings\[0\].*'audits'"):
-        _registry(
-            emu,
-            settings=[
-                {
-                    "name": "s",
-                    "properties": {
-                        "workspaceId": WORKSPACE,
-                        "logs": [{"categoryGroup": "audits", "enabled": True}],
-                    },
-                }
-            ],
-        )
+        _registry(emu, settings=[_entry("s", categoryGroup="audits")])
