@@ -258,16 +258,18 @@ def test_cache_rules_without_rules_or_all_allowed_is_compliant(emu):
     assert h.outcomes() == [("cache_rules", "compliant"), ("cache_rules", "compliant")]
 
 
-def test_cache_rules_exempt_registry_is_reported_skipped(emu):
+@pytest.mark.parametrize("rule", ["cache_rules", "geo_replication"])
+def test_report_only_child_rules_on_an_exempt_registry_are_reported_skipped(emu, rule):
     resource_id = add(
         emu,
-        "cacheexempt",
+        f"exempt{rule.replace('_', '')}",
         tags={"acrguard": "exempt"},
         cacheRules=[{"name": "hub", "properties": {"sourceRepository": "docker.io/x"}}],
     )
-    h = run(policy("cache_rules"), resource_id)
+    h = run(policy(rule), resource_id)
     [record] = h.records
-    assert record.outcome == "skipped" and "flagged" in record.reason
+    assert record.outcome == "skipped" and "exempt" in record.reason and "flagged" in record.reason
+    assert not [r for r in emu.requests if r.method in ("PATCH", "PUT")]
 
 
 # -- geo_replication ------------------------------------------------------------------------------
