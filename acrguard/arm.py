@@ -77,7 +77,7 @@ class Arm:
         self.settings = settings
         self.clock = clock
         self._credential = credential
-        self._clients: dict[str, ContainerRegistryManagementClient] = {}
+        self._clients: dict[str, Any] = {}  # registry clients by subscription, "monitor:<sub>" too
         self._lock = threading.RLock()  # client() resolves the credential while holding it
 
     # -- clients --------------------------------------------------------------------------------
@@ -112,18 +112,36 @@ class Arm:
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
-                    client = ContainerRegistryManagementClient(
-                        self.credential,
-                        key,
-                        base_url=self.settings.arm_endpoint,
-                        credential_scopes=[self.settings.arm_audience + "/.default"],
-                        retry_total=0,  # tenacity below is the one retry layer
-                        connection_timeout=min(10.0, self.settings.http_timeout_s),
-                        read_timeout=self.settings.http_timeout_s,
-                        polling_interval=2,
+                    client = ContainerRegistryManagementClient(self.credential, key, **self._client_options())
+                    self._clients[key] = client
+        return client
+
+    def monitor_client(self, subscription_id: str) -> Any:
+        """Azure Monitor's client (diagnostic settings), imported only when a rule needs it: the
+        default policy never loads azure-mgmt-monitor, so cold start does not pay for it."""
+        key = "monitor:" + subscription_id.lower()
+        client = self._clients.get(key)
+        if client is None:
+            from azure.mgmt.monitor import MonitorManagementClient
+
+            with self._lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = MonitorManagementClient(
+                        self.credential, subscription_id.lower(), **self._client_options()
                     )
                     self._clients[key] = client
         return client
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.settings.arm_endpoint,
+            "credential_scopes": [self.settings.arm_audience + "/.default"],
+            "retry_total": 0,  # tenacity below is the one retry layer
+            "connection_timeout": min(10.0, self.settings.http_timeout_s),
+            "read_timeout": self.settings.http_timeout_s,
+            "polling_interval": 2,
+        }
 
     def close(self) -> None:
         with self._lock:
@@ -175,24 +193,8 @@ class Arm:
         attempt, a new GET on every later one. It returns the change to send, None when there is
         nothing (left) to do, or raises :class:`Unsettled` to have the registry read again later.
         """
-        from azure.mgmt.core.polling.arm_polling import ARMPolling
-
         started = time.monotonic()
-        budget = self.settings.retry_budget_s
-        clock = self.clock
         latest: list[Registry | None] = [first]
-
-        class Polling(ARMPolling):
-            """ARM's polling, bounded by what is left of the retry budget (ARM may say
-            ``Retry-After: 45``); the clock is the ARM layer's, so simulated time applies too."""
-
-            def _sleep(self, delay: float) -> None:
-                if time.monotonic() - started + delay > budget:
-                    raise PollingBudgetExceeded(
-                        f"PATCH {ref}: the operation was still running after {budget:g}s "
-                        f"(next poll in {delay:g}s); outcome unknown"
-                    )
-                clock.sleep(delay)
 
         def attempt() -> tuple[Registry, bool]:
             current = latest[0] if latest[0] is not None else self.get(ref)
@@ -201,14 +203,30 @@ class Arm:
             if params is None:
                 return current, False
             poller = self.client(ref.subscription_id).registries.begin_update(
-                ref.resource_group,
-                ref.name,
-                params,
-                polling=Polling(2, path_format_arguments={"endpoint": self.settings.arm_endpoint}),
+                ref.resource_group, ref.name, params, polling=self.polling(f"PATCH {ref}", started)
             )
             return poller.result(), True
 
         return self._call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
+
+    def polling(self, what: str, started: float) -> Any:
+        """ARM's polling for a long-running write, bounded by what is left of the retry budget
+        (ARM may say ``Retry-After: 45``); the clock is the ARM layer's, so simulated time applies."""
+        from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+        budget = self.settings.retry_budget_s
+        clock = self.clock
+
+        class Polling(ARMPolling):
+            def _sleep(self, delay: float) -> None:
+                if time.monotonic() - started + delay > budget:
+                    raise PollingBudgetExceeded(
+                        f"{what}: the operation was still running after {budget:g}s "
+                        f"(next poll in {delay:g}s); outcome unknown"
+                    )
+                clock.sleep(delay)
+
+        return Polling(2, path_format_arguments={"endpoint": self.settings.arm_endpoint})
 
     def list_subscriptions(self) -> list[str]:
         """Subscription IDs the identity can see (used when the policy scopes none)."""
@@ -234,6 +252,11 @@ class Arm:
         return found
 
     # -- retry layer ----------------------------------------------------------------------------
+
+    def call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` (one ARM request, or a list of pages) under the retry layer; acrguard.arm_children
+        uses it for the child collections."""
+        return self._call(what, action, ref, fn)
 
     def _call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
         from azure.core.exceptions import HttpResponseError

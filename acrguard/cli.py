@@ -172,6 +172,18 @@ def _read(engine: Engine, ref: Any) -> Any:
         raise CliError(str(exc), input=ref.resource_id) from None
 
 
+def _children(engine: Engine, ref: Any, registry: Any) -> Any:
+    """The child collections the enabled rules need (none for the default policy)."""
+    from acrguard.arm import ArmError
+
+    if registry is None:
+        return None
+    try:
+        return engine.children(ref, registry)
+    except ArmError as exc:
+        raise CliError(str(exc), input=ref.resource_id) from None
+
+
 @command
 def check(run: Run, resource_id: ResourceIdArg, dry_run: DryRunOpt = False) -> None:
     """Check one registry and fix it (or plan the fix with --dry-run); prints before/after."""
@@ -192,7 +204,8 @@ def explain(run: Run, resource_id: ResourceIdArg) -> None:
 
     ref = _registry_ref(resource_id)
     engine = run.engine()
-    explanation = explain_registry(engine.policy, ref, _read(engine, ref)).to_dict()
+    registry = _read(engine, ref)
+    explanation = explain_registry(engine.policy, ref, registry, _children(engine, ref, registry)).to_dict()
     if not run.json:
         out = render.console()
         for part in render.explain_view(explanation):

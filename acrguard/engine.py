@@ -26,10 +26,11 @@ from acrguard.arm import (
 from acrguard.audit import Audit, AuditRecord, Outcome
 from acrguard.clock import Clock
 from acrguard.events import EventContext, Skip, parse_events
-from acrguard.plan import Plan, RuleDecision, plan, remediators
+from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
 from remediators import Status
+from remediators.base import Children
 
 log = logging.getLogger("acrguard.engine")
 
@@ -198,14 +199,28 @@ class Engine:
 
     # -- the decision ---------------------------------------------------------------------------
 
-    def _converge(self, ref: RegistryRef, registry: Any, emit: _Emit, *, fresh: bool) -> None:
-        decided = plan(self.policy, ref, registry)
+    def children(self, ref: RegistryRef, registry: Any, known: Children | None = None) -> dict[str, Any]:
+        """The child collections the rules enabled for ``registry`` need, ``known`` ones reused: one
+        list call per collection still missing, none at all for the default policy."""
+        have = dict(known or {})
+        missing = [c for c in children_needed(self.policy, ref, registry) if c not in have]
+        if missing:
+            from acrguard.arm_children import list_children  # loaded only when a child rule is on
+
+            have.update(list_children(self.arm, ref, missing))
+        return have
+
+    def _converge(
+        self, ref: RegistryRef, registry: Any, emit: _Emit, *, fresh: bool, known: Children | None = None
+    ) -> None:
+        children = self.children(ref, registry, known)
+        decided = plan(self.policy, ref, registry, children)
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
         if decided.writes and not fresh:
             # State came from a list page: re-read before writing (networkRuleSet is replaced whole).
-            self._converge(ref, self.arm.get(ref), emit, fresh=True)
+            self._converge(ref, self.arm.get(ref), emit, fresh=True, known=children)
             return
         exempt = decided.resolution.exempt_reason
         for d in decided.decisions:
@@ -224,16 +239,18 @@ class Engine:
             for d in decided.to_fix:
                 emit("failed", d, decided.conflict, after=d.evaluation.after, sku=decided.sku)
         elif decided.to_fix:
-            self._write(ref, registry, decided, emit)
+            self._write(ref, registry, decided, emit, children)
+        for d in decided.child_fixes:
+            self._write_children(ref, registry, d, children, emit, decided.sku)
 
-    def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit) -> None:
+    def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit, children: Children) -> None:
         """One PATCH of the merged change, recomputed from the read just before every attempt."""
         started = self.clock.time()
         last = [first]
         sent: dict[str, RuleDecision] = {}  # by rule: what our latest PATCH carried for it
 
         def prepare(current: Any) -> Any:
-            last[0] = now = plan(self.policy, ref, current)
+            last[0] = now = plan(self.policy, ref, current, self.children(ref, current, children))
             if now.conflict:
                 raise PermanentArmError(now.conflict)
             if now.writes and now.replaces_lists:
@@ -254,7 +271,8 @@ class Engine:
             for d in last[0].to_fix or first.to_fix:
                 emit("failed", d, f"PATCH rejected: {exc}", after=d.evaluation.after, sku=sku)
             return
-        confirmed = {d.rule: d for d in plan(self.policy, ref, updated).decisions}
+        after = plan(self.policy, ref, updated, self.children(ref, updated, children))
+        confirmed = {d.rule: d for d in after.decisions}
         planned = {d.rule for d in first.to_fix}
         # A rule that drifted only while we waited to write (its first verdict is already in the
         # audit) was fixed by our PATCH too: it gets its own record of that write.
@@ -283,6 +301,39 @@ class Engine:
             else:
                 after = now.evaluation.before if now else ours.evaluation.after
                 emit("applied", ours, ours.evaluation.reason, after=after, sku=sku)
+
+    def _write_children(
+        self, ref: RegistryRef, registry: Any, d: RuleDecision, children: Children, emit: _Emit, sku: str
+    ) -> None:
+        """A child rule's fix: each write in turn, then the verdict on the children as ARM answered
+        the writes (no further read). A transient failure is raised for redelivery, which re-lists."""
+        from acrguard.arm_children import write_child
+
+        answered: list[Any] = []
+        try:
+            for write in d.evaluation.writes:
+                answered.append((write.collection, write_child(self.arm, ref, write)))
+        except TransientArmError:
+            raise
+        except RegistryNotFound as exc:
+            emit("skipped", d, str(exc), sku=sku)
+            return
+        except ArmError as exc:
+            done = f"{len(answered)} of {len(d.evaluation.writes)} writes made; " if answered else ""
+            emit("failed", d, f"{done}write rejected: {exc}", after=d.evaluation.after, sku=sku)
+            return
+        now = {c: list(items) for c, items in children.items()}
+        for collection, child in answered:
+            name = str(child.get("name", "")).lower()
+            now[collection] = [c for c in now[collection] if str(c.get("name", "")).lower() != name] + [child]
+        confirmed = next(
+            (x for x in plan(self.policy, ref, registry, now).decisions if x.rule == d.rule), None
+        )
+        if confirmed is not None and confirmed.evaluation.status is Status.DRIFT:
+            reason = f"ARM accepted the writes but the children still drift: {confirmed.evaluation.reason}"
+            emit("failed", d, reason, after=confirmed.evaluation.before, sku=sku)
+        else:
+            emit("applied", d, d.evaluation.reason, after=d.evaluation.after, sku=sku)
 
     def _wait_until_settled(self, ref: RegistryRef, current: Any, started: float) -> None:
         """Raise :class:`Unsettled` while the registry was changed less than ``settle_s`` ago.

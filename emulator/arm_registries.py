@@ -58,6 +58,8 @@ class RegistryEntry:
     doc: dict[str, Any]
     held_requests: int = 0
     """Requests left during which the registry is pinned in provisioningState Updating."""
+    children: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Child resources by kind (resource_ids.CHILD_KINDS), then by lower-cased name (arm_children.py)."""
 
 
 def not_found(ref: RegistryRef) -> ArmError:

@@ -32,9 +32,6 @@ TARGET = INFRA / "modules" / "target-subscription.bicep"
 EVENTS = INFRA / "modules" / "eventgrid-subscription.bicep"
 MG = INFRA / "management-group.bicep"
 
-#: Rules being added on another branch (issue 15 step 4): their contract entries land first. When
-#: their modules reach remediators/, drop them from here; the test below then asks for exact equality.
-PENDING_RULES = frozenset({"repository_tokens", "cache_rules", "geo_replication", "diagnostic_settings"})
 #: Event Grid: at most 25 advanced filter values per event subscription, all filters together.
 MAX_FILTER_VALUES = 25
 
@@ -71,10 +68,8 @@ def _policy_rules() -> tuple[str, ...]:
 
 
 def test_every_rule_in_remediators_has_a_contract_entry() -> None:
-    """Every discovered rule has an entry; the only others are the pending ones (one-directional
-    until they land: then PENDING_RULES empties and this is exact)."""
-    assert set(DISCOVERED) <= set(RULES), set(DISCOVERED) - set(RULES)
-    assert set(RULES) - set(DISCOVERED) <= PENDING_RULES, set(RULES) - set(DISCOVERED) - PENDING_RULES
+    """Exactly one entry per discovered rule: none missing, none for a rule that does not exist."""
+    assert set(DISCOVERED) == set(RULES), set(DISCOVERED) ^ set(RULES)
     assert list(RULES) == sorted(RULES)
 
 
@@ -83,11 +78,16 @@ def test_each_rules_entry_is_what_the_rule_declares(rule) -> None:
     entry = CONTRACT["rules"][rule.name]
     assert set(entry) == {"roleActions", "operationNames"}
     assert sorted(entry["roleActions"]) == sorted(rule.rbac_actions())
-    if rule.fix_type() == "report":  # report-only rules never write: read is all they need
-        assert entry["roleActions"] == [READ_ACTION]
+    # The events the rule reacts to reach the function: the base filter or the rule's own entry.
+    assert set(rule.event_operations) <= set(CONTRACT["base"]["operationNames"]) | set(
+        entry["operationNames"]
+    )
+    if rule.fix_type() == "report":  # report-only rules never write: reads are all they need
+        assert entry["roleActions"][0] == READ_ACTION
+        assert all(action.endswith("/read") for action in entry["roleActions"]), entry
 
 
-def test_pending_rules_carry_their_actions_and_operations() -> None:
+def test_the_child_rules_carry_their_actions_and_operations() -> None:
     for name, actions in NEW_ACTIONS.items():
         assert actions < set(CONTRACT["rules"][name]["roleActions"]), name
     assert CONTRACT["rules"]["repository_tokens"]["operationNames"] == [
