@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from acrguard.arm import (
@@ -25,51 +23,17 @@ from acrguard.arm import (
 )
 from acrguard.audit import Audit, AuditRecord, Outcome
 from acrguard.clock import Clock
-from acrguard.events import EventContext, Skip, parse_events
+from acrguard.events import EventContext, Skip, accepted_operations, parse_events
 from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
+from acrguard.results import RegistryResult, Summary
 from remediators import Status
 from remediators.base import Children
 
 log = logging.getLogger("acrguard.engine")
 
-#: A registry's overall outcome is its most serious rule outcome, in this order.
-_SEVERITY: tuple[Outcome, ...] = ("failed", "applied", "planned", "flagged", "compliant", "skipped")
 _LOCK_STRIPES = 64
-
-
-@dataclass
-class RegistryResult:
-    """Everything decided about one registry in one pass."""
-
-    registry: str | None
-    records: list[AuditRecord] = field(default_factory=list)
-    error: ArmError | None = None  # a transient error the caller must surface (redelivery)
-
-    @property
-    def outcome(self) -> Outcome:
-        outcomes = {r.outcome for r in self.records}
-        return next((o for o in _SEVERITY if o in outcomes), "skipped")
-
-
-@dataclass
-class Summary:
-    """Counts of registry outcomes for a reconcile or sweep."""
-
-    results: list[RegistryResult] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)  # where the registries came from (graph_sweep)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts = Counter(r.outcome for r in self.results)
-        return {
-            o: counts.get(o, 0) for o in ("compliant", "applied", "planned", "flagged", "skipped", "failed")
-        }
-
-    @property
-    def transient_errors(self) -> list[ArmError]:
-        return [r.error for r in self.results if isinstance(r.error, TransientArmError)]
 
 
 class Engine:
@@ -80,6 +44,9 @@ class Engine:
         # Striped locks: two deliveries of the same registry in this process are serialised so the
         # second re-reads after the first wrote (one write, not two). Bounded memory by design.
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        # The operations this policy's rules react to (the deployment's Event Grid filter): a
+        # token's write with repository_tokens off is skipped, naming the rule, without a read.
+        self._operations = accepted_operations(policy)
 
     @property
     def clock(self) -> Clock:
@@ -90,7 +57,7 @@ class Engine:
     def handle(self, payload: Any, source: str = "event") -> list[RegistryResult]:
         """Handle one event or a batch. Raises TransientArmError (after every event was tried)."""
         results: list[RegistryResult] = []
-        for parsed in parse_events(payload):
+        for parsed in parse_events(payload, self._operations):
             if isinstance(parsed, Skip):
                 results.append(self._skip_event(parsed, source))
             else:

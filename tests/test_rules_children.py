@@ -56,6 +56,9 @@ def add(emu, name: str, sku: str = "Premium", tags: dict | None = None, **childr
     )
 
 
+TOKEN_WRITE = "Microsoft.ContainerRegistry/registries/tokens/write"
+
+
 def calls(emu) -> list[tuple[str, str]]:
     return [(r.method, r.route) for r in emu.requests if r.route != "identity"]
 
@@ -209,8 +212,21 @@ def test_a_token_write_event_reevaluates_its_registry(emu):
     [parsed] = parse_events([write_event(token_id, "Microsoft.ContainerRegistry/registries/tokens/write")])
     assert isinstance(parsed, Target) and parsed.ref == RegistryRef.parse(resource_id)
     h = make_harness(policy("repository_tokens"))
-    h.engine.handle(write_event(token_id, "Microsoft.ContainerRegistry/registries/tokens/write"))
+    h.engine.handle(write_event(token_id, TOKEN_WRITE))
     assert h.outcomes() == [("repository_tokens", "applied")]
+
+
+def test_a_token_write_event_is_skipped_without_a_read_when_repository_tokens_is_off(emu):
+    """Issue 15: the engine acts on the operations its policy's rules react to (the deployment's
+    Event Grid filter): with repository_tokens off, a token's write is a logged skip that names
+    the rule, and costs no ARM call (before: a GET that could decide nothing new)."""
+    resource_id = add(emu, "tokensoff", tokens=[{"name": "ci-push"}])
+    h = make_harness(policy("anonymous_pull"))
+    [result] = h.engine.handle(write_event(f"{resource_id}/tokens/ci-push", TOKEN_WRITE))
+    [record] = result.records
+    assert record.outcome == "skipped"
+    assert "repository_tokens" in record.reason and "does not enable" in record.reason
+    assert calls(emu) == []
 
 
 def test_a_diagnostic_setting_write_event_reevaluates_its_registry():
