@@ -45,21 +45,22 @@ class RegistryRef:
             raise ValueError(f"not a Microsoft.ContainerRegistry/registries resource ID: {resource_id!r}")
         return cls(match["sub"], match["rg"], match["name"])
 
-    @property
-    def id(self) -> str:
-        """Canonical casing, as ARM returns in ``id``."""
+    def _path(self, groups: str) -> str:
+        """The registry's path with the resource-group segment spelled ``groups``."""
         return (
-            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/subscriptions/{self.subscription}/{groups}/{self.resource_group}"
             f"/providers/{REGISTRY_TYPE}/{self.name}"
         )
 
     @property
+    def id(self) -> str:
+        """Canonical casing, as ARM returns in ``id``."""
+        return self._path("resourceGroups")
+
+    @property
     def event_uri(self) -> str:
         """As Event Grid's subject/resourceUri spells it: lower-case ``resourcegroups``."""
-        return (
-            f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}"
-            f"/providers/{REGISTRY_TYPE}/{self.name}"
-        )
+        return self._path("resourcegroups")
 
     @property
     def key(self) -> str:
