@@ -35,7 +35,7 @@ from .arm_registries import (
     encode_skip_token,
     parse_body,
 )
-from .child_documents import MAX_SETTINGS, check_diagnostic_setting, home_replication
+from .child_documents import MAX_SETTINGS, check_diagnostic_setting, check_sink_reuse, home_replication
 from .events import WriteContext, resource_event
 from .http_types import ArmError, Request, Response
 from .lro import AsyncOperation, OperationTracker
@@ -270,6 +270,7 @@ class ChildrenProvider:
                 "Azure Monitor allows per resource.",
             )
         name = current["name"] if current else str(ref.name)
+        check_sink_reuse(name, properties, children_of(entry, DIAGNOSTIC_SETTINGS))
         child = ChildRef(ref.registry, DIAGNOSTIC_SETTINGS, name)
         doc: dict[str, Any] = {
             "id": child.id,

@@ -116,6 +116,7 @@ LOG_CATEGORIES = ("ContainerRegistryLoginEvents", "ContainerRegistryRepositoryEv
 """The resource log categories of Microsoft.ContainerRegistry/registries (Learn, "Monitoring data
 reference" for ACR)."""
 CATEGORY_GROUPS = ("audit", "allLogs")
+"""Both groups hold both categories for ACR (Learn, ACR monitoring data reference)."""
 METRIC_CATEGORIES = ("AllMetrics",)
 MAX_SETTINGS = 5
 """Azure Monitor: "Each Azure resource can have up to five diagnostic settings"."""
@@ -186,4 +187,32 @@ def _check_entries(entries: Any, where: str) -> None:
         if group is not None and group not in CATEGORY_GROUPS:
             raise _bad(
                 f"{path}.categoryGroup '{group}' is not supported; allowed: {', '.join(CATEGORY_GROUPS)}."
+            )
+
+
+def _sent_categories(properties: Mapping[str, Any]) -> set[str]:
+    """The log categories a setting sends (its groups expanded)."""
+    sent: set[str] = set()
+    for entry in properties.get("logs") or []:
+        if entry.get("enabled"):
+            sent |= set(LOG_CATEGORIES) if entry.get("categoryGroup") else {entry.get("category")}
+    return sent
+
+
+def check_sink_reuse(name: str, properties: Mapping[str, Any], others: list[dict[str, Any]]) -> None:
+    """Azure Monitor refuses a workspace that another setting of the resource already gets a
+    category from: 409 Conflict, in the words of ARM's answer as quoted in public deployment logs."""
+    workspace = str(properties.get("workspaceId") or "").lower()
+    wanted = _sent_categories(properties)
+    for other in others:
+        theirs = other.get("properties") or {}
+        if other["name"].lower() == name.lower() or str(theirs.get("workspaceId") or "").lower() != workspace:
+            continue
+        if shared := sorted(wanted & _sent_categories(theirs)):
+            raise ArmError(
+                409,
+                "Conflict",
+                f"Data sink '{properties['workspaceId']}' is already used in diagnostic setting "
+                f"'{other['name']}' for category '{shared[0]}'. Data sinks can't be reused in different "
+                "settings on the same category for the same resource.",
             )

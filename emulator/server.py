@@ -109,7 +109,7 @@ class ArmRequest:
 
     method: str
     route: str
-    resource_key: str | None  # the registry's case-insensitive key, for registry routes
+    resource_key: str | None  # the case-insensitive key of the registry (or child, or collection) addressed
     principal: Principal | None  # who sent it (None: no or unknown token)
 
 

@@ -135,11 +135,34 @@ def test_put_refuses_what_azure_monitor_refuses_naming_it(
 
 def test_at_most_five_settings_per_registry(emu: Emulator, monitor) -> None:
     rid = _registry(emu)
+
+    def to(index: int) -> DiagnosticSettingsResource:
+        return _setting(workspace_id=f"{WORKSPACE}{index}")  # one workspace each: no sink is reused
+
     for index in range(5):
-        monitor.diagnostic_settings.create_or_update(rid, f"s{index}", _setting())
+        monitor.diagnostic_settings.create_or_update(rid, f"s{index}", to(index))
     with pytest.raises(HttpResponseError, match="already has 5 diagnostic settings"):
-        monitor.diagnostic_settings.create_or_update(rid, "s5", _setting())
-    monitor.diagnostic_settings.create_or_update(rid, "s4", _setting())  # replacing one is fine
+        monitor.diagnostic_settings.create_or_update(rid, "s5", to(5))
+    monitor.diagnostic_settings.create_or_update(rid, "s4", to(4))  # replacing one is fine
+
+
+def test_a_workspace_already_getting_a_category_from_another_setting_is_a_conflict(
+    emu: Emulator, monitor
+) -> None:
+    """Azure Monitor: data sinks can't be reused in different settings on the same category."""
+    rid = _registry(emu, settings=[_entry("mine", category="ContainerRegistryLoginEvents")])
+    with pytest.raises(HttpResponseError) as conflict:
+        monitor.diagnostic_settings.create_or_update(rid, "acrguard", _setting())  # audit: both categories
+    assert conflict.value.status_code == 409 and conflict.value.error.code == "Conflict"
+    assert "already used in diagnostic setting 'mine' for category 'ContainerRegistryLoginEvents'" in str(
+        conflict.value.error.message
+    )
+    other = WORKSPACE.replace("/law", "/other")
+    monitor.diagnostic_settings.create_or_update(rid, "acrguard", _setting(workspace_id=other))
+    repository_only = [LogSettings(category="ContainerRegistryRepositoryEvents", enabled=True)]
+    monitor.diagnostic_settings.create_or_update(rid, "repo", _setting(logs=repository_only))
+    login_only = [LogSettings(category="ContainerRegistryLoginEvents", enabled=True)]
+    monitor.diagnostic_settings.create_or_update(rid, "mine", _setting(logs=login_only))  # replaces itself
 
 
 def test_missing_registry_or_setting_is_404(emu: Emulator, monitor) -> None:
