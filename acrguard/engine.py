@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,6 @@ log = logging.getLogger("acrguard.engine")
 
 #: A registry's overall outcome is its most serious rule outcome, in this order.
 _SEVERITY: tuple[Outcome, ...] = ("failed", "applied", "planned", "flagged", "compliant", "skipped")
-_LOCK_STRIPES = 64
 
 
 @dataclass
@@ -71,14 +71,47 @@ class Summary:
         return [r.error for r in self.results if isinstance(r.error, TransientArmError)]
 
 
+class RegistryLocks:
+    """One lock per registry while someone holds or waits for it; forgotten when the last leaves.
+
+    Exact, where the 64 striped locks it replaces were not: a write (GET, settle, PATCH) held the
+    stripe of 1/64 of all registries, so a sweep's other workers, deciding compliant rows in a
+    millisecond each, soon all queued behind it and a 100,000-registry sweep wrote about one
+    registry at a time. Memory is bounded by the registries in flight.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        """Registries held or waited for now."""
+        with self._guard:
+            return len(self._held)
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._held.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._held[key]
+
+
 class Engine:
     def __init__(self, policy: Policy, arm: Arm, audit: Audit | None = None) -> None:
         self.policy = policy
         self.arm = arm
         self.audit = audit or Audit()
-        # Striped locks: two deliveries of the same registry in this process are serialised so the
-        # second re-reads after the first wrote (one write, not two). Bounded memory by design.
-        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        # Two deliveries of the same registry in this process are serialised so the second
+        # re-reads after the first wrote (one write, not two).
+        self._locks = RegistryLocks()
 
     @property
     def clock(self) -> Clock:
@@ -105,24 +138,28 @@ class Engine:
         context: EventContext | None = None,
         *,
         listed: Any | None = None,
+        listed_from: str = "arm",
         source: str = "event",
     ) -> RegistryResult:
-        """Converge one registry. ``listed`` is its state from a list call (sweep): no GET then,
-        unless there is drift to fix, when it is re-read first so a stale list cannot drop a rule."""
+        """Converge one registry. ``listed`` is its state from a list call or a Resource Graph row
+        (``listed_from``, carried into the records as ``state_from``): no GET then, unless there is
+        drift to fix, when it is re-read first so a stale list cannot drop a rule."""
         context = context or EventContext()
         started = time.monotonic()
         result = RegistryResult(ref.resource_id)
-        emit = self._emitter(result, ref, context, source, started)
+        state_from: list[str | None] = [None]  # what the next records were decided from
+        emit = self._emitter(result, ref, context, source, started, state_from)
 
         if reason := self.policy.scope_reason(ref):
             emit("skipped", None, reason)
             return result
         # Notifications of this registry's decisions leave after its lock is released: a slow
         # sink never holds up a delivery for a registry that shares the lock stripe.
-        with self.audit.batch(), self._locks[hash(ref.key) % _LOCK_STRIPES]:
+        with self.audit.batch(), self._locks.hold(ref.key):
             try:
+                state_from[0] = listed_from if listed is not None else "arm"
                 registry = listed if listed is not None else self.arm.get(ref)
-                self._converge(ref, registry, emit, fresh=listed is None)
+                self._converge(ref, registry, emit, fresh=listed is None, state_from=state_from)
             except RegistryNotFound as exc:
                 emit("skipped", None, str(exc))
             except TransientArmError as exc:
@@ -198,14 +235,19 @@ class Engine:
 
     # -- the decision ---------------------------------------------------------------------------
 
-    def _converge(self, ref: RegistryRef, registry: Any, emit: _Emit, *, fresh: bool) -> None:
+    def _converge(
+        self, ref: RegistryRef, registry: Any, emit: _Emit, *, fresh: bool, state_from: list[str | None]
+    ) -> None:
         decided = plan(self.policy, ref, registry)
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
         if decided.writes and not fresh:
-            # State came from a list page: re-read before writing (networkRuleSet is replaced whole).
-            self._converge(ref, self.arm.get(ref), emit, fresh=True)
+            # State came from a list page or Resource Graph: re-read before writing (networkRuleSet
+            # is replaced whole), and decide every rule from that read.
+            fresh_state = self.arm.get(ref)
+            state_from[0] = "arm"
+            self._converge(ref, fresh_state, emit, fresh=True, state_from=state_from)
             return
         exempt = decided.resolution.exempt_reason
         for d in decided.decisions:
@@ -317,7 +359,13 @@ class Engine:
     # -- audit helpers --------------------------------------------------------------------------
 
     def _emitter(
-        self, result: RegistryResult, ref: RegistryRef, context: EventContext, source: str, started: float
+        self,
+        result: RegistryResult,
+        ref: RegistryRef,
+        context: EventContext,
+        source: str,
+        started: float,
+        state_from: list[str | None],
     ) -> _Emit:
         def emit(
             outcome: Outcome,
@@ -345,6 +393,7 @@ class Engine:
                 sku=sku,
                 notes=list(ev.notes) if ev else [],
                 source=source,
+                state_from=state_from[0],
                 severity=rule.severity if rule else None,
                 controls=rule.controls() if rule else {},
                 references=list(rule.references) if rule else [],
