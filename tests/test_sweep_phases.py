@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from cli_helpers import writes
 from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, rid
 
 from acrguard import graph_sweep
@@ -149,3 +150,22 @@ def test_every_subscriptions_client_shares_one_connection_pool(emu):
         h.engine.process(RegistryRef.parse(rid("sharedpool", sub, "rg")))
     assert len(emu.requests_for(method="GET", route="registry")) == len(subs)
     assert emu.tls_connections == connections, "a subscription's client opened a connection of its own"
+
+
+def test_resource_graph_failing_in_the_report_phase_falls_back_keeping_the_fixes(seeded):
+    """Issue 16 item 4: the report phase's pages are read ahead on a thread; ARG refusing them
+    still reaches the sweep, which lists the subscriptions instead, keeps what the fix phase
+    decided and wrote, and counts no registry twice."""
+    h = make_harness(WITH_REPORT_RULE, settle_s=0)
+    refuse = []
+
+    def after_the_fix_phase(result):
+        if not refuse:
+            refuse.append(seeded.inject(route="resourcegraph", status=403, times=None))
+
+    summary = graph_sweep.sweep(h.engine, on_result=after_the_fix_phase)
+    assert summary.details["source"] == "list" and "fell back to listing" in summary.details["fallback"]
+    assert [q.status for q in seeded.requests_for(route="resourcegraph")] == [200, 403]
+    registries = [r.registry for r in summary.results]
+    assert len(registries) == len(set(registries)) and BASIC in registries
+    assert summary.counts["applied"] == 3 and len(writes(seeded)) == 3
