@@ -15,8 +15,6 @@ cannot be listed without ARG (its subscriptions are what ARG resolves), so that 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +23,7 @@ from typing import Any
 from acrguard import pushdown
 from acrguard.arm import ArmError
 from acrguard.engine import Engine, RegistryResult, Summary
-from acrguard.resource_graph import PAGE_SIZE, ResourceGraph
+from acrguard.resource_graph import ResourceGraph
 from acrguard.resource_ids import RegistryRef
 
 log = logging.getLogger("acrguard.sweep")
@@ -71,7 +69,7 @@ def sweep(
                     _fix(engine, rows(fix_query), workers, source, decided, done)
             if report_query is not None:
                 with _Phase(phases, "report", graph, summary):
-                    for row in _prefetched(rows(report_query)):
+                    for row in rows(report_query):
                         if (key := _key(row)) not in decided:  # the fix phase decided it already
                             decided.add(key)
                             done(_one(engine, row, source))
@@ -119,47 +117,6 @@ def _fix(
         finally:  # a later page failed: what was decided (and written) is still reported
             for future in futures:
                 done(future.result())
-
-
-def _prefetched(rows: Iterator[dict[str, Any]], depth: int = 2 * PAGE_SIZE) -> Iterator[dict[str, Any]]:
-    """``rows``, read ahead on a thread: the next page's query (and a wait for ARG's quota) runs
-    while this page's rows are decided, instead of after them. Stops reading when abandoned."""
-    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            for row in rows:
-                if not put(("row", row)):
-                    return
-        except BaseException as exc:  # handed to the reader, raised there
-            put(("error", exc))
-        else:
-            put(("end", None))
-
-    reader = threading.Thread(target=read, name="acrguard-graph-pages", daemon=True)
-    reader.start()
-    try:
-        while True:
-            kind, item = ahead.get()
-            if kind == "row":
-                yield item
-            elif kind == "error":
-                raise item
-            else:
-                return
-    finally:
-        stop.set()
-        reader.join()
 
 
 def _one(engine: Engine, row: dict[str, Any], source: str) -> RegistryResult:

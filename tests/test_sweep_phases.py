@@ -153,9 +153,9 @@ def test_every_subscriptions_client_shares_one_connection_pool(emu):
 
 
 def test_resource_graph_failing_in_the_report_phase_falls_back_keeping_the_fixes(seeded):
-    """Issue 16 item 4: the report phase's pages are read ahead on a thread; ARG refusing them
-    still reaches the sweep, which lists the subscriptions instead, keeps what the fix phase
-    decided and wrote, and counts no registry twice."""
+    """Issue 16 item 4: ARG refusing the report phase's query after the fix phase wrote: the sweep
+    lists the subscriptions instead, keeps what the fix phase decided and wrote, and counts no
+    registry twice."""
     h = make_harness(WITH_REPORT_RULE, settle_s=0)
     refuse = []
 
