@@ -1,15 +1,24 @@
 """A sweep whose candidates come from Azure Resource Graph, with the per-subscription list as fallback.
 
+Two phases, so that what can be fixed is fixed first, whatever the estate's report-only findings:
+
+- **fix**: a query with only the predicates of rules that may write (fixing rules not in dry-run,
+  :func:`acrguard.pushdown.write_predicate`), its rows decided on the sweep's worker threads;
+- **report**: the whole policy's query, streamed page by page; each registry the fix phase did not
+  decide is decided from its row (report-only findings such as ``firewall_unavailable``, dry-run
+  plans), with no ARM call. At 100,000 registries with 1 % drift the report phase has ~30 times
+  the fix phase's rows, which one query (before) made every fix wait behind.
+
 ARG is a hint. Its rows are ARM's registry documents (the same shape a list page carries), so they
-are deserialised into the SDK's ``Registry`` and handed to :meth:`Engine.process` as ``listed``
-state, exactly like a list page: a registry that would be written is re-read from ARM first
-(``Engine._converge``), so ARG's lag can cost a GET but never a wrong write. Re-reading every row
-instead would add a GET for each candidate that turns out compliant or flagged (the pushdown is a
-superset) and change nothing that is written.
+are deserialised into the SDK's ``Registry`` and handed to :meth:`Engine.process` as listed state,
+exactly like a list page: a registry that would be written is re-read from ARM first
+(``Engine._converge``), so ARG's lag can cost a GET but never a wrong write; a verdict taken from
+the row alone says so (``state_from: resource-graph`` in its audit record).
 
 When ARG cannot answer (forbidden, unavailable after retries, a truncated result) the sweep lists
-the subscriptions instead, and says so in the summary (``details["fallback"]``). A management group
-cannot be listed without ARG (its subscriptions are what ARG resolves), so that raises.
+the subscriptions instead, and says so in the summary (``details["fallback"]``); what a phase had
+already decided stands. A management group cannot be listed without ARG (its subscriptions are
+what ARG resolves), so that raises.
 """
 
 from __future__ import annotations
