@@ -41,7 +41,7 @@ from acrguard.arm_errors import (
     retry_after_seconds,
 )
 from acrguard.clock import SYSTEM, Clock
-from acrguard.contract import CONTRACT
+from acrguard.contract import role_actions
 from acrguard.credential import SingleFlightCredential
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
@@ -61,8 +61,8 @@ if TYPE_CHECKING:
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
     from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
 
-#: The RBAC actions this module calls; the custom role in infra/ grants exactly these.
-REQUIRED_ACTIONS = frozenset(CONTRACT["roleActions"])
+#: The RBAC actions this module calls: the contract's base, which every deployment's role grants.
+REQUIRED_ACTIONS = frozenset(role_actions(()))
 READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
 WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
@@ -77,8 +77,8 @@ class Arm:
         self.settings = settings
         self.clock = clock
         self._credential = credential
-        self._clients: dict[str, ContainerRegistryManagementClient] = {}
-        self._transport: Any = None  # one connection pool for every subscription's client
+        self._clients: dict[str, Any] = {}  # registry clients by subscription, "monitor:<sub>" too
+        self._transport: Any = None  # one connection pool for every client
         self._lock = threading.RLock()  # client() resolves the credential while holding it
 
     # -- clients --------------------------------------------------------------------------------
@@ -113,20 +113,39 @@ class Arm:
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
-                    client = ContainerRegistryManagementClient(
-                        self.credential,
-                        key,
-                        base_url=self.settings.arm_endpoint,
-                        credential_scopes=[self.settings.arm_audience + "/.default"],
-                        retry_total=0,  # tenacity below is the one retry layer
-                        transport=self._shared_transport(),
-                        polling_interval=2,
+                    client = ContainerRegistryManagementClient(self.credential, key, **self._client_options())
+                    self._clients[key] = client
+        return client
+
+    def monitor_client(self, subscription_id: str) -> Any:
+        """Azure Monitor's client (diagnostic settings), imported only when a rule needs it: the
+        default policy never loads azure-mgmt-monitor, so cold start does not pay for it."""
+        key = "monitor:" + subscription_id.lower()
+        client = self._clients.get(key)
+        if client is None:
+            from azure.mgmt.monitor import MonitorManagementClient
+
+            with self._lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = MonitorManagementClient(
+                        self.credential, subscription_id.lower(), **self._client_options()
                     )
                     self._clients[key] = client
         return client
 
+    def _client_options(self) -> dict[str, Any]:
+        """Called with ``_lock`` held."""
+        return {
+            "base_url": self.settings.arm_endpoint,
+            "credential_scopes": [self.settings.arm_audience + "/.default"],
+            "retry_total": 0,  # tenacity below is the one retry layer
+            "transport": self._shared_transport(),
+            "polling_interval": 2,
+        }
+
     def _shared_transport(self) -> Any:
-        """One HTTP transport (one keep-alive pool to ARM) for every subscription's client: each
+        """One HTTP transport (one keep-alive pool to ARM) for every client: each subscription's
         client with a pool of its own cost a TCP and TLS handshake per subscription, 1,000 of them
         in a sweep of 1,000 subscriptions. Called with ``_lock`` held."""
         if self._transport is None:
@@ -192,24 +211,8 @@ class Arm:
         attempt, a new GET on every later one. It returns the change to send, None when there is
         nothing (left) to do, or raises :class:`Unsettled` to have the registry read again later.
         """
-        from azure.mgmt.core.polling.arm_polling import ARMPolling
-
         started = time.monotonic()
-        budget = self.settings.retry_budget_s
-        clock = self.clock
         latest: list[Registry | None] = [first]
-
-        class Polling(ARMPolling):
-            """ARM's polling, bounded by what is left of the retry budget (ARM may say
-            ``Retry-After: 45``); the clock is the ARM layer's, so simulated time applies too."""
-
-            def _sleep(self, delay: float) -> None:
-                if time.monotonic() - started + delay > budget:
-                    raise PollingBudgetExceeded(
-                        f"PATCH {ref}: the operation was still running after {budget:g}s "
-                        f"(next poll in {delay:g}s); outcome unknown"
-                    )
-                clock.sleep(delay)
 
         def attempt() -> tuple[Registry, bool]:
             current = latest[0] if latest[0] is not None else self.get(ref)
@@ -218,14 +221,30 @@ class Arm:
             if params is None:
                 return current, False
             poller = self.client(ref.subscription_id).registries.begin_update(
-                ref.resource_group,
-                ref.name,
-                params,
-                polling=Polling(2, path_format_arguments={"endpoint": self.settings.arm_endpoint}),
+                ref.resource_group, ref.name, params, polling=self.polling(f"PATCH {ref}", started)
             )
             return poller.result(), True
 
         return self._call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
+
+    def polling(self, what: str, started: float) -> Any:
+        """ARM's polling for a long-running write, bounded by what is left of the retry budget
+        (ARM may say ``Retry-After: 45``); the clock is the ARM layer's, so simulated time applies."""
+        from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+        budget = self.settings.retry_budget_s
+        clock = self.clock
+
+        class Polling(ARMPolling):
+            def _sleep(self, delay: float) -> None:
+                if time.monotonic() - started + delay > budget:
+                    raise PollingBudgetExceeded(
+                        f"{what}: the operation was still running after {budget:g}s "
+                        f"(next poll in {delay:g}s); outcome unknown"
+                    )
+                clock.sleep(delay)
+
+        return Polling(2, path_format_arguments={"endpoint": self.settings.arm_endpoint})
 
     def list_subscriptions(self) -> list[str]:
         """Subscription IDs the identity can see (used when the policy scopes none)."""
@@ -251,6 +270,11 @@ class Arm:
         return found
 
     # -- retry layer ----------------------------------------------------------------------------
+
+    def call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` (one ARM request, or a list of pages) under the retry layer; acrguard.arm_children
+        uses it for the child collections."""
+        return self._call(what, action, ref, fn)
 
     def _call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
         from azure.core.exceptions import HttpResponseError

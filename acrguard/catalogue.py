@@ -37,7 +37,11 @@ class Control:
         return tuple(r.name for r in all_remediators() if self.id in (*r.azure_policy, *r.psrule))
 
 
-_CHILD = "a child resource list; not built yet (issue 15 step 4, child-resource rules)"
+_DINE = (
+    "the built-in accepts only the exact setting it deploys (its category group enabled, the other "
+    "listed disabled) sent to {where}; diagnostic_settings accepts any setting that sends the audit "
+    "logs to the policy's Log Analytics workspace"
+)
 _DEFENDER = "image vulnerabilities come from Defender for Cloud assessments, not registry configuration"
 
 AZURE_POLICY: tuple[Control, ...] = (
@@ -63,7 +67,11 @@ AZURE_POLICY: tuple[Control, ...] = (
         "no unrestricted network access",
         difference="network_rules also requires the policy's allow-list IPs and bypass setting",
     ),
-    Control("84497762-32b6-4ab3-80b6-732ea48b85a2", "no cache rules", why_not="cache rules are " + _CHILD),
+    Control(
+        "84497762-32b6-4ab3-80b6-732ea48b85a2",
+        "no cache rules",
+        difference="cache_rules accepts rules whose source the policy's allowed_sources lists",
+    ),
     Control(
         "e9585a95-5b8c-4d03-b193-dc7eb5ac4c32",
         "private DNS zone for registry private endpoints (deploy)",
@@ -86,13 +94,9 @@ AZURE_POLICY: tuple[Control, ...] = (
     Control(
         "ff05e24e-195c-447e-b322-5e90c9f9f366",
         "repository-scoped tokens disabled (audit)",
-        why_not="tokens are " + _CHILD,
+        difference="the tokens the policy's allowed list names may stay enabled",
     ),
-    Control(
-        "a9b426fe-8856-4945-8600-18c5dd1cca2a",
-        "repository-scoped tokens disabled (modify)",
-        why_not="tokens are " + _CHILD,
-    ),
+    Control("a9b426fe-8856-4945-8600-18c5dd1cca2a", "repository-scoped tokens disabled (modify)"),
     Control(
         "696cb1d3-2dcf-4b44-aa7a-caccd18b1b96",
         "no private endpoints from other subscriptions (Mission category)",
@@ -102,17 +106,17 @@ AZURE_POLICY: tuple[Control, ...] = (
     Control(
         "9ba29e83-863d-4fec-81d0-16dd87067cc3",
         "resource logs to Event Hub (deploy)",
-        why_not="diagnostic settings are " + _CHILD,
+        difference=_DINE.format(where="an Event Hub"),
     ),
     Control(
         "56288eb2-4350-461d-9ece-2bb242269dce",
         "resource logs to Log Analytics (deploy)",
-        why_not="diagnostic settings are " + _CHILD,
+        difference=_DINE.format(where="its workspace"),
     ),
     Control(
         "106cd3bd-50a1-466c-869f-f9c2d310477b",
         "resource logs to Storage (deploy)",
-        why_not="diagnostic settings are " + _CHILD,
+        difference=_DINE.format(where="a storage account"),
     ),
     Control(
         "c4857be7-912a-4c75-87e6-e30292bcdf78",
@@ -136,9 +140,13 @@ PSRULE: tuple[Control, ...] = (
     Control(
         "Azure.ACR.AuditLogs",
         "login and repository events logged",
-        why_not="diagnostic settings are " + _CHILD,
+        difference="diagnostic_settings also requires the policy's workspace as the destination",
     ),
-    Control("Azure.ACR.Logs", "the former name of AuditLogs", why_not="diagnostic settings are " + _CHILD),
+    Control(
+        "Azure.ACR.Logs",
+        "the former name of AuditLogs",
+        difference="diagnostic_settings also requires the policy's workspace as the destination",
+    ),
     Control("Azure.ACR.ContainerScan", "Defender scans images", why_not=_DEFENDER),
     Control("Azure.ACR.ImageHealth", "no vulnerable images", why_not=_DEFENDER),
     Control(
@@ -156,7 +164,7 @@ PSRULE: tuple[Control, ...] = (
         "public access disabled or firewall denies by default",
         difference="network_rules also requires the policy's allow-list IPs and bypass setting",
     ),
-    Control("Azure.ACR.GeoReplica", "a replica in another region", why_not="replications are " + _CHILD),
+    Control("Azure.ACR.GeoReplica", "a replica in another region"),
     Control(
         "Azure.ACR.ReplicaLocation",
         "replicas only in allowed regions",
@@ -251,7 +259,9 @@ def markdown() -> str:
         "     acrguard/catalogue.py; tests/test_catalogue.py fails when this file is stale. -->",
         "",
         "Fix types: **fix** runs by default; **opt-in fix** writes only when the policy enables it; "
-        "**report** never writes (a finding with its reason, from the registry's one GET).",
+        "**report** never writes (a finding with its reason, from the registry's one GET). "
+        "A rule about child resources (tokens, cache rules, replications, diagnostic settings) "
+        "lists its collection, one call, only where it is enabled.",
         "",
         "| rule | fix | default | severity | SKUs | Azure Policy | PSRule | RBAC actions |",
         "|---|---|---|---|---|---|---|---|",

@@ -160,14 +160,16 @@ def _registry_ref(resource_id: str) -> Any:
         raise typer.BadParameter(str(exc), param_hint="RESOURCE_ID") from None
 
 
-def _read(engine: Engine, ref: Any) -> Any:
-    """The registry, read first so that a mistyped ID is an error here, not a "skipped" decision."""
+def _read(engine: Engine, ref: Any, children: bool = False) -> Any:
+    """The registry (with ``children``: and the child collections its enabled rules need, none for
+    the default policy), read first so that a mistyped ID is an error here, not a "skipped" decision."""
     from acrguard.arm import ArmError
 
     if engine.policy.scope_reason(ref) is not None:
-        return None  # out of scope: never read
+        return (None, None) if children else None  # out of scope: never read
     try:
-        return engine.arm.get(ref)
+        registry = engine.arm.get(ref)
+        return (registry, engine.children(ref, registry)) if children else registry
     except ArmError as exc:
         raise CliError(str(exc), input=ref.resource_id) from None
 
@@ -192,7 +194,7 @@ def explain(run: Run, resource_id: ResourceIdArg) -> None:
 
     ref = _registry_ref(resource_id)
     engine = run.engine()
-    explanation = explain_registry(engine.policy, ref, _read(engine, ref)).to_dict()
+    explanation = explain_registry(engine.policy, ref, *_read(engine, ref, children=True)).to_dict()
     if not run.json:
         out = render.console()
         for part in render.explain_view(explanation):

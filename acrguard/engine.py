@@ -8,12 +8,8 @@ demo all call :meth:`Engine.handle` (events), :meth:`Engine.process` (one regist
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from acrguard.arm import (
@@ -26,82 +22,16 @@ from acrguard.arm import (
 )
 from acrguard.audit import Audit, AuditRecord, Outcome
 from acrguard.clock import Clock
-from acrguard.events import EventContext, Skip, parse_events
-from acrguard.plan import Plan, RuleDecision, plan, remediators
+from acrguard.events import EventContext, Skip, accepted_operations, parse_events
+from acrguard.locks import RegistryLocks
+from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
+from acrguard.results import RegistryResult, Summary
 from remediators import Status
+from remediators.base import Children
 
 log = logging.getLogger("acrguard.engine")
-
-#: A registry's overall outcome is its most serious rule outcome, in this order.
-_SEVERITY: tuple[Outcome, ...] = ("failed", "applied", "planned", "flagged", "compliant", "skipped")
-
-
-@dataclass
-class RegistryResult:
-    """Everything decided about one registry in one pass."""
-
-    registry: str | None
-    records: list[AuditRecord] = field(default_factory=list)
-    error: ArmError | None = None  # a transient error the caller must surface (redelivery)
-
-    @property
-    def outcome(self) -> Outcome:
-        outcomes = {r.outcome for r in self.records}
-        return next((o for o in _SEVERITY if o in outcomes), "skipped")
-
-
-@dataclass
-class Summary:
-    """Counts of registry outcomes for a reconcile or sweep."""
-
-    results: list[RegistryResult] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)  # where the registries came from (graph_sweep)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts = Counter(r.outcome for r in self.results)
-        return {
-            o: counts.get(o, 0) for o in ("compliant", "applied", "planned", "flagged", "skipped", "failed")
-        }
-
-    @property
-    def transient_errors(self) -> list[ArmError]:
-        return [r.error for r in self.results if isinstance(r.error, TransientArmError)]
-
-
-class RegistryLocks:
-    """One lock per registry while someone holds or waits for it; forgotten when the last leaves.
-
-    Exact, where the 64 striped locks it replaces were not: a write (GET, settle, PATCH) held the
-    stripe of 1/64 of all registries, so a sweep's other workers, deciding compliant rows in a
-    millisecond each, soon all queued behind it and a 100,000-registry sweep wrote about one
-    registry at a time. Memory is bounded by the registries in flight.
-    """
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._held: dict[str, tuple[threading.Lock, list[int]]] = {}
-
-    def __len__(self) -> int:
-        """Registries held or waited for now."""
-        with self._guard:
-            return len(self._held)
-
-    @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._held.setdefault(key, (threading.Lock(), [0]))
-            users[0] += 1
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                users[0] -= 1
-                if not users[0]:
-                    del self._held[key]
 
 
 class Engine:
@@ -112,6 +42,9 @@ class Engine:
         # Two deliveries of the same registry in this process are serialised so the second
         # re-reads after the first wrote (one write, not two).
         self._locks = RegistryLocks()
+        # The operations this policy's rules react to (the deployment's Event Grid filter): a
+        # token's write with repository_tokens off is skipped, naming the rule, without a read.
+        self._operations = accepted_operations(policy)
 
     @property
     def clock(self) -> Clock:
@@ -122,7 +55,7 @@ class Engine:
     def handle(self, payload: Any, source: str = "event") -> list[RegistryResult]:
         """Handle one event or a batch. Raises TransientArmError (after every event was tried)."""
         results: list[RegistryResult] = []
-        for parsed in parse_events(payload):
+        for parsed in parse_events(payload, self._operations):
             if isinstance(parsed, Skip):
                 results.append(self._skip_event(parsed, source))
             else:
@@ -147,14 +80,14 @@ class Engine:
         context = context or EventContext()
         started = time.monotonic()
         result = RegistryResult(ref.resource_id)
-        state_from: list[str | None] = [None]  # what the next records were decided from
+        state_from: list[str | None] = [None]  # what the next records are decided from
         emit = self._emitter(result, ref, context, source, started, state_from)
 
         if reason := self.policy.scope_reason(ref):
             emit("skipped", None, reason)
             return result
         # Notifications of this registry's decisions leave after its lock is released: a slow
-        # sink never holds up a delivery for a registry that shares the lock stripe.
+        # sink never holds up another delivery for this registry.
         with self.audit.batch(), self._locks.hold(ref.key):
             try:
                 state_from[0] = listed_from if listed is not None else "arm"
@@ -235,10 +168,29 @@ class Engine:
 
     # -- the decision ---------------------------------------------------------------------------
 
+    def children(self, ref: RegistryRef, registry: Any, known: Children | None = None) -> dict[str, Any]:
+        """The child collections the rules enabled for ``registry`` need, ``known`` ones reused: one
+        list call per collection still missing, none at all for the default policy."""
+        have = dict(known or {})
+        missing = [c for c in children_needed(self.policy, ref, registry) if c not in have]
+        if missing:
+            from acrguard.arm_children import list_children  # loaded only when a child rule is on
+
+            have.update(list_children(self.arm, ref, missing))
+        return have
+
     def _converge(
-        self, ref: RegistryRef, registry: Any, emit: _Emit, *, fresh: bool, state_from: list[str | None]
+        self,
+        ref: RegistryRef,
+        registry: Any,
+        emit: _Emit,
+        *,
+        fresh: bool,
+        known: Children | None = None,
+        state_from: list[str | None],
     ) -> None:
-        decided = plan(self.policy, ref, registry)
+        children = self.children(ref, registry, known)
+        decided = plan(self.policy, ref, registry, children)
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
@@ -247,7 +199,7 @@ class Engine:
             # is replaced whole), and decide every rule from that read.
             fresh_state = self.arm.get(ref)
             state_from[0] = "arm"
-            self._converge(ref, fresh_state, emit, fresh=True, state_from=state_from)
+            self._converge(ref, fresh_state, emit, fresh=True, known=children, state_from=state_from)
             return
         exempt = decided.resolution.exempt_reason
         for d in decided.decisions:
@@ -266,16 +218,18 @@ class Engine:
             for d in decided.to_fix:
                 emit("failed", d, decided.conflict, after=d.evaluation.after, sku=decided.sku)
         elif decided.to_fix:
-            self._write(ref, registry, decided, emit)
+            self._write(ref, registry, decided, emit, children)
+        for d in decided.child_fixes:
+            self._write_children(ref, registry, d, children, emit, decided.sku)
 
-    def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit) -> None:
+    def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit, children: Children) -> None:
         """One PATCH of the merged change, recomputed from the read just before every attempt."""
         started = self.clock.time()
         last = [first]
         sent: dict[str, RuleDecision] = {}  # by rule: what our latest PATCH carried for it
 
         def prepare(current: Any) -> Any:
-            last[0] = now = plan(self.policy, ref, current)
+            last[0] = now = plan(self.policy, ref, current, self.children(ref, current, children))
             if now.conflict:
                 raise PermanentArmError(now.conflict)
             if now.writes and now.replaces_lists:
@@ -296,7 +250,8 @@ class Engine:
             for d in last[0].to_fix or first.to_fix:
                 emit("failed", d, f"PATCH rejected: {exc}", after=d.evaluation.after, sku=sku)
             return
-        confirmed = {d.rule: d for d in plan(self.policy, ref, updated).decisions}
+        after = plan(self.policy, ref, updated, self.children(ref, updated, children))
+        confirmed = {d.rule: d for d in after.decisions}
         planned = {d.rule for d in first.to_fix}
         # A rule that drifted only while we waited to write (its first verdict is already in the
         # audit) was fixed by our PATCH too: it gets its own record of that write.
@@ -325,6 +280,39 @@ class Engine:
             else:
                 after = now.evaluation.before if now else ours.evaluation.after
                 emit("applied", ours, ours.evaluation.reason, after=after, sku=sku)
+
+    def _write_children(
+        self, ref: RegistryRef, registry: Any, d: RuleDecision, children: Children, emit: _Emit, sku: str
+    ) -> None:
+        """A child rule's fix: each write in turn, then the verdict on the children as ARM answered
+        the writes (no further read). A transient failure is raised for redelivery, which re-lists."""
+        from acrguard.arm_children import write_child
+
+        answered: list[Any] = []
+        try:
+            for write in d.evaluation.writes:
+                answered.append((write.collection, write_child(self.arm, ref, write)))
+        except TransientArmError:
+            raise
+        except RegistryNotFound as exc:
+            emit("skipped", d, str(exc), sku=sku)
+            return
+        except ArmError as exc:
+            done = f"{len(answered)} of {len(d.evaluation.writes)} writes made; " if answered else ""
+            emit("failed", d, f"{done}write rejected: {exc}", after=d.evaluation.after, sku=sku)
+            return
+        now = {c: list(items) for c, items in children.items()}
+        for collection, child in answered:
+            name = str(child.get("name", "")).lower()
+            now[collection] = [c for c in now[collection] if str(c.get("name", "")).lower() != name] + [child]
+        confirmed = next(
+            (x for x in plan(self.policy, ref, registry, now).decisions if x.rule == d.rule), None
+        )
+        if confirmed is not None and confirmed.evaluation.status is Status.DRIFT:
+            reason = f"ARM accepted the writes but the children still drift: {confirmed.evaluation.reason}"
+            emit("failed", d, reason, after=confirmed.evaluation.before, sku=sku)
+        else:
+            emit("applied", d, d.evaluation.reason, after=d.evaluation.after, sku=sku)
 
     def _wait_until_settled(self, ref: RegistryRef, current: Any, started: float) -> None:
         """Raise :class:`Unsettled` while the registry was changed less than ``settle_s`` ago.

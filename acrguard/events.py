@@ -9,18 +9,21 @@ events carrying ``deadLetterReason``/``deliveryAttempts``).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acrguard.contract import CONTRACT
+from acrguard.contract import CONTRACT, RULES, operation_names, rules_enabled
 from acrguard.resource_ids import PROVIDER_PREFIX, RegistryRef, clip
 
+if TYPE_CHECKING:
+    from acrguard.policy import Policy
+
 ACCEPTED_EVENT_TYPES = frozenset(CONTRACT["eventTypes"])
-#: Operations whose success re-evaluates the (parent) registry. The Event Grid subscription's
-#: advanced filter uses the same list (infra/ reads acrguard/azure_contract.json).
-ACCEPTED_OPERATIONS = frozenset(CONTRACT["operationNames"])
-_ACCEPTED_OPS_LOWER = {op.lower(): op for op in ACCEPTED_OPERATIONS}
+#: Operations whose success re-evaluates the (parent) registry, for any rule the contract knows.
+#: The Event Grid filter of a deployment holds the subset its rules need (infra/ computes it from
+#: acrguard/azure_contract.json); accepting the rest costs a re-read, skipping one loses a fix.
+ACCEPTED_OPERATIONS = frozenset(operation_names(RULES))
 
 _UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
@@ -52,8 +55,16 @@ class Skip:
     context: EventContext = field(default_factory=EventContext)
 
 
-def parse_events(payload: Any) -> list[Target | Skip]:
-    """Every event in ``payload`` as a :class:`Target` or a :class:`Skip`; never raises."""
+def accepted_operations(policy: Policy) -> frozenset[str]:
+    """The operations a deployment of ``policy`` reacts to: its Event Grid filter's values."""
+    return frozenset(operation_names(rules_enabled(policy)))
+
+
+def parse_events(payload: Any, operations: Collection[str] = ACCEPTED_OPERATIONS) -> list[Target | Skip]:
+    """Every event in ``payload`` as a :class:`Target` or a :class:`Skip`; never raises.
+
+    ``operations``: those to act on (default: every rule's; :func:`accepted_operations` narrows it).
+    """
     if isinstance(payload, bytes | bytearray | str):
         if len(payload) > 64 * _MAX_EVENT_BYTES:
             return [Skip(f"payload of {len(payload):,} bytes is larger than any Event Grid delivery")]
@@ -68,11 +79,11 @@ def parse_events(payload: Any) -> list[Target | Skip]:
             return [Skip("empty event batch")]
         # A batch is one array of events; an array inside it is a malformed event, not a batch to
         # recurse into (deep nesting would otherwise raise RecursionError).
-        return [parse_event(item) for item in payload]
-    return [parse_event(payload)]
+        return [parse_event(item, operations) for item in payload]
+    return [parse_event(payload, operations)]
 
 
-def parse_event(event: Any) -> Target | Skip:
+def parse_event(event: Any, operations: Collection[str] = ACCEPTED_OPERATIONS) -> Target | Skip:
     """One event (any accepted shape) -> Target or Skip."""
     try:
         envelope = _normalise(event)
@@ -104,11 +115,25 @@ def parse_event(event: Any) -> Target | Skip:
     operation = context.operation_name
     if operation is None:
         return Skip("event has no data.operationName", context)
-    if operation.lower() not in _ACCEPTED_OPS_LOWER:
-        return Skip(f"operation {operation} cannot change a guarded registry property", context)
+    if operation.lower() not in {op.lower() for op in operations}:
+        return Skip(_unhandled(operation), context)
     if child is None and operation.lower() != "microsoft.containerregistry/registries/write":
         return Skip(f"operation {operation} does not match resource {clip(resource_id)}", context)
     return Target(ref, context)
+
+
+def _unhandled(operation: str) -> str:
+    """Why an operation is skipped: foreign to every rule, or only for rules this policy leaves off."""
+    rules = [
+        name
+        for name, entry in CONTRACT["rules"].items()
+        if operation.lower() in {op.lower() for op in entry["operationNames"]}
+    ]
+    if rules:
+        return (
+            f"operation {operation} is only for rule(s) {', '.join(rules)}, which the policy does not enable"
+        )
+    return f"operation {operation} cannot change a guarded registry property"
 
 
 def caller_from(data: Mapping[str, Any]) -> dict[str, str]:

@@ -47,13 +47,16 @@ class Explanation:
         return asdict(self)
 
 
-def explain(policy: Policy, ref: RegistryRef, registry: Any | None) -> Explanation:
-    """``registry`` is the SDK ``Registry`` read from ARM, or None when the ID is out of scope."""
+def explain(
+    policy: Policy, ref: RegistryRef, registry: Any | None, children: Mapping[str, Any] | None = None
+) -> Explanation:
+    """``registry`` is the SDK ``Registry`` read from ARM, or None when the ID is out of scope;
+    ``children`` the child collections :func:`acrguard.plan.children_needed` names, as listed."""
     if registry is None:
         reason = policy.scope_reason(ref) or "the registry was not read"
         return Explanation(ref.resource_id, False, None, {}, None, None, [], None, [reason], [])
     tags: Mapping[str, str] = dict(getattr(registry, "tags", None) or {})
-    decided = plan(policy, ref, registry)
+    decided = plan(policy, ref, registry, children)
     resolution = decided.resolution
     overrides = policy.doc.overrides
     winner = resolution.override_index

@@ -1,8 +1,9 @@
 """The decision, as one pure function: registry state in, what will happen and why out.
 
-``plan(policy, ref, registry)`` does no I/O. The engine writes what it returns, ``explain`` and
-``check --dry-run`` show it, and the property tests check it: there is no second copy of the
-decision anywhere, so what is explained is what is done.
+``plan(policy, ref, registry, children)`` does no I/O. The engine writes what it returns,
+``explain`` and ``check --dry-run`` show it, and the property tests check it: there is no second
+copy of the decision anywhere, so what is explained is what is done. ``children`` are the child
+collections :func:`children_needed` asked for, listed by the caller (acrguard.arm_children).
 
 Mode precedence lives here and only here. A rule runs in dry-run when *any* source that applies
 to it says dry-run: the operator (``--dry-run``, ``--mode``, ``ACRGUARD_MODE``), the rule's own
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from acrguard.audit import Outcome
 from remediators import Evaluation, Remediator, Status, all_remediators
-from remediators.base import sku_name
+from remediators.base import Children, sku_name
 
 if TYPE_CHECKING:
     from acrguard.policy import Policy, Resolution
@@ -94,7 +95,13 @@ class Plan:
 
     @property
     def to_fix(self) -> tuple[RuleDecision, ...]:
-        return tuple(d for d in self.decisions if d.action == "fix")
+        """The fixes that go into the registry's one PATCH."""
+        return tuple(d for d in self.decisions if d.action == "fix" and not d.evaluation.writes)
+
+    @property
+    def child_fixes(self) -> tuple[RuleDecision, ...]:
+        """The fixes written to child resources (a token's PATCH, a diagnostic setting's PUT)."""
+        return tuple(d for d in self.decisions if d.action == "fix" and d.evaluation.writes)
 
     @property
     def flagged(self) -> tuple[RuleDecision, ...]:
@@ -117,13 +124,27 @@ class Plan:
         return RegistryUpdateParameters(**self.change)
 
 
-def plan(policy: Policy, ref: RegistryRef, registry: Any) -> Plan:
-    """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it). Pure: no I/O."""
+def children_needed(policy: Policy, ref: RegistryRef, registry: Any) -> tuple[str, ...]:
+    """The child collections :func:`plan` needs for ``registry``: those of the rules enabled for it
+    (after overrides) that its SKU supports. Empty for the default policy: one GET, nothing more."""
+    resolution = policy.resolve(ref, getattr(registry, "tags", None))
+    rules = remediators()
+    sku = sku_name(registry)
+    needed: dict[str, None] = {}
+    for name in resolution.enabled():
+        if sku in rules[name].skus:
+            needed.update(dict.fromkeys(rules[name].children))
+    return tuple(needed)
+
+
+def plan(policy: Policy, ref: RegistryRef, registry: Any, children: Children | None = None) -> Plan:
+    """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it) and its listed ``children``.
+    Pure: no I/O."""
     resolution = policy.resolve(ref, getattr(registry, "tags", None))
     rules = remediators()
     decisions = []
     for name in resolution.enabled():
-        evaluation = rules[name].evaluate(registry, resolution.rules[name])
+        evaluation = rules[name].evaluate(registry, resolution.rules[name], children)
         mode, source = mode_of(policy, resolution, name)
         decisions.append(RuleDecision(evaluation, mode, source))
     change: dict[str, Any] = {}

@@ -57,6 +57,13 @@ rules:
   public_network_access:
     enabled: false
 
+  # Opt-in rules about a registry's child resources. Each lists its collection (one ARM call per
+  # event) only where it is enabled; off, they cost nothing. `acrguard rules` lists them all.
+  #   repository_tokens: {enabled: true, allowed: [ci-pull]}   # disables every other enabled token
+  #   diagnostic_settings: {enabled: true, workspace_id: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>}
+  #   cache_rules: {enabled: true, allowed_sources: ["mcr.microsoft.com/*"]}   # report only
+  #   geo_replication: {enabled: true}   # report only; Premium
+
 # First match wins; each override's rules are merged over the ones above. For example:
 #   - description: public registries serve anonymous pulls on purpose
 #     match: {name: "pub*"}   # also: subscription, resource_group (glob), tags

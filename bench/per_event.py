@@ -1,6 +1,7 @@
 """Per event: ARM calls and handler CPU for irrelevant, compliant and drifted events, then events/s.
 
-CPU is ``time.thread_time()`` around ``Engine.handle`` on the calling thread. The SDK is
+Handler CPU runs in ``bench.handler_child`` (this tree, then the tree at ``PER_EVENT_BEFORE_REV``,
+in turn). CPU is ``time.thread_time()`` around ``Engine.handle`` on the calling thread. The SDK is
 synchronous, so the thread sleeps while ARM answers: thread CPU is the handler's own work
 (parsing, policy, TLS, JSON, SDK models, audit) with every ARM wait excluded, and the emulator's
 threads (same process, for its counters) are not billed. Calls come from the emulator's log.
@@ -12,17 +13,21 @@ default pool (``HOST_POOL`` threads), at 0 ms and 50 ms per ARM call.
 
 from __future__ import annotations
 
-import time
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
     HOST_POOL,
     LATENCY_S,
+    PER_EVENT_BEFORE_REV,
     PROJECT_PY,
+    ROOT,
     arm_calls,
     child_env,
     emulator,
-    environment,
+    export_tree,
     log,
     median,
     p90,
@@ -32,7 +37,6 @@ from bench.common import (
 )
 from emulator.seeds import generate
 
-WEBHOOK_WRITE = "Microsoft.ContainerRegistry/registries/webhooks/write"
 #: (latency, threads) -> events per batch for (compliant, drifted); sized to ~1-2 s per batch here.
 BATCHES: dict[tuple[float, int], tuple[int, int]] = {
     (0.0, 1): (100, 50),
@@ -46,49 +50,54 @@ def measure(samples: int = 20, batches: int = 5) -> dict[str, Any]:
     return {"handler": handler_costs(samples), "throughput": throughput(batches), "host_pool": HOST_POOL}
 
 
-def handler_costs(samples: int) -> dict[str, Any]:
-    """The warm Function's handler (credential and clients built), event by event, in process."""
-    from acrguard import runtime
-
-    seed = generate(subscriptions=1, per_subscription=4 * samples, drift_ratio=0.5, seed=7)
-    ids = registry_ids(seed)
+def handler_costs(samples: int, rounds: int = 3) -> dict[str, Any]:
+    """Handler CPU per event for this tree and (when git can export it) the tree at
+    ``PER_EVENT_BEFORE_REV``, each in its own child, the two alternating round by round."""
     out: dict[str, Any] = {}
-    with emulator() as emu, environment(emu):
-        emu.seed(seed)
-        engine = runtime.build_engine()
-        try:
-            engine.handle(write_event(ids["compliant"][-1]))  # warm: token, connection, clients
-            kinds = {
-                "irrelevant": [write_event(rid, WEBHOOK_WRITE) for rid in ids["compliant"][:samples]],
-                "compliant": [write_event(rid) for rid in ids["compliant"][:samples]],
-                "drifted": [write_event(rid) for rid in ids["drifted"][:samples]],
-            }
-            for kind, events in kinds.items():
-                cpu, wall, calls = [], [], []
-                for event in events:
-                    before = len(emu.requests)
-                    c0, w0 = time.thread_time(), time.perf_counter()
-                    engine.handle(event)
-                    cpu.append(time.thread_time() - c0)
-                    wall.append(time.perf_counter() - w0)
-                    calls.append(arm_calls(emu.requests[before:]))
-                out[kind] = {
-                    "samples": len(events),
-                    "cpu_ms": median(cpu) * 1000,
-                    "cpu_p90_ms": p90(cpu) * 1000,
-                    "wall_ms_at_0ms": median(wall) * 1000,
-                    "calls": {k: median(c[k] for c in calls) for k in calls[0]},
-                    "calls_constant": all(c == calls[0] for c in calls),
-                }
-        finally:
-            engine.arm.close()
-    return out
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
+        trees: dict[str, Path | None] = {
+            "ours": ROOT,
+            "before": export_tree(PER_EVENT_BEFORE_REV, Path(tmp) / "before"),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, tree in trees.items() if tree}
+        for _ in range(rounds):
+            for name in runs:
+                run = run_child(
+                    [str(PROJECT_PY), "-m", "bench.handler_child"],
+                    env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"},
+                    cwd=trees[name] or ROOT,
+                    stdin={"samples": samples},
+                )
+                if run.returncode != 0:
+                    raise RuntimeError(f"handler child ({name}) failed: {run.stderr[-3000:]}")
+                runs[name].append(run.result)
+        for name, results in runs.items():
+            out[name] = {kind: _summarise([r[kind] for r in results]) for kind in results[0]}
+    return {**out["ours"], "before": out.get("before"), "before_rev": PER_EVENT_BEFORE_REV}
+
+
+def _summarise(parts: list[dict[str, list[Any]]]) -> dict[str, Any]:
+    cpu = [c for p in parts for c in p["cpu_s"]]
+    wall = [w for p in parts for w in p["wall_s"]]
+    calls = [c for p in parts for c in p["calls"]]
+    return {
+        "samples": len(cpu),
+        "cpu_ms": median(cpu) * 1000,
+        "cpu_p90_ms": p90(cpu) * 1000,
+        "wall_ms_at_0ms": median(wall) * 1000,
+        "calls": {k: median(c[k] for c in calls) for k in calls[0]},
+        "calls_constant": all(c == calls[0] for c in calls),
+    }
+
+
+#: The configurations also run on the tree at ``PER_EVENT_BEFORE_REV``, batch by batch in turn.
+BEFORE_CONFIGS = {(0.0, 1)}
 
 
 def throughput(batches: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with emulator() as emu:
-        env = child_env(emu)
+    with emulator() as emu, tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
+        before = export_tree(PER_EVENT_BEFORE_REV, Path(tmp) / "before")
         for (latency, threads), (n_compliant, n_drifted) in BATCHES.items():
             for kind, size in (("compliant", n_compliant), ("drifted", n_drifted)):
                 log(f"events/s: {kind}, {latency * 1000:.0f} ms, {threads} thread(s)")
@@ -100,31 +109,48 @@ def throughput(batches: int) -> dict[str, Any]:
                 )
                 ids = registry_ids(seed)
                 pool = ids[kind]
-                emu.reset()
-                emu.seed(seed)
-                emu.set_latency(latency)
                 events = [write_event(pool[i % len(pool)]) for i in range(size * batches)]
-                spec = {
-                    "mode": "events",
-                    "concurrency": threads,
-                    "warmup": [write_event(ids["basic"][0])],
-                    "batches": [events[b * size : (b + 1) * size] for b in range(batches)],
-                }
-                run = run_child([str(PROJECT_PY), "-m", "bench.workload"], env=env, stdin=spec)
-                if run.returncode != 0:
-                    raise RuntimeError(f"workload failed: {run.stderr[-3000:]}")
-                rates = [
-                    n / w for n, w in zip(run.result["batch_sizes"], run.result["batch_wall_s"], strict=True)
-                ]
-                calls = arm_calls(emu.requests)
-                results[f"{kind}|{latency * 1000:.0f}|{threads}"] = {
-                    "kind": kind,
-                    "latency_ms": latency * 1000,
-                    "threads": threads,
-                    "events_per_s": median(rates),
-                    "batch_rates": [round(r, 1) for r in rates],
-                    "events": size * batches,
-                    "errors": run.result.get("errors", {}),
-                    "writes": calls["writes"],
-                }
+                trees = {"ours": ROOT}
+                if before is not None and (latency, threads) in BEFORE_CONFIGS:
+                    trees["before"] = before
+                runs: dict[str, list[tuple[int, float, dict[str, int]]]] = {name: [] for name in trees}
+                writes = {name: 0 for name in trees}
+                for b in range(batches):
+                    for name, tree in trees.items():
+                        emu.reset()  # each run starts from the same estate, drifted included
+                        emu.seed(seed)
+                        emu.set_latency(latency)
+                        spec = {
+                            "mode": "events",
+                            "concurrency": threads,
+                            "warmup": [write_event(ids["basic"][0])],
+                            "batches": [events[b * size : (b + 1) * size]],
+                        }
+                        env = child_env(emu, ACRGUARD_POLICY_FILE=str(tree / "policies.yaml"))
+                        run = run_child(
+                            [str(PROJECT_PY), "-m", "bench.workload"], env=env, stdin=spec, cwd=tree
+                        )
+                        if run.returncode != 0:
+                            raise RuntimeError(f"workload ({name}) failed: {run.stderr[-3000:]}")
+                        r = run.result
+                        runs[name].append((r["batch_sizes"][0], r["batch_wall_s"][0], r.get("errors", {})))
+                        writes[name] += arm_calls(emu.requests)["writes"]
+                for name, batch_runs in runs.items():
+                    rates = [n / w for n, w, _ in batch_runs]
+                    errors: dict[str, int] = {}
+                    for _, _, errs in batch_runs:
+                        for error, count in errs.items():
+                            errors[error] = errors.get(error, 0) + count
+                    suffix = "" if name == "ours" else f"|{name}"
+                    results[f"{kind}|{latency * 1000:.0f}|{threads}{suffix}"] = {
+                        "kind": kind,
+                        "tree": name,
+                        "latency_ms": latency * 1000,
+                        "threads": threads,
+                        "events_per_s": median(rates),
+                        "batch_rates": [round(r, 1) for r in rates],
+                        "events": size * batches,
+                        "errors": errors,
+                        "writes": writes[name],
+                    }
     return results

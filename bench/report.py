@@ -136,6 +136,7 @@ def summary(r: dict[str, Any], misses: list[str]) -> str:
     )
     tp = pe["throughput"]
     pool = pe["host_pool"]
+    regression_rows(h, tp, rows, misses)
     rows.append(
         [
             "Events/s, compliant, 1 thread: 0 ms / 50 ms ARM latency",
@@ -564,9 +565,57 @@ def imports_section(c: dict[str, Any]) -> str:
     )
 
 
+#: No regression: ours against the earlier tree in the same run, within this machine's noise.
+GOAL_CPU_RATIO, GOAL_RATE_RATIO = 1.1, 0.9
+KINDS = ("irrelevant", "compliant", "drifted")
+
+
+def regression_rows(h: dict[str, Any], tp: dict[str, Any], rows: list[list[Any]], misses: list[str]) -> None:
+    """Handler CPU and events/s, ours / the tree at ``before_rev``, measured side by side."""
+    before = h.get("before")
+    if not before:
+        rows.append(
+            ["Per event, ours / before", "not measured: the earlier tree could not be exported", "", ""]
+        )
+        return
+    rev = h["before_rev"][:7]
+    for kind in ("compliant", "drifted"):
+        ratio = h[kind]["cpu_ms"] / before[kind]["cpu_ms"]
+        ok = ratio <= GOAL_CPU_RATIO
+        rows.append(
+            [
+                f"Handler CPU per {kind} event, ours / `{rev}` (same run)",
+                f"{s(h[kind]['cpu_ms'], 2)} / {s(before[kind]['cpu_ms'], 2)} ms = {s(ratio, 2)}",
+                f"≤ {GOAL_CPU_RATIO}",
+                yes(ok),
+            ]
+        )
+        if not ok:
+            misses.append(f"handler CPU per {kind} event is {ratio:.2f}× the tree at {rev}")
+        key = f"{kind}|0|1"
+        if f"{key}|before" in tp:
+            rate = tp[key]["events_per_s"] / tp[f"{key}|before"]["events_per_s"]
+            ok = rate >= GOAL_RATE_RATIO
+            rows.append(
+                [
+                    f"Events/s, {kind}, 0 ms, 1 thread, ours / `{rev}` (same run)",
+                    f"{tp[key]['events_per_s']:.0f} / {tp[f'{key}|before']['events_per_s']:.0f} = {s(rate, 2)}",
+                    f"≥ {GOAL_RATE_RATIO}",
+                    yes(ok),
+                ]
+            )
+            if not ok:
+                misses.append(f"events/s ({kind}, 0 ms, 1 thread) is {rate:.2f}× the tree at {rev}")
+
+
 def per_event(r: dict[str, Any]) -> str:
     pe = r["per_event"]
     h = pe["handler"]
+    before = h.get("before") or {}
+    labelled = [(kind, h[kind]) for kind in KINDS]
+    labelled += [
+        (f"{kind}, before (`{h['before_rev'][:7]}`)", before[kind]) for kind in KINDS if kind in before
+    ]
     rows = [
         [
             kind,
@@ -577,12 +626,14 @@ def per_event(r: dict[str, Any]) -> str:
             s(x["cpu_p90_ms"], 2),
             s(x["wall_ms_at_0ms"], 2),
         ]
-        for kind, x in h.items()
+        for kind, x in labelled
     ]
     tp = pe["throughput"]
     trows = [
         [
-            x["kind"],
+            x["kind"]
+            if x.get("tree", "ours") == "ours"
+            else f"{x['kind']}, before (`{h['before_rev'][:7]}`)",
             f"{x['latency_ms']:.0f}",
             x["threads"],
             f"{x['events_per_s']:.1f}",
@@ -595,7 +646,9 @@ def per_event(r: dict[str, Any]) -> str:
     return "\n\n".join(
         [
             "## 2. Per event",
-            "A warm Function (credential and client cached), in process. *Irrelevant*: a "
+            "A warm Function (credential and client cached), in a child process with its own emulator; the rows "
+            "marked *before* run the tree this issue's work started from the same way, alternating round by round, "
+            "so that both see the same machine load. *Irrelevant*: a "
             "`registries/webhooks/write` event (skipped while parsing); *compliant*: a write to a compliant "
             "registry; *drifted*: a write to a drifted one. CPU is the handler thread's `time.thread_time()`, "
             "which excludes every wait on ARM.",

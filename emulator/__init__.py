@@ -1,6 +1,7 @@
 """A local stand-in for the Azure endpoints ACR Guard calls, driven by the unmodified Azure SDK.
 
 - ARM, Microsoft.ContainerRegistry/registries (GET, list, PUT, PATCH, DELETE, async operations)
+- a registry's tokens, cache rules, replications and Microsoft.Insights diagnostic settings
 - the App Service managed-identity endpoint (what ManagedIdentityCredential uses)
 - an Event Grid custom topic's publish endpoint
 - ARM write events (ResourceWriteSuccess / ResourceDeleteSuccess) delivered to sinks

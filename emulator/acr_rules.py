@@ -16,6 +16,12 @@ status (400) and treat the code as opaque.
   (https://learn.microsoft.com/azure/container-registry/anonymous-pull-access).
 - ``DisablingPublicNetworkAccessNotSupported`` "Disabling public network access is not supported
   for the SKU <sku>. For more information, please visit https://aka.ms/acr/private-link."
+- ``BadRequest`` "Enabling public network access is not supported because the registry '<name>'
+  has exports disabled." -- what ARM answers (public CI logs) when public access is re-enabled on a
+  registry whose ``exportPolicy`` is disabled. The opposite order, disabling exports while public
+  access is (or stays) enabled, is refused too (Learn, "Disable export of artifacts": public network
+  access must be disabled before or in the same request); no public sample of that answer was
+  found, so its message is the emulator's and its code follows the reverse case's ``BadRequest``.
 - ``TooManyIpRules`` (emulator-chosen code): more than 200 IP rules, ACR's cap per registry since
   January 2026 (the Learn page on ACR firewall rules; it was 100 before).
 - ``InvalidIpRule`` (emulator-chosen code): a value that is not an IPv4 address or IPv4 CIDR range
@@ -78,6 +84,25 @@ def check_registry(doc: Mapping[str, Any], requested: Mapping[str, Any] | None =
             "DisablingPublicNetworkAccessNotSupported",
             f"Disabling public network access is not supported for the SKU {sku}. "
             "For more information, please visit https://aka.ms/acr/private-link.",
+        )
+    exports = ((props.get("policies") or {}).get("exportPolicy") or {}).get("status", "enabled")
+    if (
+        str(exports).lower() == "disabled"
+        and str(props.get("publicNetworkAccess", "Enabled")).lower() != "disabled"
+    ):
+        name = doc.get("name", "")
+        if str(requested.get("publicNetworkAccess", "")).lower() == "enabled":
+            raise ArmError(
+                400,
+                "BadRequest",
+                f"Enabling public network access is not supported because the registry '{name}' has exports disabled.",
+            )
+        raise ArmError(
+            400,
+            "BadRequest",
+            f"Disabling exports is not supported because the registry '{name}' has public network access "
+            "enabled. Disable public network access first, or in the same request. For more information, "
+            "please visit https://aka.ms/acr/export-policy.",
         )
     if props.get("networkRuleSet") is not None:
         check_network_rule_set(props["networkRuleSet"])

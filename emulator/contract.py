@@ -21,6 +21,23 @@ Rules applied to a request body (``clean_request``):
 
 ``normalise_document`` applies the same types and enums to a whole GET-shaped document (seeds and
 every stored state), keeping only what the api-version declares, so answers contain nothing else.
+
+Child resources (arm_children.py) use the same derivation through ``clean_model``: ``Token`` and
+``TokenUpdateParameters``, ``CacheRule``, ``Replication``. The routes, by REST spec operation, to
+check against ``stable/2025-11-01`` (Microsoft.ContainerRegistry) and ``preview/2021-05-01-preview``
+(Microsoft.Insights, diagnosticsSettings_API.json)::
+
+    GET   {registry}/tokens                        Tokens_List              200, value + nextLink
+    GET   {registry}/tokens/{token}                Tokens_Get               200 | 404
+    PATCH {registry}/tokens/{token}                Tokens_Update            200 | 201 + Azure-AsyncOperation
+    GET   {registry}/cacheRules                    CacheRules_List          200, value + nextLink
+    GET   {registry}/replications                  Replications_List        200, value + nextLink
+    GET   {registry}/providers/Microsoft.Insights/diagnosticSettings          DiagnosticSettings_List  200, value
+    GET   {registry}/providers/Microsoft.Insights/diagnosticSettings/{name}   DiagnosticSettings_Get   200 | 404
+    PUT   {registry}/providers/Microsoft.Insights/diagnosticSettings/{name}   DiagnosticSettings_CreateOrUpdate 200
+
+``GET .../cacheRules/{name}`` and ``.../replications/{name}`` answer too. A missing registry is 404
+``ParentResourceNotFound``. Other methods on these paths are 405: the product does not call them.
 """
 
 from __future__ import annotations
@@ -270,3 +287,14 @@ def carry_read_only(
             for key, item in (new or {}).items() if isinstance(new, dict) else ():
                 if isinstance(old.get(key), Mapping) and isinstance(item, dict):
                     carry_read_only(old[key], item, spec.item.schema)
+
+
+def model_schema(model: str) -> Schema:
+    """The wire schema of one of the SDK's models, by class name (``Token``, ``CacheRule``...)."""
+    return _schema(getattr(_models(), model))
+
+
+def clean_model(body: Mapping[str, Any], model: str, *, document: bool = False) -> dict[str, Any]:
+    """A child resource's request body (read-only fields dropped) or, with ``document``, its GET
+    document (read-only fields kept); ArmError(400) for a wrong type or value, as for registries."""
+    return _clean_object(body, model_schema(model), "document" if document else "create", "")

@@ -55,10 +55,22 @@ class WriteContext:
 
 
 def registry_event(ref: RegistryRef, context: WriteContext, *, deleted: bool = False) -> dict[str, Any]:
-    principal = context.principal
     operation = REGISTRY_DELETE if deleted else REGISTRY_WRITE
-    subscription_scope = f"/subscriptions/{ref.subscription}"
-    uri = ref.event_uri
+    return resource_event(ref.event_uri, ref.subscription, operation, context, deleted=deleted)
+
+
+def resource_event(
+    uri: str,
+    subscription: str,
+    operation: str,
+    context: WriteContext,
+    *,
+    provider: str = PROVIDER,
+    deleted: bool = False,
+) -> dict[str, Any]:
+    """The event of one successful write to the resource ``uri`` (as Event Grid spells it)."""
+    principal = context.principal
+    subscription_scope = f"/subscriptions/{subscription}"
     return {
         "subject": uri,
         "eventType": RESOURCE_DELETE_SUCCESS if deleted else RESOURCE_WRITE_SUCCESS,
@@ -70,9 +82,9 @@ def registry_event(ref: RegistryRef, context: WriteContext, *, deleted: bool = F
                 "evidence": {
                     "role": principal.role,
                     "roleAssignmentScope": subscription_scope,
-                    "roleAssignmentId": stable_uuid(
-                        "assignment", principal.object_id, ref.subscription
-                    ).replace("-", ""),
+                    "roleAssignmentId": stable_uuid("assignment", principal.object_id, subscription).replace(
+                        "-", ""
+                    ),
                     "roleDefinitionId": principal.role_definition_id.replace("-", ""),
                     "principalId": principal.object_id.replace("-", ""),
                     "principalType": principal.principal_type,
@@ -86,11 +98,11 @@ def registry_event(ref: RegistryRef, context: WriteContext, *, deleted: bool = F
                 "method": context.method,
                 "url": context.url,
             },
-            "resourceProvider": PROVIDER,
+            "resourceProvider": provider,
             "resourceUri": uri,
             "operationName": operation,
             "status": "Succeeded",
-            "subscriptionId": ref.subscription,
+            "subscriptionId": subscription,
             "tenantId": principal.tenant_id,
         },
         "dataVersion": "2",

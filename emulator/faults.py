@@ -5,7 +5,8 @@ dropping the connection, or answering a status with a realistic error body. Faul
 in the order they were added; each match consumes one of its ``times``.
 
 Routes: ``registry`` (GET/PUT/PATCH/DELETE one registry), ``list``, ``operation`` (LRO status
-polls), ``subscriptions`` (GET /subscriptions[/{id}]), ``resourcegraph`` (Resource Graph queries), ``identity`` (managed-identity endpoint), ``topic`` (Event Grid publish). A fault with no
+polls), ``subscriptions`` (GET /subscriptions[/{id}]), ``resourcegraph`` (Resource Graph queries), ``tokens``, ``cacheRules``, ``replications`` and
+``diagnosticSettings`` (a registry's child resources; their status polls are ``operation``), ``identity`` (managed-identity endpoint), ``topic`` (Event Grid publish). A fault with no
 ``route`` matches the ARM routes only, so ``inject(status=500)`` never breaks token acquisition
 by surprise; script the identity endpoint with ``route="identity"``.
 """
@@ -19,9 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .resource_ids import resource_key
+from .resource_ids import CHILD_KINDS, resource_key
 
-ARM_ROUTES = frozenset({"registry", "list", "operation", "subscriptions", "resourcegraph"})
+ARM_ROUTES = frozenset({"registry", "list", "operation", "subscriptions", "resourcegraph", *CHILD_KINDS})
 ROUTES = ARM_ROUTES | {"identity", "topic", "other"}
 
 Delay = float | Callable[[], float] | None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .identity import Principal
-from .resource_ids import resource_key
+from .resource_ids import CHILD_KINDS, resource_key
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Counters:
                 return
             if route == "operation":
                 kind = "polls"
-            elif route in ("registry", "list", "subscriptions"):
+            elif route in ("registry", "list", "subscriptions", *CHILD_KINDS):
                 kind = "reads" if method in ("GET", "HEAD") else "writes"
             else:
                 return
@@ -116,7 +116,7 @@ class Counters:
             return counts[kind] if counts else 0
 
     def reads(self, resource_id: str | None = None) -> int:
-        """GETs of one registry (or list pages of one collection path); all reads when None."""
+        """GETs of one registry or child (or list pages of one collection path); all reads when None."""
         return self._get("reads", resource_id)
 
     def writes(self, resource_id: str | None = None) -> int:

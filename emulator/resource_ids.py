@@ -45,21 +45,22 @@ class RegistryRef:
             raise ValueError(f"not a Microsoft.ContainerRegistry/registries resource ID: {resource_id!r}")
         return cls(match["sub"], match["rg"], match["name"])
 
-    @property
-    def id(self) -> str:
-        """Canonical casing, as ARM returns in ``id``."""
+    def _path(self, groups: str) -> str:
+        """The registry's path with the resource-group segment spelled ``groups``."""
         return (
-            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/subscriptions/{self.subscription}/{groups}/{self.resource_group}"
             f"/providers/{REGISTRY_TYPE}/{self.name}"
         )
 
     @property
+    def id(self) -> str:
+        """Canonical casing, as ARM returns in ``id``."""
+        return self._path("resourceGroups")
+
+    @property
     def event_uri(self) -> str:
         """As Event Grid's subject/resourceUri spells it: lower-case ``resourcegroups``."""
-        return (
-            f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}"
-            f"/providers/{REGISTRY_TYPE}/{self.name}"
-        )
+        return self._path("resourcegroups")
 
     @property
     def key(self) -> str:
@@ -109,3 +110,82 @@ class OperationRef:
     kind: str
     """``operationStatuses`` (Azure-AsyncOperation) or ``operationResults`` (Location)."""
     operation_id: str
+
+
+TOKENS, CACHE_RULES, REPLICATIONS, DIAGNOSTIC_SETTINGS = (
+    "tokens",
+    "cacheRules",
+    "replications",
+    "diagnosticSettings",
+)
+CHILD_KINDS = (TOKENS, CACHE_RULES, REPLICATIONS, DIAGNOSTIC_SETTINGS)
+"""Child resources of a registry the emulator serves; each is also the route name of its requests."""
+DIAGNOSTIC_SETTINGS_SEGMENT = "/providers/Microsoft.Insights/diagnosticSettings"
+
+_CHILD = (
+    r"/(?P<kind>tokens|cacheRules|replications)(?:/(?P<child>[^/]+)(?:/operationStatuses/(?P<op>[^/]+))?)?"
+)
+_DIAGNOSTIC = r"/providers/microsoft\.insights/(?P<diag>diagnosticSettings)(?:/(?P<setting>[^/]+))?"
+CHILD_PATH = re.compile(
+    rf"^{_SUB}{_RG}{_PROVIDER}/(?P<name>[^/]+)(?:{_CHILD}|{_DIAGNOSTIC})/?$", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class ChildRef:
+    """A registry's child collection (``name`` None), one child, or one child's async operation."""
+
+    registry: RegistryRef
+    kind: str
+    """One of CHILD_KINDS, canonically spelled."""
+    name: str | None = None
+    operation_id: str | None = None
+
+    @classmethod
+    def match(cls, path: str) -> ChildRef | None:
+        found = CHILD_PATH.match(path)
+        if not found:
+            return None
+        registry = RegistryRef(found["sub"], found["rg"], found["name"])
+        if found["diag"]:
+            return cls(registry, DIAGNOSTIC_SETTINGS, found["setting"])
+        kind = next(k for k in CHILD_KINDS if k.lower() == found["kind"].lower())
+        return cls(registry, kind, found["child"], found["op"])
+
+    @classmethod
+    def parse(cls, resource_id: str) -> ChildRef:
+        ref = cls.match(resource_id.strip())
+        if ref is None or ref.name is None or ref.operation_id is not None:
+            raise ValueError(f"not the resource ID of a registry's child resource: {resource_id!r}")
+        return ref
+
+    @property
+    def segment(self) -> str:
+        return DIAGNOSTIC_SETTINGS_SEGMENT if self.kind == DIAGNOSTIC_SETTINGS else f"/{self.kind}"
+
+    @property
+    def collection(self) -> str:
+        return self.registry.id + self.segment
+
+    @property
+    def id(self) -> str:
+        """The child's ID (canonical casing), or the collection's path when ``name`` is None."""
+        return f"{self.collection}/{self.name}" if self.name else self.collection
+
+    @property
+    def event_uri(self) -> str:
+        return f"{self.registry.event_uri}{self.segment}/{self.name}"
+
+    @property
+    def key(self) -> str:
+        return resource_key(self.id)
+
+    @property
+    def type(self) -> str:
+        if self.kind == DIAGNOSTIC_SETTINGS:
+            return "Microsoft.Insights/diagnosticSettings"
+        return f"{REGISTRY_TYPE}/{self.kind}"
+
+    @property
+    def route(self) -> str:
+        return "operation" if self.operation_id else self.kind

@@ -13,6 +13,11 @@ Accepted shapes (``registries`` may also be the whole document, as a bare list):
         properties: {anonymousPullEnabled: true}
       - file: ../../tests/data/registries/basic.json   # a GET-shaped document, path relative to the seed
       - {id: /subscriptions/.../registries/x, sku: ..., properties: ...}   # a GET-shaped document inline
+      - name: contosoci       # child resources, in a compact or inline entry (see child_documents.py)
+        tokens: [{name: ci-push, properties: {status: disabled}}]
+        cacheRules: [{name: hub, properties: {sourceRepository: docker.io/library/nginx, targetRepository: nginx}}]
+        replications: [{location: northeurope}]          # Premium only; the home region is implied
+        diagnosticSettings: [{name: to-law, properties: {workspaceId: ..., logs: [{categoryGroup: audit, enabled: true}]}}]
     subscriptions:            # optional: visible even without registries, or in another state
       - {id: 00000000-0000-0000-0000-00000000cccc, display_name: Sandbox, state: Disabled}
     meta: {...}               # free-form, ignored (generators put bookkeeping here)
@@ -31,13 +36,23 @@ from pathlib import Path
 from typing import Any
 
 from . import acr_rules, contract
+from .child_documents import child_document
 from .http_types import ArmError
 from .registry_documents import DEFAULT_LOCATION, canonical_sku, registry_document
-from .resource_ids import REGISTRY_TYPE, RegistryRef
+from .resource_ids import CHILD_KINDS, REGISTRY_TYPE, RegistryRef
 
 SeedSource = str | Path | Mapping[str, Any] | Sequence[Any]
 
-_COMPACT_KEYS = {"subscription", "resource_group", "name", "sku", "location", "tags", "properties"}
+_COMPACT_KEYS = {
+    "subscription",
+    "resource_group",
+    "name",
+    "sku",
+    "location",
+    "tags",
+    "properties",
+    *CHILD_KINDS,
+}
 _DEFAULT_KEYS = {"subscription", "resource_group", "location", "sku"}
 _TOP_KEYS = {"defaults", "registries", "subscriptions", "meta"}
 _SUBSCRIPTION_KEYS = {"id", "display_name", "state"}
@@ -63,14 +78,20 @@ def load_seed(source: SeedSource) -> list[dict[str, Any]]:
     return parse_seed(source)[0]
 
 
-def parse_seed(source: SeedSource) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """(registry documents, explicit subscriptions ``{id, display_name?, state?}``) of a seed."""
+Children = dict[str, dict[str, list[dict[str, Any]]]]
+"""Child resource documents by registry ID, then by kind (``tokens``, ``cacheRules``...)."""
+
+
+def parse_seed(source: SeedSource) -> tuple[list[dict[str, Any]], list[dict[str, str]], Children]:
+    """(registry documents, explicit subscriptions ``{id, display_name?, state?}``, children) of a seed."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         seed, base_dir, origin = read_seed_file(path), path.parent, str(path)
     else:
         seed, base_dir, origin = source, Path.cwd(), "<seed>"
-    return _documents(seed, base_dir=base_dir, origin=origin), _subscriptions(seed, origin)
+    children: Children = {}
+    documents = _documents(seed, base_dir=base_dir, origin=origin, children=children)
+    return documents, _subscriptions(seed, origin), children
 
 
 def _subscriptions(seed: Any, origin: str) -> list[dict[str, str]]:
@@ -92,7 +113,7 @@ def _subscriptions(seed: Any, origin: str) -> list[dict[str, str]]:
     return subscriptions
 
 
-def _documents(seed: Any, *, base_dir: Path, origin: str) -> list[dict[str, Any]]:
+def _documents(seed: Any, *, base_dir: Path, origin: str, children: Children) -> list[dict[str, Any]]:
     if isinstance(seed, Mapping):
         unknown = set(seed) - _TOP_KEYS
         if unknown:
@@ -122,11 +143,30 @@ def _documents(seed: Any, *, base_dir: Path, origin: str) -> list[dict[str, Any]
             except OSError as error:
                 raise SeedError(f"{where}: cannot read {file_path}: {error}") from None
             documents.append(_full_document(document, f"{where} ({file_path})"))
-        elif "id" in entry:
-            documents.append(_full_document(entry, where))
         else:
-            documents.append(_compact_document(entry, defaults, where))
+            own = {key: entry[key] for key in CHILD_KINDS if key in entry}
+            entry = {key: value for key, value in entry.items() if key not in CHILD_KINDS}
+            if "id" in entry:
+                documents.append(_full_document(entry, where))
+            else:
+                documents.append(_compact_document(entry, defaults, where))
+            if own:
+                children[documents[-1]["id"]] = _children(documents[-1], own, where)
     return documents
+
+
+def _children(registry: dict[str, Any], given: dict[str, Any], where: str) -> dict[str, list[dict[str, Any]]]:
+    """The child documents of one seeded registry, or SeedError naming the faulty child."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind, entries in given.items():
+        if not isinstance(entries, list):
+            raise SeedError(f"{where}: {kind} must be a list")
+        for index, entry in enumerate(entries):
+            try:
+                found.setdefault(kind, []).append(child_document(registry, kind, entry))
+            except ValueError as error:
+                raise SeedError(f"{where}: {kind}[{index}]: {error}") from None
+    return found
 
 
 def _compact_document(entry: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> dict[str, Any]:

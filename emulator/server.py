@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import arm_gateway
+from .arm_children import ChildrenProvider, children_of, store_child
 from .arm_registries import ArmSettings, RegistriesProvider, RegistryEntry, RegistryStore, conflict, not_found
 from .arm_subscriptions import (
     SUBSCRIPTION_READ,
@@ -39,6 +40,7 @@ from .arm_subscriptions import (
     SubscriptionDirectory,
     SubscriptionState,
 )
+from .child_documents import child_document
 from .eventgrid_topic import EventGridTopic, new_topic_key
 from .events import EventDispatcher, EventSchema, Sink, SinkError, WriteContext
 from .faults import ARM_ROUTES, DEFAULT_ARM_CODES, Delay, Fault, FaultPlan, resolve_delay
@@ -50,6 +52,7 @@ from .identity import (
     FUNCTION_APP_IDENTITY,
     ManagedIdentityEndpoint,
     Principal,
+    TokenRecord,
     TokenStore,
     bearer_token,
 )
@@ -64,13 +67,14 @@ from .resource_ids import (
     REGISTRY_PATH,
     SUBSCRIPTION_PATH,
     SUBSCRIPTIONS_PATH,
+    ChildRef,
     ListScope,
     OperationRef,
     RegistryRef,
     SubscriptionsTarget,
     resource_key,
 )
-from .seeding import SeedSource, parse_seed
+from .seeding import SeedError, SeedSource, parse_seed
 from .tls import create_tls
 
 IDENTITY_PATH = "/msi/token"
@@ -96,7 +100,7 @@ UNSET_ENV_VARS = (
 )
 """Variables that would make azure-identity pick another credential than the emulator's endpoint."""
 
-Target = RegistryRef | ListScope | OperationRef | SubscriptionsTarget | None
+Target = RegistryRef | ListScope | OperationRef | SubscriptionsTarget | ChildRef | None
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class ArmRequest:
 
     method: str
     route: str
-    resource_key: str | None  # the registry's case-insensitive key, for registry routes
+    resource_key: str | None  # the case-insensitive key of the registry (or child, or collection) addressed
     principal: Principal | None  # who sent it (None: no or unknown token)
 
 
@@ -144,6 +148,7 @@ class Emulator:
         self.counters = Counters()
         self._dispatcher: EventDispatcher | None = None
         self._registries = RegistriesProvider(self._store, self._operations, self.settings, self._emit)
+        self._children = ChildrenProvider(self._store, self._operations, self.settings, self._emit)
         self._server: TlsThreadingServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -341,10 +346,14 @@ class Emulator:
 
         Direct state changes: no events, no counters, no request log.
         """
-        documents, subscriptions = parse_seed(source)
+        documents, subscriptions, children = parse_seed(source)
         with self._store.lock:
             for document in documents:
-                self._store.put(RegistryEntry(RegistryRef.parse(document["id"]), document))
+                entry = RegistryEntry(RegistryRef.parse(document["id"]), document)
+                for kind, docs in children.get(document["id"], {}).items():
+                    for doc in docs:
+                        store_child(entry, kind, doc)
+                self._store.put(entry)
         self._subscriptions.remember([RegistryRef.parse(d["id"]).subscription for d in documents])
         for subscription in subscriptions:
             self.add_subscription(
@@ -364,8 +373,13 @@ class Emulator:
         tags: Mapping[str, str] | None = None,
         properties: Mapping[str, Any] | None = None,
         location: str = "westeurope",
+        children: Mapping[str, list[Mapping[str, Any]]] | None = None,
     ) -> str:
-        """One registry with realistic defaults for its SKU; returns its resource ID."""
+        """One registry with realistic defaults for its SKU; returns its resource ID.
+
+        ``children``: child resources by kind, as in a seed, e.g.
+        ``{"tokens": [{"name": "ci", "properties": {"status": "disabled"}}]}``.
+        """
         entry = {
             "subscription": subscription,
             "resource_group": resource_group,
@@ -374,8 +388,39 @@ class Emulator:
             "tags": dict(tags or {}),
             "properties": dict(properties or {}),
             "location": location,
+            **{kind: list(items) for kind, items in (children or {}).items()},
         }
         return self.seed([entry])[0]
+
+    def add_child(self, registry_id: str, kind: str, child: Mapping[str, Any]) -> str:
+        """Add (or replace) one child resource of a registry; returns its resource ID.
+
+        ``kind`` is ``tokens``, ``cacheRules``, ``replications`` or ``diagnosticSettings``; ``child``
+        is an entry as in a seed (emulator/child_documents.py). No event, as for seeds.
+        """
+        with self._store.lock:
+            entry = self._store.get(registry_id)
+            if entry is None:
+                raise KeyError(registry_id)
+            try:
+                doc = child_document(entry.doc, kind, child)
+            except ValueError as error:
+                raise SeedError(f"{kind} of {registry_id}: {error}") from None
+            store_child(entry, kind, doc)
+            return str(doc["id"])
+
+    def children(self, registry_id: str, kind: str) -> list[dict[str, Any]]:
+        """The child resources of one kind as ARM lists them (copies); [] for an absent registry."""
+        with self._store.lock:
+            entry = self._store.get(registry_id)
+            return copy.deepcopy(children_of(entry, kind)) if entry else []
+
+    def get_child(self, resource_id: str) -> dict[str, Any] | None:
+        """One child resource's GET document (a copy), by its resource ID, without counting a read."""
+        ref = ChildRef.parse(resource_id)
+        wanted = (ref.name or "").lower()
+        found = [doc for doc in self.children(ref.registry.id, ref.kind) if doc["name"].lower() == wanted]
+        return found[0] if found else None
 
     def get_registry(self, resource_id: str) -> dict[str, Any] | None:
         """The stored GET document (a copy), without counting a read."""
@@ -644,18 +689,13 @@ class Emulator:
             with self._store.lock:
                 implied = [entry.ref.subscription for entry in self._store.entries()]
             return self._subscriptions.handle(request, target.subscription, implied, self.settings.page_size)
+        if isinstance(target, ChildRef):
+            return self._children.handle(request, target, _write_context(request, token, correlation_id))
         api_version = arm_gateway.require_api_version(request)
         action = arm_gateway.READ if route != "registry" else arm_gateway.action_for(request.method)
         arm_gateway.authorize(token.principal, action, _scope_of(target))
         if isinstance(target, RegistryRef):
-            context = WriteContext(
-                token=token,
-                method=request.method,
-                url=request.url,
-                client_ip=request.client_ip,
-                client_request_id=request.header("x-ms-client-request-id") or str(uuid.uuid4()),
-                correlation_id=correlation_id,
-            )
+            context = _write_context(request, token, correlation_id)
             return self._registries.handle(request, target, context, api_version)
         if isinstance(target, ListScope):
             with self._store.lock:
@@ -769,6 +809,8 @@ def classify(path: str) -> tuple[str, Target]:
         return "subscriptions", SubscriptionsTarget()
     if match := SUBSCRIPTION_PATH.match(path):
         return "subscriptions", SubscriptionsTarget(match["sub"])
+    if child := ChildRef.match(path):
+        return child.route, child
     if match := REGISTRY_PATH.match(path):
         return "registry", RegistryRef(match["sub"], match["rg"], match["name"])
     if match := OPERATION_PATH.match(path):
@@ -781,8 +823,19 @@ def classify(path: str) -> tuple[str, Target]:
     return "other", None
 
 
+def _write_context(request: Request, token: TokenRecord, correlation_id: str) -> WriteContext:
+    return WriteContext(
+        token=token,
+        method=request.method,
+        url=request.url,
+        client_ip=request.client_ip,
+        client_request_id=request.header("x-ms-client-request-id") or str(uuid.uuid4()),
+        correlation_id=correlation_id,
+    )
+
+
 def _target_key(target: Target) -> str | None:
-    if isinstance(target, (RegistryRef, ListScope, SubscriptionsTarget)):
+    if isinstance(target, (RegistryRef, ListScope, SubscriptionsTarget, ChildRef)):
         return target.key
     if isinstance(target, OperationRef):
         return target.registry.key
@@ -790,7 +843,7 @@ def _target_key(target: Target) -> str | None:
 
 
 def _target_id(target: Target) -> str | None:
-    if isinstance(target, RegistryRef):
+    if isinstance(target, (RegistryRef, ChildRef)):
         return target.id
     if isinstance(target, (ListScope, SubscriptionsTarget)):
         return target.path

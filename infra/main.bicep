@@ -34,6 +34,28 @@ param targetSubscriptionIds array = [
 ]
 
 @allowed([
+  'admin_user'
+  'anonymous_pull'
+  'arm_audience_tokens'
+  'cache_rules'
+  'customer_managed_key'
+  'diagnostic_settings'
+  'export_policy'
+  'firewall_unavailable'
+  'geo_replication'
+  'network_rules'
+  'private_link'
+  'public_network_access'
+  'quarantine'
+  'repository_tokens'
+  'retention'
+  'sku_private_link'
+  'zone_redundancy'
+])
+@description('Rules policies.yaml enables anywhere (base rules or overrides); `python -m acrguard.contract --enabled-rules policies.yaml` prints the value. The custom role grants exactly their RBAC actions and the Event Grid filter passes exactly their operations (acrguard/azure_contract.json).')
+param enabledRules array
+
+@allowed([
   'dry-run'
   'enforce'
   ''
@@ -195,6 +217,7 @@ module targets 'modules/target-subscription.bicep' = [for subscriptionId in targ
     deadLetterStorageAccountName: storage.outputs.name
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     deployEventSubscription: deployEventSubscriptions
+    enabledRules: enabledRules
   }
 }]
 

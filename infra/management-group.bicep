@@ -1,7 +1,8 @@
 // Onboard every subscription under a management group, including subscriptions created later.
 // Deployed after main.bicep (which creates the Function App and its identity), at the group:
 //   az deployment mg create --management-group-id <mg> --location <region> \
-//     --template-file infra/management-group.bicep --parameters principalId=... functionAppId=... ...
+//     --template-file infra/management-group.bicep --parameters principalId=... functionAppId=... \
+//     enabledRules="$(python -m acrguard.contract --enabled-rules policies.yaml)" ...
 // It creates: the custom role (assignable at the group) and one assignment of it there; two
 // DeployIfNotExists policies, assigned at the group, that give every subscription the
 // `acrguard-registry-writes` event subscription: one attaches it to a subscription's existing
@@ -33,8 +34,35 @@ param location string = deployment().location
 @description('Start remediation tasks for the subscriptions that exist today.')
 param remediateExisting bool = true
 
-// The same single list of ARM actions and event filters as the per-subscription deployment.
+@allowed([
+  'admin_user'
+  'anonymous_pull'
+  'arm_audience_tokens'
+  'cache_rules'
+  'customer_managed_key'
+  'diagnostic_settings'
+  'export_policy'
+  'firewall_unavailable'
+  'geo_replication'
+  'network_rules'
+  'private_link'
+  'public_network_access'
+  'quarantine'
+  'repository_tokens'
+  'retention'
+  'sku_private_link'
+  'zone_redundancy'
+])
+@description('Rules policies.yaml enables anywhere (`python -m acrguard.contract --enabled-rules policies.yaml` prints the value): the role grants exactly their actions, the event filter passes exactly their operations.')
+param enabledRules array
+
+// The same contract and union as the per-subscription deployment (modules/target-subscription.bicep
+// and modules/eventgrid-subscription.bicep): the base plus the entries of the enabled rules.
 var contract = loadJsonContent('../acrguard/azure_contract.json')
+var enabledRuleActions = [for rule in enabledRules: contract.rules[rule].roleActions]
+var roleActions = union(contract.base.roleActions, flatten(enabledRuleActions))
+var enabledRuleOperations = [for rule in enabledRules: contract.rules[rule].operationNames]
+var operationNames = union(contract.base.operationNames, flatten(enabledRuleOperations))
 var eventSubscriptionName = 'acrguard-registry-writes'
 // Built-in roles the policies' identities need to deploy: EventGrid Contributor (topic and event
 // subscription) and Contributor (the resource group, and the nested deployment).
@@ -45,11 +73,11 @@ resource remediatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(managementGroup().id, 'acrguard-remediator', environmentName)
   properties: {
     roleName: 'ACR Guard remediator (${take(environmentName, 32)}, ${managementGroup().name})'
-    description: 'Least privilege for ACR Guard: read container registries and patch their properties. Generated from acrguard/azure_contract.json.'
+    description: 'Least privilege for ACR Guard: the actions of the rules this deployment enables. Generated from acrguard/azure_contract.json.'
     type: 'CustomRole'
     permissions: [
       {
-        actions: contract.roleActions
+        actions: roleActions
         notActions: []
         dataActions: []
         notDataActions: []
@@ -88,7 +116,12 @@ var eventSubscriptionProperties = {
       {
         operatorType: 'StringIn'
         key: 'data.operationName'
-        values: contract.operationNames
+        values: operationNames
+      }
+      {
+        operatorType: 'StringContains'
+        key: 'subject'
+        values: contract.subjectContains
       }
     ]
   }

@@ -22,6 +22,9 @@ SKUS = ("Basic", "Standard", "Premium")
 PREMIUM = frozenset({"Premium"})
 READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
 WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
+#: A registry's child resources as ARM lists them (REST shapes: ``{"name", "properties": {...}}``),
+#: by collection (``tokens``, ``cacheRules``, ``replications``, ``diagnosticSettings``).
+Children = Mapping[str, Sequence[Mapping[str, Any]]]
 
 
 class Status(enum.StrEnum):
@@ -68,6 +71,16 @@ class RuleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 
 
 @dataclass(frozen=True)
+class ChildWrite:
+    """One write to a child resource that fixes a child-resource rule: ``PATCH`` of a token, ``PUT``
+    of a diagnostic setting. ``body`` is the REST body (acrguard.arm_children sends it)."""
+
+    collection: str
+    name: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """One rule's verdict. ``before``/``after`` use ARM's REST property names (audit-friendly)."""
 
@@ -78,6 +91,7 @@ class Evaluation:
     after: dict[str, Any] = field(default_factory=dict)  # the desired state, when status is DRIFT
     change: dict[str, Any] = field(default_factory=dict)  # RegistryUpdateParameters kwargs
     notes: tuple[str, ...] = ()  # extra findings that need a person (e.g. an over-broad IP rule)
+    writes: tuple[ChildWrite, ...] = ()  # a child-resource rule's fix (``change`` stays empty)
 
 
 class Remediator:
@@ -99,6 +113,14 @@ class Remediator:
     #: What a deployment should know before enabling the rule (shown by ``acrguard rules``).
     notes: ClassVar[str] = ""
     Config: ClassVar[type[RuleConfig]] = RuleConfig
+    #: The child collections the rule reads (see :class:`ChildRule`); the engine lists one only
+    #: when a rule enabled for the registry needs it, so the default policy costs one GET.
+    children: ClassVar[tuple[str, ...]] = ()
+    #: RBAC actions beyond the registry's read (a child rule's list and write actions).
+    child_actions: ClassVar[tuple[str, ...]] = ()
+    #: Event Grid operations besides ``registries/write`` after which the parent registry is
+    #: re-evaluated (``registries/tokens/write``...).
+    event_operations: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A rule without a ``title`` is titled after its name (``admin_user``: "Admin user")."""
@@ -120,10 +142,12 @@ class Remediator:
     @classmethod
     def rbac_actions(cls) -> tuple[str, ...]:
         """The RBAC actions this rule's reads and writes need (the custom role grants their union)."""
-        return (READ_ACTION, WRITE_ACTION) if cls.fixes else (READ_ACTION,)
+        writes_registry = cls.fixes and not cls.children  # a child rule writes its children
+        return (READ_ACTION, *((WRITE_ACTION,) if writes_registry else ()), *cls.child_actions)
 
-    def evaluate(self, registry: Any, config: RuleConfig) -> Evaluation:
-        """Return this rule's verdict for ``registry`` (an SDK ``Registry``)."""
+    def evaluate(self, registry: Any, config: RuleConfig, children: Children | None = None) -> Evaluation:
+        """Return this rule's verdict for ``registry`` (an SDK ``Registry``) and, for a
+        :class:`ChildRule`, the child collections it declares (listed by the caller)."""
         sku = sku_name(registry)
         if sku not in self.skus:
             return self.unsupported(registry, sku)
@@ -160,6 +184,34 @@ class Remediator:
 
     def result(self, status: Status, reason: str, **kwargs: Any) -> Evaluation:
         return Evaluation(self.name, status, reason, **kwargs)
+
+
+class ChildRule(Remediator):
+    """A rule about a registry's child resources (tokens, cache rules, replicas, diagnostic settings).
+
+    ARM's registry GET does not carry them, so the rule declares its ``children`` and gets them
+    listed: :func:`acrguard.plan.plan` stays pure (the engine lists, the rule judges). Resource
+    Graph cannot see children either, so the pushdown keeps every registry of a supported SKU.
+    """
+
+    def evaluate(self, registry: Any, config: RuleConfig, children: Children | None = None) -> Evaluation:
+        sku = sku_name(registry)
+        if sku not in self.skus:
+            return self.unsupported(registry, sku)
+        missing = [c for c in self.children if children is None or c not in children]
+        if missing:  # a caller bug, never a verdict: judging without the list would be a guess
+            raise ValueError(f"{self.name} needs the registry's {', '.join(missing)} listed")
+        assert children is not None
+        return self.check_children(registry, config, children)
+
+    def kql_may_violate(self, config: RuleConfig) -> str | None:
+        names = ", ".join(f"'{s}'" for s in SKUS if s in self.skus)
+        return f"tostring(sku.name) in~ ({names})"
+
+    def check_children(
+        self, registry: Any, config: RuleConfig, children: Children
+    ) -> Evaluation:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 class PropertyRule(Remediator):

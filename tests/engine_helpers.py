@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
 from acrguard.arm import Arm
 from acrguard.audit import Audit, AuditRecord
@@ -22,6 +23,10 @@ EVENT_SAMPLES = ROOT / "examples" / "events"
 #: Registry GET documents (api-version 2025-11-01), one per SKU case: see tests/data/README.md.
 REGISTRY_SAMPLES = ROOT / "tests" / "data" / "registries"
 DEMO_SEED = ROOT / "emulator" / "seeds" / "demo.yaml"
+#: Bad input (policies, unknown keys, settings) and the error each must get.
+BAD_INPUT: dict[str, list[dict[str, str]]] = yaml.safe_load(
+    (ROOT / "tests" / "data" / "bad_input.yaml").read_text(encoding="utf-8")
+)
 SUB_A = "00000000-0000-0000-0000-00000000aaaa"
 SUB_B = "00000000-0000-0000-0000-00000000bbbb"
 

@@ -3,8 +3,9 @@
 Just what tests/data/parity/conditions.json uses: ``field`` with equals / notEquals / exists / in /
 notIn, ``anyOf`` / ``allOf`` / ``not``, and ``count`` of an array alias with an optional ``where``
 compared by less / greaterOrEquals / equals. Fields are registry aliases written relative to
-``Microsoft.ContainerRegistry/registries/`` (``sku.name`` reads the top-level SKU). String
-comparisons ignore case, as Azure Policy's do.
+``Microsoft.ContainerRegistry/registries/`` (``sku.name``, ``type``, ``name`` and ``location`` read
+the top level) or, for a child resource, relative to its own type. String comparisons ignore
+case, as Azure Policy's do.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 _MISSING = object()
+#: Aliases of a resource's top-level fields (a child's ``type``, a replica's ``location``).
+_TOP_LEVEL = frozenset({"type", "name", "location"})
 
 
 def resolve(doc: dict[str, Any], alias: str, item: Any = _MISSING) -> Any:
@@ -23,7 +26,8 @@ def resolve(doc: dict[str, Any], alias: str, item: Any = _MISSING) -> Any:
         value: Any = item.get("properties", item) if isinstance(item, dict) else item
         path = alias.split("[*]", 1)[1].lstrip(".")
     else:
-        value = doc if alias.startswith("sku.") else doc.get("properties", {})
+        top = alias.startswith("sku.") or alias in _TOP_LEVEL
+        value = doc if top else doc.get("properties", {})
         path = alias
     for part in filter(None, path.split(".")):
         if not isinstance(value, dict) or part not in value or value[part] is None:

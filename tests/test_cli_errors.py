@@ -7,7 +7,7 @@ import time
 
 import pytest
 from cli_helpers import flat, invoke, json_out
-from engine_helpers import ROOT, SUB_A, rid
+from engine_helpers import BAD_INPUT, ROOT, SUB_A, rid
 from reliability import adversarial
 
 from acrguard.arm import Arm, TransientArmError
@@ -118,29 +118,7 @@ def test_check_on_a_missing_registry_names_it_and_does_not_guess_it_was_deleted(
     adversarial(15, "`check` on a missing registry", "names it; no guess that it was deleted")
 
 
-BAD_SETTINGS = [
-    (
-        "ACRGUARD_RETRY_BUDGET_S",
-        "abc",
-        "must be a number of seconds greater than 0 and at most 3600, got 'abc'",
-    ),
-    ("ACRGUARD_SWEEP_CONCURRENCY", "0", "must be a whole number from 1 to 64, got '0'"),
-    ("ACRGUARD_HTTP_TIMEOUT_S", "0", "must be a number of seconds greater than 0 and at most 300, got '0'"),
-    ("ACRGUARD_MAX_ATTEMPTS", "2.5", "must be a whole number from 1 to 20, got '2.5'"),
-    ("ACRGUARD_MODE", "sometimes", "must be 'dry-run' or 'enforce', got 'sometimes'"),
-    ("ACRGUARD_NOTIFY_WEBHOOK_FORMAT", "xml", "must be 'json' or 'teams' or 'slack', got 'xml'"),
-    ("ACRGUARD_NOTIFY_ON_FAILED", "maybe", "must be true or false (also 1/0, yes/no), got 'maybe'"),
-    (
-        "ACRGUARD_NOTIFY_WEBHOOK_URL",
-        "http://hooks.example/services/T0/B0/s3cr3t",
-        "must be an https:// URL (http:// for localhost only), got http://hooks.example",
-    ),
-    (
-        "ACRGUARD_NOTIFY_EVENTGRID_ENDPOINT",
-        "topic.example/api/events",
-        "must be an https:// URL, got not a URL",
-    ),
-]
+BAD_SETTINGS = [(c["name"], c["value"], c["reason"]) for c in BAD_INPUT["settings"]]
 
 
 @pytest.mark.parametrize(("name", "value", "reason"), BAD_SETTINGS, ids=[b[0] for b in BAD_SETTINGS])

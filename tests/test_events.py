@@ -121,7 +121,9 @@ def test_garbage_payloads_are_skips_not_exceptions(payload):
 
 def test_the_sample_operation_is_accepted_and_children_are_named_explicitly():
     assert "Microsoft.ContainerRegistry/registries/write" in ACCEPTED_OPERATIONS
-    assert all(op.startswith("Microsoft.ContainerRegistry/registries/") for op in ACCEPTED_OPERATIONS)
+    # Registry children, and the diagnostic settings of a resource (only a registry's are targeted).
+    children = ("Microsoft.ContainerRegistry/registries/", "Microsoft.Insights/diagnosticSettings/")
+    assert all(op.startswith(children) for op in ACCEPTED_OPERATIONS)
 
 
 def test_claims_never_leak_tokens_or_unknown_fields(load_sample):

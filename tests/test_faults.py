@@ -120,6 +120,40 @@ TRANSIENT: list[tuple[str, dict[str, Any], str]] = [
     ("401 from ARM", {"status": 401, "retry_after": 0}, "read+write"),
     ("managed-identity endpoint failing (500)", {"status": 500}, "identity"),
 ]
+NOT_FOUND = {"status": 404, "code": "ResourceNotFound"}
+# Permanent answers, on every attempt: never retried or raised; the reason reaches the audit line.
+# (name, outcome, action, where, reason)
+PERMANENT: list[tuple[str, str, dict[str, Any], str, str]] = [
+    ("404 (deleted between the event and the read)", "skipped", NOT_FOUND, "get", "not found"),
+    ("404 (deleted between the read and the PATCH)", "skipped", NOT_FOUND, "write", "not found"),
+    (
+        "400 (SKU: NetworkRuleNotSupported)",
+        "failed",
+        {"status": 400, "code": "NetworkRuleNotSupported"},
+        "write",
+        "400 NetworkRuleNotSupported",
+    ),
+    (
+        "403 on the write (role lacks registries/write)",
+        "failed",
+        {"status": 403},
+        "write",
+        "lacks Microsoft.ContainerRegistry/registries/write",
+    ),
+]
+PERMANENT_FAULTS = [
+    # `acrguard check` on a registry whose read answers 404 is a usage error instead: exit 1.
+    Fault(
+        name,
+        expected,
+        action,
+        where,
+        persistent=True,
+        reason=reason,
+        expected_check="failed" if where == "get" else None,
+    )
+    for name, expected, action, where, reason in PERMANENT
+]
 FAULTS: list[Fault] = [
     Fault(name, "converged", action, where, env=TIMEOUT_ENV if "delay" in action else {})
     for name, action, where in TRANSIENT
@@ -147,45 +181,13 @@ FAULTS += [
         max_accepted_writes=2,
         env=TIMEOUT_ENV,
     ),
-    Fault(
-        "404 (deleted between the event and the read)",
-        "skipped",
-        {"status": 404, "code": "ResourceNotFound"},
-        "get",
-        persistent=True,
-        expected_check="failed",
-        reason="not found",
-    ),
-    Fault(
-        "404 (deleted between the read and the PATCH)",
-        "skipped",
-        {"status": 404, "code": "ResourceNotFound"},
-        "write",
-        persistent=True,
-        reason="not found",
-    ),
-    Fault(
-        "400 (SKU: NetworkRuleNotSupported)",
-        "failed",
-        {"status": 400, "code": "NetworkRuleNotSupported"},
-        "write",
-        persistent=True,
-        reason="400 NetworkRuleNotSupported",
-    ),
-    Fault(
-        "403 on the write (role lacks registries/write)",
-        "failed",
-        {"status": 403},
-        "write",
-        persistent=True,
-        reason="lacks Microsoft.ContainerRegistry/registries/write",
-    ),
+    *PERMANENT_FAULTS,
 ]
 
 
 def _fault_404(emu: Any, entry: str) -> list[Any]:
     # Deleted after the event (or after the list page): the registry GET answers 404.
-    return [emu.inject(method="GET", resource_id=PROD, times=None, status=404, code="ResourceNotFound")]
+    return [emu.inject(method="GET", resource_id=PROD, times=None, **NOT_FOUND)]
 
 
 INJECTORS: dict[str, Callable[[Fault, Any, str], list[Any]]] = {

@@ -22,7 +22,10 @@ from typing import Any
 
 import pytest
 import yaml
+from bicep_eval import Template
 from pycep import BicepParser  # pycep-parser, in the dev extra
+
+from acrguard.contract import RULES, operation_names, role_actions
 
 REPO = Path(__file__).resolve().parent.parent
 INFRA = REPO / "infra"
@@ -272,8 +275,8 @@ def test_no_keys_or_secrets(path: Path) -> None:
 def test_contract_fits_event_grid_limits() -> None:
     data = contract()
     assert data["eventTypes"] == ["Microsoft.Resources.ResourceWriteSuccess"]
-    assert 0 < len(data["operationNames"]) <= MAX_FILTER_VALUES
-    assert len(set(data["operationNames"])) == len(data["operationNames"])
+    # Every rule enabled at once: tests/test_contract.py checks each rule set as the Bicep computes it.
+    assert 0 < len(operation_names(RULES)) <= MAX_FILTER_VALUES
 
 
 def test_event_subscription_filter_reads_the_contract() -> None:
@@ -290,7 +293,8 @@ def test_event_subscription_filter_reads_the_contract() -> None:
     assert len(advanced) <= MAX_ADVANCED_FILTERS
     (operation_filter,) = [f for f in advanced if f["key"] == "data.operationName"]
     assert operation_filter["operatorType"] == "StringIn"
-    assert contract_key(path, operation_filter["values"]) == "operationNames"
+    # base.operationNames plus the enabled rules' (tests/test_contract.py checks every rule set).
+    assert Template(path, {"enabledRules": []}).value(operation_filter["values"]) == list(operation_names(()))
 
     # Nothing is dropped silently: retries, then dead-letter with the topic's own identity.
     assert set(sub["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
@@ -301,28 +305,35 @@ def test_event_subscription_filter_reads_the_contract() -> None:
 
 def test_handler_accepts_exactly_the_filtered_operations() -> None:
     accepted = import_or_xfail("acrguard.events", "ACCEPTED_OPERATIONS")
-    assert set(accepted) == set(contract()["operationNames"])
+    assert set(accepted) == set(operation_names(RULES))
 
 
 def test_custom_role_reads_the_contract() -> None:
     path = MODULES / "target-subscription.bicep"
     role = one_resource(path, "Microsoft.Authorization/roleDefinitions")["properties"]
     (permission,) = role["permissions"]
-    assert contract_key(path, permission["actions"]) == "roleActions"
+    assert Template(path, {"enabledRules": list(RULES)}).value(permission["actions"]) == list(
+        role_actions(RULES)
+    )
     assert permission["dataActions"] == [] and permission["notActions"] == []
     assert role["type"] == "CustomRole"
     (scope,) = role["assignableScopes"]
     assert scope["function"]["type"] == "subscription" and scope["function"]["property_name"] == "id"
     assert scope["function"]["parameters"]["subscription_id"] is None  # this subscription only
 
-    actions = contract()["roleActions"]
+    actions = role_actions(RULES)
     assert {
         "Microsoft.ContainerRegistry/registries/read",
         "Microsoft.ContainerRegistry/registries/write",
     } <= set(actions)
+    providers = (
+        "Microsoft.ContainerRegistry/registries/",
+        "Microsoft.Insights/diagnosticSettings/",  # diagnostic_settings: the registry's own settings
+        "Microsoft.OperationalInsights/workspaces/",  # and their destination workspace
+    )
     for action in actions:
         assert "*" not in action, f"least privilege: no wildcard actions ({action})"
-        assert action.startswith("Microsoft.ContainerRegistry/registries"), action
+        assert action.startswith(providers), action
 
     assignment = one_resource(path, "Microsoft.Authorization/roleAssignments")["properties"]
     assert assignment["principalType"] == "ServicePrincipal"
@@ -330,7 +341,7 @@ def test_custom_role_reads_the_contract() -> None:
 
 def test_code_requires_exactly_the_role_actions() -> None:
     required = import_or_xfail("acrguard.arm", "REQUIRED_ACTIONS")
-    assert set(required) == set(contract()["roleActions"])
+    assert set(required) == set(role_actions(()))  # the base: every deployment's role grants it
 
 
 def test_every_target_subscription_gets_role_topic_and_subscription() -> None:
@@ -658,7 +669,9 @@ def test_management_group_role_is_the_contract_assignable_at_the_group() -> None
     assert doc["globals"]["scope"]["value"] == "managementGroup"
     role = one_resource(MG, "Microsoft.Authorization/roleDefinitions")["properties"]
     (permission,) = role["permissions"]
-    assert contract_key(MG, permission["actions"]) == "roleActions"
+    assert Template(MG, {"enabledRules": list(RULES)}).value(permission["actions"]) == list(
+        role_actions(RULES)
+    )
     assert permission["dataActions"] == [] and permission["notActions"] == []
     (scope,) = role["assignableScopes"]
     assert scope["function"]["type"] == "management_group" and scope["function"]["property_name"] == "id"
@@ -700,5 +713,5 @@ def test_management_group_assigns_both_policies_with_identities_and_remediates_e
     assert "default" in doc["parameters"]["remediateExisting"]
     # The event subscription deployed in each subscription filters on the contract, like the per-subscription one.
     source = MG.read_text()
-    assert "contract.operationNames" in source and "contract.eventTypes" in source
+    assert "values: operationNames" in source and "contract.eventTypes" in source
     assert "on_registry_write" in source

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from engine_helpers import BAD_INPUT
 from reliability import adversarial
 
 from acrguard.plan import mode_of
@@ -44,89 +45,7 @@ def test_shipped_policy_is_valid():
 
 
 @pytest.mark.parametrize(
-    ("text", "path", "reason"),
-    [
-        ("version: 1\nrulez: {}\n", "rulez", "unknown key"),
-        ("version: 2\n", "version", "must be 1, got 2"),
-        ("mode: enforce\n", "version", "required key is missing"),
-        (
-            "version: 1\nrules: {anonymous_pull: {enabled: 'yes'}}\n",
-            "rules.anonymous_pull.enabled",
-            "expected bool, got str",
-        ),
-        (
-            "version: 1\nrules: {network_rules: {min_prefix_length: 0}}\n",
-            "rules.network_rules.min_prefix_length",
-            "expected int >= 1",
-        ),
-        (
-            "version: 1\nnotify: {webhooks: [{format: teams}]}\n",
-            "notify.webhooks[0].url",
-            "required key is missing",
-        ),
-        ("version: 1\nrules: {anonymous_pul: {}}\n", "rules.anonymous_pul", "unknown key"),
-        (
-            "version: 1\nrules: {network_rules: {allowed_ips: ['10.1.0.0/16']}}\n",
-            "rules.network_rules.allowed_ips[0]",
-            "RFC 1918",
-        ),
-        (
-            "version: 1\nrules: {network_rules: {allowed_ips: ['300.1.1.1']}}\n",
-            "rules.network_rules.allowed_ips[0]",
-            "not an IPv4",
-        ),
-        (
-            "version: 1\nrules: {network_rules: {allowed_ips: ['203.0.113.5/24']}}\n",
-            "rules.network_rules.allowed_ips[0]",
-            "did you mean 203.0.113.0/24",
-        ),
-        (
-            "version: 1\nrules: {network_rules: {allowed_ips: ['0.0.0.0/0']}}\n",
-            "rules.network_rules.allowed_ips[0]",
-            "every address",
-        ),
-        (
-            "version: 1\nrules: {network_rules: {allowed_ips: ['2001:db8::/32']}}\n",
-            "rules.network_rules.allowed_ips[0]",
-            "IPv6",
-        ),
-        (
-            "version: 1\nrules: {network_rules: {allowed_ips: ['100.64.1.1']}}\n",
-            "rules.network_rules.allowed_ips[0]",
-            "shared address space",
-        ),
-        (
-            "version: 1\nrules: {network_rules: {allowed_ips: ['198.51.100.7', '198.51.100.7/32']}}\n",
-            "rules.network_rules.allowed_ips[1]",
-            "duplicates",
-        ),
-        (
-            "version: 1\nrules: {network_rules: {enabled: true, allowed_ips: []}}\n",
-            "rules.network_rules",
-            "lock every client out",
-        ),
-        (
-            "version: 1\nrules:\n  anonymous_pull: {}\n  anonymous_pull: {}\n",
-            "",
-            "duplicate key 'anonymous_pull'",
-        ),
-        ("version: 1\nscope: {subscriptions: [abc]}\n", "scope.subscriptions[0]", "not a subscription ID"),
-        (
-            "version: 1\nexempt: {registries: ['/subscriptions/x']}\n",
-            "exempt.registries[0]",
-            "not a container registry resource ID",
-        ),
-        ("version: 1\noverrides: [{match: {}, rules: {}}]\n", "overrides[0].match", "at least one of"),
-        (
-            BASE
-            + "overrides: [{match: {name: 'x*'}, rules: {network_rules: {allowed_ips: ['10.0.0.1']}}}]\n",
-            "overrides[0].rules.network_rules.allowed_ips[0]",
-            "RFC 1918",
-        ),
-        ("version: 1\nmode: yolo\n", "mode", "'yolo'"),
-        ("version: [1\n", "", "not valid YAML"),
-        ("- 1\n", "", "expected keys (version, mode, scope, ...) at the top level, got a list"),
-    ],
+    ("text", "path", "reason"), [(c["policy"], c["path"], c["reason"]) for c in BAD_INPUT["policies"]]
 )
 def test_every_error_names_path_and_reason(text, path, reason):
     found = problems(text)

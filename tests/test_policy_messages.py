@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from engine_helpers import BAD_INPUT
 from test_policy import problems
 
 from acrguard.policy import PolicyError, parse_policy
@@ -29,16 +30,7 @@ def test_a_top_level_that_is_not_a_mapping_names_its_type_in_words(text, kind):
 
 @pytest.mark.parametrize(
     ("text", "path", "suggestion"),
-    [
-        ("version: 1\nrulez: {}\n", "rulez", "did you mean `rules`?"),
-        ("version: 1\nrules: {anonymus_pull: {}}\n", "rules.anonymus_pull", "did you mean `anonymous_pull`?"),
-        (
-            "version: 1\nrules: {admin_user: {enabeld: true}}\n",
-            "rules.admin_user.enabeld",
-            "did you mean `enabled`?",
-        ),
-        ("version: 1\nnotify: {webhook: []}\n", "notify.webhook", "did you mean `webhooks`?"),
-    ],
+    [(c["policy"], c["path"], c["suggestion"]) for c in BAD_INPUT["unknown_keys"]],
 )
 def test_an_unknown_key_gets_the_nearest_known_one(text, path, suggestion):
     """Issue 13 item 6: `rulez:` got no "did you mean `rules`?"."""

@@ -282,53 +282,55 @@ def same_value(key: str, current: Any, wanted: Any) -> bool:
     return current == wanted
 
 
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One pure example: a registry state, a valid policy, and the state as ARM's GET returns it."""
+
+    state: State
+    policy: Policy
+    doc: dict[str, Any]
+
+
+cases = st.builds(lambda state, drawn: Case(state, drawn[0], state.document()), states(), policies())
+
+
 PURE = settings(max_examples=250, deadline=None)
 
 
 @PURE
-@given(states(), policies())
-def test_convergence_after_the_fix_no_enforced_rule_drifts(
-    state: State, generated: tuple[Policy, Any]
-) -> None:
+@given(cases)
+def test_convergence_after_the_fix_no_enforced_rule_drifts(case: Case) -> None:
     examples.hit("convergence (pure)")
-    policy, _ = generated
-    doc = state.document()
-    first = decide(policy, doc)
+    first = decide(case.policy, case.doc)
     assert first.conflict is None
-    after = apply_patch(doc, patch_of(first))  # ARM accepts it: EmulatedArmError fails the test
-    second = decide(policy, after)
+    after = apply_patch(case.doc, patch_of(first))  # ARM accepts it: EmulatedArmError fails the test
+    second = decide(case.policy, after)
     drift = [d.rule for d in second.to_fix]
     assert drift == [], (drift, patch_of(first))
 
 
 @PURE
-@given(states(), policies())
-def test_idempotence_a_second_pass_plans_no_write(state: State, generated: tuple[Policy, Any]) -> None:
+@given(cases)
+def test_idempotence_a_second_pass_plans_no_write(case: Case) -> None:
     examples.hit("idempotence (pure)")
-    policy, _ = generated
-    doc = state.document()
-    first = patch_of(decide(policy, doc))
-    after = apply_patch(doc, first)
-    assert patch_of(decide(policy, after)) == {}
-    assert patch_of(decide(policy, doc)) == first  # deterministic: same state, same plan
+    first = patch_of(decide(case.policy, case.doc))
+    after = apply_patch(case.doc, first)
+    assert patch_of(decide(case.policy, after)) == {}
+    assert patch_of(decide(case.policy, case.doc)) == first  # deterministic: same state, same plan
 
 
 @PURE
-@given(states(), policies())
-def test_no_lockout_keep_never_removes_a_rule_and_deny_never_comes_with_an_empty_list(
-    state: State, generated: tuple[Policy, Any]
-) -> None:
+@given(cases)
+def test_no_lockout_keep_never_removes_a_rule_and_deny_never_comes_with_an_empty_list(case: Case) -> None:
     examples.hit("no lockout (pure)")
-    policy, _ = generated
-    doc = state.document()
-    result = decide(policy, doc)
+    result = decide(case.policy, case.doc)
     config = result.resolution.rules["network_rules"]
     patch = patch_of(result)
     if "networkRuleSet" in patch:
         sent = patch["networkRuleSet"]
         sent_keys = rule_keys(patch)
         if config.existing_rules == "keep":
-            existing = rule_keys(doc["properties"])
+            existing = rule_keys(case.doc["properties"])
             assert set(existing) <= set(sent_keys)  # nothing removed
             assert sent_keys[: len(existing)] == existing  # nor reordered
         else:
@@ -340,41 +342,33 @@ def test_no_lockout_keep_never_removes_a_rule_and_deny_never_comes_with_an_empty
         assert patch["networkRuleBypassOptions"] == config.bypass
     if patch.get("publicNetworkAccess") == "Disabled":
         pna = result.resolution.rules["public_network_access"]
-        assert state.private_endpoint == "Approved" or pna.allow_without_private_endpoint
+        assert case.state.private_endpoint == "Approved" or pna.allow_without_private_endpoint
     # Flagged broad rules are reported for a person, never silently dropped in keep mode.
     if config.existing_rules == "keep":
-        broad = [v for v in state.rules if ipranges.is_broad(v, config.min_prefix_length)]
+        broad = [v for v in case.state.rules if ipranges.is_broad(v, config.min_prefix_length)]
         if broad and "networkRuleSet" in patch:
             assert {ipranges.key(v) for v in broad} <= set(rule_keys(patch))
 
 
 @PURE
-@given(states(), policies())
-def test_sku_safety_nothing_is_sent_that_the_sku_cannot_carry(
-    state: State, generated: tuple[Policy, Any]
-) -> None:
+@given(cases)
+def test_sku_safety_nothing_is_sent_that_the_sku_cannot_carry(case: Case) -> None:
     examples.hit("SKU safety (pure)")
-    policy, _ = generated
-    doc = state.document()
-    patch = patch_of(decide(policy, doc))
-    if state.sku != "Premium":
+    patch = patch_of(decide(case.policy, case.doc))
+    if case.state.sku != "Premium":
         assert not {"networkRuleSet", "networkRuleBypassOptions", "publicNetworkAccess"} & set(patch), patch
-    if state.sku == "Basic":
+    if case.state.sku == "Basic":
         assert "anonymousPullEnabled" not in patch
-    apply_patch(doc, patch)  # ARM's SKU (and IP rule) checks accept what we send
+    apply_patch(case.doc, patch)  # ARM's SKU (and IP rule) checks accept what we send
 
 
 @PURE
-@given(states(), policies())
-def test_minimality_the_patch_carries_only_changing_properties_of_enforced_rules(
-    state: State, generated: tuple[Policy, Any]
-) -> None:
+@given(cases)
+def test_minimality_the_patch_carries_only_changing_properties_of_enforced_rules(case: Case) -> None:
     examples.hit("minimality (pure)")
-    policy, _ = generated
-    doc = state.document()
-    result = decide(policy, doc)
+    result = decide(case.policy, case.doc)
     patch = patch_of(result)
-    props = doc["properties"]
+    props = case.doc["properties"]
     for key, value in patch.items():
         assert not same_value(key, props.get(key), value), f"{key} sent unchanged"
     wanted = {key for d in result.to_fix for key in d.evaluation.after}
@@ -382,7 +376,7 @@ def test_minimality_the_patch_carries_only_changing_properties_of_enforced_rules
     if result.resolution.exempt_reason or all(d.mode == "dry-run" for d in result.decisions):
         assert patch == {}
     # The audit line's "after" is what the registry holds once the PATCH landed.
-    after = apply_patch(doc, patch)["properties"]
+    after = apply_patch(case.doc, patch)["properties"]
     for d in result.to_fix:
         for key, value in d.evaluation.after.items():
             assert same_value(key, after.get(key), value) if key == "networkRuleSet" else after[key] == value

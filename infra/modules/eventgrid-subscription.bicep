@@ -27,9 +27,15 @@ param maxDeliveryAttempts int = 30
 @description('Minutes an event is retried before it is dead-lettered.')
 param eventTimeToLiveInMinutes int = 1440
 
-// Event types and operation names come from the file the handler reads (acrguard/events.py),
-// so the filter and the code accept exactly the same operations.
+@description('Rules the policy enables: the filter passes the operations they react to.')
+param enabledRules array
+
+// Event types and operation names come from the file the handler reads (acrguard/events.py):
+// base.operationNames plus those of each enabled rule, each once (union drops duplicates), i.e.
+// acrguard.contract.operation_names(enabledRules).
 var contract = loadJsonContent('../../acrguard/azure_contract.json')
+var enabledRuleOperations = [for rule in enabledRules: contract.rules[rule].operationNames]
+var operationNames = union(contract.base.operationNames, flatten(enabledRuleOperations))
 
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
   name: systemTopicName
@@ -52,13 +58,19 @@ resource registryWrites 'Microsoft.EventGrid/systemTopics/eventSubscriptions@202
     eventDeliverySchema: 'EventGridSchema'
     filter: {
       includedEventTypes: contract.eventTypes
-      // One advanced filter with one value per operation: Event Grid allows 25 filters and 25
-      // values per filter per subscription (tests/test_infra.py keeps the contract under that).
+      // One value per operation, one for the subject: Event Grid allows 25 filters and 25
+      // values in all per subscription (tests/test_contract.py keeps every rule set under that).
       advancedFilters: [
         {
           operatorType: 'StringIn'
           key: 'data.operationName'
-          values: contract.operationNames
+          values: operationNames
+        }
+        // Only a registry or a resource under it: diagnosticSettings/write is raised for every type.
+        {
+          operatorType: 'StringContains'
+          key: 'subject'
+          values: contract.subjectContains
         }
       ]
     }

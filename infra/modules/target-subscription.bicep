@@ -36,22 +36,29 @@ param deadLetterContainerName string
 @description('Create the event subscription (requires the on_registry_write function to be deployed).')
 param deployEventSubscription bool
 
-// The single list of ARM actions the code calls; acrguard/arm.py and the tests read the same file,
+@description('Rules the policy enables (main.bicep validates the names): the role grants their actions.')
+param enabledRules array
+
+// The ARM actions the code calls, per rule; acrguard/contract.py and the tests read the same file,
 // so the role cannot drift from the code.
 var contract = loadJsonContent('../../acrguard/azure_contract.json')
+// base.roleActions plus the roleActions of each enabled rule, each once (union drops duplicates):
+// acrguard.contract.role_actions(enabledRules).
+var enabledRuleActions = [for rule in enabledRules: contract.rules[rule].roleActions]
+var roleActions = union(contract.base.roleActions, flatten(enabledRuleActions))
 
-// Exactly the actions the code calls (registries read + write), nothing else: no Contributor, no
-// */read, no listCredentials. Assignable only in this subscription.
+// Exactly the actions of the enabled rules, nothing else: no Contributor, no */read, no
+// listCredentials. Assignable only in this subscription.
 resource remediatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'acrguard-remediator', environmentName)
   properties: {
     // Role names are unique per tenant, so one role per subscription carries the subscription ID.
     roleName: 'ACR Guard remediator (${take(environmentName, 32)}, ${subscription().subscriptionId})'
-    description: 'Least privilege for ACR Guard: read container registries and patch their properties. Generated from acrguard/azure_contract.json.'
+    description: 'Least privilege for ACR Guard: the actions of the rules this deployment enables. Generated from acrguard/azure_contract.json.'
     type: 'CustomRole'
     permissions: [
       {
-        actions: contract.roleActions
+        actions: roleActions
         notActions: []
         dataActions: []
         notDataActions: []
@@ -108,6 +115,7 @@ module eventSubscription 'eventgrid-subscription.bicep' = if (deployEventSubscri
     functionAppId: functionAppId
     deadLetterStorageAccountId: resourceId(deadLetterSubscriptionId, deadLetterResourceGroupName, 'Microsoft.Storage/storageAccounts', deadLetterStorageAccountName)
     deadLetterContainerName: deadLetterContainerName
+    enabledRules: enabledRules
   }
   // Dead-lettering must be authorised before the first event can fail delivery.
   dependsOn: [

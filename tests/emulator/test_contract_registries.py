@@ -251,12 +251,12 @@ def test_patch_merges_properties_and_replaces_the_network_rule_set(emu: Emulator
     client.registries.begin_update(
         RG,
         "mergereg",
-        {"tags": {"env": "dev"}, "properties": {"policies": {"exportPolicy": {"status": "disabled"}}}},
+        {"tags": {"env": "dev"}, "properties": {"policies": {"quarantinePolicy": {"status": "enabled"}}}},
     ).result()
     doc = emu.get_registry(rid)
     assert doc["tags"] == {"env": "dev"}
-    assert doc["properties"]["policies"]["exportPolicy"] == {"status": "disabled"}
-    assert doc["properties"]["policies"]["quarantinePolicy"] == {"status": "disabled"}
+    assert doc["properties"]["policies"]["quarantinePolicy"] == {"status": "enabled"}
+    assert doc["properties"]["policies"]["exportPolicy"] == {"status": "enabled"}
     assert doc["systemData"]["lastModifiedBy"] == emu.managed_identity.app_id
 
 
