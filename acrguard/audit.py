@@ -36,6 +36,10 @@ class AuditRecord(msgspec.Struct, frozen=True):
     sku: str | None = None
     notes: list[str] = msgspec.field(default_factory=list)
     source: str = "event"  # event | reconcile | cli
+    #: Where the state judged was read: "arm" (a GET or a list page), "resource-graph" (a Resource
+    #: Graph row, which may lag ARM by seconds to minutes: only ever a report, never a write), None
+    #: when no state was read (out of scope, an event skipped).
+    state_from: str | None = None
     # The rule's metadata, so a reader of one line knows how serious it is and what it maps to.
     severity: str | None = None
     controls: dict[str, list[str]] = msgspec.field(default_factory=dict)  # azure_policy, psrule

@@ -299,10 +299,7 @@ def sweep(
     if fallback := summary.details.get("fallback"):
         render.err_console().print(f"note: {fallback}")
     elif summary.details.get("source") == "resource-graph" and not run.json:
-        render.err_console().print(
-            f"Resource Graph: {stats['candidates']} registries may violate the policy "
-            f"({stats['arg_queries']} queries); the others are compliant by the query"
-        )
+        render.err_console().print(graph_sweep.describe(summary.details))
     if not run.json:
         out = render.console()
         for table in render.sweep_tables(items, stats):

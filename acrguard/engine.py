@@ -8,7 +8,6 @@ demo all call :meth:`Engine.handle` (events), :meth:`Engine.process` (one regist
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,6 +23,7 @@ from acrguard.arm import (
 from acrguard.audit import Audit, AuditRecord, Outcome
 from acrguard.clock import Clock
 from acrguard.events import EventContext, Skip, accepted_operations, parse_events
+from acrguard.locks import RegistryLocks
 from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
@@ -33,17 +33,15 @@ from remediators.base import Children
 
 log = logging.getLogger("acrguard.engine")
 
-_LOCK_STRIPES = 64
-
 
 class Engine:
     def __init__(self, policy: Policy, arm: Arm, audit: Audit | None = None) -> None:
         self.policy = policy
         self.arm = arm
         self.audit = audit or Audit()
-        # Striped locks: two deliveries of the same registry in this process are serialised so the
-        # second re-reads after the first wrote (one write, not two). Bounded memory by design.
-        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        # Two deliveries of the same registry in this process are serialised so the second
+        # re-reads after the first wrote (one write, not two).
+        self._locks = RegistryLocks()
         # The operations this policy's rules react to (the deployment's Event Grid filter): a
         # token's write with repository_tokens off is skipped, naming the rule, without a read.
         self._operations = accepted_operations(policy)
@@ -73,24 +71,28 @@ class Engine:
         context: EventContext | None = None,
         *,
         listed: Any | None = None,
+        listed_from: str = "arm",
         source: str = "event",
     ) -> RegistryResult:
-        """Converge one registry. ``listed`` is its state from a list call (sweep): no GET then,
-        unless there is drift to fix, when it is re-read first so a stale list cannot drop a rule."""
+        """Converge one registry. ``listed`` is its state from a list call or a Resource Graph row
+        (``listed_from``, carried into the records as ``state_from``): no GET then, unless there is
+        drift to fix, when it is re-read first so a stale list cannot drop a rule."""
         context = context or EventContext()
         started = time.monotonic()
         result = RegistryResult(ref.resource_id)
-        emit = self._emitter(result, ref, context, source, started)
+        state_from: list[str | None] = [None]  # what the next records are decided from
+        emit = self._emitter(result, ref, context, source, started, state_from)
 
         if reason := self.policy.scope_reason(ref):
             emit("skipped", None, reason)
             return result
         # Notifications of this registry's decisions leave after its lock is released: a slow
-        # sink never holds up a delivery for a registry that shares the lock stripe.
-        with self.audit.batch(), self._locks[hash(ref.key) % _LOCK_STRIPES]:
+        # sink never holds up another delivery for this registry.
+        with self.audit.batch(), self._locks.hold(ref.key):
             try:
+                state_from[0] = listed_from if listed is not None else "arm"
                 registry = listed if listed is not None else self.arm.get(ref)
-                self._converge(ref, registry, emit, fresh=listed is None)
+                self._converge(ref, registry, emit, fresh=listed is None, state_from=state_from)
             except RegistryNotFound as exc:
                 emit("skipped", None, str(exc))
             except TransientArmError as exc:
@@ -178,7 +180,14 @@ class Engine:
         return have
 
     def _converge(
-        self, ref: RegistryRef, registry: Any, emit: _Emit, *, fresh: bool, known: Children | None = None
+        self,
+        ref: RegistryRef,
+        registry: Any,
+        emit: _Emit,
+        *,
+        fresh: bool,
+        known: Children | None = None,
+        state_from: list[str | None],
     ) -> None:
         children = self.children(ref, registry, known)
         decided = plan(self.policy, ref, registry, children)
@@ -186,8 +195,11 @@ class Engine:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
         if decided.writes and not fresh:
-            # State came from a list page: re-read before writing (networkRuleSet is replaced whole).
-            self._converge(ref, self.arm.get(ref), emit, fresh=True, known=children)
+            # State came from a list page or Resource Graph: re-read before writing (networkRuleSet
+            # is replaced whole), and decide every rule from that read.
+            fresh_state = self.arm.get(ref)
+            state_from[0] = "arm"
+            self._converge(ref, fresh_state, emit, fresh=True, known=children, state_from=state_from)
             return
         exempt = decided.resolution.exempt_reason
         for d in decided.decisions:
@@ -335,7 +347,13 @@ class Engine:
     # -- audit helpers --------------------------------------------------------------------------
 
     def _emitter(
-        self, result: RegistryResult, ref: RegistryRef, context: EventContext, source: str, started: float
+        self,
+        result: RegistryResult,
+        ref: RegistryRef,
+        context: EventContext,
+        source: str,
+        started: float,
+        state_from: list[str | None],
     ) -> _Emit:
         def emit(
             outcome: Outcome,
@@ -363,6 +381,7 @@ class Engine:
                 sku=sku,
                 notes=list(ev.notes) if ev else [],
                 source=source,
+                state_from=state_from[0],
                 severity=rule.severity if rule else None,
                 controls=rule.controls() if rule else {},
                 references=list(rule.references) if rule else [],

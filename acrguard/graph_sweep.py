@@ -1,23 +1,32 @@
 """A sweep whose candidates come from Azure Resource Graph, with the per-subscription list as fallback.
 
+Two phases, so that what can be fixed is fixed first, whatever the estate's report-only findings:
+
+- **fix**: a query with only the predicates of rules that may write (fixing rules not in dry-run,
+  :func:`acrguard.pushdown.write_predicate`), its rows decided on the sweep's worker threads;
+- **report**: the whole policy's query, streamed page by page; each registry the fix phase did not
+  decide is decided from its row (report-only findings such as ``firewall_unavailable``, dry-run
+  plans), with no ARM call. At 100,000 registries with 1 % drift the report phase has ~30 times
+  the fix phase's rows, which one query (before) made every fix wait behind.
+
 ARG is a hint. Its rows are ARM's registry documents (the same shape a list page carries), so they
-are deserialised into the SDK's ``Registry`` and handed to :meth:`Engine.process` as ``listed``
-state, exactly like a list page: a registry that would be written is re-read from ARM first
-(``Engine._converge``), so ARG's lag can cost a GET but never a wrong write. Re-reading every row
-instead would add a GET for each candidate that turns out compliant or flagged (the pushdown is a
-superset) and change nothing that is written.
+are deserialised into the SDK's ``Registry`` and handed to :meth:`Engine.process` as listed state,
+exactly like a list page: a registry that would be written is re-read from ARM first
+(``Engine._converge``), so ARG's lag can cost a GET but never a wrong write; a verdict taken from
+the row alone says so (``state_from: resource-graph`` in its audit record).
 
 When ARG cannot answer (forbidden, unavailable after retries, a truncated result) the sweep lists
-the subscriptions instead, and says so in the summary (``details["fallback"]``). A management group
-cannot be listed without ARG (its subscriptions are what ARG resolves), so that raises.
+the subscriptions instead, and says so in the summary (``details["fallback"]``); what a phase had
+already decided stands. A management group cannot be listed without ARG (its subscriptions are
+what ARG resolves), so that raises.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from acrguard import pushdown
@@ -43,15 +52,36 @@ def sweep(
     on_result: Callable[[RegistryResult], None] | None = None,
     graph: ResourceGraph | None = None,
 ) -> Summary:
-    """Sweep the tenant (or ``management_groups``, or ``subscriptions``) through Resource Graph."""
-    from azure.mgmt.containerregistry.models import Registry
-
+    """Sweep the tenant (or ``management_groups``, or ``subscriptions``) through Resource Graph:
+    first fix (the registries a rule may write to), then report (every other registry that may
+    violate the policy, decided from its row with no ARM call)."""
     graph = graph or ResourceGraph(engine.arm)
     subs = subscriptions or (engine.policy.subscriptions if not management_groups else None)
-    text = pushdown.query(engine.policy)
-    started = time.monotonic()
+    fix_query, report_query = pushdown.phases(engine.policy)
+    summary = Summary()
+    workers = max(1, concurrency or engine.arm.settings.sweep_concurrency)
+    decided: set[str] = set()
+
+    def rows(text: str) -> Iterator[dict[str, Any]]:
+        return graph.rows(text, subscriptions=subs, management_groups=management_groups)
+
+    def done(result: RegistryResult) -> None:
+        summary.results.append(result)
+        if on_result:
+            on_result(result)
+
+    phases: dict[str, dict[str, Any]] = {}
     try:
-        rows = list(graph.rows(text, subscriptions=subs, management_groups=management_groups))
+        with engine.audit.batch():
+            if fix_query is not None:
+                with _Phase(phases, "fix", graph, summary):
+                    _fix(engine, rows(fix_query), workers, source, decided, done)
+            if report_query is not None:
+                with _Phase(phases, "report", graph, summary):
+                    for row in rows(report_query):
+                        if (key := _key(row)) not in decided:  # the fix phase decided it already
+                            decided.add(key)
+                            done(_one(engine, row, source))
     except ArmError as exc:
         if management_groups:
             raise GraphScopeError(
@@ -60,31 +90,105 @@ def sweep(
             ) from exc
         reason = f"Resource Graph unavailable ({exc}); fell back to listing every subscription"
         log.warning("%s", reason)
-        summary = engine.reconcile(subs, concurrency=concurrency, source=source, on_result=on_result)
-        summary.details.update(source="list", fallback=reason, **graph.stats.as_dict())
-        return summary
-
-    graph_s = round(time.monotonic() - started, 2)
-    summary = Summary()
-    workers = max(1, concurrency or engine.arm.settings.sweep_concurrency)
-
-    def one(row: dict[str, Any]) -> RegistryResult:
-        registry = Registry(row)  # the SDK model over the same JSON ARM returns
-        try:
-            ref = RegistryRef.parse(str(row.get("id")))
-        except ValueError as exc:  # one odd ID must not stop the sweep
-            return engine._skip_unparsed(registry, str(exc), source)
-        return engine.process(ref, listed=registry, source=source)
-
-    with engine.audit.batch(), ThreadPoolExecutor(workers, thread_name_prefix="acrguard-sweep") as pool:
-        for result in pool.map(one, rows):
-            summary.results.append(result)
-            if on_result:
-                on_result(result)
+        listed = engine.reconcile(subs, concurrency=concurrency, source=source, on_result=on_result)
+        # What Resource Graph's phases decided before it failed stands (writes were re-read from
+        # ARM first); the list's second decision of those registries is not counted twice.
+        again = [r for r in listed.results if (r.registry or "").lower() not in decided]
+        listed.results = [*summary.results, *again]
+        listed.details.update(source="list", fallback=reason, **graph.stats.as_dict())
+        return listed
     summary.details.update(
-        source="resource-graph", candidates=len(rows), arg_s=graph_s, **graph.stats.as_dict()
+        source="resource-graph",
+        candidates=len(summary.results),
+        arg_s=round(sum(p["arg_s"] for p in phases.values()), 2),
+        phases=phases,
+        **graph.stats.as_dict(),
     )
     return summary
+
+
+def _fix(
+    engine: Engine,
+    rows: Iterator[dict[str, Any]],
+    workers: int,
+    source: str,
+    decided: set[str],
+    done: Callable[[RegistryResult], None],
+) -> None:
+    """Decide the fix candidates on ``workers`` threads as their pages arrive (a write is a GET and
+    a PATCH: the threads wait on ARM, not on each other)."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="acrguard-sweep") as pool:
+        futures: list[Future[RegistryResult]] = []
+        try:
+            for row in rows:
+                decided.add(_key(row))
+                futures.append(pool.submit(_one, engine, row, source))
+        finally:  # a later page failed: what was decided (and written) is still reported
+            for future in futures:
+                done(future.result())
+
+
+def _one(engine: Engine, row: dict[str, Any], source: str) -> RegistryResult:
+    from azure.mgmt.containerregistry.models import Registry
+
+    registry = Registry(row)  # the SDK model over the same JSON ARM returns
+    try:
+        ref = RegistryRef.parse(str(row.get("id")))
+    except ValueError as exc:  # one odd ID must not stop the sweep
+        return engine._skip_unparsed(registry, str(exc), source)
+    return engine.process(ref, listed=registry, listed_from="resource-graph", source=source)
+
+
+def _key(row: dict[str, Any]) -> str:
+    return str(row.get("id")).lower()
+
+
+class _Phase:
+    """Times one phase and counts what it cost and found, into ``phases[name]``."""
+
+    def __init__(self, phases: dict[str, dict[str, Any]], name: str, graph: ResourceGraph, summary: Summary):
+        self.phases, self.name, self.graph, self.summary = phases, name, graph, summary
+
+    def __enter__(self) -> None:
+        self.started, self.epoch = time.monotonic(), time.time()
+        self.queries, self.results = self.graph.stats.queries, len(self.summary.results)
+        self.graph_s = self.graph.stats.seconds
+
+    def __exit__(self, *exc: object) -> None:
+        results = self.summary.results[self.results :]
+        records = [r.outcome for result in results for r in result.records]
+        self.phases[self.name] = {
+            "arg_queries": self.graph.stats.queries - self.queries,
+            "registries": len(results),
+            **Summary(results).counts,
+            "findings": sum(o in ("planned", "flagged") for o in records),  # one per rule's verdict
+            "fixes": records.count("applied"),
+            "wall_s": round(time.monotonic() - self.started, 2),
+            "arg_s": round(self.graph.stats.seconds - self.graph_s, 2),
+            "started_at": self.epoch,
+            "ended_at": time.time(),
+        }
+
+
+def describe(details: dict[str, Any]) -> str:
+    """One line on what each phase found and cost (the CLI's note on stderr)."""
+    fix, report = details["phases"].get("fix"), details["phases"].get("report")
+    parts = []
+    if fix:
+        parts.append(
+            f"fix phase: {fix['registries']} registries a rule may write to ({fix['arg_queries']} queries), "
+            f"{fix['fixes']} fixes, {fix['findings']} findings"
+        )
+    if report:
+        parts.append(
+            f"report phase: {report['registries']} more may violate the policy ({report['arg_queries']} "
+            f"queries), {report['findings']} findings decided from Resource Graph's rows (no ARM read)"
+        )
+    return (
+        "Resource Graph: "
+        + ("; ".join(parts) or "no rule can find anything")
+        + ("; the others are compliant by the query")
+    )
 
 
 def reconcile(engine: Engine, *, source: str = "reconcile") -> Summary:

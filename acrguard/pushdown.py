@@ -30,8 +30,29 @@ COLUMNS = ("id", "name", "type", "location", "tags", "sku", "identity", "propert
 
 def policy_predicate(policy: Policy) -> str | None:
     """The KQL predicate selecting registries that may violate ``policy``; None: every registry."""
+    return _predicate(policy, writers_only=False)
+
+
+def write_predicate(policy: Policy) -> str | None:
+    """The predicate selecting registries that a rule may *write* to under ``policy`` ("false":
+    nothing can be written; None: every registry may be).
+
+    Only fixing rules that can run in enforce mode count. Dry-run from the operator, the policy's
+    mode or the base rule's own mode holds for every registry (:func:`acrguard.plan.mode_of`), so
+    such a rule writes nowhere; a dry-run stated only in an override still counts (a superset).
+    """
+    if "dry-run" in (policy.mode_override, policy.doc.mode):
+        return "false"
+    return _predicate(policy, writers_only=True)
+
+
+def _predicate(policy: Policy, *, writers_only: bool) -> str | None:
     parts: list[str] = []
     for name, rule in remediators().items():
+        if writers_only:
+            base = policy.rules.get(name)
+            if not rule.fixes or (base is not None and base.mode == "dry-run"):
+                continue
         for rules in (policy.rules, *policy.override_rules):
             config = rules.get(name)
             if config is None or not config.enabled:
@@ -57,13 +78,29 @@ def scope_filters(policy: Policy) -> list[str]:
 
 
 def query(policy: Policy) -> str:
-    """The whole query the sweep sends."""
+    """The whole query for the whole policy."""
+    return select(policy, policy_predicate(policy))
+
+
+def select(policy: Policy, predicate: str | None) -> str:
+    """The query for registries in scope matching ``predicate`` (None: all of them)."""
     lines = ["resources", f"| where type =~ '{REGISTRY_TYPE}'"]
     lines += [f"| where {f}" for f in scope_filters(policy)]
-    if (predicate := policy_predicate(policy)) is not None:
+    if predicate is not None:
         lines.append(f"| where {predicate}")
     lines.append("| project " + ", ".join(COLUMNS))
     return "\n".join(lines)
+
+
+def phases(policy: Policy) -> tuple[str | None, str | None]:
+    """(fix query, report query): the registries a rule may write to, then every registry that may
+    violate the policy. None: the phase has nothing to find. The report query repeats the fix
+    phase's registries (KQL's ``not()`` of a null is null, so excluding them in the query could
+    drop a registry from both); the sweep skips the IDs it has already decided."""
+    writes, everything = write_predicate(policy), policy_predicate(policy)
+    fix = None if writes == "false" else select(policy, writes)
+    covered = writes is None or everything in (writes, "false")
+    return fix, None if covered else select(policy, everything)
 
 
 def _strings(values: object) -> str:

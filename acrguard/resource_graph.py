@@ -17,6 +17,7 @@ registries is a handful of queries instead of 1,000 subscriptions x 1,000 list p
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ class GraphStats:
     quota_remaining: int | None = None  # the lowest x-ms-user-quota-remaining seen
     quota_waits: int = 0  # times we waited for the quota window to refill
     batches: int = 0
+    seconds: float = 0.0  # spent in queries, quota waits included
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,6 +55,7 @@ class GraphStats:
             "arg_quota_remaining": self.quota_remaining,
             "arg_quota_waits": self.quota_waits,
             "arg_batches": self.batches,
+            "arg_seconds": round(self.seconds, 2),
         }
 
 
@@ -117,6 +120,7 @@ class ResourceGraph:
                     top=self.page_size, skip_token=token, result_format="objectArray"
                 ),
             )
+            started = time.monotonic()
             self._wait_for_quota()
 
             def send(request: Any = request) -> tuple[Any, Any]:
@@ -126,6 +130,7 @@ class ResourceGraph:
 
             answer, headers = self.arm._call("QUERY Resource Graph", QUERY_ACTION, None, send)
             self._note_quota(headers)
+            self.stats.seconds += time.monotonic() - started
             if str(answer.result_truncated).lower() == "true":
                 raise GraphIncomplete(
                     f"Resource Graph truncated the answer ({answer.count} of {answer.total_records} rows) "

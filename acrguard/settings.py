@@ -158,7 +158,7 @@ SETTINGS: dict[str, Setting] = {
     "ACRGUARD_RECONCILE_SOURCE": Setting(
         "reconcile_source",
         "Where the timer's reconcile finds registries: `list` (each subscription's list pages) or `arg` "
-        "(one Azure Resource Graph query with the policy pushed down; falls back to `list`).",
+        "(Azure Resource Graph with the policy pushed down: fix first, then report; falls back to `list`).",
         _choice("list", "arg"),
         "list",
     ),

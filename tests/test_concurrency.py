@@ -225,7 +225,7 @@ def test_invocations_share_no_state_but_the_clients(emu: Any, monkeypatch: pytes
         assert runtime.engine() is engine and engine.arm.credential is credential
         assert emu.tls_connections == connections  # 21 more invocations, not one new connection
         assert {k: type(v).__name__ for k, v in vars(engine).items()} == shape
-        assert len(engine._locks) == 64  # striped locks: bounded, not one per registry seen
+        assert len(engine._locks) == 0  # a lock per registry in flight: none kept once decided
     assert [method for method, _, _ in first[1]] == ["GET", "PATCH"]  # one read, one write
     assert emu.counters.identity_requests == 1  # one token for all 23 invocations
 

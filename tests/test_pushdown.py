@@ -34,6 +34,22 @@ def test_a_registry_the_query_leaves_out_is_compliant_under_plan(state, drawn):
         assert not needs and decided.conflict is None, (needs, pushdown.query(policy))
 
 
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=states(), drawn=policies())
+def test_a_registry_the_fix_query_leaves_out_is_never_written_and_the_report_query_covers_it(state, drawn):
+    """Issue 16 item 4: the sweep's fix phase sends only the predicates of rules that may write; a
+    registry it leaves out must need no write under ``plan()``, and the two phases together select
+    every registry the whole policy's query selects."""
+    policy, _ = drawn
+    row = _row(copy.deepcopy(state.document()))
+    fix, report = pushdown.phases(policy)
+    in_fix = bool(fix and kql.parse(fix).run([row]))
+    in_report = bool(report and kql.parse(report).run([row]))
+    if not in_fix:
+        assert not decide(policy, state.document()).writes, fix
+    assert in_fix or in_report or not kql.parse(pushdown.query(policy)).run([row])
+
+
 @settings(max_examples=200, deadline=None)
 @given(state=states(arm_valid=True), drawn=policies())
 def test_the_query_leaves_out_the_compliant_registries_it_can_recognise(state, drawn):

@@ -106,12 +106,17 @@ def test_scope_limits(seeded):
 
 
 def test_sweep_tenant_fixes_the_drifted_with_one_query_and_no_read_of_compliant_registries(seeded):
+    """One query finds what may be written; policies.yaml's report-only rule (firewall_unavailable)
+    adds a second, whose registries are decided from the rows (tests/test_sweep_phases.py)."""
     result = invoke("-o", "json", "sweep", "--tenant")
     out = json_out(result)
     summary = out["summary"]
-    assert summary["source"] == "resource-graph" and summary["arg_queries"] == 1, result.stderr
+    assert summary["source"] == "resource-graph" and summary["phases"]["fix"]["arg_queries"] == 1, (
+        result.stderr
+    )
+    assert summary["arg_queries"] == 2 and summary["phases"]["report"]["arg_queries"] == 1
     assert summary["applied"] == 3 and summary["failed"] == 0
-    assert len(graph_queries(seeded)) == 1 and seeded.requests_for(route="list") == []
+    assert len(graph_queries(seeded)) == 2 and seeded.requests_for(route="list") == []
     # Only the drifted ones are read (before their write) and written: 2 ARM calls each.
     gets = {r.resource_id.lower() for r in seeded.requests_for(method="GET", route="registry")}
     assert LOCKED.lower() not in gets and len(gets) == 3

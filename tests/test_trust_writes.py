@@ -16,7 +16,6 @@ from reliability import adversarial
 
 from acrguard.arm import TransientArmError
 from acrguard.audit import Audit
-from acrguard.engine import _LOCK_STRIPES
 from acrguard.notify import Notifier
 from acrguard.notify.sinks import WebhookSink
 from acrguard.resource_ids import RegistryRef
@@ -201,6 +200,9 @@ def test_a_registry_id_the_parser_rejects_is_skipped_and_the_sweep_goes_on(seede
     assert "is not a container registry resource ID" in skipped[0].records[0].reason
     assert ("anonymous_pull", "applied") in h.outcomes(PROD)
     adversarial(11, "a listed registry ID the parser rejects", "skipped with the reason; the next one fixed")
+
+
+_LOCK_STRIPES = 64  # the engine's former lock stripes (now one lock per registry)
 
 
 def _same_stripe_as(name: str) -> str:
