@@ -1,4 +1,4 @@
-"""What every remediator is: metadata, a policy config model, and one pure check.
+"""What every remediator is: metadata (its ``<name>.json``), a policy config model, and one pure check.
 
 A remediator answers two questions about a typed SDK ``Registry`` and nothing else: does it
 violate my rule under this config, and which properties (``RegistryUpdateParameters`` keyword
@@ -18,13 +18,12 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from remediators.spec import HELPERS, RuleSpec, RuleSpecError
+from remediators.spec import HELPERS, RuleSpec, RuleSpecError, Sku
 from remediators.spec import load as load_spec
 
 Mode = Literal["dry-run", "enforce"]
 FixType = Literal["fix", "opt-in fix", "report"]
-SKUS = ("Basic", "Standard", "Premium")
-PREMIUM = frozenset({"Premium"})
+SKUS = tuple(sku.value for sku in Sku)  # in ascending order: messages list them so
 READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
 WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 #: A registry's child resources as ARM lists them (REST shapes: ``{"name", "properties": {...}}``),
