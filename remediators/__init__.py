@@ -13,6 +13,7 @@ reads too. The policy schema (``rules:``) and the engine follow from the files p
 from __future__ import annotations
 
 import importlib
+import os
 import types
 from functools import cache
 from pathlib import Path
@@ -32,7 +33,7 @@ def all_remediators() -> tuple[Remediator, ...]:
 
 def discover(package: str, directory: Path) -> tuple[Remediator, ...]:
     """The rules of ``package`` (files in ``directory``): one per ``<name>.json``, in name order."""
-    files = {p.name for p in directory.iterdir()}
+    files = set(os.listdir(directory))
     for file in sorted(files):
         stem, _, ext = file.partition(".")
         if ext == "py" and stem not in HELPERS and not stem.startswith("_") and f"{stem}.json" not in files:

@@ -18,12 +18,11 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from remediators.spec import HELPERS, RuleSpec, RuleSpecError, Sku
+from remediators.spec import HELPERS, SKUS, RuleSpec, RuleSpecError
 from remediators.spec import load as load_spec
 
 Mode = Literal["dry-run", "enforce"]
 FixType = Literal["fix", "opt-in fix", "report"]
-SKUS = tuple(sku.value for sku in Sku)  # in ascending order: messages list them so
 READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
 WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 #: A registry's child resources as ARM lists them (REST shapes: ``{"name", "properties": {...}}``),
@@ -386,7 +385,7 @@ def _describe(cls: type[Remediator], name: str, spec: RuleSpec, where: str) -> N
             f"{where}.json has {block} block, so {cls.__name__} must be a {want.__name__}, not a {have.__name__}"
         )
     cls.name, cls.title, cls.description = name, spec.title, spec.description
-    cls.severity, cls.skus = spec.severity.value, frozenset(s.value for s in spec.skus)
+    cls.severity, cls.skus = spec.severity, spec.skus
     cls.default_enabled, cls.fixes, cls.notes = spec.default_enabled, spec.fixes, spec.notes
     cls.references, cls.azure_policy, cls.psrule = spec.references, spec.azure_policy, spec.psrule
     if check is not None:
