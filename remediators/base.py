@@ -9,11 +9,11 @@ that keeps every rule testable as a pure function (and with hypothesis).
 from __future__ import annotations
 
 import enum
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -124,11 +124,11 @@ class Remediator:
         super().__init_subclass__(**kwargs)
         where = f"{cls.__module__}/{rule}"
         if spec is None:
-            file = getattr(sys.modules.get(cls.__module__), "__file__", None)
-            if not file or Path(file).stem in HELPERS:
+            file = getattr(sys.modules.get(cls.__module__), "__file__", None) or ""
+            directory, rule = os.path.split(file.removesuffix(".py"))
+            if not file.endswith(".py") or rule in HELPERS:
                 return
-            rule, spec = Path(file).stem, load_spec(Path(file).stem, Path(file).parent)
-            where = f"{Path(file).parent.name}/{rule}"
+            spec, where = load_spec(rule, directory), f"{os.path.basename(directory)}/{rule}"
         _describe(cls, rule, spec, where)
 
     @classmethod

@@ -62,8 +62,11 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     report: Check | None = None
 
     def __post_init__(self) -> None:
+        for key in ("title", "description"):
+            if not getattr(self, key).strip():
+                raise ValueError(f"{key} is empty: a rule says what it is and why it exists")
         if not self.skus:
-            raise ValueError("skus is empty: list at least one of Basic, Standard, Premium")
+            raise ValueError(f"skus is empty: list at least one of {', '.join(SKUS)}")
         if self.property is not None and self.report is not None:
             raise ValueError("has both a property and a report block; a rule declares one check")
         if self.report is not None and self.fixes:

@@ -331,6 +331,7 @@ def test_a_module_rule_takes_its_metadata_from_its_json(package, open_premium):
             r"Invalid enum value 'Premum' - at `\$.skus\[0\]` \(allowed: Basic, Standard, Premium\)",
         ),
         ({"skus": []}, r"thing.json: skus is empty"),
+        ({"description": " "}, r"thing.json: description is empty: a rule says what it is and why"),
         ({"report": SPEC["property"]}, r"thing.json: has both a property and a report block"),
         ({"property": {**SPEC["property"], "wantde": False}}, r"unknown field `wantde` - at `\$.property`"),
     ],
