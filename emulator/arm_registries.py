@@ -222,6 +222,16 @@ class RegistryStore:
             self._version += 1
 
 
+@dataclass(frozen=True)
+class Call:
+    """One request on one registry: what every write handler needs to answer it as ARM does."""
+
+    request: Request
+    ref: RegistryRef
+    context: WriteContext
+    api_version: str
+
+
 class RegistriesProvider:
     def __init__(
         self,
@@ -244,12 +254,13 @@ class RegistriesProvider:
                     if entry is None:
                         raise not_found(ref)
                     return Response.json(200, copy.deepcopy(entry.doc))
+                call = Call(request, ref, context, api_version)
                 if request.method == "PUT":
-                    return self._put(request, ref, entry, context, api_version)
+                    return self._put(call, entry)
                 if request.method == "PATCH":
-                    return self._patch(request, ref, entry, context, api_version)
+                    return self._patch(call, entry)
                 if request.method == "DELETE":
-                    return self._delete(ref, entry, context, request, api_version)
+                    return self._delete(call, entry)
                 raise ArmError(
                     405,
                     "MethodNotAllowed",
@@ -275,14 +286,8 @@ class RegistriesProvider:
             entry.held_requests = requests
             entry.doc["properties"]["provisioningState"] = "Updating"
 
-    def _put(
-        self,
-        request: Request,
-        ref: RegistryRef,
-        entry: RegistryEntry | None,
-        context: WriteContext,
-        api_version: str,
-    ) -> Response:
+    def _put(self, call: Call, entry: RegistryEntry | None) -> Response:
+        request, ref, context = call.request, call.ref, call.context
         if entry is not None and (state := self._updating_state(entry)):
             raise conflict(entry.ref, state)
         body = _read_request(request, "create")
@@ -312,16 +317,10 @@ class RegistriesProvider:
         _server_set(doc, previous, now)
         doc = _finalise(doc, requested)
         stamp_modified(doc, context.principal.system_data_actor(), created=entry is None, now=now)
-        return self._commit(request, target, entry, doc, context, api_version)
+        return self._commit(call, target, entry, doc)
 
-    def _patch(
-        self,
-        request: Request,
-        ref: RegistryRef,
-        entry: RegistryEntry | None,
-        context: WriteContext,
-        api_version: str,
-    ) -> Response:
+    def _patch(self, call: Call, entry: RegistryEntry | None) -> Response:
+        request, ref, context = call.request, call.ref, call.context
         if entry is None:
             raise not_found(ref)
         if state := self._updating_state(entry):
@@ -342,16 +341,10 @@ class RegistriesProvider:
         _server_set(doc, entry.doc, now)
         doc = _finalise(doc, requested)
         stamp_modified(doc, context.principal.system_data_actor(), now=now)
-        return self._commit(request, entry.ref, entry, doc, context, api_version)
+        return self._commit(call, entry.ref, entry, doc)
 
     def _commit(
-        self,
-        request: Request,
-        ref: RegistryRef,
-        entry: RegistryEntry | None,
-        doc: dict[str, Any],
-        context: WriteContext,
-        api_version: str,
+        self, call: Call, ref: RegistryRef, entry: RegistryEntry | None, doc: dict[str, Any]
     ) -> Response:
         """Store a PUT's or PATCH's result: at once (200, or 201 for a create), or as an async operation.
 
@@ -359,6 +352,7 @@ class RegistriesProvider:
         as both Registries_Create and Registries_Update declare; the event follows success. A failed
         operation leaves the previous state (or the new registry) in provisioningState Failed.
         """
+        context = call.context
         mode = self.settings.lro_for(ref.key)
         if mode.kind == "sync":
             if entry is None:
@@ -389,7 +383,7 @@ class RegistriesProvider:
         operation = self.operations.start(
             registry_key=ref.key, resource_id=ref.id, action="write", mode=mode, finish=finish
         )
-        headers = self._lro_headers(request, ref, operation, api_version)
+        headers = self._lro_headers(call.request, ref, operation, call.api_version)
         if mode.initial_status == 201:
             return Response.json(201, copy.deepcopy(doc), headers)
         return Response(202, b"", headers)
@@ -404,14 +398,8 @@ class RegistriesProvider:
         elif "networkRuleSet" not in requested and props.get("networkRuleSet") == default_network_rule_set():
             del props["networkRuleSet"]  # an untouched default rule set goes; real rules make it a 400
 
-    def _delete(
-        self,
-        ref: RegistryRef,
-        entry: RegistryEntry | None,
-        context: WriteContext,
-        request: Request,
-        api_version: str,
-    ) -> Response:
+    def _delete(self, call: Call, entry: RegistryEntry | None) -> Response:
+        context = call.context
         if entry is None:
             return Response(204)  # ARM RPC: DELETE of an absent resource answers 204 No Content
         if state := self._updating_state(entry):
@@ -434,7 +422,7 @@ class RegistriesProvider:
         operation = self.operations.start(
             registry_key=entry.ref.key, resource_id=entry.ref.id, action="delete", mode=mode, finish=finish
         )
-        headers = self._lro_headers(request, entry.ref, operation, api_version)
+        headers = self._lro_headers(call.request, entry.ref, operation, call.api_version)
         headers.pop("Azure-AsyncOperation")  # ACR's DELETE: 202 + Location (Registries_Delete)
         return Response(202, b"", headers)
 
