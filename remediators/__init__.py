@@ -1,46 +1,88 @@
-"""The remediators, one module each. Adding a rule means adding one module to this package.
+"""The rules, one ``<name>.json`` each. Adding a rule means adding its JSON file to this package.
 
-A rule module is named after its rule (``anonymous_pull.py`` defines the rule ``anonymous_pull``)
-and defines exactly that one ``Remediator``; the helper modules (``base``, ``ipranges``) define
-none. Discovery checks both, so a helper is never taken for a rule and a misnamed rule fails at
-import, not silently. The policy schema (``rules:``) and the engine follow from the modules present.
+``<name>.json`` holds the rule's metadata and why it exists (remediators/spec.py validates it). A
+rule that asks one property for one value declares that check in the JSON (a ``property`` or
+``report`` block) and needs no code; a rule with logic adds ``<name>.py`` beside it, defining
+exactly one ``Remediator`` (its logic and its ``Config``). The helper modules (``base``,
+``ipranges``, ``spec``) define none. Discovery checks all three ways of getting it wrong: a
+``.py`` without its ``.json``, a module with no rule or two, a JSON named after a helper. The RBAC
+actions and Event Grid operations of each rule live in acrguard/azure_contract.json, which infra/
+reads too. The policy schema (``rules:``) and the engine follow from the files present.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
+import os
+import types
 from functools import cache
+from pathlib import Path
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status
+from remediators.base import Evaluation, PropertyRule, Remediator, ReportRule, RuleConfig, Status
+from remediators.spec import HELPERS, RuleSpec, RuleSpecError
+from remediators.spec import load as load_spec
 
-__all__ = ["Evaluation", "Remediator", "RuleConfig", "Status", "all_remediators"]
-
-
-#: Modules that hold shared code, not rules.
-HELPERS = frozenset({"base", "ipranges"})
+__all__ = ["Evaluation", "Remediator", "RuleConfig", "Status", "all_remediators", "discover"]
 
 
 @cache
 def all_remediators() -> tuple[Remediator, ...]:
     """Every remediator, instantiated once, in a stable (name) order."""
-    found: list[Remediator] = []
-    for module in pkgutil.iter_modules(__path__):
-        if module.name in HELPERS or module.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{__name__}.{module.name}")
-        rules = [
-            obj
-            for obj in vars(mod).values()
-            if isinstance(obj, type)
-            and issubclass(obj, Remediator)
-            and obj.__module__ == mod.__name__
-            and obj.__dict__.get("name")
-        ]
-        if [r.name for r in rules] != [module.name]:
-            raise RuntimeError(
-                f"remediators/{module.name}.py must define exactly one rule named {module.name!r}, "
-                f"found {[r.name for r in rules]}"
+    return discover(__name__, Path(__path__[0]))
+
+
+def discover(package: str, directory: Path) -> tuple[Remediator, ...]:
+    """The rules of ``package`` (files in ``directory``): one per ``<name>.json``, in name order."""
+    files = set(os.listdir(directory))
+    for file in sorted(files):
+        stem, _, ext = file.partition(".")
+        if ext == "py" and stem not in HELPERS and not stem.startswith("_") and f"{stem}.json" not in files:
+            raise RuleSpecError(
+                f"{directory.name}/{file} has no {stem}.json: a rule module needs its metadata file "
+                f"(a helper module is one of {', '.join(sorted(HELPERS))})"
             )
-        found.append(rules[0]())
-    return tuple(sorted(found, key=lambda r: r.name))
+    found = []
+    for file in sorted(files):
+        name, _, ext = file.partition(".")
+        if ext != "json":
+            continue
+        if name in HELPERS:
+            raise RuleSpecError(f"{directory.name}/{file}: {name} is a helper module, not a rule")
+        where = f"{directory.name}/{name}"
+        if f"{name}.py" in files:  # the module's class reads its JSON when it is created
+            rule = _module_rule(package, name, where)
+        else:
+            rule = _declared_rule(name, load_spec(name, directory), where)
+        found.append(rule())
+    return tuple(found)
+
+
+def _module_rule(package: str, name: str, where: str) -> type[Remediator]:
+    """The one rule class ``<name>.py`` defines (it got its metadata from ``<name>.json``)."""
+    module = importlib.import_module(f"{package}.{name}")
+    rules = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, Remediator) and obj.__module__ == module.__name__
+    ]
+    if len(rules) != 1:
+        raise RuleSpecError(
+            f"{where}.py must define exactly one rule (a Remediator subclass), "
+            f"found {[r.__name__ for r in rules]}"
+        )
+    return rules[0]
+
+
+def _declared_rule(name: str, spec: RuleSpec, where: str) -> type[Remediator]:
+    """A JSON-only rule's class: PropertyRule (or ReportRule) with the JSON's check."""
+    check = spec.declared()
+    if check is None or not (check.compliant and check.violation):
+        raise RuleSpecError(
+            f"{where}.json: a rule without {name}.py needs a property or report block "
+            "with path, wanted, compliant and violation"
+        )
+    base = ReportRule if spec.report is not None else PropertyRule
+    class_name = "".join(part.capitalize() for part in name.split("_"))
+    return types.new_class(
+        class_name, (base,), {"spec": spec, "rule": name}, lambda ns: ns.update(__module__=__name__)
+    )

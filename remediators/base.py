@@ -1,4 +1,4 @@
-"""What every remediator is: metadata, a policy config model, and one pure check.
+"""What every remediator is: metadata (its ``<name>.json``), a policy config model, and one pure check.
 
 A remediator answers two questions about a typed SDK ``Registry`` and nothing else: does it
 violate my rule under this config, and which properties (``RegistryUpdateParameters`` keyword
@@ -9,17 +9,20 @@ that keeps every rule testable as a pure function (and with hypothesis).
 from __future__ import annotations
 
 import enum
+import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from remediators.spec import HELPERS, SKUS, RuleSpec, RuleSpecError
+from remediators.spec import load as load_spec
+
 Mode = Literal["dry-run", "enforce"]
 FixType = Literal["fix", "opt-in fix", "report"]
-SKUS = ("Basic", "Standard", "Premium")
-PREMIUM = frozenset({"Premium"})
 READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
 WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 #: A registry's child resources as ARM lists them (REST shapes: ``{"name", "properties": {...}}``),
@@ -95,38 +98,38 @@ class Evaluation:
 
 
 class Remediator:
-    """Base class; subclasses live one per module in this package and are found by discovery."""
+    """Base class of every rule. Its metadata comes from ``<name>.json`` (see remediators.spec):
+    a class in ``remediators/<name>.py`` gets it when the class is created, so importing the module
+    gives the complete rule; discovery builds a JSON-only rule's class with ``spec=``."""
 
-    name: ClassVar[str]  # the key under ``rules:`` in policies.yaml
+    name: ClassVar[str]  # the key under ``rules:`` in policies.yaml: the file's name
     title: ClassVar[str]
-    severity: ClassVar[str] = "high"
-    skus: ClassVar[frozenset[str]] = frozenset(SKUS)
-    default_enabled: ClassVar[bool] = True
-    references: ClassVar[tuple[str, ...]] = ()
-    #: The Azure Policy built-in definitions (GUIDs: audit/deny, then modify) and the PSRule for
-    #: Azure rules this rule corresponds to; carried into every audit record and notification.
-    azure_policy: ClassVar[tuple[str, ...]] = ()
-    psrule: ClassVar[tuple[str, ...]] = ()
-    #: False for a report-only rule: no write of ours can fix what it finds (its verdicts are
-    #: COMPLIANT, FLAGGED or UNSUPPORTED, never DRIFT), so it needs no write permission.
-    fixes: ClassVar[bool] = True
-    #: What a deployment should know before enabling the rule (shown by ``acrguard rules``).
-    notes: ClassVar[str] = ""
+    description: ClassVar[str]
+    severity: ClassVar[str]
+    skus: ClassVar[frozenset[str]]
+    default_enabled: ClassVar[bool]
+    references: ClassVar[tuple[str, ...]]
+    azure_policy: ClassVar[tuple[str, ...]]
+    psrule: ClassVar[tuple[str, ...]]
+    fixes: ClassVar[bool]
+    notes: ClassVar[str]
     Config: ClassVar[type[RuleConfig]] = RuleConfig
     #: The child collections the rule reads (see :class:`ChildRule`); the engine lists one only
     #: when a rule enabled for the registry needs it, so the default policy costs one GET.
     children: ClassVar[tuple[str, ...]] = ()
-    #: RBAC actions beyond the registry's read (a child rule's list and write actions).
-    child_actions: ClassVar[tuple[str, ...]] = ()
-    #: Event Grid operations besides ``registries/write`` after which the parent registry is
-    #: re-evaluated (``registries/tokens/write``...).
-    event_operations: ClassVar[tuple[str, ...]] = ()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A rule without a ``title`` is titled after its name (``admin_user``: "Admin user")."""
+    def __init_subclass__(cls, spec: RuleSpec | None = None, rule: str = "", **kwargs: Any) -> None:
+        """Give a rule class its metadata: ``spec`` when discovery passes it, else the JSON beside
+        the module that defines the class (none for the helper modules' abstract classes)."""
         super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__ and "title" not in cls.__dict__:
-            cls.title = cls.name.replace("_", " ").capitalize()
+        where = f"{cls.__module__}/{rule}"
+        if spec is None:
+            file = getattr(sys.modules.get(cls.__module__), "__file__", None) or ""
+            directory, rule = os.path.split(file.removesuffix(".py"))
+            if not file.endswith(".py") or rule in HELPERS:
+                return
+            spec, where = load_spec(rule, directory), f"{os.path.basename(directory)}/{rule}"
+        _describe(cls, rule, spec, where)
 
     @classmethod
     def controls(cls) -> dict[str, list[str]]:
@@ -141,9 +144,15 @@ class Remediator:
 
     @classmethod
     def rbac_actions(cls) -> tuple[str, ...]:
-        """The RBAC actions this rule's reads and writes need (the custom role grants their union)."""
-        writes_registry = cls.fixes and not cls.children  # a child rule writes its children
-        return (READ_ACTION, *((WRITE_ACTION,) if writes_registry else ()), *cls.child_actions)
+        """The RBAC actions this rule's reads and writes need (the custom role grants their union):
+        the rule's ``roleActions`` in acrguard/azure_contract.json, which infra/ reads too."""
+        return tuple(_contract_entry(cls.name)["roleActions"])
+
+    @classmethod
+    def event_operations(cls) -> tuple[str, ...]:
+        """The Event Grid operations, besides the contract's base ones, after which the parent
+        registry is re-evaluated for this rule (``registries/tokens/write``...)."""
+        return tuple(_contract_entry(cls.name)["operationNames"])
 
     def evaluate(self, registry: Any, config: RuleConfig, children: Children | None = None) -> Evaluation:
         """Return this rule's verdict for ``registry`` (an SDK ``Registry``) and, for a
@@ -222,7 +231,8 @@ class PropertyRule(Remediator):
     means. Strings compare case-insensitively; a lower-case ``wanted`` marks one of ARM's
     lower-case enums, reported in lower case. A fixing rule answers DRIFT with the change
     ``RegistryUpdateParameters(**{attribute: wanted})`` (a nested property is sent as its
-    top-level model, as ARM's REST names); a report-only rule (``fixes = False``) answers FLAGGED.
+    top-level model, as ARM's REST names); a report-only rule (``fixes: false``) answers FLAGGED.
+    The five come from the rule's JSON (its ``property`` or ``report`` block).
     """
 
     path: ClassVar[str]
@@ -279,11 +289,7 @@ class PropertyRule(Remediator):
 
 
 class ReportRule(PropertyRule):
-    """A report-only property rule: opt-in, low severity, no write (a person decides the fix)."""
-
-    severity = "low"
-    default_enabled = False
-    fixes = False
+    """A report-only property rule (its JSON's ``report`` block): no write, a person decides the fix."""
 
 
 def _snake(name: str) -> str:
@@ -343,3 +349,60 @@ def sku_name(registry: Any) -> str:
         if isinstance(name, str) and name.lower() == known.lower():
             return known
     return str(name)
+
+
+#: What a rule's JSON declares; a rule class that sets one of these in code would shadow it.
+_DECLARED = (
+    "name", "title", "description", "severity", "skus", "default_enabled", "fixes", "references",
+    "azure_policy", "psrule", "notes", "path", "wanted", "absent", "compliant", "violation",
+)  # fmt: skip
+#: What acrguard/azure_contract.json declares for a rule (infra/ reads it there).
+_CONTRACTED = ("child_actions", "event_operations", "rbac_actions")
+
+
+def _describe(cls: type[Remediator], name: str, spec: RuleSpec, where: str) -> None:
+    """Set ``cls``'s metadata from ``spec``, after checking the class and the JSON agree (``where``
+    is ``remediators/<name>``, for the messages)."""
+    in_code = [key for key in _DECLARED if key in cls.__dict__]
+    if in_code:
+        raise RuleSpecError(
+            f"{where}.py: {cls.__name__} sets {', '.join(in_code)}; that belongs in {name}.json"
+        )
+    in_contract = [key for key in _CONTRACTED if key in cls.__dict__]
+    if in_contract:
+        raise RuleSpecError(
+            f"{where}.py: {cls.__name__} sets {', '.join(in_contract)}; a rule's RBAC actions and Event "
+            f"Grid operations belong in acrguard/azure_contract.json (rules.{name})"
+        )
+    check = spec.declared()
+    # The JSON's check and the class agree: a report block is a ReportRule, a property block a
+    # PropertyRule, no block a plain Remediator (or ChildRule) whose check is code.
+    want = ReportRule if spec.report else PropertyRule if spec.property else Remediator
+    have = next(k for k in (ReportRule, PropertyRule, Remediator) if issubclass(cls, k))
+    if want is not have:
+        block = "a report" if spec.report else "a property" if spec.property else "no property or report"
+        raise RuleSpecError(
+            f"{where}.json has {block} block, so {cls.__name__} must be a {want.__name__}, not a {have.__name__}"
+        )
+    cls.name, cls.title, cls.description = name, spec.title, spec.description
+    cls.severity, cls.skus = spec.severity, spec.skus
+    cls.default_enabled, cls.fixes, cls.notes = spec.default_enabled, spec.fixes, spec.notes
+    cls.references, cls.azure_policy, cls.psrule = spec.references, spec.azure_policy, spec.psrule
+    if check is not None:
+        assert issubclass(cls, PropertyRule)
+        cls.path, cls.wanted, cls.absent = check.path, check.wanted, check.absent
+        if check.compliant:
+            cls.compliant = check.compliant
+        if check.violation:
+            cls.violation = check.violation
+
+
+def _contract_entry(name: str) -> Mapping[str, Any]:
+    """The rule's entry in acrguard/azure_contract.json: its RBAC actions and Event Grid operations
+    are declared there once, where infra/'s Bicep reads them."""
+    from acrguard.contract import CONTRACT, CONTRACT_FILE
+
+    try:
+        return CONTRACT["rules"][name]
+    except KeyError:
+        raise KeyError(f"rule {name!r} has no entry in {CONTRACT_FILE.name} (rules.{name})") from None

@@ -1,9 +1,6 @@
-"""Artifact cache rules: a registry that pulls images from an upstream registry on demand.
+"""The cache_rules rule's logic; what it checks and why is in cache_rules.json.
 
-Azure Policy 84497762 flags every ``registries/cacheRules`` child: a cache rule makes the registry
-serve whatever the upstream repository publishes. Report only (deleting a cache rule breaks the
-pulls that rely on it); ``allowed_sources`` lists the upstream repositories a policy accepts
-(``docker.io/library/nginx``, or a pattern such as ``mcr.microsoft.com/*``). Every SKU has them.
+Which upstream sources a policy allows (fnmatch patterns), judged over the listed cacheRules.
 """
 
 from __future__ import annotations
@@ -21,18 +18,8 @@ class CacheRulesConfig(RuleConfig):
 
 
 class CacheRules(ChildRule):
-    name = "cache_rules"
-    title = "No cache rules from unapproved upstreams"
-    severity = "low"
-    default_enabled = False
-    fixes = False
-    references = ("https://learn.microsoft.com/azure/container-registry/container-registry-artifact-cache",)
-    azure_policy = ("84497762-32b6-4ab3-80b6-732ea48b85a2",)
-    notes = "Lists the registry's cache rules (one call) when enabled."
     Config = CacheRulesConfig
     children = ("cacheRules",)
-    child_actions = ("Microsoft.ContainerRegistry/registries/cacheRules/read",)
-    event_operations = ("Microsoft.ContainerRegistry/registries/cacheRules/write",)
 
     def check_children(self, registry: Any, config: RuleConfig, children: Children) -> Evaluation:
         assert isinstance(config, CacheRulesConfig)

@@ -1,8 +1,6 @@
-"""Images encrypted at rest with a customer-managed key (CMK) held in the customer's Key Vault.
+"""The customer_managed_key rule's logic; what it checks and why is in customer_managed_key.json.
 
-Report only: CMK can be set only when a registry is created (and needs Premium), so the fix is a
-new registry, which a person plans. Azure Policy audits every SKU; so does this rule, and its
-reason names the SKU step when there is one.
+A reason that names the SKU step the CMK fix needs (a new registry, on Premium).
 """
 
 from __future__ import annotations
@@ -13,18 +11,6 @@ from remediators.base import ReportRule, sku_name
 
 
 class CustomerManagedKey(ReportRule):
-    name = "customer_managed_key"
-    title = "Customer-managed key"
-    references = (
-        "https://learn.microsoft.com/azure/container-registry/tutorial-enable-customer-managed-keys",
-    )
-    azure_policy = ("5b9159ae-1701-4a6f-9a7a-aa9c8ddd0580",)
-
-    path = "properties.encryption.status"
-    wanted = "enabled"
-    absent = "disabled"
-    compliant = "encrypted with a customer-managed key"
-
     def reason(self, registry: Any, value: Any) -> str:
         how = (
             "recreate it with a key"

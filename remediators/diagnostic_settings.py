@@ -1,15 +1,7 @@
-"""The registry's login and repository events go to the policy's Log Analytics workspace.
+"""The diagnostic_settings rule's logic; what it checks and why is in diagnostic_settings.json.
 
-Azure Policy's "Enable logging by category group" DeployIfNotExists built-ins (to Log Analytics,
-Event Hub or Storage) and PSRule Azure.ACR.AuditLogs ask for a diagnostic setting that sends the
-registry's audit logs somewhere. ACR Guard asks for the workspace the policy names: a setting that
-sends category group ``audit`` or ``allLogs`` (or both categories ContainerRegistryLoginEvents and
-ContainerRegistryRepositoryEvents) to ``workspace_id`` is compliant; otherwise it PUTs the setting
-``acrguard`` with the policy's category group, the shape the built-in deploys. Every SKU.
-
-Two cases are blocked rather than written, because ARM would refuse the PUT: the registry already
-has five diagnostic settings (ARM's limit), or another setting already sends some of these
-categories to the same workspace (one category goes to one workspace once).
+Whether a setting sends the audit logs to the workspace, the two cases ARM would refuse, and the
+setting written.
 """
 
 from __future__ import annotations
@@ -73,34 +65,8 @@ def _same_id(a: Any, b: str) -> bool:
 
 
 class DiagnosticSettings(ChildRule):
-    name = "diagnostic_settings"
-    title = "Audit logs to Log Analytics"
-    severity = "medium"
-    default_enabled = False
-    references = (
-        "https://learn.microsoft.com/azure/container-registry/monitor-container-registry",
-        "https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.AuditLogs/",
-    )
-    azure_policy = (
-        "56288eb2-4350-461d-9ece-2bb242269dce",
-        "9ba29e83-863d-4fec-81d0-16dd87067cc3",
-        "106cd3bd-50a1-466c-869f-f9c2d310477b",
-    )
-    psrule = ("Azure.ACR.AuditLogs", "Azure.ACR.Logs")
-    notes = (
-        "Needs workspace_id. Writing a setting that sends to a workspace may also need a role on "
-        "that workspace. Lists the diagnostic settings (one call) when enabled."
-    )
     Config = DiagnosticSettingsConfig
     children = ("diagnosticSettings",)
-    child_actions = (
-        "Microsoft.Insights/diagnosticSettings/read",
-        "Microsoft.Insights/diagnosticSettings/write",
-        # A setting that sends to a Log Analytics workspace needs these on the workspace.
-        "Microsoft.OperationalInsights/workspaces/read",
-        "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
-    )
-    event_operations = ("Microsoft.Insights/diagnosticSettings/write",)
 
     def check_children(self, registry: Any, config: RuleConfig, children: Children) -> Evaluation:
         assert isinstance(config, DiagnosticSettingsConfig) and config.workspace_id

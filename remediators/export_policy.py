@@ -1,35 +1,16 @@
-"""Exports off: images leave the registry only through the data plane (``docker pull``).
+"""The export_policy rule's logic; what it checks and why is in export_policy.json.
 
-With ``policies.exportPolicy`` enabled, ``az acr import`` into another registry and ``acr
-transfer`` copy artifacts out. ARM refuses to disable exports while public network access is
-enabled, so this rule writes only once public access is already disabled (for instance by the
-``public_network_access`` rule: its write comes back as an event, and the next pass fixes exports);
-before that it is flagged with that reason. Azure Policy's audit asks for both, as this rule does.
-Premium only (the export policy is a Premium feature).
+Exports are disabled only once public network access is; before that, flagged.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import PREMIUM, Evaluation, Remediator, RuleConfig, Status, policy_status, public_access
+from remediators.base import Evaluation, Remediator, RuleConfig, Status, policy_status, public_access
 
 
 class ExportPolicy(Remediator):
-    name = "export_policy"
-    severity = "medium"
-    skus = PREMIUM
-    default_enabled = False
-    references = (
-        "https://learn.microsoft.com/azure/container-registry/data-loss-prevention",
-        "https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.ExportPolicy/",
-    )
-    azure_policy = ("524b0254-c285-4903-bee6-bb8126cde579",)
-    psrule = ("Azure.ACR.ExportPolicy",)
-    notes = (
-        "Needs publicNetworkAccess Disabled first; blocks az acr import from this registry and acr transfer."
-    )
-
     def kql_may_violate(self, config: RuleConfig) -> str | None:
         return self.kql_skus() + (
             "(not(tostring(properties.policies.exportPolicy.status) =~ 'disabled')"

@@ -1,11 +1,6 @@
-"""A Basic or Standard registry with public access is open to the whole internet, unfixably.
+"""The firewall_unavailable rule's logic; what it checks and why is in firewall_unavailable.json.
 
-Firewall rules and disabling public access are Premium features, so on the lower SKUs no write of
-ours (or anyone's) can restrict who reaches the registry: Azure Policy's "unrestricted network
-access" and "public network access" audits mark it non-compliant, and until now ACR Guard only
-said "skipped". Reported, naming the fix a person can make: upgrade to Premium, then let
-``network_rules`` (or ``public_network_access``) close it. A Premium registry passes: it has a
-firewall, and ``network_rules`` judges it (a "compliant" record, not a "skipped" on every event).
+A Basic or Standard registry open to the internet is flagged; Premium passes.
 """
 
 from __future__ import annotations
@@ -16,18 +11,6 @@ from remediators.base import Evaluation, Remediator, RuleConfig, Status, public_
 
 
 class FirewallUnavailable(Remediator):
-    name = "firewall_unavailable"
-    title = "No firewall on this SKU"
-    severity = "medium"
-    fixes = False
-    references = (
-        "https://learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks",
-        "https://learn.microsoft.com/azure/container-registry/container-registry-skus",
-    )
-    azure_policy = ("d0793b48-0edc-4296-a390-4c75d1bdfd71", "0fdf0491-d080-4575-b627-ad0e843cba0f")
-    psrule = ()
-    notes = "Changing the SKU changes the bill, so it is never done automatically."
-
     def kql_may_violate(self, config: RuleConfig) -> str | None:
         return (
             "not(tostring(sku.name) =~ 'Premium') and tostring(properties.publicNetworkAccess) != 'Disabled'"

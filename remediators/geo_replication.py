@@ -1,15 +1,13 @@
-"""Geo-replication: a Premium registry with a replica outside its home region.
+"""The geo_replication rule's logic; what it checks and why is in geo_replication.json.
 
-PSRule Azure.ACR.GeoReplica: a regional outage otherwise stops every pull. Report only (a replica
-is billed like another registry). Premium only: replicas are a Premium feature. ARM lists the home
-region as a replication too, so only a replica in another region counts.
+A replica counts only in a region other than the home one (spellings normalised).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import PREMIUM, Children, ChildRule, Evaluation, RuleConfig, Status
+from remediators.base import Children, ChildRule, Evaluation, RuleConfig, Status
 
 
 def region(name: Any) -> str:
@@ -18,20 +16,7 @@ def region(name: Any) -> str:
 
 
 class GeoReplication(ChildRule):
-    name = "geo_replication"
-    title = "Replica in another region"
-    severity = "low"
-    skus = PREMIUM
-    default_enabled = False
-    fixes = False
-    references = ("https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.GeoReplica/",)
-    psrule = ("Azure.ACR.GeoReplica",)
-    notes = (
-        "A replica costs as much as another Premium registry. Lists the replications (one call) when enabled."
-    )
     children = ("replications",)
-    child_actions = ("Microsoft.ContainerRegistry/registries/replications/read",)
-    event_operations = ("Microsoft.ContainerRegistry/registries/replications/write",)
 
     def check_children(self, registry: Any, config: RuleConfig, children: Children) -> Evaluation:
         home = region(getattr(registry, "location", None))

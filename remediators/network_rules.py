@@ -1,17 +1,7 @@
-"""The registry firewall: ``networkRuleSet.defaultAction=Deny`` plus the policy's allow-list.
+"""The network_rules rule's logic; what it checks and why is in network_rules.json.
 
-Azure Policy built-in "Container registries should not allow unrestricted network access";
-PSRule Azure.ACR.Firewall. Firewall rules exist on Premium only (ARM answers 400 otherwise).
-
-Safety rules, because a wrong firewall locks people out of their images:
-- ``existing_rules: keep`` (default) merges our entries into the registry's rules and never
-  removes one; ``replace`` makes the list exactly the policy's.
-- ``publicNetworkAccess: Disabled`` is stricter than any firewall and counts as compliant.
-- An existing rule that opens the registry to (nearly) everyone is flagged for a person, not
-  silently deleted; ``replace`` removes it as part of the replacement it was asked to do.
-- ARM caps IP rules per registry (200); a merge that would exceed the cap is blocked, not truncated.
-- Every entry sent is in canonical form (``ipranges.canonical``), the registry's own included, so
-  a PATCH never carries a spelling ACR might refuse (which would fail the whole PATCH).
+The allow-list's validation, the Resource Graph predicate, and the merge or replacement of the IP
+rules.
 """
 
 from __future__ import annotations
@@ -79,17 +69,6 @@ def _range_problems(values: tuple[str, ...], min_prefix: int) -> tuple[tuple[str
 
 
 class NetworkRules(Remediator):
-    name = "network_rules"
-    title = "Registry firewall"
-    severity = "high"
-    skus = frozenset({"Premium"})
-    default_enabled = False  # no allow-list is a safe guess: the policy must list it
-    references = (
-        "https://learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks",
-        "https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.ACR.Firewall/",
-    )
-    azure_policy = ("d0793b48-0edc-4296-a390-4c75d1bdfd71",)
-    psrule = ("Azure.ACR.Firewall",)
     Config = NetworkRulesConfig
 
     def kql_may_violate(self, config: NetworkRulesConfig) -> str | None:  # type: ignore[override]

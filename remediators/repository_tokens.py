@@ -1,11 +1,6 @@
-"""Repository-scoped access tokens disabled, except the ones the policy names.
+"""The repository_tokens rule's logic; what it checks and why is in repository_tokens.json.
 
-A token is a registry-local credential (a password, not an Entra identity): Azure Policy's audit
-(ff05e24e) flags every ``registries/tokens`` child whose status is not ``disabled`` and its modify
-twin (a9b426fe) sets it. ACR Guard does the same, one long-running PATCH per offending token,
-except for the token names in ``allowed`` (a pipeline that still needs one). Opt-in: disabling a
-token breaks every client that logs in with it. Every SKU: repository-scoped tokens left preview
-for all service tiers (Learn, "Repository-scoped permissions"); only the preview was Premium-only.
+The allowed token names, and one PATCH per enabled token the policy does not allow.
 """
 
 from __future__ import annotations
@@ -50,27 +45,8 @@ def token_status(token: Any) -> str:
 
 
 class RepositoryTokens(ChildRule):
-    name = "repository_tokens"
-    title = "Repository-scoped tokens disabled"
-    severity = "medium"
-    default_enabled = False
-    references = (
-        "https://learn.microsoft.com/azure/container-registry/container-registry-token-based-repository-permissions",
-    )
-    azure_policy = ("ff05e24e-195c-447e-b322-5e90c9f9f366", "a9b426fe-8856-4945-8600-18c5dd1cca2a")
-    notes = (
-        "Disabling a token breaks every client that logs in with it: list the ones to keep in allowed, "
-        "or run the rule in dry-run first. Lists the registry's tokens (one call) when enabled."
-    )
     Config = RepositoryTokensConfig
     children = ("tokens",)
-    child_actions = (
-        "Microsoft.ContainerRegistry/registries/tokens/read",
-        "Microsoft.ContainerRegistry/registries/tokens/write",
-        # A token PATCH is long-running: its Azure-AsyncOperation status is read under tokens/.
-        "Microsoft.ContainerRegistry/registries/tokens/operationStatuses/read",
-    )
-    event_operations = ("Microsoft.ContainerRegistry/registries/tokens/write",)
 
     def check_children(self, registry: Any, config: RuleConfig, children: Children) -> Evaluation:
         assert isinstance(config, RepositoryTokensConfig)

@@ -1,4 +1,4 @@
-"""Issue 15: ``acrguard rules`` and docs/RULES.md come from the rule modules, and the coverage tables
+"""Issue 15: ``acrguard rules`` and docs/RULES.md come from the rules' JSON files, and the coverage tables
 map every Azure Policy ACR built-in and every PSRule ``Azure.ACR.*`` rule."""
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def test_acrguard_rules_json_lists_every_rule_with_its_metadata():
     assert result.returncode == 0, result.stderr
     listed = {r["name"]: r for r in json_out(result)["results"]}
     assert set(listed) == {r.name for r in all_remediators()}
-    assert listed["firewall_unavailable"] | {"references": [], "title": "", "notes": ""} == {
+    unworded = {"references": [], "title": "", "notes": "", "description": ""}
+    assert listed["firewall_unavailable"] | unworded == {
         "name": "firewall_unavailable",
         "title": "",
         "fix": "report",
@@ -67,7 +68,11 @@ def test_acrguard_rules_json_lists_every_rule_with_its_metadata():
         "rbac_actions": ["Microsoft.ContainerRegistry/registries/read"],
         "references": [],
         "notes": "",
+        "description": "",
     }
+    assert listed["firewall_unavailable"]["description"].startswith(
+        "A Basic or Standard registry with public"
+    )
     assert listed["arm_audience_tokens"]["fix"] == "opt-in fix"
     assert listed["anonymous_pull"]["fix"] == "fix"
     assert "Microsoft.ContainerRegistry/registries/write" in listed["export_policy"]["rbac_actions"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from bicep_eval import Template, parse
 
+from acrguard.arm_children import _LIST
 from acrguard.contract import CONTRACT, RULES, operation_names, role_actions, rules_enabled
 from acrguard.events import ACCEPTED_OPERATIONS, Skip, Target, accepted_operations, parse_events
 from acrguard.policy import load_policy, parse_policy
@@ -73,18 +74,48 @@ def test_every_rule_in_remediators_has_a_contract_entry() -> None:
     assert list(RULES) == sorted(RULES)
 
 
+#: What the I/O layer calls to list each child collection (acrguard.arm_children): the action a
+#: child rule's entry must grant; its write (the same path, ``/write``) is the fix and the event.
+LIST_ACTIONS = {collection: action for collection, (_, action) in _LIST.items()}
+#: Actions an entry may hold beyond the registry's and its collections' read/write, and why.
+EXTRA_ACTIONS = {
+    # A setting that sends to a Log Analytics workspace needs these on the workspace.
+    "diagnostic_settings": {
+        "Microsoft.OperationalInsights/workspaces/read",
+        "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+    },
+    # A token PATCH is long-running: its Azure-AsyncOperation status is read under tokens/.
+    "repository_tokens": {"Microsoft.ContainerRegistry/registries/tokens/operationStatuses/read"},
+}
+
+
 @pytest.mark.parametrize("rule", all_remediators(), ids=lambda r: r.name)
-def test_each_rules_entry_is_what_the_rule_declares(rule) -> None:
+def test_each_rules_entry_grants_what_the_rule_does_and_no_more(rule) -> None:
+    """The contract is the one place a rule's RBAC actions and operations are declared (the rule
+    reads its entry); each entry is held to what the rule's metadata and logic imply: a fixing rule
+    PATCHes the registry unless it is a child rule, which writes its children instead; a report
+    rule only reads; a child rule can list each collection it judges, and a change to one reaches
+    the function. Every action is accounted for, so least privilege stays exact."""
     entry = CONTRACT["rules"][rule.name]
     assert set(entry) == {"roleActions", "operationNames"}
-    assert sorted(entry["roleActions"]) == sorted(rule.rbac_actions())
-    # The events the rule reacts to reach the function: the base filter or the rule's own entry.
-    assert set(rule.event_operations) <= set(CONTRACT["base"]["operationNames"]) | set(
-        entry["operationNames"]
-    )
-    if rule.fix_type() == "report":  # report-only rules never write: reads are all they need
-        assert entry["roleActions"][0] == READ_ACTION
-        assert all(action.endswith("/read") for action in entry["roleActions"]), entry
+    actions = entry["roleActions"]
+    assert (rule.rbac_actions(), rule.event_operations()) == (tuple(actions), tuple(entry["operationNames"]))
+    assert actions[0] == READ_ACTION
+    assert (WRITE_ACTION in actions) == (rule.fixes and not rule.children), actions
+    if not rule.fixes:
+        assert all(action.endswith("/read") for action in actions), actions
+    expected = {READ_ACTION, *((WRITE_ACTION,) if rule.fixes and not rule.children else ())}
+    reacts_to = set(CONTRACT["base"]["operationNames"]) | set(entry["operationNames"])
+    for collection in rule.children:
+        listed = LIST_ACTIONS[collection]
+        written = listed.removesuffix("/read") + "/write"
+        assert listed in actions, (collection, actions)
+        assert (written in actions) == rule.fixes, (collection, actions)
+        assert written in reacts_to, (collection, entry["operationNames"])
+        expected |= {listed, *((written,) if rule.fixes else ())}
+    assert set(actions) == expected | EXTRA_ACTIONS.get(rule.name, set())
+    if not rule.children:  # a registry property changes by registries/write, which base passes
+        assert entry["operationNames"] == []
 
 
 def test_the_child_rules_carry_their_actions_and_operations() -> None:

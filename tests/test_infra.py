@@ -580,6 +580,9 @@ def test_funcignore_keeps_dev_only_folders_out_of_the_package() -> None:
         assert folder in entries, f".funcignore must exclude {folder}/"
     for needed in ("acrguard", "remediators", "function_app.py", "host.json", "requirements.txt"):
         assert needed not in entries, f".funcignore must not exclude {needed}"
+    # The rules are remediators/<name>.json (a declarative rule has no module) and the contract is JSON.
+    for data in ("*.json", "remediators/*.json", "acrguard/*.json"):
+        assert data not in entries, f".funcignore must not exclude {data}"
     # The prepackage hook's bytecode must reach the package (read-only in Azure: no cache there).
     for bytecode in ("__pycache__", "*.pyc", "*.py[cod]", "*.py[co]"):
         assert bytecode not in entries, f".funcignore must not exclude {bytecode}"

@@ -50,6 +50,10 @@ def test_pip_install_of_a_clone_gives_a_working_cli(tmp_path: Path) -> None:
     (record,) = venv.glob("lib/python*/site-packages/acrguard-*.dist-info/RECORD")
     top_level = {line.split("/")[0] for line in record.read_text().splitlines() if not line.startswith("..")}
     assert {name for name in top_level if not name.endswith(".dist-info")} == {"acrguard", "remediators"}
+    # Each rule is its remediators/<name>.json (the declarative ones are nothing else): all in the wheel.
+    shipped = {line.split(",")[0] for line in record.read_text().splitlines()}
+    rule_files = {f"remediators/{p.name}" for p in (ROOT / "remediators").glob("*.json")}
+    assert len(rule_files) > 10 and rule_files <= shipped, sorted(rule_files - shipped)
 
     work = tmp_path / "work"  # a user's directory: no policy yet
     work.mkdir()

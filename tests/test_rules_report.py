@@ -206,4 +206,4 @@ def test_report_only_rules_never_drift_and_need_no_write_permission():
         if rule.fix_type() == "report":
             assert rule.rbac_actions()[0] == "Microsoft.ContainerRegistry/registries/read", rule.name
             assert not [a for a in rule.rbac_actions() if a.endswith("/write")], rule.name
-            assert rule.rbac_actions()[1:] == rule.child_actions, rule.name
+            assert len(rule.rbac_actions()) == 1 + len(rule.children), rule.name  # one read per list
