@@ -67,8 +67,18 @@ class RegistryRef:
         return resource_key(self.id)
 
 
+class _KeyedByPath:
+    """A collection or subscription target: its key (case-insensitive, as ARM matches) is its path's."""
+
+    path: str
+
+    @property
+    def key(self) -> str:
+        return resource_key(self.path)
+
+
 @dataclass(frozen=True)
-class ListScope:
+class ListScope(_KeyedByPath):
     """A list call: a whole subscription, or one resource group of it."""
 
     subscription: str
@@ -79,10 +89,6 @@ class ListScope:
         group = f"/resourceGroups/{self.resource_group}" if self.resource_group else ""
         return f"/subscriptions/{self.subscription}{group}/providers/{REGISTRY_TYPE}"
 
-    @property
-    def key(self) -> str:
-        return resource_key(self.path)
-
     def contains(self, ref: RegistryRef) -> bool:
         if ref.subscription.lower() != self.subscription.lower():
             return False
@@ -90,7 +96,7 @@ class ListScope:
 
 
 @dataclass(frozen=True)
-class SubscriptionsTarget:
+class SubscriptionsTarget(_KeyedByPath):
     """``GET /subscriptions`` (``subscription`` None) or ``GET /subscriptions/{id}``."""
 
     subscription: str | None = None
@@ -98,10 +104,6 @@ class SubscriptionsTarget:
     @property
     def path(self) -> str:
         return f"/subscriptions/{self.subscription}" if self.subscription else "/subscriptions"
-
-    @property
-    def key(self) -> str:
-        return resource_key(self.path)
 
 
 @dataclass(frozen=True)

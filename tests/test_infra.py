@@ -26,6 +26,7 @@ from bicep_eval import Template
 from pycep import BicepParser  # pycep-parser, in the dev extra
 
 from acrguard.contract import RULES, operation_names, role_actions
+from bench.common import package_tree
 
 REPO = Path(__file__).resolve().parent.parent
 INFRA = REPO / "infra"
@@ -477,7 +478,6 @@ def test_azure_yaml_declares_the_function_service() -> None:
 
 
 #: The app as the package holds it (what .funcignore leaves in).
-APP_FILES = ("function_app.py", "host.json", "policies.yaml", "acrguard", "remediators")
 
 #: Run in the packaged app's directory: load the app as a cold worker does (index the functions,
 #: build the engine from policies.yaml) and report every module compiled from source meanwhile.
@@ -515,12 +515,7 @@ def test_prepackage_hook_compiles_nothing_with_another_python(tmp_path: Path) ->
 
 def test_prepackage_hook_ships_bytecode_that_a_cold_start_uses(tmp_path: Path) -> None:
     """The package is read-only in Azure: modules without shipped bytecode are compiled on every cold start."""
-    for name in APP_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, tmp_path / name)
+    package_tree(tmp_path, bytecode=False)  # the app's files as azd packages them, no bytecode yet
     env = {
         **os.environ,
         "PYTHONDONTWRITEBYTECODE": "1",
