@@ -15,14 +15,12 @@ from typing import Any
 from bench.common import (
     HOST_POOL,
     LATENCY_S,
-    PROJECT_PY,
     arm_calls,
-    child_env,
     emulator,
     log,
     max_in_flight,
     registry_ids,
-    run_child,
+    workload,
     write_event,
     writes_per_registry,
 )
@@ -56,9 +54,7 @@ def measure(pools: tuple[int, ...] = (HOST_POOL, 32)) -> dict[str, Any]:
                 "warmup": [write_event(warm)],  # token and connection, outside the burst
                 "batches": [[write_event(rid) for rid in order]],
             }
-            run = run_child([str(PROJECT_PY), "-m", "bench.workload"], env=child_env(emu), stdin=spec)
-            if run.returncode != 0:
-                raise RuntimeError(f"burst failed: {run.stderr[-3000:]}")
+            run = workload(emu, spec, what="burst")
             every_record = emu.requests
             # The burst is what follows the warm-up event's GET (token and connection included there).
             warm_seq = max(r.seq for r in every_record if r.resource_id and WARMUP_SUB in r.resource_id)

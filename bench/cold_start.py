@@ -46,6 +46,7 @@ from bench.common import (
     run_child,
     write_event,
 )
+from emulator.events import host_event_kwargs
 from emulator.seeds import DEMO_SEED
 
 DRIFTED = (
@@ -85,7 +86,10 @@ def measure(rounds: int = 7) -> dict[str, Any]:
         # No child writes bytecode: each variant runs exactly what its package ships (as Azure's
         # read-only mount does), whatever this machine's environment says.
         env = child_env(
-            emu, BENCH_EVENT=json.dumps(event), PYTHONDONTWRITEBYTECODE="1", BENCH_POLICY_LIBS=POLICY_LIBS
+            emu,
+            BENCH_EVENT=json.dumps(host_event_kwargs(event)),
+            PYTHONDONTWRITEBYTECODE="1",
+            BENCH_POLICY_LIBS=POLICY_LIBS,
         )
         files = c7n.write_files(Path(tmp) / "c7n", DRIFTED.split("/")[2]) if c7n_reason is None else {}
 

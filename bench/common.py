@@ -230,6 +230,18 @@ def run_child(
     )
 
 
+def workload(
+    emu: Emulator, spec: dict[str, Any], tree: Path = ROOT, what: str = "workload", timeout: float = 600
+) -> ChildRun:
+    """Run ``bench.workload`` with ``spec`` on the engine in ``tree`` (its own policies.yaml: an
+    earlier tree's engine does not know today's rules); a failed child raises with its stderr."""
+    env = child_env(emu, ACRGUARD_POLICY_FILE=str(tree / "policies.yaml"))
+    run = run_child([str(PROJECT_PY), "-m", "bench.workload"], env=env, cwd=tree, stdin=spec, timeout=timeout)
+    if run.returncode != 0:
+        raise RuntimeError(f"{what} failed: {run.stderr[-3000:]}")
+    return run
+
+
 def write_event(resource_id: str, operation: str = "Microsoft.ContainerRegistry/registries/write") -> dict:
     """An Event Grid ``ResourceWriteSuccess`` exactly as the emulator emits it for a portal user."""
     ref = EmuRef.parse(resource_id)

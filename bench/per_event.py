@@ -25,7 +25,6 @@ from bench.common import (
     PROJECT_PY,
     ROOT,
     arm_calls,
-    child_env,
     emulator,
     export_tree,
     log,
@@ -33,6 +32,7 @@ from bench.common import (
     p90,
     registry_ids,
     run_child,
+    workload,
     write_event,
 )
 from emulator.seeds import generate
@@ -126,13 +126,7 @@ def throughput(batches: int) -> dict[str, Any]:
                             "warmup": [write_event(ids["basic"][0])],
                             "batches": [events[b * size : (b + 1) * size]],
                         }
-                        env = child_env(emu, ACRGUARD_POLICY_FILE=str(tree / "policies.yaml"))
-                        run = run_child(
-                            [str(PROJECT_PY), "-m", "bench.workload"], env=env, stdin=spec, cwd=tree
-                        )
-                        if run.returncode != 0:
-                            raise RuntimeError(f"workload ({name}) failed: {run.stderr[-3000:]}")
-                        r = run.result
+                        r = workload(emu, spec, tree, f"workload ({name})").result
                         runs[name].append((r["batch_sizes"][0], r["batch_wall_s"][0], r.get("errors", {})))
                         writes[name] += arm_calls(emu.requests)["writes"]
                 for name, batch_runs in runs.items():

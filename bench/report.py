@@ -41,7 +41,11 @@ def render(r: dict[str, Any], plot: Path) -> str:
     if misses:
         parts.append("### Missed goals, with the measured reason\n\n" + "\n".join(misses))
     parts += [machine(r), method(r), cold(r), per_event(r), sweep(r), burst(r), growth(r, plot)]
-    parts += [scale_report.render(r), scale_report.exposure(r), limits(r)]
+    parts += [
+        scale_report.render(r["scale"]) if r.get("scale") else "",
+        scale_report.exposure(r["exposure"]) if r.get("exposure") else "",
+        limits(r),
+    ]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scale_report
-from bench.common import LATENCY_S, OUT_DIR, PROJECT_PY, arm_calls, child_env, emulator, log, run_child
+from bench.common import LATENCY_S, OUT_DIR, arm_calls, emulator, log, workload
 from emulator import Emulator
 from emulator.seeds import generate
 
@@ -63,10 +63,8 @@ def one(emu: Emulator, mode: str, seed: dict[str, Any]) -> dict[str, Any]:
     emu._log.clear()  # the estate stays seeded: both sweeps see the same registries
     spec = {"mode": mode, "subscriptions": seed["meta"]["subscriptions"]}
     emulator_cpu = time.process_time()  # this process serves ARM and ARG: the emulator's cost
-    run = run_child([str(PROJECT_PY), "-m", "bench.workload"], env=child_env(emu), stdin=spec, timeout=1800)
+    run = workload(emu, spec, what=f"{mode} sweep", timeout=1800)
     emulator_cpu = time.process_time() - emulator_cpu
-    if run.returncode != 0:
-        raise RuntimeError(f"{mode} sweep failed: {run.stderr[-3000:]}")
     records = emu.requests
     graph = [r for r in records if r.route == "resourcegraph"]
     drifted = len(seed["meta"]["drifted"])

@@ -14,10 +14,8 @@ def _head(columns: list[str]) -> list[str]:
     return [_row(columns), _row(["---"] * len(columns))]
 
 
-def render(r: dict[str, Any]) -> str:
-    sc = r.get("scale")
-    if not sc:
-        return ""
+def render(sc: dict[str, Any]) -> str:
+    """The tenant-scale section from ``bench.scale``'s results."""
     out = [
         "## Tenant scale: per-subscription list sweep vs Resource Graph sweep",
         "",
@@ -123,7 +121,7 @@ def replace_section(document: str, results: dict[str, Any]) -> str:
     start = document.index(heading)
     end = document.find("\n## ", start + len(heading))
     rest = document[end:] if end != -1 else "\n"
-    return document[:start] + render(results) + "\n" + rest
+    return document[:start] + render(results["scale"]) + "\n" + rest
 
 
 def _phases(sc: dict[str, Any]) -> list[str]:
@@ -188,10 +186,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def exposure(r: dict[str, Any]) -> str:
-    ex = r.get("exposure")
-    if not ex:
-        return ""
+def exposure(ex: dict[str, Any]) -> str:
+    """The exposure-window section from ``bench.exposure``'s results."""
     out = [
         "## Exposure window: a person opens a registry, how long until it is compliant again",
         "",

@@ -23,7 +23,6 @@ from bench.common import (
     BASELINE_POLICY_LIBS,
     BASELINE_REV,
     LATENCY_S,
-    PROJECT_PY,
     ROOT,
     arm_calls,
     child_env,
@@ -34,7 +33,7 @@ from bench.common import (
     max_in_flight,
     mean_in_flight,
     median,
-    run_child,
+    workload,
     writes_per_registry,
 )
 from emulator import Emulator
@@ -56,11 +55,7 @@ def sweep_ours(emu: Emulator, seed: dict[str, Any], tree: Path = ROOT) -> dict[s
     emu.seed(seed)
     emu.set_latency(LATENCY_S)
     spec = {"mode": "reconcile", "subscriptions": seed["meta"]["subscriptions"]}
-    # Each tree with its own policies.yaml: the baseline's engine does not know today's rules.
-    env = child_env(emu, ACRGUARD_POLICY_FILE=str(tree / "policies.yaml"))
-    run = run_child([str(PROJECT_PY), "-m", "bench.workload"], env=env, cwd=tree, stdin=spec)
-    if run.returncode != 0:
-        raise RuntimeError(f"reconcile failed: {run.stderr[-3000:]}")
+    run = workload(emu, spec, tree, "reconcile")
     records = emu.requests
     registries = len(seed["registries"])
     wall = run.result["wall_s"]

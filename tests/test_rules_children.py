@@ -56,6 +56,12 @@ def add(emu, name: str, sku: str = "Premium", tags: dict | None = None, **childr
     )
 
 
+@pytest.fixture(params=["Basic", "Standard", "Premium"])
+def on_every_sku(request, emu):
+    """``add`` on each SKU in turn: the registry is named after the stem and its SKU."""
+    return lambda stem, **children: add(emu, f"{stem}{request.param.lower()}", request.param, **children)
+
+
 TOKEN_WRITE = "Microsoft.ContainerRegistry/registries/tokens/write"
 
 
@@ -79,13 +85,10 @@ def audit_setting(name: str = "sec", workspace: str = WORKSPACE, **log) -> dict:
 # -- what it costs -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sku", ["Basic", "Standard", "Premium"])
-def test_the_default_policy_lists_no_child_collection(emu, sku):
+def test_the_default_policy_lists_no_child_collection(emu, on_every_sku):
     """Issue 15: 0 extra ARM calls per event for the default policy, children or not."""
-    resource_id = add(
-        emu,
-        f"defaults{sku.lower()}",
-        sku,
+    resource_id = on_every_sku(
+        "defaults",
         tokens=[{"name": "ci-push"}],
         cacheRules=[{"name": "hub", "properties": {"sourceRepository": "docker.io/library/nginx"}}],
         diagnosticSettings=[audit_setting()],
@@ -126,12 +129,9 @@ def test_a_rule_enabled_only_by_an_override_lists_only_for_the_registries_it_mat
 # -- repository_tokens --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sku", ["Basic", "Standard", "Premium"])
-def test_repository_tokens_disables_each_enabled_token_but_the_allowed_ones(emu, sku):
-    resource_id = add(
-        emu,
-        f"tokens{sku.lower()}",
-        sku,
+def test_repository_tokens_disables_each_enabled_token_but_the_allowed_ones(emu, on_every_sku):
+    resource_id = on_every_sku(
+        "tokens",
         tokens=[
             {"name": "ci-push", "properties": {"status": "enabled"}},
             {"name": "legacy-pull"},  # ARM's default status: enabled
@@ -244,12 +244,9 @@ def test_a_diagnostic_setting_write_event_reevaluates_its_registry():
 # -- cache_rules ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sku", ["Basic", "Standard", "Premium"])
-def test_cache_rules_flags_unapproved_upstreams_on_every_sku_and_never_writes(emu, sku):
-    resource_id = add(
-        emu,
-        f"cache{sku.lower()}",
-        sku,
+def test_cache_rules_flags_unapproved_upstreams_on_every_sku_and_never_writes(emu, on_every_sku):
+    resource_id = on_every_sku(
+        "cache",
         cacheRules=[
             {"name": "hub-nginx", "properties": {"sourceRepository": "docker.io/library/nginx"}},
             {"name": "mcr-dotnet", "properties": {"sourceRepository": "mcr.microsoft.com/dotnet/runtime"}},
@@ -316,12 +313,9 @@ def test_geo_replication_below_premium_is_unsupported_and_lists_nothing(emu, sku
 # -- diagnostic_settings --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sku", ["Basic", "Standard", "Premium"])
-def test_diagnostic_settings_puts_the_acrguard_setting_on_every_sku(emu, sku):
-    resource_id = add(
-        emu,
-        f"diag{sku.lower()}",
-        sku,
+def test_diagnostic_settings_puts_the_acrguard_setting_on_every_sku(emu, on_every_sku):
+    resource_id = on_every_sku(
+        "diag",
         diagnosticSettings=[audit_setting("lab", WORKSPACE.replace("law-sec", "law-lab"))],
     )
     h = run(policy("diagnostic_settings"), resource_id)
