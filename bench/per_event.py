@@ -115,7 +115,9 @@ def throughput(batches: int) -> dict[str, Any]:
                     trees["before"] = before
                 runs: dict[str, list[tuple[int, float, dict[str, int]]]] = {name: [] for name in trees}
                 writes = {name: 0 for name in trees}
-                for b in range(batches):
+                # Two trees alternate batch by batch (a child each); one tree runs its batches in one child.
+                chunks = [[b] for b in range(batches)] if len(trees) > 1 else [list(range(batches))]
+                for chunk in chunks:
                     for name, tree in trees.items():
                         emu.reset()  # each run starts from the same estate, drifted included
                         emu.seed(seed)
@@ -124,10 +126,13 @@ def throughput(batches: int) -> dict[str, Any]:
                             "mode": "events",
                             "concurrency": threads,
                             "warmup": [write_event(ids["basic"][0])],
-                            "batches": [events[b * size : (b + 1) * size]],
+                            "batches": [events[b * size : (b + 1) * size] for b in chunk],
                         }
                         r = workload(emu, spec, tree, f"workload ({name})").result
-                        runs[name].append((r["batch_sizes"][0], r["batch_wall_s"][0], r.get("errors", {})))
+                        errors = r.get("errors", {})
+                        for n, wall in zip(r["batch_sizes"], r["batch_wall_s"], strict=True):
+                            runs[name].append((n, wall, errors))
+                            errors = {}  # a child's errors are counted once
                         writes[name] += arm_calls(emu.requests)["writes"]
                 for name, batch_runs in runs.items():
                     rates = [n / w for n, w, _ in batch_runs]
