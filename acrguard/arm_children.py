@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from acrguard.arm import Arm
+from acrguard.arm_errors import PermanentArmError, RegistryNotFound
 from acrguard.resource_ids import RegistryRef
 from remediators.base import ChildWrite
 
@@ -62,8 +63,24 @@ def list_children(arm: Arm, ref: RegistryRef, collections: Iterable[str]) -> dic
     return found
 
 
+class ChildNotFound(PermanentArmError):
+    """404 on a child that was listed moments ago: someone deleted it (a deleted token is enabled
+    for no one), not the registry, which ARM reports as ParentResourceNotFound."""
+
+
 def write_child(arm: Arm, ref: RegistryRef, write: ChildWrite) -> dict[str, Any]:
     """Send one child rule's write; return the child as ARM answered it."""
+    try:
+        return _write_child(arm, ref, write)
+    except RegistryNotFound as exc:
+        if exc.code == "ParentResourceNotFound" or write.collection == "diagnosticSettings":
+            raise  # the registry itself is gone (a PUT creates the setting: only its parent can be)
+        raise ChildNotFound(
+            f"{write.collection} {write.name} was not found: deleted after it was listed", 404, exc.code
+        ) from None
+
+
+def _write_child(arm: Arm, ref: RegistryRef, write: ChildWrite) -> dict[str, Any]:
     import time
 
     what = f"{'PUT' if write.collection == 'diagnosticSettings' else 'PATCH'} {ref}/{write.collection}/{write.name}"

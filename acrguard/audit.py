@@ -37,8 +37,9 @@ class AuditRecord(msgspec.Struct, frozen=True):
     notes: list[str] = msgspec.field(default_factory=list)
     source: str = "event"  # event | reconcile | cli
     #: Where the state judged was read: "arm" (a GET or a list page), "resource-graph" (a Resource
-    #: Graph row, which may lag ARM by seconds to minutes: only ever a report, never a write), None
-    #: when no state was read (out of scope, an event skipped).
+    #: Graph row, which may lag ARM by seconds to minutes: only ever a report, never a write),
+    #: "resource-graph+arm" (the row, with the child collections a child rule needs listed from
+    #: ARM, which Resource Graph cannot see), None when no state was read (an event skipped).
     state_from: str | None = None
     # The rule's metadata, so a reader of one line knows how serious it is and what it maps to.
     severity: str | None = None

@@ -21,6 +21,7 @@ from acrguard.arm import (
     Unsettled,
 )
 from acrguard.audit import Audit, AuditRecord, Outcome
+from acrguard.child_writes import write_children
 from acrguard.clock import Clock
 from acrguard.events import EventContext, Skip, accepted_operations, parse_events
 from acrguard.locks import RegistryLocks
@@ -190,13 +191,16 @@ class Engine:
         state_from: list[str | None],
     ) -> None:
         children = self.children(ref, registry, known)
+        if state_from[0] == "resource-graph" and set(children) - set(known or {}):
+            state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
         decided = plan(self.policy, ref, registry, children)
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
-        if decided.writes and not fresh:
+        if (decided.writes or decided.child_fixes) and not fresh:
             # State came from a list page or Resource Graph: re-read before writing (networkRuleSet
-            # is replaced whole), and decide every rule from that read.
+            # is replaced whole; a tag may since exempt the registry or match a dry-run override,
+            # which child writes must honour too), and decide every rule from that read.
             fresh_state = self.arm.get(ref)
             state_from[0] = "arm"
             self._converge(ref, fresh_state, emit, fresh=True, known=children, state_from=state_from)
@@ -220,7 +224,7 @@ class Engine:
         elif decided.to_fix:
             self._write(ref, registry, decided, emit, children)
         for d in decided.child_fixes:
-            self._write_children(ref, registry, d, children, emit, decided.sku)
+            write_children(self.policy, self.arm, ref, registry, d, children, emit, decided.sku)
 
     def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit, children: Children) -> None:
         """One PATCH of the merged change, recomputed from the read just before every attempt."""
@@ -280,39 +284,6 @@ class Engine:
             else:
                 after = now.evaluation.before if now else ours.evaluation.after
                 emit("applied", ours, ours.evaluation.reason, after=after, sku=sku)
-
-    def _write_children(
-        self, ref: RegistryRef, registry: Any, d: RuleDecision, children: Children, emit: _Emit, sku: str
-    ) -> None:
-        """A child rule's fix: each write in turn, then the verdict on the children as ARM answered
-        the writes (no further read). A transient failure is raised for redelivery, which re-lists."""
-        from acrguard.arm_children import write_child
-
-        answered: list[Any] = []
-        try:
-            for write in d.evaluation.writes:
-                answered.append((write.collection, write_child(self.arm, ref, write)))
-        except TransientArmError:
-            raise
-        except RegistryNotFound as exc:
-            emit("skipped", d, str(exc), sku=sku)
-            return
-        except ArmError as exc:
-            done = f"{len(answered)} of {len(d.evaluation.writes)} writes made; " if answered else ""
-            emit("failed", d, f"{done}write rejected: {exc}", after=d.evaluation.after, sku=sku)
-            return
-        now = {c: list(items) for c, items in children.items()}
-        for collection, child in answered:
-            name = str(child.get("name", "")).lower()
-            now[collection] = [c for c in now[collection] if str(c.get("name", "")).lower() != name] + [child]
-        confirmed = next(
-            (x for x in plan(self.policy, ref, registry, now).decisions if x.rule == d.rule), None
-        )
-        if confirmed is not None and confirmed.evaluation.status is Status.DRIFT:
-            reason = f"ARM accepted the writes but the children still drift: {confirmed.evaluation.reason}"
-            emit("failed", d, reason, after=confirmed.evaluation.before, sku=sku)
-        else:
-            emit("applied", d, d.evaluation.reason, after=d.evaluation.after, sku=sku)
 
     def _wait_until_settled(self, ref: RegistryRef, current: Any, started: float) -> None:
         """Raise :class:`Unsettled` while the registry was changed less than ``settle_s`` ago.

@@ -6,7 +6,8 @@ Two phases, so that what can be fixed is fixed first, whatever the estate's repo
   :func:`acrguard.pushdown.write_predicate`), its rows decided on the sweep's worker threads;
 - **report**: the whole policy's query, streamed page by page; each registry the fix phase did not
   decide is decided from its row (report-only findings such as ``firewall_unavailable``, dry-run
-  plans), with no ARM call. At 100,000 registries with 1 % drift the report phase has ~30 times
+  plans), with no ARM call (but one list per collection an enabled child rule needs: ARG cannot
+  see children). At 100,000 registries with 1 % drift the report phase has ~30 times
   the fix phase's rows, which one query (before) made every fix wait behind.
 
 ARG is a hint. Its rows are ARM's registry documents (the same shape a list page carries), so they
@@ -182,7 +183,7 @@ def describe(details: dict[str, Any]) -> str:
     if report:
         parts.append(
             f"report phase: {report['registries']} more may violate the policy ({report['arg_queries']} "
-            f"queries), {report['findings']} findings decided from Resource Graph's rows (no ARM read)"
+            f"queries), {report['findings']} findings decided from Resource Graph's rows (no registry read)"
         )
     return (
         "Resource Graph: "

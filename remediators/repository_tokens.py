@@ -22,7 +22,7 @@ from remediators.base import (
 )
 
 #: ACR token names: 5 to 50 letters, digits and hyphens.
-_TOKEN_NAME = re.compile(r"^[A-Za-z0-9-]{5,50}$")
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9-]{5,50}")
 
 
 class RepositoryTokensConfig(RuleConfig):
@@ -32,7 +32,7 @@ class RepositoryTokensConfig(RuleConfig):
         bad = [
             (f"allowed[{i}]", f"{name!r} is not a token name (5-50 letters, digits and hyphens)")
             for i, name in enumerate(self.allowed)
-            if not _TOKEN_NAME.match(name)
+            if not _TOKEN_NAME.fullmatch(name)  # not match(): "$" also matches before a final "\n"
         ]
         if bad:
             raise FieldError.each(bad)
