@@ -50,9 +50,11 @@ def measure(samples: int = 20, batches: int = 5) -> dict[str, Any]:
     return {"handler": handler_costs(samples), "throughput": throughput(batches), "host_pool": HOST_POOL}
 
 
-def handler_costs(samples: int, rounds: int = 3) -> dict[str, Any]:
+def handler_costs(samples: int, rounds: int = 5) -> dict[str, Any]:
     """Handler CPU per event for this tree and (when git can export it) the tree at
-    ``PER_EVENT_BEFORE_REV``, each in its own child, the two alternating round by round."""
+    ``PER_EVENT_BEFORE_REV``, each in its own child, the two alternating round by round. The
+    comparison is the median of the per-round ratios: each round's two children run back to
+    back, so a change of machine load between rounds cancels out."""
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
         trees: dict[str, Path | None] = {
@@ -73,6 +75,14 @@ def handler_costs(samples: int, rounds: int = 3) -> dict[str, Any]:
                 runs[name].append(run.result)
         for name, results in runs.items():
             out[name] = {kind: _summarise([r[kind] for r in results]) for kind in results[0]}
+        if "before" in runs:
+            out["ours"]["ratios"] = {
+                kind: sorted(
+                    median(o[kind]["cpu_s"]) / median(b[kind]["cpu_s"])
+                    for o, b in zip(runs["ours"], runs["before"], strict=True)
+                )
+                for kind in ("compliant", "drifted")
+            }
     return {**out["ours"], "before": out.get("before"), "before_rev": PER_EVENT_BEFORE_REV}
 
 
