@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from acrguard.contract import CONTRACT, RULES, operation_names, rules_enabled
@@ -24,6 +25,11 @@ ACCEPTED_EVENT_TYPES = frozenset(CONTRACT["eventTypes"])
 #: The Event Grid filter of a deployment holds the subset its rules need (infra/ computes it from
 #: acrguard/azure_contract.json); accepting the rest costs a re-read, skipping one loses a fix.
 ACCEPTED_OPERATIONS = frozenset(operation_names(RULES))
+#: Which rules react to an operation (lower case), for the reason of a skip.
+_RULES_BY_OPERATION: dict[str, list[str]] = {}
+for _rule, _entry in CONTRACT["rules"].items():
+    for _op in _entry["operationNames"]:
+        _RULES_BY_OPERATION.setdefault(_op.lower(), []).append(_rule)
 
 _UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
@@ -115,21 +121,22 @@ def parse_event(event: Any, operations: Collection[str] = ACCEPTED_OPERATIONS) -
     operation = context.operation_name
     if operation is None:
         return Skip("event has no data.operationName", context)
-    if operation.lower() not in {op.lower() for op in operations}:
+    if operation.lower() not in _lowered(frozenset(operations)):
         return Skip(_unhandled(operation), context)
     if child is None and operation.lower() != "microsoft.containerregistry/registries/write":
         return Skip(f"operation {operation} does not match resource {clip(resource_id)}", context)
     return Target(ref, context)
 
 
+@cache
+def _lowered(operations: frozenset[str]) -> frozenset[str]:
+    """Once per set of operations (the engine passes the same one for every event), not per event."""
+    return frozenset(op.lower() for op in operations)
+
+
 def _unhandled(operation: str) -> str:
     """Why an operation is skipped: foreign to every rule, or only for rules this policy leaves off."""
-    rules = [
-        name
-        for name, entry in CONTRACT["rules"].items()
-        if operation.lower() in {op.lower() for op in entry["operationNames"]}
-    ]
-    if rules:
+    if rules := _RULES_BY_OPERATION.get(operation.lower()):
         return (
             f"operation {operation} is only for rule(s) {', '.join(rules)}, which the policy does not enable"
         )

@@ -168,6 +168,16 @@ def plan(policy: Policy, ref: RegistryRef, registry: Any, children: Children | N
     return Plan(ref.resource_id, sku_name(registry), resolution, tuple(decisions), change, conflict)
 
 
+def dry_run_everywhere(policy: Policy, name: str | None = None) -> bool:
+    """True when :func:`mode_of` says dry-run for every registry: the operator's mode, the policy's
+    mode, or (with ``name``) the base rule's own mode, which holds under every override too. A
+    dry-run stated only in an override is not everywhere."""
+    if "dry-run" in (policy.mode_override, policy.doc.mode):
+        return True
+    base = policy.rules.get(name) if name is not None else None
+    return base is not None and base.mode == "dry-run"
+
+
 def mode_of(policy: Policy, resolution: Resolution, name: str) -> tuple[str, str]:
     """The mode one rule runs in, and its source. Dry-run from any source wins."""
     if resolution.exempt_reason:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from acrguard.plan import remediators
+from acrguard.plan import dry_run_everywhere, remediators
 from acrguard.resource_ids import RegistryRef
 
 if TYPE_CHECKING:
@@ -37,11 +37,11 @@ def write_predicate(policy: Policy) -> str | None:
     """The predicate selecting registries that a rule may *write* to under ``policy`` ("false":
     nothing can be written; None: every registry may be).
 
-    Only fixing rules that can run in enforce mode count. Dry-run from the operator, the policy's
-    mode or the base rule's own mode holds for every registry (:func:`acrguard.plan.mode_of`), so
-    such a rule writes nowhere; a dry-run stated only in an override still counts (a superset).
+    Only fixing rules that can run in enforce mode count: a rule in dry-run for every registry
+    (:func:`acrguard.plan.dry_run_everywhere`) writes nowhere; a dry-run stated only in an
+    override still counts (a superset).
     """
-    if "dry-run" in (policy.mode_override, policy.doc.mode):
+    if dry_run_everywhere(policy):
         return "false"
     return _predicate(policy, writers_only=True)
 
@@ -49,10 +49,8 @@ def write_predicate(policy: Policy) -> str | None:
 def _predicate(policy: Policy, *, writers_only: bool) -> str | None:
     parts: list[str] = []
     for name, rule in remediators().items():
-        if writers_only:
-            base = policy.rules.get(name)
-            if not rule.fixes or (base is not None and base.mode == "dry-run"):
-                continue
+        if writers_only and (not rule.fixes or dry_run_everywhere(policy, name)):
+            continue
         for rules in (policy.rules, *policy.override_rules):
             config = rules.get(name)
             if config is None or not config.enabled:
