@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from acrguard.arm import (
@@ -111,8 +111,10 @@ class Engine:
         concurrency: int | None = None,
         source: str = "reconcile",
         on_result: Callable[[RegistryResult], None] | None = None,
+        decided: Container[str] = (),
     ) -> Summary:
-        """Every registry of every scoped subscription, from list pages (no per-registry GET).
+        """Every registry of every scoped subscription, from list pages (no per-registry GET),
+        except those in ``decided`` (lower-case IDs a Resource Graph sweep decided before failing).
 
         Subscriptions are listed in parallel (at most ``concurrency`` at once): a subscription's
         pages are sequential (each needs the previous continuation token), so listing them one
@@ -139,7 +141,8 @@ class Engine:
                         except ValueError as exc:  # one odd ID must not stop the sweep
                             unparsed.append(self._skip_unparsed(registry, str(exc), source))
                             continue
-                        listed.append(pool.submit(self.process, ref, listed=registry, source=source))
+                        if ref.resource_id.lower() not in decided:
+                            listed.append(pool.submit(self.process, ref, listed=registry, source=source))
                 except ArmError as exc:
                     return listed, self._skip_subscription(sub, str(exc), source, outcome="failed", error=exc)
                 return listed, None

@@ -91,11 +91,12 @@ def sweep(
             ) from exc
         reason = f"Resource Graph unavailable ({exc}); fell back to listing every subscription"
         log.warning("%s", reason)
-        listed = engine.reconcile(subs, concurrency=concurrency, source=source, on_result=on_result)
         # What Resource Graph's phases decided before it failed stands (writes were re-read from
-        # ARM first); the list's second decision of those registries is not counted twice.
-        again = [r for r in listed.results if (r.registry or "").lower() not in decided]
-        listed.results = [*summary.results, *again]
+        # ARM first): the list decides, writes, audits and reports only the other registries.
+        listed = engine.reconcile(
+            subs, concurrency=concurrency, source=source, on_result=on_result, decided=decided
+        )
+        listed.results = [*summary.results, *listed.results]
         listed.details.update(source="list", fallback=reason, **graph.stats.as_dict())
         return listed
     summary.details.update(

@@ -169,3 +169,21 @@ def test_resource_graph_failing_in_the_report_phase_falls_back_keeping_the_fixes
     registries = [r.registry for r in summary.results]
     assert len(registries) == len(set(registries)) and BASIC in registries
     assert summary.counts["applied"] == 3 and len(writes(seeded)) == 3
+
+
+def test_the_fallback_does_not_decide_or_report_again_what_resource_graph_decided(seeded):
+    """Final review of issues 15-16: when Resource Graph failed after the fix phase, the list
+    fallback re-read, re-decided and re-audited every registry the fix phase had decided, and
+    streamed them to the CLI a second time; only the summary was de-duplicated afterwards."""
+    h = make_harness(WITH_REPORT_RULE, settle_s=0)
+    streamed: list[str | None] = []
+
+    def after_the_fix_phase(result):
+        streamed.append(result.registry)
+        if len(streamed) == 1:
+            seeded.inject(route="resourcegraph", status=403, times=None)
+
+    graph_sweep.sweep(h.engine, on_result=after_the_fix_phase)
+    assert len(streamed) == len(set(streamed)), sorted(streamed)
+    decided = [(r.registry, r.rule) for r in h.records if r.rule is not None]
+    assert len(decided) == len(set(decided)), sorted(map(str, decided))
