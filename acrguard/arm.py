@@ -170,7 +170,7 @@ class Arm:
     # -- operations -----------------------------------------------------------------------------
 
     def get(self, ref: RegistryRef) -> Registry:
-        return self._call(
+        return self.call(
             f"GET {ref}",
             READ_ACTION,
             ref,
@@ -192,7 +192,7 @@ class Arm:
                 return page, pages.continuation_token
 
             try:
-                page, token = self._call(label, READ_ACTION, None, fetch)
+                page, token = self.call(label, READ_ACTION, None, fetch)
             except StopIteration:
                 return
             yield from page
@@ -225,7 +225,7 @@ class Arm:
             )
             return poller.result(), True
 
-        return self._call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
+        return self.call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
 
     def polling(self, what: str, started: float) -> Any:
         """ARM's polling for a long-running write, bounded by what is left of the retry budget
@@ -262,7 +262,7 @@ class Arm:
                 response.raise_for_status()
                 return response.json()
 
-            body = self._call("LIST /subscriptions", "Microsoft.Resources/subscriptions/read", None, fetch)
+            body = self.call("LIST /subscriptions", "Microsoft.Resources/subscriptions/read", None, fetch)
             found += [
                 s["subscriptionId"] for s in body.get("value", []) if s.get("state", "Enabled") == "Enabled"
             ]
@@ -272,11 +272,8 @@ class Arm:
     # -- retry layer ----------------------------------------------------------------------------
 
     def call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` (one ARM request, or a list of pages) under the retry layer; acrguard.arm_children
-        uses it for the child collections."""
-        return self._call(what, action, ref, fn)
-
-    def _call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` (one ARM request, or a list of pages) under the one retry layer: every read and
+        write of this module, the child collections (acrguard.arm_children) and Resource Graph."""
         from azure.core.exceptions import HttpResponseError
 
         from acrguard.credential import NoCredentialError

@@ -42,6 +42,8 @@ class ArmError(RuntimeError):
         super().__init__(message)
         self.status = status
         self.code = code
+        #: True once a rule's own audit record told this failure (one decision, one line).
+        self.audited = False
 
 
 class TransientArmError(ArmError):

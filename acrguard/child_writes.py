@@ -62,6 +62,7 @@ def write_children(
         done = f"{len(made)} of {len(writes)} writes made ({', '.join(made)}), then " if made else ""
         if isinstance(error, TransientArmError):
             emit("failed", d, f"{done}{error}; raised so the event is redelivered", after=state, sku=sku)
+            error.audited = True
             raise error
         emit("failed", d, f"{done}write rejected: {error}", after=state, sku=sku)
     elif confirmed is not None and confirmed.evaluation.status is Status.DRIFT:

@@ -97,7 +97,8 @@ class Engine:
             except RegistryNotFound as exc:
                 emit("skipped", None, str(exc))
             except TransientArmError as exc:
-                emit("failed", None, f"{exc}; raised so the event is redelivered")
+                if not exc.audited:
+                    emit("failed", None, f"{exc}; raised so the event is redelivered")
                 result.error = exc
             except ArmError as exc:
                 emit("failed", None, str(exc))

@@ -6,7 +6,7 @@ registries is a handful of queries instead of 1,000 subscriptions x 1,000 list p
 - a per-principal quota (about 15 queries per 5 s): every answer says what is left
   (``x-ms-user-quota-remaining``) and when it refills (``x-ms-user-quota-resets-after``); when it
   is spent we wait for the refill before the next query rather than collect a 429. A 429 is still
-  retried by :meth:`acrguard.arm.Arm._call`, after the reset the answer names;
+  retried by :meth:`acrguard.arm.Arm.call`, after the reset the answer names;
 - at most 1,000 subscriptions per request: explicit subscription lists are sent in batches;
 - ``resultTruncated``: an answer that cannot be paged is incomplete, so it is an error here
   (:class:`GraphIncomplete`) and the caller falls back to listing.
@@ -79,7 +79,7 @@ class ResourceGraph:
                 self.arm.credential,
                 base_url=settings.arm_endpoint,
                 credential_scopes=[settings.arm_audience + "/.default"],
-                retry_total=0,  # Arm._call is the one retry layer
+                retry_total=0,  # Arm.call is the one retry layer
                 connection_timeout=min(10.0, settings.http_timeout_s),
                 read_timeout=settings.http_timeout_s,
             )
@@ -128,7 +128,7 @@ class ResourceGraph:
                     request, cls=lambda pipeline, body, _: (body, pipeline.http_response.headers)
                 )
 
-            answer, headers = self.arm._call("QUERY Resource Graph", QUERY_ACTION, None, send)
+            answer, headers = self.arm.call("QUERY Resource Graph", QUERY_ACTION, None, send)
             self._note_quota(headers)
             self.stats.seconds += time.monotonic() - started
             if str(answer.result_truncated).lower() == "true":
