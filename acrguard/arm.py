@@ -105,33 +105,33 @@ class Arm:
         return self._credential
 
     def client(self, subscription_id: str) -> ContainerRegistryManagementClient:
-        key = subscription_id.lower()
-        client = self._clients.get(key)
-        if client is None:
+        def build(sub: str) -> Any:
             from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
-            with self._lock:
-                client = self._clients.get(key)
-                if client is None:
-                    client = ContainerRegistryManagementClient(self.credential, key, **self._client_options())
-                    self._clients[key] = client
-        return client
+            return ContainerRegistryManagementClient(self.credential, sub, **self._client_options())
+
+        return self._cached("", subscription_id, build)
 
     def monitor_client(self, subscription_id: str) -> Any:
         """Azure Monitor's client (diagnostic settings), imported only when a rule needs it: the
         default policy never loads azure-mgmt-monitor, so cold start does not pay for it."""
-        key = "monitor:" + subscription_id.lower()
-        client = self._clients.get(key)
-        if client is None:
+
+        def build(sub: str) -> Any:
             from azure.mgmt.monitor import MonitorManagementClient
 
+            return MonitorManagementClient(self.credential, sub, **self._client_options())
+
+        return self._cached("monitor:", subscription_id, build)
+
+    def _cached(self, kind: str, subscription_id: str, build: Callable[[str], Any]) -> Any:
+        """One client per kind and subscription, built once (``build`` runs with ``_lock`` held)."""
+        key = kind + subscription_id.lower()
+        client = self._clients.get(key)
+        if client is None:
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
-                    client = MonitorManagementClient(
-                        self.credential, subscription_id.lower(), **self._client_options()
-                    )
-                    self._clients[key] = client
+                    client = self._clients[key] = build(subscription_id.lower())
         return client
 
     def _client_options(self) -> dict[str, Any]:
