@@ -38,10 +38,11 @@ def record(kind: str, **data: Any) -> None:
     partial.rename(target)  # a reader never sees half a file
 
 
-def adversarial(item: int, case: str, observed: str) -> None:
-    """One case of issue 17's adversarial list (retries, races, operator mistakes, hostile input)
-    and the outcome its test observed; rendered as "Adversarial cases" in docs/RELIABILITY.md."""
-    record("adversarial", item=item, case=case, observed=observed)
+def adversarial(item: int, case: str, observed: str, *, round: int = 2) -> None:
+    """One case of an adversarial pass (retries, races, operator mistakes, hostile input) and the
+    outcome its test observed; rendered as "Adversarial cases" in docs/RELIABILITY.md, one table per
+    ``round`` (2: the second pass's list, 3: the third's, numbered as in its own list)."""
+    record("adversarial", item=item, case=case, observed=observed, round=round)
 
 
 class ExampleCounter:
@@ -251,8 +252,11 @@ def render_adversarial(cases: list[dict[str, Any]], races: list[dict[str, Any]])
         lines.append("")
     if not cases:
         return [*lines, "(the adversarial tests did not run)"]
-    rows = sorted(cases, key=lambda r: (r["item"], r["case"]))
-    lines += _table(["item", "case", "observed"], ([r["item"], r["case"], r["observed"]] for r in rows))
+    for round_ in sorted({r.get("round", 2) for r in cases}):
+        rows = sorted((r for r in cases if r.get("round", 2) == round_), key=lambda r: (r["item"], r["case"]))
+        lines += [f"**Round {round_}.**", ""]
+        lines += _table(["item", "case", "observed"], ([r["item"], r["case"], r["observed"]] for r in rows))
+        lines.append("")
     return lines
 
 
