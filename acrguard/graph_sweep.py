@@ -16,9 +16,11 @@ exactly like a list page: a registry that would be written is re-read from ARM f
 (``Engine._converge``), so ARG's lag can cost a GET but never a wrong write; a verdict taken from
 the row alone says so (``state_from: resource-graph`` in its audit record).
 
-When ARG cannot answer (forbidden, unavailable after retries, a truncated result) the sweep lists
-the subscriptions instead, and says so in the summary (``details["fallback"]``); what a phase had
-already decided stands. A management group cannot be listed without ARG (its subscriptions are
+When ARG cannot answer (forbidden, unavailable after retries, a truncated result, paging that would
+not end, a quota that refills past the retry budget) the sweep lists the subscriptions instead, and
+says so in the summary (``details["fallback"]``) and a warning; what a phase had already decided
+stands. No registry is decided twice in one sweep: its lower-cased ID is kept across pages, phases
+and the fallback. A management group cannot be listed without ARG (its subscriptions are
 what ARG resolves), so that raises.
 """
 
@@ -123,7 +125,9 @@ def _fix(
         futures: list[Future[RegistryResult]] = []
         try:
             for row in rows:
-                decided.add(_key(row))
+                if (key := _key(row)) in decided:  # a page repeated: never decide one registry twice
+                    continue
+                decided.add(key)
                 futures.append(pool.submit(_one, engine, row, source))
         finally:  # a later page failed: what was decided (and written) is still reported
             for future in futures:

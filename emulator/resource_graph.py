@@ -18,7 +18,9 @@ returned (ARG filters by RBAC, it does not refuse). Behaviour that matters at sc
 - **scope**: at most ``max_subscriptions`` subscriptions per request; management groups resolve
   through :meth:`add_management_group`, an unknown one is 403 (as ARM says for no access).
 - **lag**: :meth:`freeze` serves a snapshot of the rows (ARG trails ARM) until :meth:`thaw`.
-- **faults**: the route is ``resourcegraph`` in the emulator's fault plan.
+- **faults**: the route is ``resourcegraph`` in the emulator's fault plan; :meth:`break_paging`
+  scripts paging that never ends (a continuation answered with the token it sent, or with a fresh
+  token at the same offset, so pages run past ``totalRecords``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from . import kql
 from .arm_gateway import READ
@@ -63,6 +65,8 @@ class ResourceGraph:
             self._calls: dict[str, collections.deque[float]] = {}
             self._results: collections.OrderedDict[str, list[dict[str, Any]]] = collections.OrderedDict()
             self.queries = 0
+            self._paging_fault: tuple[str, int | None] | None = None
+            self._nonce = 0
 
     def add_management_group(self, group_id: str, subscriptions: Iterable[str]) -> None:
         self.management_groups[group_id.lower()] = [s.lower() for s in subscriptions]
@@ -73,6 +77,15 @@ class ResourceGraph:
 
     def thaw(self) -> None:
         self._frozen = None
+
+    def break_paging(self, kind: Literal["repeat", "overrun"], times: int | None = None) -> None:
+        """The next ``times`` continuations (None: all, until :meth:`reset`) page wrongly: ``repeat``
+        answers the page asked for with the very ``$skipToken`` that asked for it (a token that never
+        advances); ``overrun`` answers it with a fresh token for the same offset, so the pages repeat
+        without end and their rows add up past ``totalRecords``."""
+        if kind not in ("repeat", "overrun"):
+            raise ValueError(f"unknown paging fault {kind!r}; expected 'repeat' or 'overrun'")
+        self._paging_fault = (kind, times)
 
     # -- the endpoint ---------------------------------------------------------------------------
     def handle(self, request: Request, principal: Principal) -> Response:
@@ -114,7 +127,21 @@ class ResourceGraph:
         payload["resultTruncated"] = "true" if more and not pageable else "false"
         if more and pageable:
             payload["$skipToken"] = _encode(key, offset + top)
+        if token and (fault := self._take_paging_fault()):
+            kind, nonce = fault
+            payload["$skipToken"] = token if kind == "repeat" else _encode(key, offset, nonce)
         return Response.json(200, payload, quota)
+
+    def _take_paging_fault(self) -> tuple[str, int] | None:
+        """The paging fault this continuation gets (one use consumed), with a nonce for its token."""
+        with self._lock:
+            if self._paging_fault is None:
+                return None
+            kind, times = self._paging_fault
+            if times is not None:
+                self._paging_fault = (kind, times - 1) if times > 1 else None
+            self._nonce += 1
+            return kind, self._nonce
 
     def _charge(self, who: str) -> dict[str, str]:
         """Count the query against the principal's window, or answer 429 when it is spent."""
@@ -240,8 +267,9 @@ def _quota_headers(remaining: int, resets_s: float) -> dict[str, str]:
     }
 
 
-def _encode(key: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"k": key, "o": offset}).encode()).decode()
+def _encode(key: str, offset: int, nonce: int | None = None) -> str:
+    fields: dict[str, Any] = {"k": key, "o": offset} | ({"n": nonce} if nonce is not None else {})
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode()
 
 
 def _decode(token: Any) -> tuple[str, int]:
