@@ -122,7 +122,9 @@ class Engine:
         subscription after another made a 10-subscription sweep wait for every page in turn.
         ARM throttles reads per subscription, so this does not raise any one subscription's rate.
         """
-        from concurrent.futures import Future, ThreadPoolExecutor
+        from concurrent.futures import Future
+
+        from acrguard.context_pool import ContextPool  # the workers' records stay in this batch
 
         summary = Summary()
         subs = list(subscriptions or self.policy.subscriptions or self.arm.list_subscriptions())
@@ -130,7 +132,7 @@ class Engine:
         # The pool exits (every decision made) before the batch does (notifications sent).
         with (
             self.audit.batch(),
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acrguard-sweep") as pool,
+            ContextPool(max_workers=workers, thread_name_prefix="acrguard-sweep") as pool,
         ):
 
             def list_one(sub: str) -> tuple[list[Future[RegistryResult]], RegistryResult | None]:
@@ -158,7 +160,7 @@ class Engine:
             futures: list[Future[RegistryResult]] = []
             unparsed: list[RegistryResult] = []
             if in_scope:
-                with ThreadPoolExecutor(
+                with ContextPool(
                     max_workers=min(workers, len(in_scope)), thread_name_prefix="acrguard-list"
                 ) as listers:
                     for listed, failure in listers.map(list_one, in_scope):  # subscription order

@@ -29,11 +29,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from acrguard import pushdown
 from acrguard.arm import ArmError
+from acrguard.context_pool import ContextPool
 from acrguard.engine import Engine, RegistryResult, Summary
 from acrguard.resource_graph import ResourceGraph
 from acrguard.resource_ids import RegistryRef
@@ -120,8 +121,8 @@ def _fix(
     done: Callable[[RegistryResult], None],
 ) -> None:
     """Decide the fix candidates on ``workers`` threads as their pages arrive (a write is a GET and
-    a PATCH: the threads wait on ARM, not on each other)."""
-    with ThreadPoolExecutor(workers, thread_name_prefix="acrguard-sweep") as pool:
+    a PATCH: the threads wait on ARM, not on each other), inside the sweep's notification batch."""
+    with ContextPool(workers, thread_name_prefix="acrguard-sweep") as pool:  # in the sweep's batch
         futures: list[Future[RegistryResult]] = []
         try:
             for row in rows:

@@ -7,7 +7,10 @@ skipped decisions are not news.
 When: promptly on the event path (the record is sent from the thread that decided it), and in
 batches inside :meth:`Notifier.batch` (a sweep or reconcile: ``Audit.batch`` opens one), where the
 records are held and sent at the end in chunks, one request per chunk and sink, so a sweep of
-10,000 registries makes tens of calls, not 10,000.
+10,000 registries makes tens of calls, not 10,000. A batch belongs to the call that opened it (a
+context variable, carried to that call's workers by :class:`acrguard.context_pool.ContextPool`),
+not to the process: an event handled on another thread while the timer's sweep runs is sent at
+once, not held until the sweep ends.
 
 Failures: each request is retried (bounded attempts, short backoff, ``Retry-After`` honoured up to a
 cap), then given up with one ``notify_failed`` JSON line on the ``acrguard.audit`` logger. A
@@ -16,10 +19,11 @@ notification never raises into the engine and never undoes a decision.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -31,6 +35,23 @@ audit_log = logging.getLogger("acrguard.audit")
 
 NOTIFIED_OUTCOMES = frozenset({"planned", "applied", "flagged"})
 MAX_RETRY_AFTER_S = 5.0
+
+
+class _Held:
+    """The records one batch holds; ``open`` turns False when the batch sends them."""
+
+    __slots__ = ("open", "records")
+
+    def __init__(self) -> None:
+        self.open = True
+        self.records: list[AuditRecord] = []
+
+
+#: The batches open in this call, per notifier (a context variable: each call, and the workers it
+#: hands work to, see their own; another thread's call sees none).
+_BATCHES: contextvars.ContextVar[Mapping[Notifier, _Held] | None] = contextvars.ContextVar(
+    "acrguard_notify_batches", default=None
+)
 
 
 class SinkError(RuntimeError):
@@ -72,33 +93,38 @@ class Notifier:
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
         self._lock = threading.Lock()
-        self._depth = 0
-        self._held: list[AuditRecord] = []
         self.delivered = 0  # requests that succeeded (tests, bench)
         self.given_up = 0  # requests that ended in notify_failed
 
     def __call__(self, record: AuditRecord) -> None:
         if record.outcome not in self.outcomes or record.registry is None:
             return
-        with self._lock:
-            if self._depth:
-                self._held.append(record)
-                return
+        held = (_BATCHES.get() or {}).get(self)
+        if held is not None:
+            with self._lock:
+                if held.open:
+                    held.records.append(record)
+                    return
         self.deliver([record])
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Hold records until the outermost batch ends, then send them in chunks."""
-        with self._lock:
-            self._depth += 1
+        """Hold this call's records (its workers' too, through ContextPool) until its outermost
+        batch ends, then send them in chunks. Other calls' records are not held."""
+        batches = _BATCHES.get() or {}
+        if self in batches:  # an enclosing batch of this call holds them already
+            yield
+            return
+        held = _Held()
+        token = _BATCHES.set({**batches, self: held})
         try:
             yield
         finally:
+            _BATCHES.reset(token)
             with self._lock:
-                self._depth -= 1
-                held, self._held = (self._held, []) if self._depth == 0 else ([], self._held)
-            if held:
-                self.deliver(held)
+                held.open = False  # a late record from a worker is sent on its own
+            if held.records:
+                self.deliver(held.records)
 
     def deliver(self, records: Sequence[AuditRecord]) -> None:
         """Send to every sink in chunks; a sink's failure is logged, never raised."""
