@@ -260,7 +260,7 @@ def _invalid(message: str, position: int | None = None) -> ArmError:
 
 
 def _quota_headers(remaining: int, resets_s: float) -> dict[str, str]:
-    whole = max(0, math.ceil(resets_s))
+    whole = max(0, math.ceil(round(resets_s, 3)))  # round off float noise: now + 7200 - now > 7200
     return {
         "x-ms-user-quota-remaining": str(remaining),
         "x-ms-user-quota-resets-after": f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}",
