@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from acrguard.arm_errors import (
     BACKOFF,
@@ -202,16 +201,17 @@ class Arm:
     def update(
         self,
         ref: RegistryRef,
-        first: Registry,
+        first: Registry | None,
         prepare: Callable[[Registry], RegistryUpdateParameters | None],
     ) -> tuple[Registry, bool]:
         """PATCH (long-running) what ``prepare`` computes, and return (registry after, wrote).
 
-        ``prepare`` gets the registry as last read: ``first`` (the caller's fresh read) on the first
-        attempt, a new GET on every later one. It returns the change to send, None when there is
+        ``prepare`` gets the registry as last read: ``first`` (the caller's fresh read; None: read
+        now, e.g. under a lease taken after the caller's read) on the first attempt, a new GET on
+        every later one. It returns the change to send, None when there is
         nothing (left) to do, or raises :class:`Unsettled` to have the registry read again later.
         """
-        started = time.monotonic()
+        started = self.clock.time()
         latest: list[Registry | None] = [first]
 
         def attempt() -> tuple[Registry, bool]:
@@ -229,7 +229,8 @@ class Arm:
 
     def polling(self, what: str, started: float) -> Any:
         """ARM's polling for a long-running write, bounded by what is left of the retry budget
-        (ARM may say ``Retry-After: 45``); the clock is the ARM layer's, so simulated time applies."""
+        (ARM may say ``Retry-After: 45``) since ``started`` (the ARM layer's ``clock.time()``, so
+        simulated time applies)."""
         from azure.mgmt.core.polling.arm_polling import ARMPolling
 
         budget = self.settings.retry_budget_s
@@ -237,7 +238,7 @@ class Arm:
 
         class Polling(ARMPolling):
             def _sleep(self, delay: float) -> None:
-                if time.monotonic() - started + delay > budget:
+                if clock.time() - started + delay > budget:
                     raise PollingBudgetExceeded(
                         f"{what}: the operation was still running after {budget:g}s "
                         f"(next poll in {delay:g}s); outcome unknown"
@@ -278,22 +279,27 @@ class Arm:
 
         from acrguard.credential import NoCredentialError
 
-        started = time.monotonic()
-        out_of_time = stop_before_delay(self.settings.retry_budget_s)
+        # The budget is kept on the engine's clock, not tenacity's monotonic one: a simulated
+        # clock (the race tests) then bounds waiting exactly as real time does in production.
+        started = self.clock.time()
+        budget = self.settings.retry_budget_s
         failures = [0]
+
+        def elapsed() -> float:
+            return self.clock.time() - started
 
         def stop(state: RetryCallState) -> bool:
             # Waiting for a registry to settle is not a failure: only the budget bounds it.
             if not isinstance(state.outcome and state.outcome.exception(), Unsettled):
                 failures[0] += 1
-            return failures[0] >= self.settings.max_attempts or out_of_time(state)
+            return failures[0] >= self.settings.max_attempts or elapsed() + state.upcoming_sleep >= budget
 
         retrying = Retrying(
             # A poll that outlives the budget leaves the outcome unknown: never PATCH again on top
             # of it; it is raised (TransientArmError) so the redelivered event re-reads.
             retry=retry_if_exception(lambda e: is_transient(e) and not isinstance(e, PollingBudgetExceeded)),
             stop=stop,
-            wait=self._wait,
+            wait=lambda state: self._wait(state, budget - elapsed()),
             sleep=self.clock.sleep,
             before_sleep=lambda state: log.warning(
                 "%s: attempt %d failed (%s), retrying",
@@ -317,7 +323,7 @@ class Arm:
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
-                    f"in {time.monotonic() - started:.1f}s: {_describe(exc)}",
+                    f"in {elapsed():.1f}s: {_describe(exc)}",
                     status,
                     code,
                 ) from exc
@@ -334,17 +340,16 @@ class Arm:
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
-                    f"in {time.monotonic() - started:.1f}s: {_describe(exc)}"
+                    f"in {elapsed():.1f}s: {_describe(exc)}"
                 ) from exc
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, remaining: float) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = exc.wait_s if isinstance(exc, Unsettled) else retry_after_seconds(exc) if exc else None
         backoff = BACKOFF(state)
         delay = hinted if hinted is not None else backoff
-        remaining = self.settings.retry_budget_s - (state.seconds_since_start or 0)
         # Never sleep past the budget: stop_before_delay then ends the loop with the error.
         return max(0.0, min(delay, remaining + 0.001)) if hinted is not None else max(0.0, delay)
 

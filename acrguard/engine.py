@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Container, Iterable
-from typing import Any
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
 
 from acrguard.arm import (
     Arm,
@@ -32,14 +33,21 @@ from acrguard.results import RegistryResult, Summary
 from remediators import Status
 from remediators.base import Children
 
+if TYPE_CHECKING:
+    from acrguard.lease import RegistryLeases
+
 log = logging.getLogger("acrguard.engine")
 
 
 class Engine:
-    def __init__(self, policy: Policy, arm: Arm, audit: Audit | None = None) -> None:
+    def __init__(
+        self, policy: Policy, arm: Arm, audit: Audit | None = None, leases: RegistryLeases | None = None
+    ) -> None:
         self.policy = policy
         self.arm = arm
         self.audit = audit or Audit()
+        # Across instances: one writer of a registry's IP rule list at a time (acrguard.lease).
+        self.leases = leases
         # Two deliveries of the same registry in this process are serialised so the second
         # re-reads after the first wrote (one write, not two).
         self._locks = RegistryLocks()
@@ -248,8 +256,12 @@ class Engine:
             return now.params()
 
         sku = first.sku
+        # A PATCH that replaces the IP rule list is computed from a read taken under the
+        # registry's lease, so another instance's write cannot fall between that read and it.
+        leased = self.leases is not None and first.replaces_lists
         try:
-            updated, _ = self.arm.update(ref, registry, prepare)
+            with self.leases.hold(ref) if leased else nullcontext():  # type: ignore[union-attr]
+                updated, _ = self.arm.update(ref, None if leased else registry, prepare)
         except TransientArmError:
             raise
         except RegistryNotFound as exc:  # deleted between the read and the write: nothing to fix

@@ -50,7 +50,16 @@ def build_engine(
     notifier = notifier_for(policy, settings)
     if notifier is not None:
         audit.add_listener(notifier)
-    return Engine(policy, Arm(settings), audit)
+    arm = Arm(settings)
+    leases = None
+    if settings.lease_container_url:
+        import os
+
+        from acrguard.lease import RegistryLeases
+
+        connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
+        leases = RegistryLeases(settings.lease_container_url, arm, connection_string)
+    return Engine(policy, arm, audit, leases=leases)
 
 
 def reset() -> None:

@@ -184,6 +184,13 @@ SETTINGS: dict[str, Setting] = {
         _number(float, 0, 60, "seconds", zero_ok=True),
         "5",
     ),
+    "ACRGUARD_LEASE_CONTAINER_URL": Setting(
+        "lease_container_url",
+        "Blob container for the per-registry lease that lets one instance at a time replace a "
+        "registry's IP rules (infra sets it; empty: no lease, for one process such as the CLI). "
+        "The identity is used, or AZURE_STORAGE_CONNECTION_STRING when set (Azurite).",
+        _url(http_loopback=True),
+    ),
     "ACRGUARD_NOTIFY_WEBHOOK_URL": Setting(
         "notify_webhook_url", "Webhook sink URL for planned/applied decisions.", _url(http_loopback=True)
     ),
@@ -232,6 +239,7 @@ class Settings:
     notify_eventgrid_endpoint: str | None = None
     notify_eventgrid_key: str | None = field(default=None, repr=False)
     notify_on_failed: bool = False
+    lease_container_url: str | None = None
     policy_looked: tuple[Path, ...] = ()  # where the default policy was searched; () when one was named
 
     @classmethod

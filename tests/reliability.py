@@ -228,25 +228,47 @@ def render_adversarial(cases: list[dict[str, Any]], races: list[dict[str, Any]])
             "**A person's burst of rule additions racing ACR Guard** (`tests/test_race.py`): N = 3–6 "
             "`az acr network-rule add` (a GET, then a PATCH of the whole rule set) 0.2–3 s apart, "
             "each write's event reaching ACR Guard 0.3–3 s later, each of our ARM calls taking "
-            "0.05–0.4 s, on simulated time; every seed is one reproducible interleaving.",
+            "0.05–0.4 s, on simulated time; every seed is one reproducible interleaving. With two "
+            "engine processes (`tests/test_race_instances.py`, one Function instance each) every event "
+            "goes to either instance and half of them to both, on simulated time shared by the processes.",
             "",
         ]
-        totals: dict[str, Counter[str]] = defaultdict(Counter)
+        totals: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+        keys = ("interleavings", "person_rules", "lost", "our_patches", "stale_patches", "redeliveries")
         for row in races:
-            for key in ("interleavings", "person_rules", "lost", "our_patches", "redeliveries"):
-                totals[row["defence"]][key] += row[key]
+            for key in keys:
+                totals[(row.get("instances", 1), row["defence"])][key] += row.get(key, 0)
+        labels = {
+            "settle": "settle wait (ACRGUARD_SETTLE_S=5)",
+            "none": "none (control, SETTLE_S=0)",
+            "settle+lease": "settle wait + blob lease per registry",
+            "settle only": "settle wait only (control: no lease)",
+        }
         lines += _table(
-            ["defence", "interleavings", "person's rules", "rules lost", "our PATCHes", "redeliveries"],
+            [
+                "engine processes",
+                "defence",
+                "interleavings",
+                "person's rules",
+                "rules lost",
+                "our PATCHes",
+                "list PATCHes from a stale read",
+                "redeliveries",
+            ],
             (
                 [
-                    "settle wait (ACRGUARD_SETTLE_S=5)" if name == "settle" else "none (control, SETTLE_S=0)",
+                    instances,
+                    labels.get(name, name),
                     f"{t['interleavings']:,}",
                     f"{t['person_rules']:,}",
                     t["lost"],
                     f"{t['our_patches']:,}",
+                    t["stale_patches"] if instances > 1 else "–",
                     t["redeliveries"],
                 ]
-                for name, t in sorted(totals.items(), reverse=True)
+                for (instances, name), t in sorted(
+                    totals.items(), key=lambda kv: (kv[0][0], kv[0][1] == "none" or kv[0][1] == "settle only")
+                )
             ),
         )
         lines.append("")

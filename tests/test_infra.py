@@ -647,7 +647,12 @@ def test_function_identity_has_blob_rights_per_container_never_on_the_account() 
         for a in assignments.values()
         if a["properties"]["principalId"] == "hostPrincipalId"
     }
-    assert host == {"hostLocksContainerName", "hostKeysContainerName", "deploymentContainerName"}
+    assert host == {
+        "hostLocksContainerName",
+        "hostKeysContainerName",
+        "deploymentContainerName",
+        "leaseContainerName",  # per-registry leases (acrguard/lease.py)
+    }
     operator = {
         containers[a["scope"]]
         for a in assignments.values()

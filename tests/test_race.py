@@ -24,12 +24,11 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import random
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from engine_helpers import SUB_A, as_person, rid
+from engine_helpers import rid
+from race_sim import CHUNKS, INTERLEAVINGS, POLICY, POLICY_IPS, Timeline, open_firewall_and_schedule_burst
 from reliability import record
 
 from acrguard.arm import Arm, TransientArmError
@@ -39,50 +38,7 @@ from acrguard.policy import parse_policy
 from acrguard.settings import Settings
 
 REG = rid("contosorace")
-POLICY_IPS = ["203.0.113.0/24", "198.51.100.7"]
-POLICY = f"""
-version: 1
-mode: enforce
-rules:
-  anonymous_pull: {{enabled: false}}
-  network_rules: {{enabled: true, allowed_ips: {POLICY_IPS}}}
-"""
-INTERLEAVINGS = 200
-CHUNKS = 8  # spread over the xdist workers
 SETTLE_S = 5.0  # the default: above the 3.8 s a burst can pause between two PATCHes
-
-
-class Timeline:
-    """Simulated time: actions scheduled at instants, run in order as time passes them."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = 0
-
-    def at(self, when: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (when, self._seq, action))
-        self._seq += 1
-
-    def next_due(self) -> float | None:
-        return self._queue[0][0] if self._queue else None
-
-    def advance_to(self, when: float) -> None:
-        while self._queue and self._queue[0][0] <= when:
-            due, _, action = heapq.heappop(self._queue)
-            self.now = max(self.now, due)
-            action()
-        self.now = max(self.now, when)
-
-    # the acrguard.clock.Clock protocol
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.advance_to(self.now + max(0.0, seconds))
-
-    def datetime(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
 
 
 @dataclasses.dataclass
@@ -101,13 +57,7 @@ def run_interleaving(emu: Any, arm: Arm, seed: int, settle_s: float) -> Outcome:
     timeline = Timeline()
     arm.clock = timeline
     emu.set_clock(timeline.datetime)
-    emu.add_registry(
-        subscription=SUB_A,
-        resource_group="rg-platform",
-        name="contosorace",
-        sku="Premium",
-        properties={"networkRuleSet": {"defaultAction": "Allow", "ipRules": []}},
-    )
+    person_rules = open_firewall_and_schedule_burst(emu, timeline, rng, "contosorace")
     me = emu.managed_identity.object_id
 
     def our_request_costs_time(request: Any) -> None:
@@ -115,26 +65,6 @@ def run_interleaving(emu: Any, arm: Arm, seed: int, settle_s: float) -> Outcome:
             timeline.sleep(rng.uniform(0.05, 0.4))  # the person's writes due meanwhile land first
 
     emu.on_arm_request(our_request_costs_time)
-
-    # The person's burst: N additions, each a GET then a PATCH of the whole rule set.
-    count = rng.randint(3, 6)
-    person_rules = [f"192.0.2.{10 + i}" for i in range(count)]
-    seen: dict[str, Any] = {}
-    when = timeline.now + rng.uniform(0.0, 2.0)
-    for value in person_rules:
-
-        def get(value: str = value) -> None:
-            seen[value] = as_person(emu, "GET", REG)["properties"]["networkRuleSet"]
-
-        def patch(value: str = value) -> None:
-            rule_set = seen.pop(value)
-            rule_set["ipRules"] = [*rule_set["ipRules"], {"action": "Allow", "value": value}]
-            as_person(emu, "PATCH", REG, {"properties": {"networkRuleSet": rule_set}})
-
-        timeline.at(when, get)
-        when += rng.uniform(0.1, 0.8)
-        timeline.at(when, patch)
-        when += rng.uniform(0.2, 3.0)
 
     engine = Engine(parse_policy(POLICY, "race-policy.yaml"), arm, Audit())
     engine.arm.settings = dataclasses.replace(arm.settings, settle_s=settle_s)

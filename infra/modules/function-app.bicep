@@ -27,6 +27,9 @@ param storageAccountName string
 @description('Blob container the Flex Consumption deployment package is stored in.')
 param deploymentContainerName string
 
+@description('URL of the container of per-registry leases (one writer of a registry\'s IP rules across instances).')
+param leaseContainerUrl string
+
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
 
@@ -220,6 +223,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ACRGUARD_SETTLE_S'
           value: '5'
+        }
+        {
+          // The identity holds Blob Data Contributor on this container only (storage.bicep).
+          name: 'ACRGUARD_LEASE_CONTAINER_URL'
+          value: leaseContainerUrl
         }
         {
           // A Key Vault reference, never the URL: the platform resolves it into the environment.

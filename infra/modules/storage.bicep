@@ -31,6 +31,9 @@ var deadLetterContainerName = 'deadletter'
 // are created here so that the host needs rights on them alone, not the right to create containers.
 var hostLocksContainerName = 'azure-webjobs-hosts'
 var hostKeysContainerName = 'azure-webjobs-secrets'
+// One empty blob per registry whose IP rules ACR Guard has replaced; its lease lets one Function
+// instance at a time replace them (acrguard/lease.py).
+var leaseContainerName = 'acrguard-leases'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: a Flex Consumption host without VNet integration reaches its storage over the public endpoint; access is Entra ID only (shared keys off).
@@ -112,6 +115,26 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+resource leaseContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: leaseContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Lease Blob and Put Blob need .../containers/blobs/write (Learn: "Permissions for Blob service
+// operations"): Blob Data Contributor, on the lease container only.
+resource leaseAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(leaseContainer.id, hostPrincipalId, storageBlobDataContributorRoleId)
+  scope: leaseContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributorRoleId)
+    principalId: hostPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // The host needs Blob Data Owner for AzureWebJobsStorage (locks, timer schedule status, keys): on
 // its two containers only. Queue and Table roles are deliberately not granted: neither the Event
 // Grid nor the timer trigger uses them.
@@ -174,3 +197,6 @@ output deadLetterContainerName string = deadLetterContainer.name
 
 @description('URL of the dead-letter container.')
 output deadLetterContainerUrl string = '${account.properties.primaryEndpoints.blob}${deadLetterContainerName}'
+
+@description('URL of the container of per-registry leases (ACRGUARD_LEASE_CONTAINER_URL).')
+output leaseContainerUrl string = '${account.properties.primaryEndpoints.blob}${leaseContainer.name}'

@@ -1,0 +1,123 @@
+"""One writer of a registry's IP rule list across Function instances: a blob lease per registry.
+
+Why. Flex Consumption scales out, and Event Grid may hand two writes of one registry to two
+instances at once. The per-registry lock (acrguard.locks) holds only within a process. A PATCH
+of ``networkRuleSet`` replaces the whole list (registries have no ETag), so two instances that
+each read, wait for the registry to settle and write, each write from their own read: the later
+one can undo what was added after its read. A blob lease is Azure Storage's own mutual exclusion
+with an expiry (Lease Blob: at most one holder; a lease not renewed ends after its duration), on
+the storage account the Function App already has, so it adds no service.
+
+Only writes that replace a list take it (acrguard.plan.WHOLE_LIST_PROPERTIES): a PATCH of
+anonymous pull or the admin user cannot drop anything, and stays one GET and one PATCH.
+
+Bounded on every path:
+- acquiring goes through the ARM layer's one retry loop (:meth:`acrguard.arm.Arm.call`): a lease
+  held by another instance is a wait (:class:`Unsettled`), not a failure, bounded by
+  ``ACRGUARD_RETRY_BUDGET_S``; then :class:`TransientArmError` is raised so Event Grid redelivers;
+- the lease is released on every way out of :meth:`RegistryLeases.hold`;
+- a holder that crashes loses it after :data:`LEASE_S` seconds (the longest finite lease).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+from acrguard.arm_errors import PermanentArmError, Unsettled
+from acrguard.resource_ids import RegistryRef
+
+if TYPE_CHECKING:
+    from acrguard.arm import Arm
+
+log = logging.getLogger("acrguard.lease")
+
+#: Seconds a lease lasts unless released: Azure's longest finite lease (15 to 60 s, or infinite).
+#: A crashed holder's lease ends by then; a live holder's write is bounded by the retry budget.
+LEASE_S = 60
+#: How long to wait before asking again while another instance holds the lease.
+CONTENDED_WAIT_S = 1.0
+#: The RBAC data action of Lease Blob and Put Blob (Storage Blob Data Contributor has it).
+LEASE_ACTION = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write"
+
+
+def blob_name(ref: RegistryRef) -> str:
+    """The lease blob of a registry: its lower-cased ID, readable in the portal, one per registry."""
+    return ref.key.lstrip("/")
+
+
+class RegistryLeases:
+    """Leases on blobs in one container (``ACRGUARD_LEASE_CONTAINER_URL``). Thread-safe."""
+
+    def __init__(self, container_url: str, arm: Arm, connection_string: str | None = None) -> None:
+        from acrguard.deadletter import parse_container_url
+
+        self.location = parse_container_url(container_url)
+        self._arm = arm
+        self._connection_string = connection_string
+        self._client: Any = None
+
+    def _container(self) -> Any:
+        """Built on the first list write: azure-storage-blob is not imported on the default path."""
+        if self._client is None:
+            from azure.storage.blob import BlobServiceClient, ContainerClient
+
+            options = {
+                "retry_total": 0,  # Arm.call is the one retry layer
+                "connection_timeout": min(10.0, self._arm.settings.http_timeout_s),
+                "read_timeout": self._arm.settings.http_timeout_s,
+            }
+            if self._connection_string:  # Azurite, or a key (local development only)
+                service = BlobServiceClient.from_connection_string(self._connection_string, **options)
+                self._client = service.get_container_client(self.location.container)
+            else:  # the Function App: its identity, Storage Blob Data Contributor on this container
+                self._client = ContainerClient(
+                    self.location.account_url,
+                    self.location.container,
+                    credential=self._arm.credential,
+                    **options,
+                )
+        return self._client
+
+    @contextmanager
+    def hold(self, ref: RegistryRef) -> Iterator[None]:
+        """Hold ``ref``'s lease for the block: waits (bounded) while another instance holds it."""
+        blob = self._container().get_blob_client(blob_name(ref))
+        lease = self._arm.call(f"LEASE {ref}", LEASE_ACTION, None, lambda: _acquire(blob, ref))
+        try:
+            yield
+        finally:
+            try:
+                lease.release()
+            except Exception as exc:  # the write is done either way; the lease then ends by itself
+                log.warning("releasing the lease of %s failed (%s); it ends within %ds", ref, exc, LEASE_S)
+
+
+def _acquire(blob: Any, ref: RegistryRef, *, made: bool = False) -> Any:
+    """One Lease Blob request (and, the first time a registry's list is written anywhere, one Put
+    Blob of its empty lease blob). A lease held elsewhere is :class:`Unsettled`: wait, ask again."""
+    from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+    try:
+        return blob.acquire_lease(lease_duration=LEASE_S)
+    except ResourceNotFoundError as exc:
+        if made or getattr(exc, "error_code", None) != "BlobNotFound":
+            # ContainerNotFound: a deployment mistake. Never write the list without the lease.
+            raise PermanentArmError(
+                f"the lease container {blob.container_name!r} was not found at {blob.primary_hostname} "
+                f"(ACRGUARD_LEASE_CONTAINER_URL): not replacing {ref.name}'s IP rules without its lease",
+                404,
+                getattr(exc, "error_code", None),
+            ) from exc
+    except HttpResponseError as exc:
+        if exc.status_code == 409 and getattr(exc, "error_code", None) == "LeaseAlreadyPresent":
+            raise Unsettled(
+                f"{ref} is being written by another instance (its lease is held); waiting for it",
+                CONTENDED_WAIT_S,
+            ) from exc
+        raise
+    with suppress(ResourceExistsError):  # another instance made it first
+        blob.upload_blob(b"", overwrite=False)
+    return _acquire(blob, ref, made=True)
