@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import heapq
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +130,36 @@ class SimulatedClock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+
+class Timeline:
+    """Simulated time: actions scheduled at instants, run in order as time passes them."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (when, self._seq, action))
+        self._seq += 1
+
+    def next_due(self) -> float | None:
+        return self._queue[0][0] if self._queue else None
+
+    def advance_to(self, when: float) -> None:
+        while self._queue and self._queue[0][0] <= when:
+            due, _, action = heapq.heappop(self._queue)
+            self.now = max(self.now, due)
+            action()
+        self.now = max(self.now, when)
+
+    # the acrguard.clock.Clock protocol
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance_to(self.now + max(0.0, seconds))
+
+    def datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
