@@ -209,7 +209,7 @@ class Arm:
 
         ``prepare`` gets the registry as last read: ``first`` (the caller's fresh read) on the first
         attempt, a new GET on every later one. It returns the change to send, None when there is
-        nothing (left) to do, or raises :class:`Unsettled` to have the registry read again later.
+        nothing (left) to do.
         """
         started = time.monotonic()
         latest: list[Registry | None] = [first]
@@ -280,13 +280,9 @@ class Arm:
 
         started = time.monotonic()
         out_of_time = stop_before_delay(self.settings.retry_budget_s)
-        failures = [0]
 
         def stop(state: RetryCallState) -> bool:
-            # Waiting for a registry to settle is not a failure: only the budget bounds it.
-            if not isinstance(state.outcome and state.outcome.exception(), Unsettled):
-                failures[0] += 1
-            return failures[0] >= self.settings.max_attempts or out_of_time(state)
+            return state.attempt_number >= self.settings.max_attempts or out_of_time(state)
 
         retrying = Retrying(
             # A poll that outlives the budget leaves the outcome unknown: never PATCH again on top
@@ -341,7 +337,7 @@ class Arm:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        hinted = exc.wait_s if isinstance(exc, Unsettled) else retry_after_seconds(exc) if exc else None
+        hinted = retry_after_seconds(exc) if exc else None
         backoff = BACKOFF(state)
         delay = hinted if hinted is not None else backoff
         remaining = self.settings.retry_budget_s - (state.seconds_since_start or 0)
@@ -372,7 +368,7 @@ def _not_found(what: str, ref: RegistryRef | None, exc: BaseException, code: str
 def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
-    if isinstance(exc, Unsettled | PollingBudgetExceeded):
+    if isinstance(exc, PollingBudgetExceeded):
         return str(exc)
     if (operation_code := operation_error_code(exc)) is not None:
         return f"the long-running operation ended Failed ({operation_code})"
