@@ -258,9 +258,9 @@ class Engine:
                 waited = self.clock.time() - w.started
                 if deferrals == MAX_DEFERRALS or waited + wait > self.arm.settings.retry_budget_s:
                     reason = (
-                        f"the IP rule list kept changing (put off {deferrals} times in {waited:.1f}s, last "
-                        f"by {quiet.changed_by or 'someone'}): not replaced now, so that no rule being "
-                        "added is dropped; raised so the event is redelivered"
+                        f"the IP rule list was still changing after {deferrals} waits for it to be quiet "
+                        f"({waited:.1f}s; last by {quiet.changed_by or 'someone'}): not replaced now, so "
+                        "that no rule being added is dropped; raised so the event is redelivered"
                     )
                     self._record(ref, w, emit, children, unsettled=reason)
                     raise Unsettled(f"PATCH {ref}: {reason}")
@@ -323,6 +323,8 @@ class Engine:
         audit; our PATCH fixed them too, so each gets its own record of that write). ``unsettled``:
         the list fixes still held back are ``flagged`` with that reason. ``only``: just these rules
         (those an earlier PATCH of ours fixed, when a later one failed)."""
+        if only is not None and not only:
+            return
         after = self._plan(ref, w.read, children)
         confirmed = {d.rule: d for d in after.decisions}
         held = {d.rule: d for d in w.held} if unsettled else {}
