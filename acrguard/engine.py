@@ -262,7 +262,9 @@ class Engine:
                         f"({waited:.1f}s; last by {quiet.changed_by or 'someone'}): not replaced now, so "
                         "that no rule being added is dropped; raised so the event is redelivered"
                     )
-                    self._record(ref, w, emit, children, unsettled=reason)
+                    self._record(
+                        ref, w, emit, children, told={d.rule: ("flagged", d, reason) for d in w.held}
+                    )
                     raise Unsettled(f"PATCH {ref}: {reason}")
                 self.clock.sleep(wait)
                 current = self.arm.get(ref)
@@ -273,14 +275,13 @@ class Engine:
             for d in first.to_fix:
                 emit("skipped", d, str(exc), sku=first.sku)
             return
-        except TransientArmError:
+        except TransientArmError:  # told by the registry's record; what an earlier PATCH fixed is told here
             self._record(ref, w, emit, children, only=w.done - {d.rule for d in w.trying})
             raise
         except ArmError as exc:
-            failing = w.trying or w.plan.to_fix or first.to_fix
-            for d in failing:
-                emit("failed", d, f"PATCH rejected: {exc}", after=d.evaluation.after, sku=first.sku)
-            self._record(ref, w, emit, children, only=w.done - {d.rule for d in failing})
+            failing = (*w.trying, *w.held) or w.plan.to_fix or first.to_fix  # held: never sent now
+            told = {d.rule: ("failed", d, f"PATCH rejected: {exc}") for d in failing}
+            self._record(ref, w, emit, children, told=told, only=w.done)
             return
         self._record(ref, w, emit, children)
 
@@ -315,29 +316,30 @@ class Engine:
         emit: _Emit,
         children: Children,
         *,
-        unsettled: str | None = None,
+        told: dict[str, tuple[Outcome, RuleDecision, str]] | None = None,
         only: set[str] | None = None,
     ) -> None:
-        """One record per rule the write concerned, confirmed from ARM's last answer: ``first``'s
-        fixes, and rules that drifted only while we waited (their first verdict is already in the
-        audit; our PATCH fixed them too, so each gets its own record of that write). ``unsettled``:
-        the list fixes still held back are ``flagged`` with that reason. ``only``: just these rules
-        (those an earlier PATCH of ours fixed, when a later one failed)."""
-        if only is not None and not only:
-            return
-        after = self._plan(ref, w.read, children)
-        confirmed = {d.rule: d for d in after.decisions}
-        held = {d.rule: d for d in w.held} if unsettled else {}
+        """One record per rule the write concerned, in rule order, confirmed from ARM's last answer:
+        ``first``'s fixes, and rules that drifted only while we waited (their first verdict is
+        already in the audit; our PATCH fixed them too, so each gets its own record of that write).
+        ``told``: rules whose outcome is already known (a list fix held back, a rejected PATCH's
+        fixes). ``only``: besides those, just these rules (what an earlier PATCH of ours fixed)."""
+        told = told or {}
         rules = {d.rule: d for d in w.first.to_fix}
-        for d in [*w.sent.values(), *held.values()]:
+        for d in [*w.sent.values(), *(d for _, d, _ in told.values())]:
             rules.setdefault(d.rule, d)
+        if only is not None:
+            rules = {rule: d for rule, d in rules.items() if rule in only or rule in told}
+        if not rules:
+            return
+        confirmed = {d.rule: d for d in self._plan(ref, w.read, children).decisions}
         sku = w.first.sku
         for rule, d in rules.items():
-            if only is not None and rule not in only:
-                continue
             now = confirmed.get(rule)
-            if rule in held:
-                emit("flagged", held[rule], unsettled or "", sku=sku)
+            if rule in told:
+                outcome, decided, reason = told[rule]
+                after = decided.evaluation.after if outcome == "failed" else None
+                emit(outcome, decided, reason, after=after, sku=sku)
             elif rule not in w.sent:
                 # The read just before writing no longer drifted for this rule and we never sent
                 # it: someone else fixed it. Report the state as read.

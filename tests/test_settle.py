@@ -168,3 +168,52 @@ def test_a_settled_registry_gets_one_patch_for_the_list_and_the_rest(emu):
     assert body["anonymousPullEnabled"] is False and body["networkRuleSet"]["defaultAction"] == "Deny"
     assert emu.counters.reads(REG) == 1
     assert h.outcomes(REG) == [("anonymous_pull", "applied"), ("network_rules", "applied")]
+
+
+def test_a_rule_added_while_we_wait_restarts_the_wait_and_is_kept(emu):
+    """Tags every 3 s, and once, 4 s in, the person adds an IP rule (a GET, then a PATCH of the
+    whole list). The list read after our wait differs from the first read's, so the wait starts
+    again from that write: our list PATCH comes at least the settle time after it, is computed from
+    a read that has the rule, and keeps it."""
+    rule = "192.0.2.77"
+    add = rule_adder(emu)
+    tag = tag_writer(emu)
+
+    def write(i: int) -> None:
+        tag(i)
+        if i == 1:
+            s.timeline.at(s.timeline.now + 1.0, lambda: add(67))  # 192.0.2.77
+
+    s = Scenario(emu, write, period=3.0, writes=10)
+    h = harness(s.timeline)
+    h.engine.handle(s.event)
+
+    (_, first), (second_at, second) = s.our_patches()
+    assert first == {"anonymousPullEnabled": False}
+    assert second_at >= s.written_at + 4.0 + SETTLE_S, "the person's list write restarted the wait"
+    assert rule in {r["value"] for r in second["networkRuleSet"]["ipRules"]}
+    assert rule in {r["value"] for r in s.registry()["networkRuleSet"]["ipRules"]}
+    assert h.outcomes(REG) == [("anonymous_pull", "applied"), ("network_rules", "applied")]
+
+
+def test_a_rejected_list_patch_still_records_the_fix_written_before_it(emu):
+    """Anonymous pull was PATCHed at once; the firewall's PATCH, after the wait, is refused (400).
+    The records say what happened to each: anonymous pull ``applied`` (the write it was), the
+    firewall ``failed`` with ARM's reason; nothing is reported without its rule."""
+    s = Scenario(emu, tag_writer(emu), period=3.0, writes=1)
+    gets = []
+
+    def refuse_the_list_patch(request: Any) -> None:
+        if ours(emu, request) and request.method == "GET":
+            gets.append(request)
+            if len(gets) == 2:  # the read after the wait: the next PATCH is the list's
+                emu.inject(method="PATCH", resource_id=REG, status=400, code="InvalidRequest", times=1)
+
+    emu.on_arm_request(refuse_the_list_patch)
+    h = harness(s.timeline)
+    h.engine.handle(s.event)
+
+    assert h.outcomes(REG) == [("anonymous_pull", "applied"), ("network_rules", "failed")]
+    assert "InvalidRequest" in h.records[-1].reason or "400" in h.records[-1].reason
+    assert all(r.rule for r in h.records)
+    assert s.registry()["anonymousPullEnabled"] is False
