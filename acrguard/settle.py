@@ -6,7 +6,10 @@ a rule someone adds between our read and our write would be dropped. People add 
 writes the list only once it has been quiet for ``ACRGUARD_SETTLE_S``, from a read taken then.
 Nothing else waits: a change that replaces no list cannot drop anything.
 
-How quiet is judged. ``systemData.lastModifiedAt`` says when *something* last changed, not what.
+How quiet is judged. ``systemData.lastModifiedAt`` says when *something* last changed, not what:
+ARM's ``systemData`` is metadata on the creation and last modification of the resource as a whole
+(Azure/bicep-types-az, generated/containerregistry/microsoft.containerregistry/*/types.md), with
+no time per property.
 The first read has no earlier list to compare with, so the list may have changed as late as that
 instant: the first decision waits until ``lastModifiedAt + settle_s``. Each later read (after a
 wait, or our own PATCH's answer) is compared with the list read before it. An equal
