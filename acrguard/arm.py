@@ -212,11 +212,12 @@ class Arm:
         nothing (left) to do.
         """
         started = time.monotonic()
-        latest: list[Registry | None] = [first]
+        unused: Registry | None = first  # the caller's read, for the first attempt only
 
         def attempt() -> tuple[Registry, bool]:
-            current = latest[0] if latest[0] is not None else self.get(ref)
-            latest[0] = None  # whatever happens next, a further attempt reads again
+            nonlocal unused
+            current = unused if unused is not None else self.get(ref)
+            unused = None  # whatever happens next, a further attempt reads again
             params = prepare(current)
             if params is None:
                 return current, False

@@ -1,5 +1,7 @@
 """The one code path behind every entry point: re-read, evaluate, one minimal PATCH, confirm, audit.
 
+(Two PATCHes only when the IP rule list must wait to settle: the rest is written at once.)
+
 The engine knows no trigger and no terminal: the Event Grid function, the timer, the CLI and the
 demo all call :meth:`Engine.handle` (events), :meth:`Engine.process` (one registry) or
 :meth:`Engine.reconcile` (whole subscriptions).
