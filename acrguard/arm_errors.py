@@ -64,8 +64,9 @@ class RegistryNotFound(PermanentArmError):
 
 class Unsettled(TransientArmError):
     """The registry's IP rule list kept changing past the write's deferrals or budget, so it was not
-    replaced (acrguard.settle). The rule's own record (``flagged``) told it; raised so that Event
-    Grid redelivers the event and a later delivery writes the list once it is quiet."""
+    replaced (acrguard.settle). The rule's own record (``flagged``, so a person is notified) told
+    it. Raised, not swallowed: the record alone would leave the firewall open until the next
+    reconcile (hours); Event Grid's redelivery re-reads and writes the list once it is quiet."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -41,7 +41,6 @@ class Scenario:
         emu.add_registry(
             subscription=SUB_A, resource_group="rg-platform", name="contosobusy", properties=OPEN
         )
-        self.timeline.sleep(60)  # the registry was created a while ago
         self.patched_at: list[float] = []  # when each of our PATCHes reached ARM
         emu.on_arm_request(self._ours_cost_time)
         write(0)
