@@ -201,22 +201,22 @@ class Arm:
     def update(
         self,
         ref: RegistryRef,
-        first: Registry | None,
+        first: Registry,
         prepare: Callable[[Registry], RegistryUpdateParameters | None],
     ) -> tuple[Registry, bool]:
         """PATCH (long-running) what ``prepare`` computes, and return (registry after, wrote).
 
-        ``prepare`` gets the registry as last read: ``first`` (the caller's fresh read; None: read
-        now, e.g. under a lease taken after the caller's read) on the first attempt, a new GET on
-        every later one. It returns the change to send, None when there is
-        nothing (left) to do, or raises :class:`Unsettled` to have the registry read again later.
+        ``prepare`` gets the registry as last read: ``first`` (the caller's fresh read) on the first
+        attempt, a new GET on every later one. It returns the change to send, None when there is
+        nothing (left) to do.
         """
         started = self.clock.time()
-        latest: list[Registry | None] = [first]
+        unused: Registry | None = first  # the caller's read, for the first attempt only
 
         def attempt() -> tuple[Registry, bool]:
-            current = latest[0] if latest[0] is not None else self.get(ref)
-            latest[0] = None  # whatever happens next, a further attempt reads again
+            nonlocal unused
+            current = unused if unused is not None else self.get(ref)
+            unused = None  # whatever happens next, a further attempt reads again
             params = prepare(current)
             if params is None:
                 return current, False
@@ -283,16 +283,15 @@ class Arm:
         # clock (the race tests) then bounds waiting exactly as real time does in production.
         started = self.clock.time()
         budget = self.settings.retry_budget_s
-        failures = [0]
 
         def elapsed() -> float:
             return self.clock.time() - started
 
         def stop(state: RetryCallState) -> bool:
-            # Waiting for a registry to settle is not a failure: only the budget bounds it.
-            if not isinstance(state.outcome and state.outcome.exception(), Unsettled):
-                failures[0] += 1
-            return failures[0] >= self.settings.max_attempts or elapsed() + state.upcoming_sleep >= budget
+            return (
+                state.attempt_number >= self.settings.max_attempts
+                or elapsed() + state.upcoming_sleep >= budget
+            )
 
         retrying = Retrying(
             # A poll that outlives the budget leaves the outcome unknown: never PATCH again on top
@@ -347,10 +346,10 @@ class Arm:
 
     def _wait(self, state: RetryCallState, remaining: float) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        hinted = exc.wait_s if isinstance(exc, Unsettled) else retry_after_seconds(exc) if exc else None
+        hinted = retry_after_seconds(exc) if exc else None
         backoff = BACKOFF(state)
         delay = hinted if hinted is not None else backoff
-        # Never sleep past the budget: stop_before_delay then ends the loop with the error.
+        # Never sleep past the budget: stop() then ends the loop with the error.
         return max(0.0, min(delay, remaining + 0.001)) if hinted is not None else max(0.0, delay)
 
 
@@ -377,7 +376,7 @@ def _not_found(what: str, ref: RegistryRef | None, exc: BaseException, code: str
 def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
-    if isinstance(exc, Unsettled | PollingBudgetExceeded):
+    if isinstance(exc, PollingBudgetExceeded):
         return str(exc)
     if (operation_code := operation_error_code(exc)) is not None:
         return f"the long-running operation ended Failed ({operation_code})"

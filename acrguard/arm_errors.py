@@ -62,14 +62,15 @@ class RegistryNotFound(PermanentArmError):
     """404: the registry was deleted (or never existed) between the event and the read."""
 
 
-class Unsettled(Exception):
-    """Raised by a write's ``prepare`` step: someone is changing the registry right now, so read it
-    again after ``wait_s`` seconds before computing the change. Retried without using up an
-    attempt (the retry budget still bounds it)."""
+class Unsettled(TransientArmError):
+    """The registry's IP rule list kept changing past the write's deferrals or budget, so it was not
+    replaced (acrguard.settle). The rule's own record (``flagged``, so a person is notified) told
+    it. Raised, not swallowed: the record alone would leave the firewall open until the next
+    reconcile (hours); Event Grid's redelivery re-reads and writes the list once it is quiet."""
 
-    def __init__(self, reason: str, wait_s: float) -> None:
-        super().__init__(reason)
-        self.wait_s = max(0.0, wait_s)
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.audited = True
 
 
 class PollingBudgetExceeded(Exception):
@@ -98,7 +99,7 @@ class NoCredential(TransientArmError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, Unsettled | PollingBudgetExceeded):
+    if isinstance(exc, PollingBudgetExceeded):
         return True
     from azure.core.exceptions import (
         ClientAuthenticationError,

@@ -1,5 +1,7 @@
 """The one code path behind every entry point: re-read, evaluate, one minimal PATCH, confirm, audit.
 
+(Two PATCHes only when the IP rule list must wait to settle: the rest is written at once.)
+
 The engine knows no trigger and no terminal: the Event Grid function, the timer, the CLI and the
 demo all call :meth:`Engine.handle` (events), :meth:`Engine.process` (one registry) or
 :meth:`Engine.reconcile` (whole subscriptions).
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Container, Iterable
-from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from acrguard.arm import (
@@ -30,6 +32,7 @@ from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
 from acrguard.results import RegistryResult, Summary
+from acrguard.settle import MAX_DEFERRALS, ListQuiet
 from remediators import Status
 from remediators.base import Children
 
@@ -241,45 +244,133 @@ class Engine:
             write_children(self.policy, self.arm, ref, registry, d, children, emit, decided.sku)
 
     def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit, children: Children) -> None:
-        """One PATCH of the merged change, recomputed from the read just before every attempt."""
-        started = self.clock.time()
-        last = [first]
-        sent: dict[str, RuleDecision] = {}  # by rule: what our latest PATCH carried for it
+        """Fix what ``first`` found: what replaces no list at once, the IP rule list once it is quiet.
 
-        def prepare(current: Any) -> Any:
-            last[0] = now = plan(self.policy, ref, current, self.children(ref, current, children))
-            if now.conflict:
-                raise PermanentArmError(now.conflict)
-            if now.writes and now.replaces_lists:
-                self._wait_until_settled(ref, current, started)
-            sent.update((d.rule, d) for d in now.to_fix)
-            return now.params()
-
-        sku = first.sku
-        # A PATCH that replaces the IP rule list is computed from a read taken under the
-        # registry's lease, so another instance's write cannot fall between that read and it.
-        leased = self.leases is not None and first.replaces_lists
+        A plan with no list to replace, or whose list has been quiet for ``settle_s``
+        (acrguard.settle), is ONE PATCH. Otherwise the fixes that replace no list (anonymous pull,
+        the admin user, public network access, the ``policies``) are PATCHed at once and the list is
+        put off: sleep until it can be quiet, read again, decide again from that read (a change
+        someone made meanwhile is part of it), and go round again, at most ``MAX_DEFERRALS`` times
+        and within the retry budget. Past that, the list's rule is ``flagged`` and the event raised
+        so that Event Grid redelivers it. Every PATCH is computed from the read just before it, a
+        retry's too (:meth:`Arm.update`).
+        """
+        w = _Write(self.clock.time(), first, registry, first)
+        quiet = ListQuiet(self.arm.settings.settle_s)
         try:
-            with self.leases.hold(ref) if leased else nullcontext():  # type: ignore[union-attr]
-                updated, _ = self.arm.update(ref, None if leased else registry, prepare)
-        except TransientArmError:
+            for deferrals in range(MAX_DEFERRALS + 1):
+                if w.plan.list_fixes and (w.unread or quiet.wait_s(w.read, self.clock.time()) == 0):
+                    self._write_list_part(ref, w, quiet, children)
+                else:
+                    self._patch(ref, w, None, children)  # what replaces no list, at once
+                if not w.held:
+                    break
+                wait = quiet.wait_s(w.read, self.clock.time())
+                waited = self.clock.time() - w.started
+                if deferrals == MAX_DEFERRALS or waited + wait > self.arm.settings.retry_budget_s:
+                    reason = (
+                        f"the IP rule list was still changing after {deferrals} waits for it to be quiet "
+                        f"({waited:.1f}s; last by {quiet.changed_by or 'someone'}): not replaced now, so "
+                        "that no rule being added is dropped; raised so the event is redelivered"
+                    )
+                    self._record(
+                        ref, w, emit, children, told={d.rule: ("flagged", d, reason) for d in w.held}
+                    )
+                    raise Unsettled(f"PATCH {ref}: {reason}")
+                self.clock.sleep(wait)
+                if self.leases is not None:
+                    w.unread = True  # read under the lease, by the list part: one GET, not two
+                    continue
+                current = self.arm.get(ref)
+                w.read, w.plan = current, self._plan(ref, current, children)
+        except Unsettled:
             raise
         except RegistryNotFound as exc:  # deleted between the read and the write: nothing to fix
             for d in first.to_fix:
-                emit("skipped", d, str(exc), sku=sku)
+                emit("skipped", d, str(exc), sku=first.sku)
             return
+        except TransientArmError as exc:
+            # Each rule still to fix is told, by name, that it was not fixed now (what an earlier
+            # PATCH of ours fixed is told as applied); raised so that Event Grid redelivers.
+            pending = {d.rule: d for d in (*w.plan.to_fix, *w.held, *w.trying) if d.rule not in w.done}
+            reason = f"{exc}; raised so the event is redelivered"
+            told = {rule: ("failed", d, reason) for rule, d in pending.items()}
+            self._record(ref, w, emit, children, told=told, only=w.done - set(pending))
+            exc.audited = bool(told) or exc.audited
+            raise
         except ArmError as exc:
-            for d in last[0].to_fix or first.to_fix:
-                emit("failed", d, f"PATCH rejected: {exc}", after=d.evaluation.after, sku=sku)
+            failing = (*w.trying, *w.held) or w.plan.to_fix or first.to_fix  # held: never sent now
+            told = {d.rule: ("failed", d, f"PATCH rejected: {exc}") for d in failing}
+            self._record(ref, w, emit, children, told=told, only=w.done)
             return
-        after = plan(self.policy, ref, updated, self.children(ref, updated, children))
-        confirmed = {d.rule: d for d in after.decisions}
-        planned = {d.rule for d in first.to_fix}
-        # A rule that drifted only while we waited to write (its first verdict is already in the
-        # audit) was fixed by our PATCH too: it gets its own record of that write.
-        for d in [*first.to_fix, *(d for rule, d in sent.items() if rule not in planned)]:
-            now = confirmed.get(d.rule)
-            if d.rule not in sent:
+        self._record(ref, w, emit, children)
+
+    def _write_list_part(self, ref: RegistryRef, w: _Write, quiet: ListQuiet, children: Children) -> None:
+        """The PATCH that replaces the IP rule list (with whatever else drifts), from a read taken
+        once the list was quiet: the one place a whole list is written.
+
+        Across Function instances it is written under the registry's lease (acrguard.lease), from
+        a read taken under it: another instance's write of the list before we held the lease is
+        in that read (and, the list having just changed, restarts the quiet period)."""
+        if self.leases is None:
+            self._patch(ref, w, quiet, children)
+            return
+        with self.leases.hold(ref):
+            current = self.arm.get(ref)
+            w.read, w.plan, w.unread = current, self._plan(ref, current, children), False
+            self._patch(ref, w, quiet, children)
+
+    def _patch(self, ref: RegistryRef, w: _Write, quiet: ListQuiet | None, children: Children) -> None:
+        """One PATCH (with its retries) of what may be sent from each attempt's read: every fix, less
+        those that replace a list unless ``quiet`` says that read's list is quiet. Updates ``w``."""
+
+        def prepare(current: Any) -> Any:
+            now = w.plan if current is w.read else self._plan(ref, current, children)
+            if now.conflict:
+                raise PermanentArmError(now.conflict)
+            lists = quiet is not None and quiet.wait_s(current, self.clock.time()) == 0
+            w.plan, w.held = now, () if lists else now.list_fixes
+            w.trying = tuple(d for d in now.to_fix if d not in w.held)
+            w.sent.update((d.rule, d) for d in w.trying)
+            return now.params(lists=lists)
+
+        w.read, wrote = self.arm.update(ref, w.read, prepare)
+        if wrote:
+            w.done.update(d.rule for d in w.trying)
+        w.trying = ()
+
+    def _record(
+        self,
+        ref: RegistryRef,
+        w: _Write,
+        emit: _Emit,
+        children: Children,
+        *,
+        told: dict[str, tuple[Outcome, RuleDecision, str]] | None = None,
+        only: set[str] | None = None,
+    ) -> None:
+        """One record per rule the write concerned, in rule order, confirmed from ARM's last answer:
+        ``first``'s fixes, and rules that drifted only while we waited (their first verdict is
+        already in the audit; our PATCH fixed them too, so each gets its own record of that write).
+        ``told``: rules whose outcome is already known (a list fix held back, a rejected PATCH's
+        fixes). ``only``: besides those, just these rules (what an earlier PATCH of ours fixed)."""
+        told = told or {}
+        rules = {d.rule: d for d in w.first.to_fix}
+        for d in [*w.sent.values(), *(d for _, d, _ in told.values())]:
+            rules.setdefault(d.rule, d)
+        if only is not None:
+            rules = {rule: d for rule, d in rules.items() if rule in only or rule in told}
+        if not rules:
+            return
+        confirmed = {d.rule: d for d in self._plan(ref, w.read, children).decisions}
+        sku = w.first.sku
+        for rule, d in rules.items():
+            now = confirmed.get(rule)
+            if rule in told:
+                outcome, decided, reason = told[rule]
+                after = decided.evaluation.after if outcome == "failed" else None
+                emit(outcome, decided, reason, after=after, sku=sku)
+            elif rule not in w.sent:
                 # The read just before writing no longer drifted for this rule and we never sent
                 # it: someone else fixed it. Report the state as read.
                 if now is None:
@@ -287,12 +378,11 @@ class Engine:
                 else:
                     reason = f"already fixed when re-read before writing: {now.evaluation.reason}"
                     emit(now.outcome, now, reason, sku=sku)
-                continue
-            ours = sent[d.rule]
-            if now is not None and now.evaluation.status is Status.DRIFT:
+            elif now is not None and now.evaluation.status is Status.DRIFT:
+                ours = w.sent[rule]
                 reason = f"ARM accepted the PATCH but the registry still drifts: {now.evaluation.reason}"
                 emit("failed", ours, reason, after=now.evaluation.before, sku=sku)
-            elif ours.needs_person:
+            elif (ours := w.sent[rule]).needs_person:
                 # Fixed what we could, but what is left needs a person (e.g. a kept 0.0.0.0/0 rule):
                 # the decision is "flagged", never reported as done.
                 reason = f"changed ({ours.evaluation.reason}), but a person must act: " + "; ".join(
@@ -300,38 +390,11 @@ class Engine:
                 )
                 emit("flagged", ours, reason, after=now.evaluation.before if now else None, sku=sku)
             else:
-                after = now.evaluation.before if now else ours.evaluation.after
-                emit("applied", ours, ours.evaluation.reason, after=after, sku=sku)
+                done = now.evaluation.before if now else ours.evaluation.after
+                emit("applied", ours, ours.evaluation.reason, after=done, sku=sku)
 
-    def _wait_until_settled(self, ref: RegistryRef, current: Any, started: float) -> None:
-        """Raise :class:`Unsettled` while the registry was changed less than ``settle_s`` ago.
-
-        Registries have no ETag, so a PATCH of the whole IP rule list cannot be conditional: a rule
-        someone adds between our read and our write would be dropped. People add rules in bursts
-        (``az acr network-rule add`` is a GET and a PATCH, often run a few times in a row), so we
-        write only once the registry has been quiet for ``settle_s``, from a read taken then.
-        """
-        settle = self.arm.settings.settle_s
-        system = getattr(current, "system_data", None)
-        modified = getattr(system, "last_modified_at", None)
-        if settle <= 0 or modified is None:
-            return
-        now = self.clock.time()
-        age = now - modified.timestamp()
-        if age >= settle:
-            return
-        waited = now - started
-        who = getattr(system, "last_modified_by", None) or "someone"
-        if waited + (settle - age) > self.arm.settings.retry_budget_s:
-            raise TransientArmError(
-                f"PATCH {ref}: the registry kept changing for {waited:.1f}s (last by {who}); "
-                "not writing its IP rules now, raised so the event is redelivered"
-            )
-        raise Unsettled(
-            f"{ref} was changed {max(age, 0):.1f}s ago by {who}; waiting for it to settle before "
-            "replacing its IP rules",
-            settle - max(age, 0.0),
-        )
+    def _plan(self, ref: RegistryRef, registry: Any, children: Children) -> Plan:
+        return plan(self.policy, ref, registry, self.children(ref, registry, children))
 
     # -- audit helpers --------------------------------------------------------------------------
 
@@ -427,3 +490,18 @@ class Engine:
 
 
 _Emit = Callable[..., None]
+
+
+@dataclass
+class _Write:
+    """One registry's write in progress."""
+
+    started: float  # on the ARM layer's clock: the retry budget bounds the deferrals
+    first: Plan  # the decision that asked for the write (its other records are out)
+    read: Any  # the registry as last read, or as our last PATCH returned it
+    plan: Plan  # what our latest PATCH (or the read that came after it) was computed from
+    sent: dict[str, RuleDecision] = field(default_factory=dict)  # by rule: our latest PATCH's
+    done: set[str] = field(default_factory=set)  # rules a PATCH of ours carried and ARM accepted
+    trying: tuple[RuleDecision, ...] = ()  # what the PATCH under way carries
+    held: tuple[RuleDecision, ...] = ()  # fixes our latest PATCH left out: the list was not quiet
+    unread: bool = False  # ``read`` predates the wait just slept: the list part reads under its lease

@@ -12,9 +12,10 @@ Only writes that replace a list take it (acrguard.plan.WHOLE_LIST_PROPERTIES): a
 anonymous pull or the admin user cannot drop anything, and stays one GET and one PATCH.
 
 Bounded on every path:
-- acquiring goes through the ARM layer's one retry loop (:meth:`acrguard.arm.Arm.call`): a lease
-  held by another instance is a wait (:class:`Unsettled`), not a failure, bounded by
-  ``ACRGUARD_RETRY_BUDGET_S``; then :class:`TransientArmError` is raised so Event Grid redelivers;
+- each Lease Blob request goes through the ARM layer's one retry loop (:meth:`acrguard.arm.Arm.call`:
+  a 5xx or a dropped connection is retried there); a lease held by another instance is a wait, not
+  a failure: asked again every :data:`CONTENDED_WAIT_S` on the engine's clock, within
+  ``ACRGUARD_RETRY_BUDGET_S``, then :class:`TransientArmError` is raised so Event Grid redelivers;
 - the lease is released on every way out of :meth:`RegistryLeases.hold`;
 - a holder that crashes loses it after :data:`LEASE_S` seconds (the longest finite lease).
 """
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from acrguard.arm_errors import PermanentArmError, Unsettled
+from acrguard.arm_errors import PermanentArmError, TransientArmError
 from acrguard.resource_ids import RegistryRef
 
 if TYPE_CHECKING:
@@ -85,7 +86,20 @@ class RegistryLeases:
     def hold(self, ref: RegistryRef) -> Iterator[None]:
         """Hold ``ref``'s lease for the block: waits (bounded) while another instance holds it."""
         blob = self._container().get_blob_client(blob_name(ref))
-        lease = self._arm.call(f"LEASE {ref}", LEASE_ACTION, None, lambda: _acquire(blob, ref))
+        clock, budget = self._arm.clock, self._arm.settings.retry_budget_s
+        started = clock.time()
+        while True:
+            try:
+                lease = self._arm.call(f"LEASE {ref}", LEASE_ACTION, None, lambda: _acquire(blob, ref))
+                break
+            except LeaseHeld:
+                waited = clock.time() - started
+                if waited + CONTENDED_WAIT_S > budget:
+                    raise TransientArmError(
+                        f"LEASE {ref}: another instance has been writing its IP rules for {waited:.1f}s "
+                        "(its lease is held); not writing them alongside"
+                    ) from None
+                clock.sleep(CONTENDED_WAIT_S)
         try:
             yield
         finally:
@@ -95,9 +109,14 @@ class RegistryLeases:
                 log.warning("releasing the lease of %s failed (%s); it ends within %ds", ref, exc, LEASE_S)
 
 
+class LeaseHeld(Exception):
+    """Another instance holds the registry's lease: not an error, and not for Arm's retry loop
+    (which would count it as a failed attempt); :meth:`RegistryLeases.hold` waits and asks again."""
+
+
 def _acquire(blob: Any, ref: RegistryRef, *, made: bool = False) -> Any:
     """One Lease Blob request (and, the first time a registry's list is written anywhere, one Put
-    Blob of its empty lease blob). A lease held elsewhere is :class:`Unsettled`: wait, ask again."""
+    Blob of its empty lease blob). A lease held elsewhere raises :class:`LeaseHeld`."""
     from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
     try:
@@ -113,10 +132,7 @@ def _acquire(blob: Any, ref: RegistryRef, *, made: bool = False) -> Any:
             ) from exc
     except HttpResponseError as exc:
         if exc.status_code == 409 and getattr(exc, "error_code", None) == "LeaseAlreadyPresent":
-            raise Unsettled(
-                f"{ref} is being written by another instance (its lease is held); waiting for it",
-                CONTENDED_WAIT_S,
-            ) from exc
+            raise LeaseHeld(str(ref)) from exc
         raise
     with suppress(ResourceExistsError):  # another instance made it first
         blob.upload_blob(b"", overwrite=False)

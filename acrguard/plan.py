@@ -13,7 +13,7 @@ a dry-run stated elsewhere, so a "trial in dry-run" override cannot be overridde
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,7 +36,7 @@ _REPORTED: dict[Status, Outcome] = {
     Status.UNSUPPORTED: "skipped",
 }
 #: Properties a PATCH replaces whole (a list inside): sending one can drop what someone else just
-#: added, so the engine lets the registry settle before it writes one (acrguard.engine).
+#: added, so the engine writes one only once the list has been quiet (acrguard.settle).
 WHOLE_LIST_PROPERTIES = frozenset({"network_rule_set"})
 
 
@@ -112,16 +112,23 @@ class Plan:
         return bool(self.change) and self.conflict is None
 
     @property
-    def replaces_lists(self) -> bool:
-        return bool(WHOLE_LIST_PROPERTIES & set(self.change))
+    def list_fixes(self) -> tuple[RuleDecision, ...]:
+        """The fixes whose change replaces a whole list: they wait until the list is quiet."""
+        return tuple(d for d in self.to_fix if WHOLE_LIST_PROPERTIES & set(d.evaluation.change))
 
-    def params(self) -> Any:
-        """The change as the SDK's ``RegistryUpdateParameters`` (None when nothing is written)."""
+    def params(self, *, lists: bool = True) -> Any:
+        """The change as the SDK's ``RegistryUpdateParameters`` (None when nothing is written);
+        ``lists=False``: without the fixes that replace a list (what may be written at once)."""
         if not self.writes:
+            return None
+        change = self.change
+        if not lists and (held := self.list_fixes):
+            change, _ = _merge(d for d in self.decisions if d.action == "fix" and d not in held)
+        if not change:
             return None
         from azure.mgmt.containerregistry.models import RegistryUpdateParameters
 
-        return RegistryUpdateParameters(**self.change)
+        return RegistryUpdateParameters(**change)
 
 
 def children_needed(policy: Policy, ref: RegistryRef, registry: Any) -> tuple[str, ...]:
@@ -147,11 +154,15 @@ def plan(policy: Policy, ref: RegistryRef, registry: Any, children: Children | N
         evaluation = rules[name].evaluate(registry, resolution.rules[name], children)
         mode, source = mode_of(policy, resolution, name)
         decisions.append(RuleDecision(evaluation, mode, source))
+    change, conflict = _merge(d for d in decisions if d.action == "fix")
+    return Plan(ref.resource_id, sku_name(registry), resolution, tuple(decisions), change, conflict)
+
+
+def _merge(fixes: Iterable[RuleDecision]) -> tuple[dict[str, Any], str | None]:
+    """The fixes' changes as one PATCH's properties, and a conflict if two want one set differently."""
     change: dict[str, Any] = {}
     conflict = None
-    for decision in decisions:
-        if decision.action != "fix":
-            continue
+    for decision in fixes:
         for key, value in decision.evaluation.change.items():
             if isinstance(value, dict) and isinstance(change.get(key, {}), dict):
                 # ``policies``: ARM's PATCH merges it one named policy at a time, so two rules
@@ -165,7 +176,7 @@ def plan(policy: Policy, ref: RegistryRef, registry: Any, children: Children | N
             if key in change and change[key] != value:
                 conflict = f"rules disagree on {key}: {decision.rule} and another rule"
             change.setdefault(key, value)
-    return Plan(ref.resource_id, sku_name(registry), resolution, tuple(decisions), change, conflict)
+    return change, conflict
 
 
 def dry_run_everywhere(policy: Policy, name: str | None = None) -> bool:

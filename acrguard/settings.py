@@ -179,8 +179,8 @@ SETTINGS: dict[str, Setting] = {
     ),
     "ACRGUARD_SETTLE_S": Setting(
         "settle_s",
-        "Before a PATCH that replaces the IP rule list, wait until the registry was last changed at "
-        "least this many seconds ago (0 turns the wait off; see Safety).",
+        "Before a PATCH that replaces the IP rule list, wait until the list has been unchanged for "
+        "this many seconds; other fixes do not wait (0 turns the wait off; see Safety).",
         _number(float, 0, 60, "seconds", zero_ok=True),
         "5",
     ),

@@ -12,13 +12,25 @@ modelled from Microsoft's documentation and added per sample, and said so:
   Consumption-plan host start is not measurable here (stated, not added).
 - reconcile-only (no event arrives): the next 6-hourly timer tick, uniform over the interval, plus
   the measured time for that sweep to reach the registry (the Resource Graph sweep of bench.scale).
+
+Anonymous pull replaces no list, so it never waits. Opening the firewall (``defaultAction: Allow``)
+does: its fix replaces the IP rule list, written only once the list has been quiet for
+``ACRGUARD_SETTLE_S`` (5 s). Those rows run in real time (the wait is the point), so the event's
+delivery delay is slept rather than added, and samples run side by side, each on its own registry.
+With rule additions, the person runs ``az acr network-rule add`` (a GET, then a PATCH of the whole
+set) 0.5–2 s before opening and again 0.5–2 s after: each addition restarts the quiet period. Their
+events queue behind the opening's handler (one lock per registry) and find the registry fixed, so
+only the opening's event is delivered here.
 """
 
 from __future__ import annotations
 
 import random
 import subprocess
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.common import LATENCY_S, PROJECT_PY, ROOT, emulator, environment, log, write_event
@@ -92,32 +104,110 @@ def scenario(emu: Any, engine: Any, rng: random.Random, *, storm: bool, extra_s:
     _open_as_person(emu, rid)
     if storm:  # ARM answers 429 to our next 8 calls on this registry (Retry-After 1 s)
         emu.inject(resource_id=rid, status=429, retry_after=1, times=8)
-    modelled = extra_s
-    for attempt in range(len(EVENT_GRID_RETRIES_S) + 1):
-        modelled += _delivery(rng)
-        try:
-            engine.handle(write_event(rid), source="event")
-            break
-        except Exception:
-            modelled += EVENT_GRID_RETRIES_S[attempt]
+    modelled = extra_s + _deliver(engine, rid, lambda: _delivery(rng))
     measured = time.perf_counter() - opened
     assert emu.get_registry(rid)["properties"]["anonymousPullEnabled"] is False, "not fixed"
     return measured + modelled
 
 
+def _deliver(engine: Any, rid: str, delay: Callable[[], float]) -> float:
+    """Hand the registry's write event to the engine until it is not raised for redelivery; returns
+    the modelled seconds: ``delay()`` per delivery, plus Event Grid's retry schedule per failure."""
+    modelled = 0.0
+    for attempt in range(len(EVENT_GRID_RETRIES_S) + 1):
+        modelled += delay()
+        try:
+            engine.handle(write_event(rid), source="event")
+            break
+        except Exception:
+            modelled += EVENT_GRID_RETRIES_S[attempt]
+    return modelled
+
+
 def _open_as_person(emu: Any, rid: str) -> None:
     """What a person does in the portal: a PATCH with their own token."""
+    _as_person(emu, "PATCH", rid, {"properties": {"anonymousPullEnabled": True}})
+
+
+def _as_person(emu: Any, method: str, rid: str, body: Any = None) -> dict[str, Any]:
     import requests
 
     from emulator.identity import DEV_USER
 
-    requests.patch(
+    response = requests.request(
+        method,
         f"{emu.arm_url}{rid}?api-version=2025-11-01",
-        json={"properties": {"anonymousPullEnabled": True}},
+        json=body,
         headers=emu.auth_headers(DEV_USER),
         verify=str(emu.ca_path),
         timeout=10,
-    ).raise_for_status()
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def _set_rules_as_person(emu: Any, rid: str, change: Any) -> None:
+    """``az acr network-rule add`` (or ``az acr update --default-action``): a GET, then a PATCH of the
+    whole rule set as read with ``change`` applied."""
+    rule_set = _as_person(emu, "GET", rid)["properties"]["networkRuleSet"]
+    change(rule_set)
+    _as_person(emu, "PATCH", rid, {"properties": {"networkRuleSet": rule_set}})
+
+
+def firewall_scenario(emu: Any, engine: Any, rng: random.Random, *, additions: bool) -> float:
+    """One exposure that waits: a person opens a compliant registry's firewall (with ``additions``,
+    adding a rule of their own before and after), until our PATCH has closed it again."""
+    rid = emu.add_registry(
+        subscription="20000000-0000-0000-0000-000000000001",
+        resource_group="rg-x",
+        name=f"opened{rng.randrange(10**9):09d}",
+        properties={"networkRuleSet": {"defaultAction": "Deny", "ipRules": COMPLIANT_IP_RULES}},
+    )
+    before, after, delivery = rng.uniform(0.5, 2.0), rng.uniform(0.5, 2.0), _delivery(rng)
+
+    def add(value: str) -> None:
+        _set_rules_as_person(emu, rid, lambda s: s["ipRules"].append({"action": "Allow", "value": value}))
+
+    if additions:
+        add("192.0.2.10")
+        time.sleep(before)
+    opened = time.perf_counter()
+    _set_rules_as_person(emu, rid, lambda s: s.update(defaultAction="Allow"))
+    later = threading.Timer(after, add, ("192.0.2.11",)) if additions else None
+    if later:
+        later.start()
+    time.sleep(delivery)  # the delivery is slept, not added: the settle wait counts from the write
+    modelled = _deliver(engine, rid, lambda: 0.0)
+    measured = time.perf_counter() - opened
+    if later:
+        later.join()
+    rules = emu.get_registry(rid)["properties"]["networkRuleSet"]
+    assert rules["defaultAction"] == "Deny", "not fixed"
+    assert not additions or {"192.0.2.10", "192.0.2.11"} <= {r["value"] for r in rules["ipRules"]}, "lost"
+    return measured + modelled
+
+
+def firewall_rows(emu: Any, engine: Any, rng: random.Random, samples: int) -> dict[str, Any]:
+    """The rows that wait for the IP rule list to settle, samples side by side (the waits overlap)."""
+    out: dict[str, Any] = {}
+    emu.set_latency(LATENCY_S)
+    for label, additions in (
+        ("firewall opened (waits for the list to settle), warm, ARM 50 ms", False),
+        ("firewall opened, a rule added 0.5-2 s before and after, warm, ARM 50 ms", True),
+    ):
+        log(f"exposure: {label}")
+        seeds = [rng.randrange(2**32) for _ in range(samples)]
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="exposure") as pool:
+            values = list(
+                pool.map(
+                    lambda seed, a=additions: firewall_scenario(
+                        emu, engine, random.Random(seed), additions=a
+                    ),
+                    seeds,
+                )
+            )
+        out[label] = percentiles(values)
+    return out
 
 
 def measure(samples: int = SAMPLES, graph_sweep_s: float | None = None) -> dict[str, Any]:
@@ -146,6 +236,8 @@ def measure(samples: int = SAMPLES, graph_sweep_s: float | None = None) -> dict[
             ]
             emu.clear_faults()
             out[label] = percentiles(values)
+        out.update(firewall_rows(emu, engine, rng, samples))
+        out["settle_s"] = engine.arm.settings.settle_s
     sweep_s = graph_sweep_s or 0.0
     ticks = [rng.uniform(0, TIMER_S) + sweep_s for _ in range(10_000)]
     out["reconcile only (6 h timer, Resource Graph sweep)"] = percentiles(ticks)
