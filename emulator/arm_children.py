@@ -90,7 +90,9 @@ def child_not_found(ref: ChildRef) -> ArmError:
 
 
 def children_of(entry: RegistryEntry, kind: str) -> list[dict[str, Any]]:
-    """The stored children of one kind, in insertion order; a Premium registry's home replica first."""
+    """The stored children of one kind, in insertion order. A Premium registry's home replica comes
+    last, after those added, as ARM listed them (azure-mgmt-containerregistry 10.0.0's recording
+    test_mgmt_containerregistry_2018_02_01_preview.test_replication.yaml): no order is promised."""
     stored = list(entry.children.get(kind, {}).values())
     if kind != REPLICATIONS:
         return stored
@@ -99,7 +101,7 @@ def children_of(entry: RegistryEntry, kind: str) -> list[dict[str, Any]]:
     home = _region(entry.doc["location"])
     if any(_region(doc.get("location", "")) == home for doc in stored):
         return stored
-    return [home_replication(entry.doc), *stored]
+    return [*stored, home_replication(entry.doc)]
 
 
 def _region(location: str) -> str:

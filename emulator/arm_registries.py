@@ -1,9 +1,11 @@
 """Microsoft.ContainerRegistry/registries: the resource provider behind the ARM routes.
 
 GET, list (paged with an absolute ``nextLink`` carrying a ``$skipToken``, ARM RPC "Collection
-GET"), PUT (201 create / 200 replace), PATCH (RegistryUpdateParameters semantics, sync or
-async), DELETE (200, or 204 when absent, as the ARM RPC requires), and the async-operation status
-endpoints. Every successful write emits its Event Grid event when it completes.
+GET"), PUT (200 for a create as for a replace, as ARM answered in azure-mgmt-containerregistry's
+recordings), PATCH (RegistryUpdateParameters semantics, sync or async), DELETE (200, or 204 when
+absent, as the ARM RPC requires; async: 202 + Location under the location's operationResults),
+and the async-operation status endpoints. Every successful write emits its Event Grid event when it
+completes. What the recordings show, and where the emulator still differs: docs/EMULATOR.md.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from .registry_documents import (
     merge_properties,
     stamp_modified,
 )
-from .resource_ids import REGISTRY_TYPE, ListScope, OperationRef, RegistryRef, resource_key
+from .resource_ids import (
+    REGISTRY_TYPE,
+    ListScope,
+    LocationOperationRef,
+    OperationRef,
+    RegistryRef,
+    resource_key,
+)
 from .timefmt import arm_timestamp
 
 
@@ -81,6 +90,18 @@ def conflict(ref: RegistryRef, state: str) -> ArmError:
     )
 
 
+def already_in_use(name: str) -> ArmError:
+    """A registry name is its login server's DNS label, unique across Azure (code and message as
+    ``az acr create`` reports them: Azure/azure-cli#13951, MicrosoftDocs/azure-dev-docs#1303)."""
+    return ArmError(
+        409,
+        "AlreadyInUse",
+        f"The registry DNS name {name.lower()}.azurecr.io is already in use. You can check if the name is "
+        "already claimed using following API: "
+        "https://docs.microsoft.com/en-us/rest/api/containerregistry/registries/checknameavailability",
+    )
+
+
 def parse_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"{}")
@@ -96,10 +117,15 @@ def parse_body(request: Request) -> dict[str, Any]:
 
 
 def _sku_from(body: Mapping[str, Any]) -> str | None:
-    """The SKU's name; ``Classic`` is in the enum but can no longer be created or moved to."""
+    """The SKU's name; ``Classic`` is in the enum but can no longer be created or moved to (ARM's
+    answer to a Classic create, recorded: 400 ClassicSkuDeprecated)."""
     sku = body.get("sku")
     if sku is None:
         return None
+    if str(sku["name"]).lower() == "classic":
+        raise ArmError(
+            400, "ClassicSkuDeprecated", "Classic SKU is now deprecated. Please select a managed SKU."
+        )
     name = canonical_sku(sku["name"])
     if name is None:
         raise ArmError(
@@ -266,6 +292,9 @@ class RegistriesProvider:
                     "MethodNotAllowed",
                     f"The requested resource does not support http method '{request.method}'.",
                 )
+            except ArmError as error:
+                error.provider = error.status in (400, 409)  # ACR's own refusals, not ARM's front door
+                raise
             finally:
                 if entry is not None:
                     self._count_down_hold(entry)
@@ -290,6 +319,8 @@ class RegistriesProvider:
         request, ref, context = call.request, call.ref, call.context
         if entry is not None and (state := self._updating_state(entry)):
             raise conflict(entry.ref, state)
+        if entry is None and any(e.ref.name.lower() == ref.name.lower() for e in self.store.entries()):
+            raise already_in_use(ref.name)
         body = _read_request(request, "create")
         sku = _sku_from(body)
         assert sku is not None  # required by the contract
@@ -346,7 +377,8 @@ class RegistriesProvider:
     def _commit(
         self, call: Call, ref: RegistryRef, entry: RegistryEntry | None, doc: dict[str, Any]
     ) -> Response:
-        """Store a PUT's or PATCH's result: at once (200, or 201 for a create), or as an async operation.
+        """Store a PUT's or PATCH's result: at once (200, a create too, as every synchronous create in
+        azure-mgmt-containerregistry 10.0.0's recordings answered), or as an async operation.
 
         Async: 201 with the body in provisioningState Creating/Updating and Azure-AsyncOperation,
         as both Registries_Create and Registries_Update declare; the event follows success. A failed
@@ -360,7 +392,7 @@ class RegistriesProvider:
             else:
                 entry.doc = doc
             self.emit(registry_event(ref, context))
-            return Response.json(200 if entry else 201, copy.deepcopy(doc))
+            return Response.json(200, copy.deepcopy(doc))
 
         previous = copy.deepcopy(entry.doc) if entry else doc
         doc["properties"]["provisioningState"] = "Updating" if entry else "Creating"
@@ -420,11 +452,18 @@ class RegistriesProvider:
                 current.doc["properties"]["provisioningState"] = "Failed"
 
         operation = self.operations.start(
-            registry_key=entry.ref.key, resource_id=entry.ref.id, action="delete", mode=mode, finish=finish
+            registry_key=entry.ref.key,
+            resource_id=entry.ref.id,
+            action="delete",
+            mode=mode,
+            finish=finish,
+            prefix="registries-",
         )
-        headers = self._lro_headers(call.request, entry.ref, operation, call.api_version)
-        headers.pop("Azure-AsyncOperation")  # ACR's DELETE: 202 + Location (Registries_Delete)
-        return Response(202, b"", headers)
+        # As recorded: 202 with the registry being deleted, Location under the registry's region,
+        # no Azure-AsyncOperation and no Retry-After.
+        target = LocationOperationRef(entry.ref.subscription, entry.doc["location"], operation.operation_id)
+        location = f"{call.request.origin}{target.path}?api-version={call.api_version}"
+        return Response.json(202, copy.deepcopy(entry.doc), {"Location": location})
 
     @staticmethod
     def _lro_headers(
@@ -461,6 +500,27 @@ class RegistriesProvider:
             if operation.action == "delete" or entry is None:
                 return Response(204)
             return Response.json(200, copy.deepcopy(entry.doc))
+
+    def poll_location(self, request: Request, target: LocationOperationRef) -> Response:
+        """A DELETE's Location: 202 (Location again) while it runs, then 200 with no body."""
+        with self.store.lock:
+            operation = self.operations.get(target.operation_id)
+            if (
+                operation is None
+                or resource_key(operation.resource_id).split("/")[2] != target.subscription.lower()
+            ):
+                raise ArmError(
+                    404, "OperationNotFound", f"The operation '{target.operation_id}' could not be found."
+                )
+            self.operations.poll(operation)
+            request.notes["operation_status"] = operation.status
+            request.notes["resource_id"] = operation.resource_id
+            if not operation.done:
+                return Response.json(202, None, {"Location": request.url})
+            if operation.status != "Succeeded":
+                error = operation.error or {"code": "OperationFailed", "message": "The operation failed."}
+                raise ArmError(500, error["code"], error["message"])
+            return Response(200)
 
     # ------------------------------------------------------------------ collections
     def list(self, request: Request, scope: ListScope, api_version: str) -> Response:

@@ -91,8 +91,14 @@ class Abort:
 class ArmError(Exception):
     """An error answered in ARM's documented shape ``{"error": {"code", "message"}}``.
 
-    See the ARM RPC "Error response content" contract; SDKs read ``error.code`` from it.
+    See the ARM RPC "Error response content" contract; SDKs read ``error.code`` from it. An error
+    the container registry resource provider itself answers (``provider``) also carries a top-level
+    ``"status": "Failed"``, as ACR's answers in azure-mgmt-containerregistry 10.0.0's recordings do
+    (``ClassicSkuDeprecated``, test_mgmt_containerregistry.test_classic_registry.yaml); ARM's own
+    (authentication, api-version, RBAC, ResourceNotFound) do not.
     """
+
+    provider: bool = False
 
     def __init__(
         self,
@@ -113,4 +119,7 @@ class ArmError(Exception):
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details:
             error["details"] = self.details
-        return Response.json(self.status, {"error": error}, self.headers)
+        body: dict[str, Any] = {"error": error}
+        if self.provider:
+            body["status"] = "Failed"
+        return Response.json(self.status, body, self.headers)

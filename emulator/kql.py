@@ -4,12 +4,23 @@
 ``and``, ``or``, ``not(...)``, ``isnull()``, ``isnotnull()``, ``tostring()``, dotted property paths
 (``properties.networkRuleSet.defaultAction``) and string/bool/number literals. Anything else raises
 :class:`KqlError` (the endpoint answers 400): an unknown operator is never guessed at, so a query
-the product starts sending that real ARG might read differently fails loudly in the tests.
+the product starts sending that real ARG might read differently fails loudly in the tests. Every
+query the product can send is also checked by Microsoft's own parser (tests/kusto_check.mjs).
 
-Null semantics follow Kusto: a missing property is null, a comparison with null is null, ``where``
-keeps only rows whose predicate is true, ``not(null)`` is null, and ``and``/``or`` are three-valued.
-``tostring`` of null is the empty string, of a bool ``true``/``false``, of an object or array its
-compact JSON (which is why the product wraps properties that may be missing in ``tostring``).
+Semantics, as Microsoft's Kusto documentation defines them (learn.microsoft.com/kusto/query/...):
+
+- ``scalar-data-types/null-values``: a missing property is null; ``==`` of a null and a non-null
+  is false, ``!=`` of them true; of two nulls, null. ``where`` keeps only rows whose predicate is
+  true (null is dropped). The ``string`` type has no null: a null string column reads as ``""``.
+- ``logical-operators``: ``bool(null) and true`` is false, ``bool(null) or true`` true: ``and`` and
+  ``or`` treat null as false. ``not()`` of a null is null (the page is silent; this drops the row).
+- ``where-operator`` and Kusto.Language's binder: the predicate must have the type bool (semantic
+  error KS141 "The expression must have the type bool."), ``not()`` takes a bool (KS107), and
+  ``and``/``or`` take bool or dynamic operands (KS106).
+- ``equals-operator``, ``in-operator``: ``=~`` and ``in~`` compare strings ignoring case, and
+  "case-insensitive operators are currently supported only for ASCII-text": only A-Z fold.
+- ``tostring()``: null is ``""``, a bool ``true``/``false``, an object or array its compact JSON
+  with characters as they are (no ``\\u`` escapes for non-ASCII text).
 """
 
 from __future__ import annotations
@@ -20,39 +31,39 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: The columns of ARG's ``resources`` table.
-COLUMNS = frozenset(
-    {
-        "id",
-        "name",
-        "type",
-        "tenantId",
-        "kind",
-        "location",
-        "resourceGroup",
-        "subscriptionId",
-        "managementGroup",
-        "sku",
-        "plan",
-        "properties",
-        "tags",
-        "identity",
-        "zones",
-        "extendedLocation",
-    }
-)
+#: The columns of ARG's ``resources`` table and their Kusto types.
+SCHEMA: dict[str, str] = {
+    "id": "string",
+    "name": "string",
+    "type": "string",
+    "tenantId": "string",
+    "kind": "string",
+    "location": "string",
+    "resourceGroup": "string",
+    "subscriptionId": "string",
+    "managedBy": "string",
+    "sku": "dynamic",
+    "plan": "dynamic",
+    "properties": "dynamic",
+    "tags": "dynamic",
+    "identity": "dynamic",
+    "zones": "dynamic",
+    "extendedLocation": "dynamic",
+}
+COLUMNS = frozenset(SCHEMA)
 _TOKEN = re.compile(
     r"\s*(?:(?P<string>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|(?P<number>\d+(?:\.\d+)?)"
     r"|(?P<op>in~|==|!=|=~|[|(),.\[\]])|(?P<word>[A-Za-z_][A-Za-z0-9_]*))"
 )
 _FUNCTIONS = ("isnull", "isnotnull", "tostring", "not")
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 Row = Mapping[str, Any]
-Expr = Callable[[Row], Any]
+Eval = Callable[[Row], Any]
 
 
 class KqlError(ValueError):
-    """A query outside the supported subset, with where it went wrong."""
+    """A query outside the supported subset, or one Kusto refuses, with where it went wrong."""
 
     def __init__(self, message: str, position: int) -> None:
         super().__init__(message)
@@ -60,10 +71,18 @@ class KqlError(ValueError):
 
 
 @dataclass(frozen=True)
+class Expr:
+    """A compiled expression and its static Kusto type (bool, string, long, real or dynamic)."""
+
+    run: Eval
+    type: str
+
+
+@dataclass(frozen=True)
 class Query:
     """A parsed query: row filters in order, then the projected columns (None: every column)."""
 
-    filters: tuple[Expr, ...]
+    filters: tuple[Eval, ...]
     columns: tuple[str, ...] | None
 
     def run(self, rows: list[Row]) -> list[Row]:
@@ -79,8 +98,13 @@ def tostring(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return str(value)
+
+
+def fold(text: str) -> str:
+    """Kusto's case folding for ``=~`` and ``in~``: ASCII letters only."""
+    return text.translate(_ASCII_FOLD)
 
 
 def parse(text: str) -> Query:
@@ -126,7 +150,7 @@ class _Parser:
         table = self.take(kind="word")
         if table.lower() != "resources":
             raise KqlError(f"unsupported table {table!r} (only resources)", 0)
-        filters: list[Expr] = []
+        filters: list[Eval] = []
         columns: tuple[str, ...] | None = None
         while self.accept("|"):
             kind, word, pos = self.peek()
@@ -134,7 +158,11 @@ class _Parser:
                 raise KqlError("project must be the last operator", pos)
             if word == "where":
                 self.at += 1
-                filters.append(self.disjunction())
+                start = self.peek()[2]
+                predicate = self.disjunction()
+                if predicate.type != "bool":
+                    raise KqlError("KS141: The expression must have the type bool.", start)
+                filters.append(predicate.run)
             elif word == "project":
                 self.at += 1
                 columns = tuple(self.column() for _ in self._commas())
@@ -154,27 +182,44 @@ class _Parser:
         pos = self.peek()[2]
         name = self.take(kind="word")
         if name not in COLUMNS:
-            raise KqlError(f"failed to resolve column {name!r}", pos)
+            raise KqlError(f"KS142: The name '{name}' does not refer to any known column", pos)
         return name
 
     def disjunction(self) -> Expr:
-        parts = [self.conjunction()]
-        while self.accept("or"):
-            parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else _junction(parts, decisive=True)
+        return self._junction("or", self.conjunction)
 
     def conjunction(self) -> Expr:
-        parts = [self.comparison()]
-        while self.accept("and"):
-            parts.append(self.comparison())
-        return parts[0] if len(parts) == 1 else _junction(parts, decisive=False)
+        return self._junction("and", self.comparison)
+
+    def _junction(self, word: str, operand: Callable[[], Expr]) -> Expr:
+        """``and``/``or``: true only when all (``and``) or any (``or``) operand is true; a null or a
+        non-bool dynamic value counts as false (logical-operators: ``bool(null) and true`` is false)."""
+        pos = self.peek()[2]
+        parts = [operand()]
+        while self.accept(word):
+            parts.append(operand())
+        if len(parts) == 1:
+            return parts[0]
+        for part in parts:
+            if part.type not in ("bool", "dynamic"):
+                raise KqlError(
+                    f"KS106: The operator '{word}' is not defined for the operand type {part.type}", pos
+                )
+        runs = [p.run for p in parts]
+        if word == "and":
+            return Expr(lambda row: all(r(row) is True for r in runs), "bool")
+        return Expr(lambda row: any(r(row) is True for r in runs), "bool")
 
     def comparison(self) -> Expr:
         left = self.operand()
         kind, op, pos = self.peek()
-        if op in ("==", "!=", "=~"):
+        if op in ("==", "!="):
             self.at += 1
-            return _compare(op, left, self.operand())
+            return _equality(op == "==", left, self.operand())
+        if op == "=~":
+            self.at += 1
+            right = self.operand()
+            return Expr(lambda row: fold(_text(left, row)) == fold(_text(right, row)), "bool")
         if op == "in~":
             self.at += 1
             self.take("(")
@@ -182,8 +227,8 @@ class _Parser:
             self.take(")")
             if not all(isinstance(v, str) for v in values):
                 raise KqlError("in~ takes string literals", pos)
-            folded = frozenset(v.lower() for v in values)
-            return lambda row: (lambda v: None if v is None else str(v).lower() in folded)(left(row))
+            folded = frozenset(fold(v) for v in values)
+            return Expr(lambda row: fold(_text(left, row)) in folded, "bool")
         if (kind == "op" and op not in (")", "|", ",")) or (kind == "word" and op not in ("and", "or")):
             raise KqlError(f"unsupported operator {op!r}", pos)
         return left
@@ -202,14 +247,17 @@ class _Parser:
             arg = self.disjunction() if word == "not" else self.operand()
             self.take(")")
             if word == "not":
-                return lambda row: (lambda v: None if v is None else not v)(arg(row))
+                if arg.type != "bool":
+                    raise KqlError("KS107: A value of type bool expected.", pos)
+                return Expr(lambda row: (lambda v: None if v is None else not v)(arg.run(row)), "bool")
             if word == "tostring":
-                return lambda row: tostring(arg(row))
+                return Expr(lambda row: tostring(arg.run(row)), "string")
             wanted_null = word == "isnull"
-            return lambda row: (arg(row) is None) is wanted_null
+            return Expr(lambda row: (arg.run(row) is None) is wanted_null, "bool")
         if kind in ("string", "number") or word in ("true", "false"):
             value = self.literal()
-            return lambda row: value
+            kql_type = {str: "string", bool: "bool", int: "long", float: "real"}[type(value)]
+            return Expr(lambda row: value, kql_type)
         return self.path()
 
     def literal(self) -> Any:
@@ -224,7 +272,8 @@ class _Parser:
         raise KqlError(f"expected a literal, got {word or 'end of query'!r}", pos)
 
     def path(self) -> Expr:
-        steps = [self.column()]
+        pos = self.peek()[2]
+        steps: list[Any] = [self.column()]
         while True:
             if self.accept("."):
                 steps.append(self.take(kind="word"))
@@ -233,6 +282,12 @@ class _Parser:
                 self.take("]")
             else:
                 break
+        kql_type = SCHEMA[steps[0]]
+        if kql_type == "string":
+            if len(steps) > 1:
+                raise KqlError(f"{steps[0]} is a string column: it has no members", pos)
+            name = steps[0]
+            return Expr(lambda row: row.get(name) or "", "string")  # a string is never null
 
         def walk(row: Row) -> Any:
             value: Any = row
@@ -242,30 +297,22 @@ class _Parser:
                     return None
             return value
 
-        return walk
+        return Expr(walk, "dynamic")
 
 
-def _compare(op: str, left: Expr, right: Expr) -> Expr:
+def _text(expr: Expr, row: Row) -> str:
+    """A string operator's operand as text: dynamic values through ``tostring`` (null: "")."""
+    return tostring(expr.run(row))
+
+
+def _equality(equal: bool, left: Expr, right: Expr) -> Expr:
+    """``==`` / ``!=`` per null-values: one null side gives false / true, two null sides null."""
+
     def compare(row: Row) -> bool | None:
-        a, b = left(row), right(row)
+        a, b = left.run(row), right.run(row)
         if a is None or b is None:
-            return None
-        if op == "=~":
-            return isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
+            return None if a is None and b is None else not equal
         same = type(a) is type(b) and a == b
-        return same if op == "==" else not same
+        return same if equal else not same
 
-    return compare
-
-
-def _junction(parts: list[Expr], decisive: bool) -> Expr:
-    """``and`` (``decisive`` False) or ``or`` (True) in KQL's three-valued logic: one decisive
-    operand decides; otherwise a null operand makes the whole null."""
-
-    def combine(row: Row) -> bool | None:
-        values = [p(row) for p in parts]
-        if any(v is decisive for v in values):
-            return decisive
-        return None if any(v is None for v in values) else not decisive
-
-    return combine
+    return Expr(compare, "bool")

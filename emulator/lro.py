@@ -6,7 +6,9 @@ resource reports ``InProgress`` until a terminal ``Succeeded``/``Failed``/``Canc
 or PATCH the client then GETs the resource itself. ACR's PUT (Registries_Create) and PATCH
 (Registries_Update) answer 200, or 201 with Azure-AsyncOperation ("Async PUT/PATCH follow
 201+provisioningState model", Azure/azure-rest-api-specs#1228); its DELETE answers 200/204, or
-202 with Location.
+202 with the registry (provisioningState Deleting) and a Location under
+``/subscriptions/{s}/providers/Microsoft.ContainerRegistry/locations/{location}/operationResults/``,
+polled 202 until a final 200 with no body (the SDK's recordings: tests/data/arm_recordings.json).
 
 azure-mgmt-containerregistry 15.0.0 accepts only 200/201 from Registries_Update, so a 202 to
 PATCH makes it raise; the emulator can still send one (``initial_status=202``) to prove that.
@@ -72,14 +74,10 @@ class AsyncOperation:
         return self.status != "InProgress"
 
     def status_document(self) -> dict[str, object]:
-        doc: dict[str, object] = {
-            "id": f"{self.resource_id}/operationStatuses/{self.operation_id}",
-            "name": self.operation_id,
-            "status": self.status,
-            "startTime": self.started_at,
-        }
-        if self.ended_at:
-            doc["endTime"] = self.ended_at
+        """ACR's status body is ``{"status": ...}`` and nothing else (azure-mgmt-containerregistry
+        10.0.0's recording test_mgmt_containerregistry_2018_02_01_preview.test_replication.yaml);
+        a failed operation adds the ``error`` the ARM RPC requires."""
+        doc: dict[str, object] = {"status": self.status}
         if self.error:
             doc["error"] = self.error
         return doc
@@ -98,8 +96,12 @@ class OperationTracker:
         action: Literal["write", "delete"],
         mode: LroMode,
         finish: Callable[[AsyncOperation], None],
+        prefix: str = "",
     ) -> AsyncOperation:
-        operation = AsyncOperation(str(uuid.uuid4()), registry_key, resource_id, action, mode, finish)
+        """``prefix``: ACR names an operation after its resource type (``registries-<uuid>``)."""
+        operation = AsyncOperation(
+            prefix + str(uuid.uuid4()), registry_key, resource_id, action, mode, finish
+        )
         with self._lock:
             self._operations[operation.operation_id] = operation
         return operation

@@ -218,7 +218,7 @@ def _row(doc: dict[str, Any]) -> dict[str, Any]:
         "location": doc.get("location"),
         "resourceGroup": parts[4].lower(),
         "subscriptionId": parts[2].lower(),
-        "managementGroup": "",
+        "managedBy": "",
         "sku": doc.get("sku"),
         "plan": None,
         "properties": doc.get("properties"),

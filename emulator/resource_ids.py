@@ -21,6 +21,11 @@ OPERATION_PATH = re.compile(
     rf"^{_SUB}{_RG}{_PROVIDER}/(?P<name>[^/]+)/(?P<kind>operationStatuses|operationResults)/(?P<op>[^/]+)/?$",
     re.IGNORECASE,
 )
+LOCATION_OPERATION_PATH = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.containerregistry/locations/(?P<location>[^/]+)"
+    r"/operationResults/(?P<op>[^/]+)/?$",
+    re.IGNORECASE,
+)
 LIST_BY_GROUP_PATH = re.compile(rf"^{_SUB}{_RG}{_PROVIDER}/?$", re.IGNORECASE)
 LIST_BY_SUBSCRIPTION_PATH = re.compile(rf"^{_SUB}{_PROVIDER}/?$", re.IGNORECASE)
 SUBSCRIPTIONS_PATH = re.compile(r"^/subscriptions/?$", re.IGNORECASE)
@@ -112,6 +117,27 @@ class OperationRef:
     kind: str
     """``operationStatuses`` (Azure-AsyncOperation) or ``operationResults`` (Location)."""
     operation_id: str
+
+
+@dataclass(frozen=True)
+class LocationOperationRef:
+    """Where an asynchronous DELETE's ``Location`` points: the subscription's ACR location, not the
+    registry (as recorded in azure-mgmt-containerregistry 10.0.0's test recordings)."""
+
+    subscription: str
+    location: str
+    operation_id: str
+
+    @property
+    def path(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/providers/{PROVIDER}/locations/{self.location}"
+            f"/operationResults/{self.operation_id}"
+        )
+
+    @property
+    def key(self) -> str:
+        return resource_key(self.path)
 
 
 TOKENS, CACHE_RULES, REPLICATIONS, DIAGNOSTIC_SETTINGS = (

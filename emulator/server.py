@@ -63,12 +63,14 @@ from .resource_graph import ResourceGraph
 from .resource_ids import (
     LIST_BY_GROUP_PATH,
     LIST_BY_SUBSCRIPTION_PATH,
+    LOCATION_OPERATION_PATH,
     OPERATION_PATH,
     REGISTRY_PATH,
     SUBSCRIPTION_PATH,
     SUBSCRIPTIONS_PATH,
     ChildRef,
     ListScope,
+    LocationOperationRef,
     OperationRef,
     RegistryRef,
     SubscriptionsTarget,
@@ -100,7 +102,7 @@ UNSET_ENV_VARS = (
 )
 """Variables that would make azure-identity pick another credential than the emulator's endpoint."""
 
-Target = RegistryRef | ListScope | OperationRef | SubscriptionsTarget | ChildRef | None
+Target = RegistryRef | ListScope | OperationRef | LocationOperationRef | SubscriptionsTarget | ChildRef | None
 
 
 @dataclass(frozen=True)
@@ -692,6 +694,12 @@ class Emulator:
         if isinstance(target, ChildRef):
             return self._children.handle(request, target, _write_context(request, token, correlation_id))
         api_version = arm_gateway.require_api_version(request)
+        if isinstance(target, LocationOperationRef):  # readable by whoever may read the registry
+            operation = self._operations.get(target.operation_id)
+            arm_gateway.authorize(
+                token.principal, arm_gateway.READ, operation.resource_id if operation else target.path
+            )
+            return self._registries.poll_location(request, target)
         action = arm_gateway.READ if route != "registry" else arm_gateway.action_for(request.method)
         arm_gateway.authorize(token.principal, action, _scope_of(target))
         if isinstance(target, RegistryRef):
@@ -775,7 +783,7 @@ class Emulator:
     ) -> None:
         status = outcome.status if isinstance(outcome, Response) else None
         principal = request.notes.get("principal") or self._peek_principal(request)
-        resource_id = _target_id(target)
+        resource_id = request.notes.get("resource_id") or _target_id(target)
         self.counters.count(route, request.method, _target_key(target))
         self._log.append(
             RequestRecord(
@@ -813,6 +821,8 @@ def classify(path: str) -> tuple[str, Target]:
         return child.route, child
     if match := REGISTRY_PATH.match(path):
         return "registry", RegistryRef(match["sub"], match["rg"], match["name"])
+    if match := LOCATION_OPERATION_PATH.match(path):
+        return "operation", LocationOperationRef(match["sub"], match["location"], match["op"])
     if match := OPERATION_PATH.match(path):
         ref = RegistryRef(match["sub"], match["rg"], match["name"])
         return "operation", OperationRef(ref, match["kind"], match["op"])
@@ -835,7 +845,7 @@ def _write_context(request: Request, token: TokenRecord, correlation_id: str) ->
 
 
 def _target_key(target: Target) -> str | None:
-    if isinstance(target, (RegistryRef, ListScope, SubscriptionsTarget, ChildRef)):
+    if isinstance(target, (RegistryRef, ListScope, SubscriptionsTarget, ChildRef, LocationOperationRef)):
         return target.key
     if isinstance(target, OperationRef):
         return target.registry.key
@@ -845,7 +855,7 @@ def _target_key(target: Target) -> str | None:
 def _target_id(target: Target) -> str | None:
     if isinstance(target, (RegistryRef, ChildRef)):
         return target.id
-    if isinstance(target, (ListScope, SubscriptionsTarget)):
+    if isinstance(target, (ListScope, SubscriptionsTarget, LocationOperationRef)):
         return target.path
     if isinstance(target, OperationRef):
         return target.registry.id

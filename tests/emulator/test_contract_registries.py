@@ -167,6 +167,8 @@ def test_a_202_to_patch_is_rejected_by_this_sdk_which_is_why_async_defaults_to_2
 
 
 def test_begin_delete_202_location_polling(emu: Emulator, arm_client) -> None:
+    """As recorded (tests/data/arm_recordings.json): 202 with the registry in Deleting, a Location
+    under the subscription's ACR location, 202 polls, then 200 with no body."""
     rid = emu.add_registry(subscription=SUB, resource_group=RG, name="gone")
     emu.set_lro("async", polls=2, retry_after=0)
 
@@ -177,8 +179,12 @@ def test_begin_delete_202_location_polling(emu: Emulator, arm_client) -> None:
         ("DELETE", "registry", 202, None),
         ("GET", "operation", 202, "InProgress"),
         ("GET", "operation", 202, "InProgress"),
-        ("GET", "operation", 204, "Succeeded"),
+        ("GET", "operation", 200, "Succeeded"),
     ]
+    polls = [r.path for r in emu.requests_for(resource_id=rid, method="GET")]
+    assert all(
+        p.startswith(f"/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/locations/") for p in polls
+    )
     assert emu.get_registry(rid) is None
     [event] = emu.wait_for_events(1)
     assert event["eventType"] == "Microsoft.Resources.ResourceDeleteSuccess"
@@ -192,7 +198,8 @@ def test_delete_of_an_absent_registry_answers_204(emu: Emulator, arm_client) -> 
     assert emu.events == []
 
 
-def test_create_with_begin_create_answers_201_then_replace_200(emu: Emulator, arm_client) -> None:
+def test_create_with_begin_create_answers_200_then_replace_200(emu: Emulator, arm_client) -> None:
+    """A synchronous create answers 200, as every one in the SDK's recordings did."""
     client = arm_client(SUB)
     created = client.registries.begin_create(
         RG, "fresh", Registry(location="westeurope", sku=Sku(name="Standard"), tags={"team": "a"})
@@ -204,7 +211,7 @@ def test_create_with_begin_create_answers_201_then_replace_200(emu: Emulator, ar
     assert created.sku.name == "Standard" and created.network_rule_set is None
     assert replaced.sku.name == "Premium" and replaced.tags == {"team": "b"}
     assert replaced.network_rule_set.default_action == "Allow"  # Premium's default
-    assert [r.status for r in emu.requests_for(method="PUT")] == [201, 200]
+    assert [r.status for r in emu.requests_for(method="PUT")] == [200, 200]
     assert replaced.system_data.created_by == emu.managed_identity.app_id
     assert replaced.system_data.created_by_type == "ManagedIdentity"
 

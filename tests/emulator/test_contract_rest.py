@@ -93,7 +93,7 @@ def _assert_conforms(answer: dict[str, Any]) -> None:
 def test_spec_shaped_create_and_update_are_accepted_and_answers_conform(emu: Emulator) -> None:
     """Issue 14 'both sides': RegistryCreate/RegistryUpdate-shaped requests; RegistryGet-shaped answers."""
     created = _send(emu, "PUT", _data("registry-create.request.json"))
-    assert created.status_code == 201, created.text
+    assert created.status_code == 200, created.text
     _assert_conforms(created.json())
 
     expected = _data("registry-get.standard.response.json")
@@ -124,7 +124,7 @@ def test_spec_shaped_create_and_update_are_accepted_and_answers_conform(emu: Emu
 def test_zone_redundant_create_keeps_its_zone_redundancy(emu: Emulator) -> None:
     """Issue 14 item 4: zoneRedundancy is set by PUT (RegistryCreateZoneRedundant)."""
     response = _send(emu, "PUT", _data("registry-create-zone-redundant.request.json"))
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     assert _get(emu)["properties"]["zoneRedundancy"] == "Enabled"
 
 
@@ -264,7 +264,7 @@ def test_a_create_only_field_in_a_patch_is_refused(emu: Emulator, body: dict, pa
 
 def test_a_replacing_put_cannot_change_zone_redundancy_and_keeps_it_when_left_out(emu: Emulator) -> None:
     """Issue 14 item 4: zoneRedundancy is fixed at creation; a replacing PUT keeps it."""
-    assert _send(emu, "PUT", _data("registry-create-zone-redundant.request.json")).status_code == 201
+    assert _send(emu, "PUT", _data("registry-create-zone-redundant.request.json")).status_code == 200
     replace = {
         "location": "westeurope",
         "sku": {"name": "Premium"},
@@ -309,7 +309,7 @@ def test_preview_only_properties_are_neither_answered_nor_accepted(emu: Emulator
     patched = _send(emu, "PATCH", body, name=sample["name"])
     created = _send(emu, "PUT", {"location": "westeurope", "sku": {"name": "Premium"}, **body})
 
-    assert patched.status_code == 200 and created.status_code == 201
+    assert patched.status_code == 200 and created.status_code == 200
     for answer in (seeded, patched.json(), created.json(), _get(emu)):
         assert "metadataSearch" not in answer["properties"]
         assert "softDeletePolicy" not in answer["properties"]["policies"]
@@ -323,7 +323,7 @@ def test_defaults_follow_the_spec_examples(emu: Emulator, sku: str) -> None:
     azureADAuthenticationAsArmPolicy enabled); only Premium reports networkRuleSet {Allow, []}."""
     response = _send(emu, "PUT", {"location": "westeurope", "sku": {"name": sku}})
 
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     properties = response.json()["properties"]
     expected = _data("registry-get.standard.response.json")["properties"]["policies"]
     assert properties["policies"].keys() == expected.keys()
