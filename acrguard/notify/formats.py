@@ -93,16 +93,40 @@ def title(records: Sequence[AuditRecord]) -> str:
     return f"ACR Guard: {', '.join(parts)} on {registries} {noun}"
 
 
+def is_finding(record: AuditRecord) -> bool:
+    """A decision that wrote nothing and will write nothing (a report-only rule's finding, a fix
+    that is unsafe or impossible): it has no ``after``, so it describes no change."""
+    return record.after is None and record.outcome in ("flagged", "failed")
+
+
 def change_text(record: AuditRecord, lit: Lit) -> str:
-    """``property: before → after`` for each property the decision is about (at most 4)."""
+    """``property: before → after`` for each property a write concerns (at most 4); for a finding,
+    ``property: value`` as read: what is wrong, never a change that will not happen."""
     before, after = record.before or {}, record.after or {}
+    if is_finding(record):
+        if not before:
+            return "not read"
+        shown = [f"{lit(k, 80)}: {lit(_json(v), 160)}" for k, v in list(before.items())[:4]]
+        return "; ".join(shown) + (f"; and {len(before) - 4} more" if len(before) > 4 else "")
     keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
     if not keys:
-        return "no property change" if record.outcome != "flagged" else "left as is"
+        return "no property change"
     shown = [
         f"{lit(k, 80)}: {lit(_json(before.get(k)), 160)} → {lit(_json(after.get(k)), 160)}" for k in keys[:4]
     ]
     return "; ".join(shown) + (f"; and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+
+def state_label(record: AuditRecord) -> str:
+    return "Found" if is_finding(record) else "Change"
+
+
+def todo_text(record: AuditRecord) -> str | None:
+    """For a finding, what a person can do: the rule's first reference (our own rule metadata, a
+    Learn page, not outside text); None when there is none."""
+    if not is_finding(record) or not record.references:
+        return None
+    return record.references[0]
 
 
 def caller_text(record: AuditRecord, lit: Lit) -> str:
@@ -156,10 +180,12 @@ def slack_message(records: Sequence[AuditRecord], exempt_tags: Mapping[str, str]
         lines = [
             f"*{_VERBS[record.outcome]}* {slack_lit(record.rule or '-', 60)} on {slack_lit(name, 160)} "
             f"(resource group {slack_lit(group, 120)}, subscription {slack_lit(sub, 60)})",
-            f"*Change:* {change_text(record, slack_lit)}",
+            f"*{state_label(record)}:* {change_text(record, slack_lit)}",
             f"*Caused by:* {caller_text(record, slack_lit)}",
             f"*Why:* {slack_lit(record.reason, 400)}",
         ]
+        if todo := todo_text(record):
+            lines.append(f"*What to do:* a person decides; see <{todo}|the documentation>")
         blocks.append({"type": "section", "text": _mrkdwn("\n".join(lines))})
     if len(records) > _CHAT_DETAILS:
         blocks.append(_slack_context(f"…and {len(records) - _CHAT_DETAILS} more (see the audit log)."))
@@ -184,11 +210,13 @@ def teams_message(records: Sequence[AuditRecord], exempt_tags: Mapping[str, str]
         name, _, _ = registry_parts(record)
         facts = [
             ("Registry", teams_lit(record.registry or "?", 300)),
-            ("Change", change_text(record, teams_lit)),
+            (state_label(record), change_text(record, teams_lit)),
             ("Caused by", caller_text(record, teams_lit)),
             ("Mode", teams_lit(record.mode or "-", 40)),
             ("Why", teams_lit(record.reason, 600)),
         ]
+        if todo := todo_text(record):
+            facts.append(("What to do", f"a person decides; see [the documentation]({todo})"))
         body.append(
             {
                 "type": "Container",

@@ -124,7 +124,7 @@ class Notifier:
             with self._lock:
                 held.open = False  # a late record from a worker is sent on its own
             if held.records:
-                self.deliver(held.records)
+                self.deliver(distinct(held.records))
 
     def deliver(self, records: Sequence[AuditRecord]) -> None:
         """Send to every sink in chunks; a sink's failure is logged, never raised."""
@@ -159,6 +159,27 @@ class Notifier:
         if hinted is not None:
             return min(float(hinted), MAX_RETRY_AFTER_S)
         return self.backoff_s * 2 ** (state.attempt_number - 1)
+
+
+def distinct(records: Sequence[AuditRecord]) -> list[AuditRecord]:
+    """One record per registry and decision, in order. One event can reach a batch twice (the same
+    event as an EventGrid and a CloudEvent in one replay, a redelivery): each delivery decides the
+    same thing, and a person needs to hear it once."""
+    seen: set[tuple[object, ...]] = set()
+    kept: list[AuditRecord] = []
+    for record in records:
+        key = (
+            record.registry,
+            record.rule,
+            record.outcome,
+            record.mode,
+            json.dumps(record.before, sort_keys=True, default=str),
+            json.dumps(record.after, sort_keys=True, default=str),
+        )
+        if key not in seen:
+            seen.add(key)
+            kept.append(record)
+    return kept
 
 
 def chunks(records: Sequence[AuditRecord], max_records: int, max_bytes: int) -> Iterator[list[AuditRecord]]:
