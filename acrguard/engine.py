@@ -191,11 +191,10 @@ class Engine:
         emit: _Emit,
         *,
         fresh: bool,
-        known: Children | None = None,
         state_from: list[str | None],
     ) -> None:
-        children = self.children(ref, registry, known)
-        if state_from[0] == "resource-graph" and set(children) - set(known or {}):
+        children = self.children(ref, registry)
+        if state_from[0] == "resource-graph" and children:
             state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
         decided = plan(self.policy, ref, registry, children)
         if not decided.decisions:
@@ -204,10 +203,12 @@ class Engine:
         if (decided.writes or decided.child_fixes) and not fresh:
             # State came from a list page or Resource Graph: re-read before writing (networkRuleSet
             # is replaced whole; a tag may since exempt the registry or match a dry-run override,
-            # which child writes must honour too), and decide every rule from that read.
+            # which child writes must honour too), and decide every rule from that read. The
+            # children are listed again with it: a token created since the first list would
+            # otherwise stay enabled under an "applied" record.
             fresh_state = self.arm.get(ref)
             state_from[0] = "arm"
-            self._converge(ref, fresh_state, emit, fresh=True, known=children, state_from=state_from)
+            self._converge(ref, fresh_state, emit, fresh=True, state_from=state_from)
             return
         exempt = decided.resolution.exempt_reason
         for d in decided.decisions:
