@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from acrguard.policy import Policy
 
 ACCEPTED_EVENT_TYPES = frozenset(CONTRACT["eventTypes"])
+#: A child's delete (a diagnostic setting, a replication) re-evaluates its registry like a write;
+#: a registry's own delete leaves nothing to guard.
+RESOURCE_DELETE_SUCCESS = "Microsoft.Resources.ResourceDeleteSuccess"
 #: Operations whose success re-evaluates the (parent) registry, for any rule the contract knows.
 #: The Event Grid filter of a deployment holds the subset its rules need (infra/ computes it from
 #: acrguard/azure_contract.json); accepting the rest costs a re-read, skipping one loses a fix.
@@ -118,9 +121,14 @@ def parse_event(event: Any, operations: Collection[str] = ACCEPTED_OPERATIONS) -
         ref, child = RegistryRef.parse_with_child(resource_id)
     except ValueError as exc:
         return Skip(f"malformed resource ID: {exc}", context)
+    deleted = envelope["type"] == RESOURCE_DELETE_SUCCESS
+    if deleted and child is None:  # a GET could only answer 404
+        return Skip(f"registry {clip(resource_id)} was deleted: nothing left to guard", context)
     operation = context.operation_name
     if operation is None:
         return Skip("event has no data.operationName", context)
+    if operation.lower().endswith("/delete") != deleted:
+        return Skip(f"operation {operation} does not match event type {envelope['type']}", context)
     if operation.lower() not in _lowered(frozenset(operations)):
         return Skip(_unhandled(operation), context)
     if child is None and operation.lower() != "microsoft.containerregistry/registries/write":

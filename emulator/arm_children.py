@@ -12,11 +12,15 @@ Routes (api-version: ACR's, see arm_gateway.SUPPORTED_API_VERSIONS; diagnostic s
 - ``GET {registry}/providers/Microsoft.Insights/diagnosticSettings`` (one page: the 2021-05-01-preview
   collection has no nextLink), ``GET`` and ``PUT .../diagnosticSettings/{name}`` (200 for create and
   replace, as DiagnosticSettings_CreateOrUpdate declares); a PUT emits
-  ``Microsoft.Insights/diagnosticSettings/write`` whose subject is the setting's ID.
+  ``Microsoft.Insights/diagnosticSettings/write`` whose subject is the setting's ID;
+  ``DELETE .../diagnosticSettings/{name}`` answers 200, or 204 when there was no such setting
+  (DiagnosticSettings_Delete's responses; azure-mgmt-monitor 6.0.2 accepts exactly these), and a
+  delete emits ``Microsoft.Resources.ResourceDeleteSuccess`` for
+  ``Microsoft.Insights/diagnosticSettings/delete``.
 
 ARM checks the token, the api-version and RBAC (``.../registries/tokens/read`` and ``/write``,
-``.../cacheRules/read``, ``.../replications/read``, ``Microsoft.Insights/diagnosticSettings/read``
-and ``/write``) before the parent: a missing registry is 404 ``ParentResourceNotFound``.
+``.../cacheRules/read``, ``.../replications/read``, ``Microsoft.Insights/diagnosticSettings/read``,
+``/write`` and ``/delete``) before the parent: a missing registry is 404 ``ParentResourceNotFound``.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ DIAGNOSTIC_API_VERSIONS = ("2021-05-01-preview",)
 INSIGHTS = "Microsoft.Insights"
 TOKEN_WRITE = "Microsoft.ContainerRegistry/registries/tokens/write"
 DIAGNOSTIC_WRITE = "Microsoft.Insights/diagnosticSettings/write"
-_ALLOWED = {TOKENS: ("GET", "HEAD", "PATCH"), DIAGNOSTIC_SETTINGS: ("GET", "HEAD", "PUT")}
+DIAGNOSTIC_DELETE = "Microsoft.Insights/diagnosticSettings/delete"
+_ALLOWED = {TOKENS: ("GET", "HEAD", "PATCH"), DIAGNOSTIC_SETTINGS: ("GET", "HEAD", "PUT", "DELETE")}
 _DIAGNOSTIC_KEYS = (
     "storageAccountId",
     "serviceBusRuleId",
@@ -62,7 +67,7 @@ _DIAGNOSTIC_KEYS = (
 
 def action_for(ref: ChildRef, method: str) -> str:
     """The RBAC action ARM checks for ``method`` on ``ref``."""
-    verb = "read" if method.upper() in ("GET", "HEAD") else "write"
+    verb = {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(method.upper(), "write")
     if ref.kind == DIAGNOSTIC_SETTINGS:
         return f"{INSIGHTS}/diagnosticSettings/{verb}"
     return f"Microsoft.ContainerRegistry/registries/{ref.kind}/{verb}"
@@ -145,6 +150,8 @@ class ChildrenProvider:
                 if current is None:
                     raise child_not_found(ref)
                 return Response.json(200, copy.deepcopy(current))
+            if diagnostic and request.method == "DELETE":
+                return self._delete_setting(ref, entry, current, context)
             if diagnostic:
                 return self._put_setting(request, ref, entry, current, context)
             if current is None:
@@ -290,3 +297,22 @@ class ChildrenProvider:
             )
         )
         return Response.json(200, copy.deepcopy(doc))
+
+    def _delete_setting(
+        self, ref: ChildRef, entry: RegistryEntry, current: dict[str, Any] | None, context: WriteContext
+    ) -> Response:
+        if current is None:
+            return Response(204)  # nothing to delete: no event either
+        child = ChildRef(ref.registry, DIAGNOSTIC_SETTINGS, current["name"])
+        del entry.children[DIAGNOSTIC_SETTINGS][child.name.lower()]
+        self.emit(
+            resource_event(
+                child.event_uri,
+                child.registry.subscription,
+                DIAGNOSTIC_DELETE,
+                context,
+                provider=INSIGHTS,
+                deleted=True,
+            )
+        )
+        return Response(200)
