@@ -93,7 +93,14 @@ class Engine:
             try:
                 state_from[0] = listed_from if listed is not None else "arm"
                 registry = listed if listed is not None else self.arm.get(ref)
-                self._converge(ref, registry, emit, fresh=listed is None, state_from=state_from)
+                self._converge(
+                    ref,
+                    registry,
+                    emit,
+                    fresh=listed is None,
+                    state_from=state_from,
+                    written=context.registry_written,
+                )
             except RegistryNotFound as exc:
                 emit("skipped", None, str(exc))
             except TransientArmError as exc:
@@ -192,7 +199,9 @@ class Engine:
         *,
         fresh: bool,
         state_from: list[str | None],
+        written: bool = False,
     ) -> None:
+        """``written``: an event told of a write of the registry itself (which can set its tags)."""
         children = self.children(ref, registry)
         if state_from[0] == "resource-graph" and children:
             state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
@@ -208,13 +217,20 @@ class Engine:
             # otherwise stay enabled under an "applied" record.
             fresh_state = self.arm.get(ref)
             state_from[0] = "arm"
-            self._converge(ref, fresh_state, emit, fresh=True, state_from=state_from)
+            self._converge(ref, fresh_state, emit, fresh=True, state_from=state_from, written=written)
             return
         exempt = decided.resolution.exempt_reason
         for d in decided.decisions:
             if d.action == "fix":
                 continue
-            if exempt:
+            if (
+                exempt
+                and written
+                and decided.resolution.exempt_by_tag
+                and d.evaluation.status is Status.DRIFT
+            ):
+                emit("flagged", d, _exempted_by_a_write(exempt, d, registry), sku=decided.sku)
+            elif exempt:
                 verdict = (
                     "would be fixed" if d.evaluation.status is Status.DRIFT else d.evaluation.status.value
                 )
@@ -414,3 +430,15 @@ class Engine:
 
 
 _Emit = Callable[..., None]
+
+
+def _exempted_by_a_write(exempt: str, d: RuleDecision, registry: Any) -> str:
+    """Why a tag-exempt registry that a write left drifting is told to a person. Neither the event
+    (no request body) nor one read (no history) says whether that write set the tag too, so every
+    such write is told: a superset of one PATCH that sets the tag and opens the registry."""
+    who = getattr(getattr(registry, "system_data", None), "last_modified_by", None) or "someone"
+    return (
+        f"{exempt}; would be fixed: {d.evaluation.reason}; written by {who} while exempt by a tag, "
+        "which anyone who can write the registry can set: confirm the exemption, or grant it by ID "
+        "in exempt.registries"
+    )

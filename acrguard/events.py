@@ -34,6 +34,7 @@ for _rule, _entry in CONTRACT["rules"].items():
     for _op in _entry["operationNames"]:
         _RULES_BY_OPERATION.setdefault(_op.lower(), []).append(_rule)
 
+REGISTRY_WRITE = "Microsoft.ContainerRegistry/registries/write"
 _UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _MAX_EVENT_BYTES = 1024 * 1024  # Event Grid's own limit on one event
@@ -50,6 +51,11 @@ class EventContext:
     correlation_id: str | None = None
     caller: dict[str, str] = field(default_factory=dict)
     dead_letter_reason: str | None = None
+
+    @property
+    def registry_written(self) -> bool:
+        """A write of the registry itself: the one write of ours to hear that can set its tags."""
+        return (self.operation_name or "").lower() == REGISTRY_WRITE.lower()
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ def parse_event(event: Any, operations: Collection[str] = ACCEPTED_OPERATIONS) -
         return Skip(f"operation {operation} does not match event type {envelope['type']}", context)
     if operation.lower() not in _lowered(frozenset(operations)):
         return Skip(_unhandled(operation), context)
-    if child is None and operation.lower() != "microsoft.containerregistry/registries/write":
+    if child is None and operation.lower() != REGISTRY_WRITE.lower():
         return Skip(f"operation {operation} does not match resource {clip(resource_id)}", context)
     return Target(ref, context)
 
