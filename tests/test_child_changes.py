@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from engine_helpers import make_harness, rid, write_event
+from engine_helpers import as_person, make_harness, rid, write_event
 from reliability import adversarial
 from test_rules_children import WORKSPACE, add, audit_setting, calls, policy
 
@@ -38,7 +38,8 @@ def test_a_token_created_between_the_sweeps_list_and_its_write_is_disabled_too(e
 
     def person_creates_a_token_before_our_reread(request: Any) -> None:
         if request.method == "GET" and request.route == "registry" and ours(emu, request) and not created:
-            created.append(emu.add_child(resource_id, "tokens", {"name": "late-push"}))
+            # `az acr token create`: Tokens_Create with the person's own token (enabled by default)
+            created.append(as_person(emu, "PUT", f"{resource_id}/tokens/late-push", {"properties": {}}))
 
     emu.on_arm_request(person_creates_a_token_before_our_reread)
     h = make_harness(policy("repository_tokens"))
