@@ -178,7 +178,7 @@ class ChildrenProvider:
             if diagnostic:
                 return self._put_setting(request, ref, entry, current, context)
             if request.method == "PUT":
-                return self._put_token(request, ref, entry, current, context)
+                return self._put_token(request, ref, entry, context)
             if current is None:
                 raise child_not_found(ref)
             return self._patch_token(request, ref, entry, current, context, api_version)
@@ -261,13 +261,9 @@ class ChildrenProvider:
         return Response(202, b"", headers)
 
     def _put_token(
-        self,
-        request: Request,
-        ref: ChildRef,
-        entry: RegistryEntry,
-        current: dict[str, Any] | None,
-        context: WriteContext,
+        self, request: Request, ref: ChildRef, entry: RegistryEntry, context: WriteContext
     ) -> Response:
+        current = self._find(entry, ref)
         name = current["name"] if current else str(ref.name)
         child = ChildRef(ref.registry, TOKENS, name)
         if self.operations.pending_for(child.key):
