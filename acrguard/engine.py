@@ -229,7 +229,8 @@ class Engine:
                 and decided.resolution.exempt_by_tag
                 and d.evaluation.status is Status.DRIFT
             ):
-                emit("flagged", d, _exempted_by_a_write(exempt, d, registry), sku=decided.sku)
+                reason = _exempted_by_a_write(exempt, d, registry)  # left as it is: after = before
+                emit("flagged", d, reason, after=d.evaluation.before, sku=decided.sku)
             elif exempt:
                 verdict = (
                     "would be fixed" if d.evaluation.status is Status.DRIFT else d.evaluation.status.value

@@ -71,6 +71,7 @@ def test_one_write_that_sets_the_exemption_tag_and_opens_the_registry_is_told_to
     assert emu.get_registry(registry)["properties"]["anonymousPullEnabled"] is True  # honoured
     told = [r for body in hook.bodies() for r in body["records"] if r["rule"] == "anonymous_pull"]
     assert [(r["outcome"], r["registry"]) for r in told] == [("flagged", registry)]
+    assert told[0]["before"] == told[0]["after"] == {"anonymousPullEnabled": True}  # nothing changed
     adversarial(
         5,
         "one PATCH sets the exemption tag and anonymousPullEnabled=true",
