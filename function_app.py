@@ -1,6 +1,7 @@
 """Azure Functions entry points (Python v2 model). Thin by design: parse, call the engine, raise.
 
-- ``on_registry_write``: Event Grid trigger for ARM ``ResourceWriteSuccess`` on registries.
+- ``on_registry_write``: Event Grid trigger for ARM ``ResourceWriteSuccess`` on registries (and
+  ``ResourceDeleteSuccess`` of the child resources a rule watches).
   A transient failure (after the bounded retries in acrguard.arm) propagates, so the delivery
   fails and Event Grid retries it (then dead-letters it). Bad input is logged and returns.
 - ``reconcile``: timer trigger (``ACRGUARD_RECONCILE_SCHEDULE``) that sweeps every scoped

@@ -104,7 +104,14 @@ class Engine:
             try:
                 state_from[0] = listed_from if listed is not None else "arm"
                 registry = listed if listed is not None else self.arm.get(ref)
-                self._converge(ref, registry, emit, fresh=listed is None, state_from=state_from)
+                self._converge(
+                    ref,
+                    registry,
+                    emit,
+                    fresh=listed is None,
+                    state_from=state_from,
+                    written=context.registry_written,
+                )
             except RegistryNotFound as exc:
                 emit("skipped", None, str(exc))
             except TransientArmError as exc:
@@ -204,11 +211,12 @@ class Engine:
         emit: _Emit,
         *,
         fresh: bool,
-        known: Children | None = None,
         state_from: list[str | None],
+        written: bool = False,
     ) -> None:
-        children = self.children(ref, registry, known)
-        if state_from[0] == "resource-graph" and set(children) - set(known or {}):
+        """``written``: an event told of a write of the registry itself (which can set its tags)."""
+        children = self.children(ref, registry)
+        if state_from[0] == "resource-graph" and children:
             state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
         decided = plan(self.policy, ref, registry, children)
         if not decided.decisions:
@@ -217,16 +225,26 @@ class Engine:
         if (decided.writes or decided.child_fixes) and not fresh:
             # State came from a list page or Resource Graph: re-read before writing (networkRuleSet
             # is replaced whole; a tag may since exempt the registry or match a dry-run override,
-            # which child writes must honour too), and decide every rule from that read.
+            # which child writes must honour too), and decide every rule from that read. The
+            # children are listed again with it: a token created since the first list would
+            # otherwise stay enabled under an "applied" record.
             fresh_state = self.arm.get(ref)
             state_from[0] = "arm"
-            self._converge(ref, fresh_state, emit, fresh=True, known=children, state_from=state_from)
+            self._converge(ref, fresh_state, emit, fresh=True, state_from=state_from, written=written)
             return
         exempt = decided.resolution.exempt_reason
         for d in decided.decisions:
             if d.action == "fix":
                 continue
-            if exempt:
+            if (
+                exempt
+                and written
+                and decided.resolution.exempt_by_tag
+                and d.evaluation.status is Status.DRIFT
+            ):
+                reason = _exempted_by_a_write(exempt, d, registry)  # left as it is: after = before
+                emit("flagged", d, reason, after=d.evaluation.before, sku=decided.sku)
+            elif exempt:
                 verdict = (
                     "would be fixed" if d.evaluation.status is Status.DRIFT else d.evaluation.status.value
                 )
@@ -505,3 +523,15 @@ class _Write:
     trying: tuple[RuleDecision, ...] = ()  # what the PATCH under way carries
     held: tuple[RuleDecision, ...] = ()  # fixes our latest PATCH left out: the list was not quiet
     unread: bool = False  # ``read`` predates the wait just slept: the list part reads under its lease
+
+
+def _exempted_by_a_write(exempt: str, d: RuleDecision, registry: Any) -> str:
+    """Why a tag-exempt registry that a write left drifting is told to a person. Neither the event
+    (no request body) nor one read (no history) says whether that write set the tag too, so every
+    such write is told: a superset of one PATCH that sets the tag and opens the registry."""
+    who = getattr(getattr(registry, "system_data", None), "last_modified_by", None) or "someone"
+    return (
+        f"{exempt}; would be fixed: {d.evaluation.reason}; written by {who} while exempt by a tag, "
+        "which anyone who can write the registry can set: confirm the exemption, or grant it by ID "
+        "in exempt.registries"
+    )

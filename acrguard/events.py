@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from acrguard.policy import Policy
 
 ACCEPTED_EVENT_TYPES = frozenset(CONTRACT["eventTypes"])
+#: A child's delete (a diagnostic setting, a replication) re-evaluates its registry like a write;
+#: a registry's own delete leaves nothing to guard.
+RESOURCE_DELETE_SUCCESS = "Microsoft.Resources.ResourceDeleteSuccess"
 #: Operations whose success re-evaluates the (parent) registry, for any rule the contract knows.
 #: The Event Grid filter of a deployment holds the subset its rules need (infra/ computes it from
 #: acrguard/azure_contract.json); accepting the rest costs a re-read, skipping one loses a fix.
@@ -31,6 +34,7 @@ for _rule, _entry in CONTRACT["rules"].items():
     for _op in _entry["operationNames"]:
         _RULES_BY_OPERATION.setdefault(_op.lower(), []).append(_rule)
 
+REGISTRY_WRITE = "Microsoft.ContainerRegistry/registries/write"
 _UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _MAX_EVENT_BYTES = 1024 * 1024  # Event Grid's own limit on one event
@@ -47,6 +51,11 @@ class EventContext:
     correlation_id: str | None = None
     caller: dict[str, str] = field(default_factory=dict)
     dead_letter_reason: str | None = None
+
+    @property
+    def registry_written(self) -> bool:
+        """A write of the registry itself: the one write of ours to hear that can set its tags."""
+        return (self.operation_name or "").lower() == REGISTRY_WRITE.lower()
 
 
 @dataclass(frozen=True)
@@ -118,12 +127,17 @@ def parse_event(event: Any, operations: Collection[str] = ACCEPTED_OPERATIONS) -
         ref, child = RegistryRef.parse_with_child(resource_id)
     except ValueError as exc:
         return Skip(f"malformed resource ID: {exc}", context)
+    deleted = envelope["type"] == RESOURCE_DELETE_SUCCESS
+    if deleted and child is None:  # a GET could only answer 404
+        return Skip(f"registry {clip(resource_id)} was deleted: nothing left to guard", context)
     operation = context.operation_name
     if operation is None:
         return Skip("event has no data.operationName", context)
+    if operation.lower().endswith("/delete") != deleted:
+        return Skip(f"operation {operation} does not match event type {envelope['type']}", context)
     if operation.lower() not in _lowered(frozenset(operations)):
         return Skip(_unhandled(operation), context)
-    if child is None and operation.lower() != "microsoft.containerregistry/registries/write":
+    if child is None and operation.lower() != REGISTRY_WRITE.lower():
         return Skip(f"operation {operation} does not match resource {clip(resource_id)}", context)
     return Target(ref, context)
 

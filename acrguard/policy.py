@@ -183,6 +183,9 @@ class Resolution:
     rules: Mapping[str, RuleConfig]
     override_index: int | None
     trace: tuple[str, ...] = field(default=())
+    #: Exempt by its tags alone: whoever can write the registry can grant that (exempt.registries
+    #: is the policy owners' to grant).
+    exempt_by_tag: bool = False
 
     def enabled(self) -> list[str]:
         return [name for name, cfg in self.rules.items() if cfg.enabled]
@@ -224,7 +227,7 @@ class Policy:
             out_of_scope
             or "in scope: " + ("listed subscription" if self.subscriptions else "all subscriptions")
         )
-        exempt = self._exempt_reason(ref, tags)
+        exempt, by_tag = self._exempt_reason(ref, tags)
         if exempt:
             trace.append(exempt)
         rules, index = self.rules, None
@@ -236,15 +239,16 @@ class Policy:
                 break
         else:
             trace.append("no override matched: base rules apply")
-        return Resolution(ref, out_of_scope is None, exempt, rules, index, tuple(trace))
+        return Resolution(ref, out_of_scope is None, exempt, rules, index, tuple(trace), by_tag)
 
-    def _exempt_reason(self, ref: RegistryRef, tags: Mapping[str, str]) -> str | None:
+    def _exempt_reason(self, ref: RegistryRef, tags: Mapping[str, str]) -> tuple[str | None, bool]:
+        """Why the registry is exempt (None if not), and whether only by its tags."""
         if fold(ref.resource_id) in {_registry_key(r) for r in self.doc.exempt.registries}:
-            return "exempt: listed in exempt.registries"
+            return "exempt: listed in exempt.registries", False
         if self.doc.exempt.tags and _tags_match(self.doc.exempt.tags, tags, any_of=True):
             pairs = ", ".join(f"{k}={v}" for k, v in self.doc.exempt.tags.items())
-            return f"exempt: tagged {pairs}"
-        return None
+            return f"exempt: tagged {pairs}", True
+        return None, False
 
 
 def _tags_match(wanted: Mapping[str, str], tags: Mapping[str, str], any_of: bool = False) -> bool:

@@ -7,16 +7,23 @@ Routes (api-version: ACR's, see arm_gateway.SUPPORTED_API_VERSIONS; diagnostic s
   ``PATCH .../tokens/{t}`` (TokenUpdateParameters: ``status``, ``scopeMapId``, ``credentials``;
   200, or 201 + Azure-AsyncOperation as Tokens_Update declares; status polls at
   ``.../tokens/{t}/operationStatuses/{id}``); the write emits ``registries/tokens/write``;
+  ``PUT .../tokens/{t}`` (Tokens_Create: a person creating or replacing a token; answered at once,
+  201 created or 200 replaced, both of which azure-mgmt-containerregistry 15.0.0 accepts as the
+  final answer), which emits ``registries/tokens/write`` too;
 - ``GET {registry}/cacheRules`` and ``GET {registry}/replications`` (paged), one by name too;
   replications of a non-Premium registry list empty (see child_documents.py);
 - ``GET {registry}/providers/Microsoft.Insights/diagnosticSettings`` (one page: the 2021-05-01-preview
   collection has no nextLink), ``GET`` and ``PUT .../diagnosticSettings/{name}`` (200 for create and
   replace, as DiagnosticSettings_CreateOrUpdate declares); a PUT emits
-  ``Microsoft.Insights/diagnosticSettings/write`` whose subject is the setting's ID.
+  ``Microsoft.Insights/diagnosticSettings/write`` whose subject is the setting's ID;
+  ``DELETE .../diagnosticSettings/{name}`` answers 200, or 204 when there was no such setting
+  (DiagnosticSettings_Delete's responses; azure-mgmt-monitor 6.0.2 accepts exactly these), and a
+  delete emits ``Microsoft.Resources.ResourceDeleteSuccess`` for
+  ``Microsoft.Insights/diagnosticSettings/delete``.
 
 ARM checks the token, the api-version and RBAC (``.../registries/tokens/read`` and ``/write``,
-``.../cacheRules/read``, ``.../replications/read``, ``Microsoft.Insights/diagnosticSettings/read``
-and ``/write``) before the parent: a missing registry is 404 ``ParentResourceNotFound``.
+``.../cacheRules/read``, ``.../replications/read``, ``Microsoft.Insights/diagnosticSettings/read``,
+``/write`` and ``/delete``) before the parent: a missing registry is 404 ``ParentResourceNotFound``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,13 @@ from .arm_registries import (
     encode_skip_token,
     parse_body,
 )
-from .child_documents import MAX_SETTINGS, check_diagnostic_setting, check_sink_reuse, home_replication
+from .child_documents import (
+    MAX_SETTINGS,
+    check_diagnostic_setting,
+    check_sink_reuse,
+    child_document,
+    home_replication,
+)
 from .events import WriteContext, resource_event
 from .http_types import ArmError, Request, Response
 from .lro import AsyncOperation, OperationTracker
@@ -46,7 +59,8 @@ DIAGNOSTIC_API_VERSIONS = ("2021-05-01-preview",)
 INSIGHTS = "Microsoft.Insights"
 TOKEN_WRITE = "Microsoft.ContainerRegistry/registries/tokens/write"
 DIAGNOSTIC_WRITE = "Microsoft.Insights/diagnosticSettings/write"
-_ALLOWED = {TOKENS: ("GET", "HEAD", "PATCH"), DIAGNOSTIC_SETTINGS: ("GET", "HEAD", "PUT")}
+DIAGNOSTIC_DELETE = "Microsoft.Insights/diagnosticSettings/delete"
+_ALLOWED = {TOKENS: ("GET", "HEAD", "PATCH", "PUT"), DIAGNOSTIC_SETTINGS: ("GET", "HEAD", "PUT", "DELETE")}
 _DIAGNOSTIC_KEYS = (
     "storageAccountId",
     "serviceBusRuleId",
@@ -62,7 +76,7 @@ _DIAGNOSTIC_KEYS = (
 
 def action_for(ref: ChildRef, method: str) -> str:
     """The RBAC action ARM checks for ``method`` on ``ref``."""
-    verb = "read" if method.upper() in ("GET", "HEAD") else "write"
+    verb = {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(method.upper(), "write")
     if ref.kind == DIAGNOSTIC_SETTINGS:
         return f"{INSIGHTS}/diagnosticSettings/{verb}"
     return f"Microsoft.ContainerRegistry/registries/{ref.kind}/{verb}"
@@ -112,6 +126,20 @@ def store_child(entry: RegistryEntry, kind: str, doc: dict[str, Any]) -> None:
     entry.children.setdefault(kind, {})[doc["name"].lower()] = doc
 
 
+def check_scope_map(entry: RegistryEntry, scope_map: Any) -> None:
+    """A token's ``scopeMapId``, if given, must name a scope map of its own registry."""
+    prefix = resource_key(entry.ref.id) + "/scopemaps/"
+    if scope_map is not None and not (
+        resource_key(scope_map).startswith(prefix) and "/" not in resource_key(scope_map)[len(prefix) :]
+    ):
+        raise ArmError(
+            400,
+            "InvalidScopeMapId",  # emulator-chosen code: no public sample of ARM's
+            f"properties.scopeMapId '{scope_map}' is not a scope map of registry '{entry.ref.name}' "
+            f"(expected {entry.ref.id}/scopeMaps/{{name}}).",
+        )
+
+
 @dataclass
 class ChildrenProvider:
     """Shares the registries' store (children live on their RegistryEntry), operations and settings."""
@@ -147,8 +175,12 @@ class ChildrenProvider:
                 if current is None:
                     raise child_not_found(ref)
                 return Response.json(200, copy.deepcopy(current))
+            if diagnostic and request.method == "DELETE":
+                return self._delete_setting(ref, entry, current, context)
             if diagnostic:
                 return self._put_setting(request, ref, entry, current, context)
+            if request.method == "PUT":
+                return self._put_token(request, ref, entry, context)
             if current is None:
                 raise child_not_found(ref)
             return self._patch_token(request, ref, entry, current, context, api_version)
@@ -190,17 +222,7 @@ class ChildrenProvider:
                 "retry the request after it completes.",
             )
         requested = contract.clean_model(parse_body(request), "TokenUpdateParameters").get("properties") or {}
-        scope_map = requested.get("scopeMapId")
-        prefix = resource_key(entry.ref.id) + "/scopemaps/"
-        if scope_map is not None and not (
-            resource_key(scope_map).startswith(prefix) and "/" not in resource_key(scope_map)[len(prefix) :]
-        ):
-            raise ArmError(
-                400,
-                "InvalidScopeMapId",  # emulator-chosen code: no public sample of ARM's
-                f"properties.scopeMapId '{scope_map}' is not a scope map of registry '{entry.ref.name}' "
-                f"(expected {entry.ref.id}/scopeMaps/{{name}}).",
-            )
+        check_scope_map(entry, requested.get("scopeMapId"))
         doc = copy.deepcopy(current)
         doc["properties"].update(copy.deepcopy(requested))  # each property given replaces the old one
         stamp_modified(doc, context.principal.system_data_actor(), now=self.settings.timestamp())
@@ -239,6 +261,32 @@ class ChildrenProvider:
         if mode.initial_status == 201:
             return Response.json(201, copy.deepcopy(doc), headers)
         return Response(202, b"", headers)
+
+    def _put_token(
+        self, request: Request, ref: ChildRef, entry: RegistryEntry, context: WriteContext
+    ) -> Response:
+        current = self._find(entry, ref)
+        name = current["name"] if current else str(ref.name)
+        child = ChildRef(ref.registry, TOKENS, name)
+        if self.operations.pending_for(child.key):
+            raise ArmError(
+                409, "Conflict", f"The token '{name}' is in Updating state; retry after it completes."
+            )
+        requested = contract.clean_model(parse_body(request), "Token").get("properties") or {}
+        check_scope_map(entry, requested.get("scopeMapId"))
+        created = {"systemData": copy.deepcopy(current["systemData"])} if current else {}
+        try:
+            entry_doc = {"name": name, "properties": requested, **created}
+            since = current["properties"].get("creationDate") if current else self.settings.timestamp()
+            doc = child_document(entry.doc, TOKENS, entry_doc, created_at=since)
+        except ValueError as error:
+            raise ArmError(400, "BadRequest", str(error)) from None
+        stamp_modified(
+            doc, context.principal.system_data_actor(), created=current is None, now=self.settings.timestamp()
+        )
+        store_child(entry, TOKENS, doc)
+        self.emit(resource_event(child.event_uri, child.registry.subscription, TOKEN_WRITE, context))
+        return Response.json(200 if current else 201, copy.deepcopy(doc))
 
     def _poll(self, request: Request, ref: ChildRef) -> Response:
         operation = self.operations.get(ref.operation_id or "")
@@ -292,3 +340,22 @@ class ChildrenProvider:
             )
         )
         return Response.json(200, copy.deepcopy(doc))
+
+    def _delete_setting(
+        self, ref: ChildRef, entry: RegistryEntry, current: dict[str, Any] | None, context: WriteContext
+    ) -> Response:
+        if current is None:
+            return Response(204)  # nothing to delete: no event either
+        child = ChildRef(ref.registry, DIAGNOSTIC_SETTINGS, current["name"])
+        del entry.children[DIAGNOSTIC_SETTINGS][child.name.lower()]
+        self.emit(
+            resource_event(
+                child.event_uri,
+                child.registry.subscription,
+                DIAGNOSTIC_DELETE,
+                context,
+                provider=INSIGHTS,
+                deleted=True,
+            )
+        )
+        return Response(200)

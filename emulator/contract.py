@@ -29,15 +29,18 @@ check against ``stable/2025-11-01`` (Microsoft.ContainerRegistry) and ``preview/
 
     GET   {registry}/tokens                        Tokens_List              200, value + nextLink
     GET   {registry}/tokens/{token}                Tokens_Get               200 | 404
+    PUT   {registry}/tokens/{token}                Tokens_Create            201 created | 200 replaced (at once)
     PATCH {registry}/tokens/{token}                Tokens_Update            200 | 201 + Azure-AsyncOperation
     GET   {registry}/cacheRules                    CacheRules_List          200, value + nextLink
     GET   {registry}/replications                  Replications_List        200, value + nextLink
     GET   {registry}/providers/Microsoft.Insights/diagnosticSettings          DiagnosticSettings_List  200, value
     GET   {registry}/providers/Microsoft.Insights/diagnosticSettings/{name}   DiagnosticSettings_Get   200 | 404
     PUT   {registry}/providers/Microsoft.Insights/diagnosticSettings/{name}   DiagnosticSettings_CreateOrUpdate 200
+    DELETE {registry}/providers/Microsoft.Insights/diagnosticSettings/{name}  DiagnosticSettings_Delete 200 | 204
 
 ``GET .../cacheRules/{name}`` and ``.../replications/{name}`` answer too. A missing registry is 404
-``ParentResourceNotFound``. Other methods on these paths are 405: the product does not call them.
+``ParentResourceNotFound``. Other methods on these paths are 405. The product calls neither the
+token PUT nor the setting DELETE: they are a person's writes, which tests play.
 """
 
 from __future__ import annotations

@@ -124,8 +124,10 @@ def test_the_child_rules_carry_their_actions_and_operations() -> None:
     assert CONTRACT["rules"]["repository_tokens"]["operationNames"] == [
         "Microsoft.ContainerRegistry/registries/tokens/write"
     ]
+    # A deleted setting leaves the registry unlogged: its delete event re-evaluates it too.
     assert CONTRACT["rules"]["diagnostic_settings"]["operationNames"] == [
-        "Microsoft.Insights/diagnosticSettings/write"
+        "Microsoft.Insights/diagnosticSettings/write",
+        "Microsoft.Insights/diagnosticSettings/delete",
     ]
     # geo_replication reacts to replications/write, which every deployment already listens for.
     assert "Microsoft.ContainerRegistry/registries/replications/write" in CONTRACT["base"]["operationNames"]

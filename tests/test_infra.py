@@ -275,7 +275,13 @@ def test_no_keys_or_secrets(path: Path) -> None:
 
 def test_contract_fits_event_grid_limits() -> None:
     data = contract()
-    assert data["eventTypes"] == ["Microsoft.Resources.ResourceWriteSuccess"]
+    # Deletes pass only for the operations listed (a child's delete a rule watches), never a
+    # registry's own: tests/test_child_changes.py.
+    assert data["eventTypes"] == [
+        "Microsoft.Resources.ResourceWriteSuccess",
+        "Microsoft.Resources.ResourceDeleteSuccess",
+    ]
+    assert "Microsoft.ContainerRegistry/registries/delete" not in operation_names(RULES)
     # Every rule enabled at once: tests/test_contract.py checks each rule set as the Bicep computes it.
     assert 0 < len(operation_names(RULES)) <= MAX_FILTER_VALUES
 

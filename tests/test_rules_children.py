@@ -184,7 +184,8 @@ def test_repository_tokens_dry_run_and_exemption_write_nothing(emu):
     records = {r.registry: r for r in h.records}
     assert (records[dry].outcome, records[dry].mode) == ("planned", "dry-run")
     assert records[dry].after == {"tokens": {"ci-push": "disabled"}}
-    assert records[exempt].outcome == "skipped" and "would be fixed" in records[exempt].reason
+    # A registry write left it drifting while exempt by tag: told, never written.
+    assert records[exempt].outcome == "flagged" and "would be fixed" in records[exempt].reason
     assert not [r for r in emu.requests if r.method in ("PATCH", "PUT")]
 
 
@@ -367,7 +368,8 @@ def test_diagnostic_settings_dry_run_and_exemption_put_nothing(emu):
     assert records[dry].after == {
         "diagnosticSettings": {"acrguard": {"workspaceId": WORKSPACE, "logs": ["audit"]}}
     }
-    assert records[exempt].outcome == "skipped" and "would be fixed" in records[exempt].reason
+    # A registry write left it drifting while exempt by tag: told, never written.
+    assert records[exempt].outcome == "flagged" and "would be fixed" in records[exempt].reason
     assert not emu.requests_for(method="PUT")
 
 
@@ -467,8 +469,9 @@ def test_explain_and_the_engine_agree_on_child_rules(emu, mode):
         done = {r.rule: r for r in h.records}
         for rule in (r for r in explanation.rules if r.enabled):
             record = done[rule.name]
-            if explanation.exempt_reason:
-                assert record.outcome == "skipped", (resource_id, rule.name)
+            if explanation.exempt_reason:  # a registry write left a tag-exempt registry drifting: told
+                told = rule.verdict == "drift" and explanation.exempt_reason.startswith("exempt: tagged")
+                assert record.outcome == ("flagged" if told else "skipped"), (resource_id, rule.name)
             else:
                 assert record.outcome in expected[rule.verdict], (
                     resource_id,

@@ -17,7 +17,7 @@ from azure.identity import ManagedIdentityCredential
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.monitor.models import DiagnosticSettingsResource, LogSettings, MetricSettings
 
-from emulator import RESOURCE_WRITE_SUCCESS, Emulator, Principal
+from emulator import RESOURCE_DELETE_SUCCESS, RESOURCE_WRITE_SUCCESS, Emulator, Principal
 from emulator.seeding import SeedError
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
@@ -163,6 +163,32 @@ def test_a_workspace_already_getting_a_category_from_another_setting_is_a_confli
     monitor.diagnostic_settings.create_or_update(rid, "repo", _setting(logs=repository_only))
     login_only = [LogSettings(category="ContainerRegistryLoginEvents", enabled=True)]
     monitor.diagnostic_settings.create_or_update(rid, "mine", _setting(logs=login_only))  # replaces itself
+
+
+def test_delete_removes_a_setting_and_emits_its_delete_event(emu: Emulator, monitor) -> None:
+    """DiagnosticSettings_Delete answers 200, or 204 when there is no such setting (azure-mgmt-monitor
+    6.0.2 accepts exactly those); the delete raises ResourceDeleteSuccess for diagnosticSettings/delete
+    (Azure docs: "Azure subscription as an Event Grid source", ResourceDeleteSuccessEventData)."""
+    rid = _registry(emu, settings=[_entry("Audit", categoryGroup="audit")])
+    reader = Principal.user("reader@contoso.example", "Reader", allowed_actions=frozenset({"*/read"}))
+    path = f"{rid}/providers/Microsoft.Insights/diagnosticSettings/audit?api-version=2021-05-01-preview"
+    denied = emu.arm_request("DELETE", path, principal=reader)
+    assert denied.status_code == 403
+    assert "Microsoft.Insights/diagnosticSettings/delete" in denied.json()["error"]["message"]
+
+    assert emu.arm_request("DELETE", path).status_code == 200
+    assert emu.children(rid, "diagnosticSettings") == []
+    [event] = emu.wait_for_events(1)
+    assert event["eventType"] == RESOURCE_DELETE_SUCCESS
+    assert event["subject"] == event["data"]["resourceUri"]
+    assert event["subject"].endswith("/providers/Microsoft.Insights/diagnosticSettings/Audit")
+    assert event["data"]["operationName"] == "Microsoft.Insights/diagnosticSettings/delete"
+    assert event["data"]["resourceProvider"] == "Microsoft.Insights"
+
+    assert emu.arm_request("DELETE", path).status_code == 204  # gone already: no second event
+    monitor.diagnostic_settings.delete(rid, "audit")  # the SDK accepts the 204 too
+    emu.drain()
+    assert len(emu.events) == 1
 
 
 def test_missing_registry_or_setting_is_404(emu: Emulator, monitor) -> None:

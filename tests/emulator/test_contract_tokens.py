@@ -196,3 +196,31 @@ def test_seeded_tokens_obey_the_contract(emu: Emulator) -> None:
     token_id = emu.add_child(rid, "tokens", {"name": "late", "properties": {"status": "disabled"}})
     assert token_id == f"{rid}/tokens/late"
     assert [t["name"] for t in emu.children(rid, "tokens")] == ["late"]
+
+
+def test_put_creates_a_token_as_tokens_create_declares_and_emits_its_write_event(
+    emu: Emulator, arm_client
+) -> None:
+    """Tokens_Create (PUT): 201 for a new token, 200 for a replaced one (azure-mgmt-containerregistry
+    15.0.0 accepts exactly these as the first answer); the creator is in systemData, and the write
+    raises tokens/write, as a person's ``az acr token create`` does."""
+    rid = _registry(emu)
+    path = f"{rid}/tokens/late-push?api-version=2025-11-01"
+    created = emu.arm_request("PUT", path, json={"properties": {"status": "enabled"}})
+    assert created.status_code == 201
+    doc = created.json()
+    assert (doc["name"], doc["properties"]["status"]) == ("late-push", "enabled")
+    assert doc["properties"]["scopeMapId"] == f"{rid}/scopeMaps/_repositories_pull"
+    assert doc["systemData"]["createdBy"] == "dev@contoso.example"
+    [event] = emu.wait_for_events(1)
+    assert (event["eventType"], event["data"]["operationName"]) == (RESOURCE_WRITE_SUCCESS, TOKEN_WRITE)
+    assert event["subject"].endswith("/tokens/late-push")
+
+    replaced = emu.arm_request("PUT", path, json={"properties": {"status": "disabled"}})
+    assert replaced.status_code == 200
+    assert replaced.json()["properties"]["creationDate"] == doc["properties"]["creationDate"]
+    made = arm_client(SUB).tokens.begin_create(RG, "tokreg", "sdk-token", Token(status="enabled")).result()
+    assert (made.name, made.status) == ("sdk-token", "enabled")
+    assert [t["name"] for t in emu.children(rid, "tokens")] == ["late-push", "sdk-token"]
+    bad = emu.arm_request("PUT", path, json={"properties": {"scopeMapId": "/subscriptions/x/other"}})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidScopeMapId"
