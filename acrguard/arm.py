@@ -4,7 +4,9 @@ Retry design. The SDK's own RetryPolicy is switched off (``retry_total=0``) so t
 layer retries and its attempts can be counted and bounded: tenacity retries 429 (honouring
 ``Retry-After``), 5xx, connection errors and timeouts, token failures and ARM 401s, and 409 (a
 PATCH while the registry is ``Updating``), within ``ACRGUARD_MAX_ATTEMPTS`` attempts and ``ACRGUARD_RETRY_BUDGET_S``
-seconds, so that a Function invocation never outlives its timeout. When the budget runs out the
+seconds, and never past the invocation's deadline (acrguard.budget: an Event Grid delivery's 30 s,
+the host's ``functionTimeout``), so that the platform never cuts a decision short: each request's
+timeouts are capped at what is left, and budgets are measured on the clock (simulated time applies). When the budget runs out the
 error is raised as :class:`TransientArmError`, which the event handler lets escape so Event Grid
 redelivers. 404 becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
 :class:`PermanentArmError`: none of them is retried.
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from acrguard import budget
 from acrguard.arm_errors import (
     BACKOFF,
     ArmError,
@@ -149,9 +151,8 @@ class Arm:
         client with a pool of its own cost a TCP and TLS handshake per subscription, 1,000 of them
         in a sweep of 1,000 subscriptions. Called with ``_lock`` held."""
         if self._transport is None:
-            from azure.core.pipeline.transport import RequestsTransport
-
-            self._transport = RequestsTransport(
+            self._transport = _deadline_transport(
+                self.clock,
                 connection_timeout=min(10.0, self.settings.http_timeout_s),
                 read_timeout=self.settings.http_timeout_s,
             )
@@ -211,7 +212,7 @@ class Arm:
         attempt, a new GET on every later one. It returns the change to send, None when there is
         nothing (left) to do, or raises :class:`Unsettled` to have the registry read again later.
         """
-        started = time.monotonic()
+        started = self.clock.monotonic()
         latest: list[Registry | None] = [first]
 
         def attempt() -> tuple[Registry, bool]:
@@ -227,19 +228,29 @@ class Arm:
 
         return self.call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
 
+    def budget_s(self) -> float:
+        """What one operation may spend from now: the retry budget, or less if the invocation's
+        deadline comes sooner (<= 0 once it has passed)."""
+        left = budget.remaining(self.clock)
+        return self.settings.retry_budget_s if left is None else min(self.settings.retry_budget_s, left)
+
     def polling(self, what: str, started: float) -> Any:
-        """ARM's polling for a long-running write, bounded by what is left of the retry budget
-        (ARM may say ``Retry-After: 45``); the clock is the ARM layer's, so simulated time applies."""
+        """ARM's polling for a long-running write, bounded by what is left of the retry budget and
+        the deadline (ARM may say ``Retry-After: 45``). The SDK polls on a thread of its own: it
+        gets the caller's deadline, so its requests are capped like the caller's."""
         from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-        budget = self.settings.retry_budget_s
         clock = self.clock
+        limit = min(started + self.settings.retry_budget_s, clock.monotonic() + self.budget_s())
+        allowed = limit - started
 
         class Polling(ARMPolling):
+            run = budget.carried(ARMPolling.run)
+
             def _sleep(self, delay: float) -> None:
-                if time.monotonic() - started + delay > budget:
+                if clock.monotonic() + delay > limit:
                     raise PollingBudgetExceeded(
-                        f"{what}: the operation was still running after {budget:g}s "
+                        f"{what}: the operation was still running after {allowed:g}s "
                         f"(next poll in {delay:g}s); outcome unknown"
                     )
                 clock.sleep(delay)
@@ -278,22 +289,30 @@ class Arm:
 
         from acrguard.credential import NoCredentialError
 
-        started = time.monotonic()
-        out_of_time = stop_before_delay(self.settings.retry_budget_s)
+        clock = self.clock
+        started = clock.monotonic()
+        allowed = self.budget_s()
+        if allowed <= 0:
+            deadline = budget.current()
+            raise TransientArmError(
+                f"{what}: not sent, {deadline.why if deadline else 'the budget'} is used up; "
+                "raised so the event is redelivered"
+            )
         failures = [0]
 
         def stop(state: RetryCallState) -> bool:
             # Waiting for a registry to settle is not a failure: only the budget bounds it.
             if not isinstance(state.outcome and state.outcome.exception(), Unsettled):
                 failures[0] += 1
-            return failures[0] >= self.settings.max_attempts or out_of_time(state)
+            out_of_time = clock.monotonic() - started + state.upcoming_sleep >= allowed
+            return failures[0] >= self.settings.max_attempts or out_of_time
 
         retrying = Retrying(
             # A poll that outlives the budget leaves the outcome unknown: never PATCH again on top
             # of it; it is raised (TransientArmError) so the redelivered event re-reads.
             retry=retry_if_exception(lambda e: is_transient(e) and not isinstance(e, PollingBudgetExceeded)),
             stop=stop,
-            wait=self._wait,
+            wait=lambda state: self._wait(state, allowed - (clock.monotonic() - started)),
             sleep=self.clock.sleep,
             before_sleep=lambda state: log.warning(
                 "%s: attempt %d failed (%s), retrying",
@@ -317,7 +336,7 @@ class Arm:
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
-                    f"in {time.monotonic() - started:.1f}s: {_describe(exc)}",
+                    f"in {clock.monotonic() - started:.1f}s: {_describe(exc)}",
                     status,
                     code,
                 ) from exc
@@ -334,18 +353,17 @@ class Arm:
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
-                    f"in {time.monotonic() - started:.1f}s: {_describe(exc)}"
+                    f"in {clock.monotonic() - started:.1f}s: {_describe(exc)}"
                 ) from exc
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, remaining: float) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = exc.wait_s if isinstance(exc, Unsettled) else retry_after_seconds(exc) if exc else None
         backoff = BACKOFF(state)
         delay = hinted if hinted is not None else backoff
-        remaining = self.settings.retry_budget_s - (state.seconds_since_start or 0)
-        # Never sleep past the budget: stop_before_delay then ends the loop with the error.
+        # Never sleep past the budget: ``stop`` then ends the loop with the error.
         return max(0.0, min(delay, remaining + 0.001)) if hinted is not None else max(0.0, delay)
 
 
@@ -382,3 +400,23 @@ def _describe(exc: BaseException | None) -> str:
     message = getattr(error, "message", None) or str(exc).splitlines()[0]
     parts = [str(p) for p in (status, code) if p]
     return f"{' '.join(parts)}: {message}" if parts else f"{type(exc).__name__}: {message}"
+
+
+def _deadline_transport(clock: Clock, **kwargs: Any) -> Any:
+    """The shared HTTP transport, with each request's timeouts capped at what is left of the
+    invocation's deadline: a request hanging at the deadline cannot carry the invocation past it.
+    (Built here, not at import: azure-core's transport loads only when a client is made.)"""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class DeadlineTransport(RequestsTransport):
+        def send(self, request: Any, **options: Any) -> Any:
+            left = budget.remaining(clock)
+            if left is not None:
+                floor = 0.5  # a request is sent at all only while time is left (Arm.call checks)
+                read = options.get("read_timeout", self.connection_config.read_timeout)
+                connect = options.get("connection_timeout", self.connection_config.timeout)
+                options["read_timeout"] = max(floor, min(read, left))
+                options["connection_timeout"] = max(floor, min(connect, left))
+            return super().send(request, **options)
+
+    return DeadlineTransport(**kwargs)

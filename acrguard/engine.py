@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
+from acrguard import budget
 from acrguard.arm import (
     Arm,
     ArmError,
@@ -143,7 +144,9 @@ class Engine:
                             unparsed.append(self._skip_unparsed(registry, str(exc), source))
                             continue
                         if ref.resource_id.lower() not in decided:
-                            listed.append(pool.submit(self.process, ref, listed=registry, source=source))
+                            # The worker keeps this invocation's deadline (acrguard.budget).
+                            decide = budget.carried(self.process)
+                            listed.append(pool.submit(decide, ref, listed=registry, source=source))
                 except ArmError as exc:
                     return listed, self._skip_subscription(sub, str(exc), source, outcome="failed", error=exc)
                 return listed, None
@@ -161,7 +164,7 @@ class Engine:
                 with ThreadPoolExecutor(
                     max_workers=min(workers, len(in_scope)), thread_name_prefix="acrguard-list"
                 ) as listers:
-                    for listed, failure in listers.map(list_one, in_scope):  # subscription order
+                    for listed, failure in listers.map(budget.carried(list_one), in_scope):  # in order
                         futures += listed
                         if failure is not None:
                             summary.results.append(failure)

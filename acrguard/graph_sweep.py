@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from acrguard import pushdown
+from acrguard import budget, pushdown
 from acrguard.arm import ArmError
 from acrguard.engine import Engine, RegistryResult, Summary
 from acrguard.resource_graph import ResourceGraph
@@ -124,7 +124,7 @@ def _fix(
         try:
             for row in rows:
                 decided.add(_key(row))
-                futures.append(pool.submit(_one, engine, row, source))
+                futures.append(pool.submit(budget.carried(_one), engine, row, source))  # keeps the deadline
         finally:  # a later page failed: what was decided (and written) is still reported
             for future in futures:
                 done(future.result())
