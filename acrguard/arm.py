@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from acrguard import budget
+from acrguard import budget, provisioning
 from acrguard.arm_errors import (
     BACKOFF,
     ArmError,
+    InFlight,
     NoCredential,
     PermanentArmError,
     PermissionDenied,
@@ -170,13 +171,21 @@ class Arm:
 
     # -- operations -----------------------------------------------------------------------------
 
-    def get(self, ref: RegistryRef) -> Registry:
-        return self.call(
-            f"GET {ref}",
-            READ_ACTION,
-            ref,
-            lambda: self.client(ref.subscription_id).registries.get(ref.resource_group, ref.name),
-        )
+    def get(self, ref: RegistryRef, *, until_idle: bool = False) -> Registry:
+        """The registry; with ``until_idle``, read again (within the budget) while ARM is creating or
+        updating it, then raise TransientArmError if it still is (acrguard.provisioning)."""
+
+        def read() -> Registry:
+            registry = self.client(ref.subscription_id).registries.get(ref.resource_group, ref.name)
+            if until_idle and (busy := provisioning.in_flight(registry)):
+                raise InFlight(
+                    f"{ref} is in provisioningState {busy} (an operation is in flight); "
+                    "not writing to it until that ends",
+                    busy,
+                )
+            return registry
+
+        return self.call(f"GET {ref}", READ_ACTION, ref, read)
 
     def list_registries(self, subscription_id: str) -> Iterator[Registry]:
         """Every registry of a subscription, page by page (each with all properties).
@@ -390,7 +399,7 @@ def _not_found(what: str, ref: RegistryRef | None, exc: BaseException, code: str
 def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
-    if isinstance(exc, Unsettled | PollingBudgetExceeded):
+    if isinstance(exc, Unsettled | PollingBudgetExceeded | InFlight):
         return str(exc)
     if (operation_code := operation_error_code(exc)) is not None:
         return f"the long-running operation ended Failed ({operation_code})"

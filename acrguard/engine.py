@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
-from acrguard import budget
+from acrguard import budget, provisioning
 from acrguard.arm import (
     Arm,
     ArmError,
@@ -97,10 +97,14 @@ class Engine:
                 self._converge(ref, registry, emit, fresh=listed is None, state_from=state_from)
             except RegistryNotFound as exc:
                 emit("skipped", None, str(exc))
+            except provisioning.BeingDeleted as exc:
+                emit("skipped", None, str(exc))
+                result.provisioning_state = exc.state
             except TransientArmError as exc:
                 if not exc.audited:
                     emit("failed", None, f"{exc}; raised so the event is redelivered")
                 result.error = exc
+                result.provisioning_state = getattr(exc.__cause__, "state", None)
             except ArmError as exc:
                 emit("failed", None, str(exc))
                 result.error = exc
@@ -197,6 +201,9 @@ class Engine:
         known: Children | None = None,
         state_from: list[str | None],
     ) -> None:
+        # A registry ARM is deleting is never written, and costs no further call (not even a GET
+        # when it came from a list page or a Resource Graph row).
+        provisioning.check_not_deleting(registry)
         children = self.children(ref, registry, known)
         if state_from[0] == "resource-graph" and set(children) - set(known or {}):
             state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
@@ -204,11 +211,12 @@ class Engine:
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
-        if (decided.writes or decided.child_fixes) and not fresh:
+        if (decided.writes or decided.child_fixes) and (not fresh or provisioning.in_flight(registry)):
             # State came from a list page or Resource Graph: re-read before writing (networkRuleSet
             # is replaced whole; a tag may since exempt the registry or match a dry-run override,
-            # which child writes must honour too), and decide every rule from that read.
-            fresh_state = self.arm.get(ref)
+            # which child writes must honour too), and decide every rule from that read. A registry
+            # ARM is creating or updating is read again until that ends (or raised for redelivery).
+            fresh_state = self.arm.get(ref, until_idle=True)
             state_from[0] = "arm"
             self._converge(ref, fresh_state, emit, fresh=True, known=children, state_from=state_from)
             return

@@ -17,23 +17,13 @@ import subprocess
 import sys
 
 import pytest
-from engine_helpers import POLICY, ROOT, SUB_A, SimulatedClock, write_event
+from engine_helpers import POLICY, ROOT, SimulatedClock, drifting_registry, write_event
 from function_harness import FunctionApp, function_app_env, grid_event
 from reliability import adversarial
 
 from acrguard import budget, runtime
 from acrguard.arm import TransientArmError
 from acrguard.settings import Settings, SettingsError
-
-
-def _registry(emu, name: str) -> str:
-    return emu.add_registry(
-        subscription=SUB_A,
-        resource_group="rg-platform",
-        name=name,
-        sku="Premium",
-        properties={"anonymousPullEnabled": True},
-    )
 
 
 def _on_simulated_time(app: FunctionApp) -> SimulatedClock:
@@ -61,7 +51,7 @@ def test_a_delivery_cut_by_its_deadline_is_redelivered_and_converges_with_one_li
     audits the decision failed and raises; the redelivery re-reads and converges. Before, the
     handler kept retrying for the 60 s retry budget, so Event Grid sent a duplicate while it worked."""
     (policy := tmp_path / "policies.yaml").write_text(POLICY)
-    rid = _registry(emu, "cutregistry")
+    rid = drifting_registry(emu, "cutregistry")
     if cut == "throttled":
         emu.inject(method="PATCH", resource_id=rid, status=429, retry_after=10, times=None)
     else:
@@ -109,7 +99,7 @@ def test_the_timers_sweep_stops_before_the_hosts_function_timeout(emu, monkeypat
     the invocation ends before functionTimeout (10 min). Before, each registry had its own 595 s
     budget, so the host killed the sweep mid-write with registries never audited."""
     (policy := tmp_path / "policies.yaml").write_text(POLICY)
-    rids = [_registry(emu, f"sweepregistry{i}") for i in range(3)]
+    rids = [drifting_registry(emu, f"sweepregistry{i}") for i in range(3)]
     emu.inject(method="PATCH", status=429, retry_after=200, times=None)
     host = json.loads((ROOT / "host.json").read_text())["functionTimeout"]
     assert host == "00:10:00"
