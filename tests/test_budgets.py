@@ -17,12 +17,14 @@ import subprocess
 import sys
 
 import pytest
-from engine_helpers import POLICY, ROOT, SimulatedClock, drifting_registry, write_event
+from engine_helpers import POLICY, ROOT, SimulatedClock, drifting_registry, make_harness, write_event
 from function_harness import FunctionApp, function_app_env, grid_event
 from reliability import adversarial
 
 from acrguard import budget, runtime
 from acrguard.arm import TransientArmError
+from acrguard.clock import SYSTEM
+from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings, SettingsError
 
 
@@ -176,3 +178,15 @@ def test_without_a_host_json_only_the_static_range_applies(tmp_path):
     assert budget.function_timeout(tmp_path / "none.json") is None
     (days := tmp_path / "days.json").write_text('{"functionTimeout": "1.02:00:30"}')
     assert budget.function_timeout(days).seconds == 86400 + 7200 + 30
+
+
+def test_a_request_in_flight_at_the_deadline_is_abandoned_there(emu):
+    """ARM answers a GET only after 2 s, with 0.7 s left of the delivery: the request's read timeout
+    is capped at what is left (not ACRGUARD_HTTP_TIMEOUT_S, 20 s), so the handler gives up at its
+    deadline and raises for redelivery instead of answering Event Grid late."""
+    rid = drifting_registry(emu, "slowregistry")
+    h = make_harness(http_timeout_s=20, max_attempts=1)
+    emu.inject(method="GET", resource_id=rid, delay=2, times=1)
+    with budget.within(SYSTEM, 0.7, "a test's 0.7 s"), pytest.raises(TransientArmError, match="timed out"):
+        h.engine.arm.get(RegistryRef.parse(rid))
+    emu.drain(timeout=10)  # the delayed answer, sent to nobody
