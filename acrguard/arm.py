@@ -3,12 +3,13 @@
 Retry design. The SDK's own RetryPolicy is switched off (``retry_total=0``) so that exactly one
 layer retries and its attempts can be counted and bounded: tenacity retries 429 (honouring
 ``Retry-After``), 5xx, connection errors and timeouts, token failures and ARM 401s, and 409 (a
-PATCH while the registry is ``Updating``), within ``ACRGUARD_MAX_ATTEMPTS`` attempts and ``ACRGUARD_RETRY_BUDGET_S``
-seconds, and never past the invocation's deadline (acrguard.budget: an Event Grid delivery's 30 s,
-the host's ``functionTimeout``), so that the platform never cuts a decision short: each request's
-timeouts are capped at what is left, and budgets are measured on the clock (simulated time applies). When the budget runs out the
-error is raised as :class:`TransientArmError`, which the event handler lets escape so Event Grid
-redelivers. 404 becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
+PATCH while the registry is ``Updating``), within ``ACRGUARD_MAX_ATTEMPTS`` attempts and
+``ACRGUARD_RETRY_BUDGET_S`` seconds, and never past the invocation's deadline (acrguard.budget: an
+Event Grid delivery's 30 s, the host's ``functionTimeout``), so that the platform never cuts a
+decision short: each request's timeouts are capped at what is left, and budgets are measured on
+the clock (simulated time applies). When the budget runs out the error is raised as
+:class:`TransientArmError`, which the event handler lets escape so Event Grid redelivers. 404
+becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
 :class:`PermanentArmError`: none of them is retried.
 
 A retried write never repeats a PATCH: every attempt computes its change from the read just
