@@ -12,6 +12,7 @@ registry ``Deleting``; ``hold_updating`` pins it ``Creating``/``Updating`` for i
 from __future__ import annotations
 
 import pytest
+from cli_helpers import invoke, json_out
 from engine_helpers import SUB_A, SimulatedClock, as_person, drifting_registry, make_harness, write_event
 from reliability import adversarial
 
@@ -67,6 +68,9 @@ def test_sweeps_skip_a_listed_registry_being_deleted_without_reading_it_and_coun
         (deleting,) = [r for r in summary.results if r.registry.lower() == rid.lower()]
         assert deleting.outcome == "skipped" and deleting.provisioning_state == spelled
         assert f"provisioningState {spelled}" in deleting.records[0].reason
+    # The CLI's sweep reports the count in its summary.
+    swept = json_out(invoke("sweep", "--subscription", SUB_A, "-o", "json", ACRGUARD_SETTLE_S="0"))
+    assert swept["summary"]["in_transition"] == {"Deleting": 1}
     assert emu.requests_for(method="GET", route="registry", resource_id=rid) == []
     assert emu.requests_for(method="PATCH", resource_id=rid) == []
     assert emu.get_registry(other)["properties"]["anonymousPullEnabled"] is False  # the sweep went on
