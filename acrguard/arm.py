@@ -3,10 +3,13 @@
 Retry design. The SDK's own RetryPolicy is switched off (``retry_total=0``) so that exactly one
 layer retries and its attempts can be counted and bounded: tenacity retries 429 (honouring
 ``Retry-After``), 5xx, connection errors and timeouts, token failures and ARM 401s, and 409 (a
-PATCH while the registry is ``Updating``), within ``ACRGUARD_MAX_ATTEMPTS`` attempts and ``ACRGUARD_RETRY_BUDGET_S``
-seconds, so that a Function invocation never outlives its timeout. When the budget runs out the
-error is raised as :class:`TransientArmError`, which the event handler lets escape so Event Grid
-redelivers. 404 becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
+PATCH while the registry is ``Updating``), within ``ACRGUARD_MAX_ATTEMPTS`` attempts and
+``ACRGUARD_RETRY_BUDGET_S`` seconds, and never past the invocation's deadline (acrguard.budget: an
+Event Grid delivery's 30 s, the host's ``functionTimeout``), so that the platform never cuts a
+decision short: each request's timeouts are capped at what is left, and budgets are measured on
+the clock (simulated time applies). When the budget runs out the error is raised as
+:class:`TransientArmError`, which the event handler lets escape so Event Grid redelivers. 404
+becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
 :class:`PermanentArmError`: none of them is retried.
 
 A retried write never repeats a PATCH: every attempt computes its change from the read just
@@ -25,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from acrguard import budget, provisioning
 from acrguard.arm_errors import (
     BACKOFF,
     ArmError,
+    InFlight,
     NoCredential,
     PermanentArmError,
     PermissionDenied,
@@ -148,9 +153,8 @@ class Arm:
         client with a pool of its own cost a TCP and TLS handshake per subscription, 1,000 of them
         in a sweep of 1,000 subscriptions. Called with ``_lock`` held."""
         if self._transport is None:
-            from azure.core.pipeline.transport import RequestsTransport
-
-            self._transport = RequestsTransport(
+            self._transport = _deadline_transport(
+                self.clock,
                 connection_timeout=min(10.0, self.settings.http_timeout_s),
                 read_timeout=self.settings.http_timeout_s,
             )
@@ -168,13 +172,21 @@ class Arm:
 
     # -- operations -----------------------------------------------------------------------------
 
-    def get(self, ref: RegistryRef) -> Registry:
-        return self.call(
-            f"GET {ref}",
-            READ_ACTION,
-            ref,
-            lambda: self.client(ref.subscription_id).registries.get(ref.resource_group, ref.name),
-        )
+    def get(self, ref: RegistryRef, *, until_idle: bool = False) -> Registry:
+        """The registry; with ``until_idle``, read again (within the budget) while ARM is creating or
+        updating it, then raise TransientArmError if it still is (acrguard.provisioning)."""
+
+        def read() -> Registry:
+            registry = self.client(ref.subscription_id).registries.get(ref.resource_group, ref.name)
+            if until_idle and (busy := provisioning.in_flight(registry)):
+                raise InFlight(
+                    f"{ref} is in provisioningState {busy} (an operation is in flight); "
+                    "not writing to it until that ends",
+                    busy,
+                )
+            return registry
+
+        return self.call(f"GET {ref}", READ_ACTION, ref, read)
 
     def list_registries(self, subscription_id: str) -> Iterator[Registry]:
         """Every registry of a subscription, page by page (each with all properties).
@@ -210,7 +222,7 @@ class Arm:
         attempt, a new GET on every later one. It returns the change to send, None when there is
         nothing (left) to do.
         """
-        started = self.clock.time()
+        started = self.clock.monotonic()
         unused: Registry | None = first  # the caller's read, for the first attempt only
 
         def attempt() -> tuple[Registry, bool]:
@@ -227,20 +239,29 @@ class Arm:
 
         return self.call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
 
+    def budget_s(self) -> float:
+        """What one operation may spend from now: the retry budget, or less if the invocation's
+        deadline comes sooner (<= 0 once it has passed)."""
+        left = budget.remaining(self.clock)
+        return self.settings.retry_budget_s if left is None else min(self.settings.retry_budget_s, left)
+
     def polling(self, what: str, started: float) -> Any:
-        """ARM's polling for a long-running write, bounded by what is left of the retry budget
-        (ARM may say ``Retry-After: 45``) since ``started`` (the ARM layer's ``clock.time()``, so
-        simulated time applies)."""
+        """ARM's polling for a long-running write, bounded by what is left of the retry budget and
+        the deadline (ARM may say ``Retry-After: 45``). The SDK polls on a thread of its own: it
+        gets the caller's deadline, so its requests are capped like the caller's."""
         from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-        budget = self.settings.retry_budget_s
         clock = self.clock
+        limit = min(started + self.settings.retry_budget_s, clock.monotonic() + self.budget_s())
+        allowed = limit - started
 
         class Polling(ARMPolling):
+            run = budget.carried(ARMPolling.run)
+
             def _sleep(self, delay: float) -> None:
-                if clock.time() - started + delay > budget:
+                if clock.monotonic() + delay > limit:
                     raise PollingBudgetExceeded(
-                        f"{what}: the operation was still running after {budget:g}s "
+                        f"{what}: the operation was still running after {allowed:g}s "
                         f"(next poll in {delay:g}s); outcome unknown"
                     )
                 clock.sleep(delay)
@@ -279,26 +300,26 @@ class Arm:
 
         from acrguard.credential import NoCredentialError
 
-        # The budget is kept on the engine's clock, not tenacity's monotonic one: a simulated
-        # clock (the race tests) then bounds waiting exactly as real time does in production.
-        started = self.clock.time()
-        budget = self.settings.retry_budget_s
-
-        def elapsed() -> float:
-            return self.clock.time() - started
+        clock = self.clock
+        started = clock.monotonic()
+        allowed = self.budget_s()
+        if allowed <= 0:
+            deadline = budget.current()
+            raise TransientArmError(
+                f"{what}: not sent, {deadline.why if deadline else 'the budget'} is used up; "
+                "raised so the event is redelivered"
+            )
 
         def stop(state: RetryCallState) -> bool:
-            return (
-                state.attempt_number >= self.settings.max_attempts
-                or elapsed() + state.upcoming_sleep >= budget
-            )
+            out_of_time = clock.monotonic() - started + state.upcoming_sleep >= allowed
+            return state.attempt_number >= self.settings.max_attempts or out_of_time
 
         retrying = Retrying(
             # A poll that outlives the budget leaves the outcome unknown: never PATCH again on top
             # of it; it is raised (TransientArmError) so the redelivered event re-reads.
             retry=retry_if_exception(lambda e: is_transient(e) and not isinstance(e, PollingBudgetExceeded)),
             stop=stop,
-            wait=lambda state: self._wait(state, budget - elapsed()),
+            wait=lambda state: self._wait(state, allowed - (clock.monotonic() - started)),
             sleep=self.clock.sleep,
             before_sleep=lambda state: log.warning(
                 "%s: attempt %d failed (%s), retrying",
@@ -322,7 +343,7 @@ class Arm:
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
-                    f"in {elapsed():.1f}s: {_describe(exc)}",
+                    f"in {clock.monotonic() - started:.1f}s: {_describe(exc)}",
                     status,
                     code,
                 ) from exc
@@ -339,7 +360,7 @@ class Arm:
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
-                    f"in {elapsed():.1f}s: {_describe(exc)}"
+                    f"in {clock.monotonic() - started:.1f}s: {_describe(exc)}"
                 ) from exc
             raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -349,7 +370,7 @@ class Arm:
         hinted = retry_after_seconds(exc) if exc else None
         backoff = BACKOFF(state)
         delay = hinted if hinted is not None else backoff
-        # Never sleep past the budget: stop() then ends the loop with the error.
+        # Never sleep past the budget: ``stop`` then ends the loop with the error.
         return max(0.0, min(delay, remaining + 0.001)) if hinted is not None else max(0.0, delay)
 
 
@@ -376,7 +397,7 @@ def _not_found(what: str, ref: RegistryRef | None, exc: BaseException, code: str
 def _describe(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
-    if isinstance(exc, PollingBudgetExceeded):
+    if isinstance(exc, PollingBudgetExceeded | InFlight):
         return str(exc)
     if (operation_code := operation_error_code(exc)) is not None:
         return f"the long-running operation ended Failed ({operation_code})"
@@ -386,3 +407,23 @@ def _describe(exc: BaseException | None) -> str:
     message = getattr(error, "message", None) or str(exc).splitlines()[0]
     parts = [str(p) for p in (status, code) if p]
     return f"{' '.join(parts)}: {message}" if parts else f"{type(exc).__name__}: {message}"
+
+
+def _deadline_transport(clock: Clock, **kwargs: Any) -> Any:
+    """The shared HTTP transport, with each request's timeouts capped at what is left of the
+    invocation's deadline: a request hanging at the deadline cannot carry the invocation past it.
+    (Built here, not at import: azure-core's transport loads only when a client is made.)"""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class DeadlineTransport(RequestsTransport):
+        def send(self, request: Any, **options: Any) -> Any:
+            left = budget.remaining(clock)
+            if left is not None:
+                floor = 0.5  # a request is sent at all only while time is left (Arm.call checks)
+                read = options.get("read_timeout", self.connection_config.read_timeout)
+                connect = options.get("connection_timeout", self.connection_config.timeout)
+                options["read_timeout"] = max(floor, min(read, left))
+                options["connection_timeout"] = max(floor, min(connect, left))
+            return super().send(request, **options)
+
+    return DeadlineTransport(**kwargs)

@@ -81,9 +81,8 @@ def write_child(arm: Arm, ref: RegistryRef, write: ChildWrite) -> dict[str, Any]
 
 
 def _write_child(arm: Arm, ref: RegistryRef, write: ChildWrite) -> dict[str, Any]:
-
     what = f"{'PUT' if write.collection == 'diagnosticSettings' else 'PATCH'} {ref}/{write.collection}/{write.name}"
-    started = arm.clock.time()
+    started = arm.clock.monotonic()
     if write.collection == "tokens":
 
         def patch_token() -> dict[str, Any]:

@@ -73,6 +73,15 @@ class Unsettled(TransientArmError):
         self.audited = True
 
 
+class InFlight(Exception):
+    """The registry was read while ARM was creating or updating it (acrguard.provisioning): read
+    again, with the usual backoff, within the attempts and the budget; then raised as transient."""
+
+    def __init__(self, reason: str, state: str) -> None:
+        super().__init__(reason)
+        self.state = state
+
+
 class PollingBudgetExceeded(Exception):
     """The PATCH was accepted but its operation was still running when the budget ran out: its
     outcome is unknown, so the caller must raise for redelivery (the next delivery re-reads)."""
@@ -99,7 +108,7 @@ class NoCredential(TransientArmError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, PollingBudgetExceeded):
+    if isinstance(exc, PollingBudgetExceeded | InFlight):
         return True
     from azure.core.exceptions import (
         ClientAuthenticationError,

@@ -296,6 +296,8 @@ def sweep(
             raise CliError(str(exc), input=f"{endpoint.scheme}://{endpoint.hostname}/subscriptions") from None
     items = [Item(r.registry, r.outcome, r.records) for r in summary.results]
     stats = {**summary.counts, "registries": len(items), **summary.details}
+    if summary.in_transition:  # left unwritten while ARM created, updated or deleted them
+        stats["in_transition"] = summary.in_transition
     if fallback := summary.details.get("fallback"):
         render.err_console().print(f"note: {fallback}")
     elif summary.details.get("source") == "resource-graph" and not run.json:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from acrguard import budget, provisioning
 from acrguard.arm import (
     Arm,
     ArmError,
@@ -114,10 +115,14 @@ class Engine:
                 )
             except RegistryNotFound as exc:
                 emit("skipped", None, str(exc))
+            except provisioning.BeingDeleted as exc:
+                emit("skipped", None, str(exc))
+                result.provisioning_state = exc.state
             except TransientArmError as exc:
                 if not exc.audited:
                     emit("failed", None, f"{exc}; raised so the event is redelivered")
                 result.error = exc
+                result.provisioning_state = getattr(exc.__cause__, "state", None)
             except ArmError as exc:
                 emit("failed", None, str(exc))
                 result.error = exc
@@ -163,7 +168,9 @@ class Engine:
                             unparsed.append(self._skip_unparsed(registry, str(exc), source))
                             continue
                         if ref.resource_id.lower() not in decided:
-                            listed.append(pool.submit(self.process, ref, listed=registry, source=source))
+                            # The worker keeps this invocation's deadline (acrguard.budget).
+                            decide = budget.carried(self.process)
+                            listed.append(pool.submit(decide, ref, listed=registry, source=source))
                 except ArmError as exc:
                     return listed, self._skip_subscription(sub, str(exc), source, outcome="failed", error=exc)
                 return listed, None
@@ -181,7 +188,7 @@ class Engine:
                 with ContextPool(
                     max_workers=min(workers, len(in_scope)), thread_name_prefix="acrguard-list"
                 ) as listers:
-                    for listed, failure in listers.map(list_one, in_scope):  # subscription order
+                    for listed, failure in listers.map(budget.carried(list_one), in_scope):  # in order
                         futures += listed
                         if failure is not None:
                             summary.results.append(failure)
@@ -215,6 +222,9 @@ class Engine:
         written: bool = False,
     ) -> None:
         """``written``: an event told of a write of the registry itself (which can set its tags)."""
+        # A registry ARM is deleting is never written, and costs no further call (not even a GET
+        # when it came from a list page or a Resource Graph row).
+        provisioning.check_not_deleting(registry)
         children = self.children(ref, registry)
         if state_from[0] == "resource-graph" and children:
             state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
@@ -222,13 +232,14 @@ class Engine:
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
-        if (decided.writes or decided.child_fixes) and not fresh:
+        if (decided.writes or decided.child_fixes) and (not fresh or provisioning.in_flight(registry)):
             # State came from a list page or Resource Graph: re-read before writing (networkRuleSet
             # is replaced whole; a tag may since exempt the registry or match a dry-run override,
             # which child writes must honour too), and decide every rule from that read. The
             # children are listed again with it: a token created since the first list would
-            # otherwise stay enabled under an "applied" record.
-            fresh_state = self.arm.get(ref)
+            # otherwise stay enabled under an "applied" record. A registry ARM is creating or
+            # updating is read again until that ends (or raised for redelivery).
+            fresh_state = self.arm.get(ref, until_idle=True)
             state_from[0] = "arm"
             self._converge(ref, fresh_state, emit, fresh=True, state_from=state_from, written=written)
             return
@@ -285,7 +296,11 @@ class Engine:
                     break
                 wait = quiet.wait_s(w.read, self.clock.time())
                 waited = self.clock.time() - w.started
-                if deferrals == MAX_DEFERRALS or waited + wait > self.arm.settings.retry_budget_s:
+                if (
+                    deferrals == MAX_DEFERRALS
+                    or waited + wait > self.arm.settings.retry_budget_s
+                    or wait >= self.arm.budget_s()  # the invocation's deadline comes first
+                ):
                     reason = (
                         f"the IP rule list was still changing after {deferrals} waits for it to be quiet "
                         f"({waited:.1f}s; last by {quiet.changed_by or 'someone'}): not replaced now, so "

@@ -86,14 +86,14 @@ class RegistryLeases:
     def hold(self, ref: RegistryRef) -> Iterator[None]:
         """Hold ``ref``'s lease for the block: waits (bounded) while another instance holds it."""
         blob = self._container().get_blob_client(blob_name(ref))
-        clock, budget = self._arm.clock, self._arm.settings.retry_budget_s
-        started = clock.time()
+        clock = self._arm.clock
+        started, budget = clock.monotonic(), self._arm.budget_s()  # the invocation's deadline too
         while True:
             try:
                 lease = self._arm.call(f"LEASE {ref}", LEASE_ACTION, None, lambda: _acquire(blob, ref))
                 break
             except LeaseHeld:
-                waited = clock.time() - started
+                waited = clock.monotonic() - started
                 if waited + CONTENDED_WAIT_S > budget:
                     raise TransientArmError(
                         f"LEASE {ref}: another instance has been writing its IP rules for {waited:.1f}s "

@@ -20,6 +20,8 @@ class RegistryResult:
     registry: str | None
     records: list[AuditRecord] = field(default_factory=list)
     error: ArmError | None = None  # a transient error the caller must surface (redelivery)
+    #: The provisioningState (Creating, Updating, Deleting) that kept it from being written, if any.
+    provisioning_state: str | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -40,6 +42,12 @@ class Summary:
         return {
             o: counts.get(o, 0) for o in ("compliant", "applied", "planned", "flagged", "skipped", "failed")
         }
+
+    @property
+    def in_transition(self) -> dict[str, int]:
+        """Registries left unwritten because ARM was creating, updating or deleting them, by state:
+        Deleting ones are skipped, Creating/Updating ones raised for redelivery (acrguard.provisioning)."""
+        return dict(Counter(r.provisioning_state.capitalize() for r in self.results if r.provisioning_state))
 
     @property
     def transient_errors(self) -> list[ArmError]:

@@ -5,6 +5,10 @@ that names the setting, its allowed values and what it got (every bad one in one
 bare ``could not convert string to float``. The README's settings table is checked against
 :data:`SETTINGS` (tests/test_settings.py), and a test checks that the Bicep sets or defaults each
 name, so nothing may read an ACRGUARD_* variable elsewhere with os.environ.
+
+Some bounds come from the platform, not from taste (acrguard.budget): where a host.json ships
+beside function_app.py, ACRGUARD_RETRY_BUDGET_S may not exceed its ``functionTimeout`` less a
+margin, and the settle wait must fit in one Event Grid delivery.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from acrguard.budget import EVENT_DEADLINE_S, MARGIN_S, HostTimeout, function_timeout
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_SCHEDULE = "0 0 */6 * * *"  # NCRONTAB: every 6 hours
@@ -164,7 +170,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     "ACRGUARD_RETRY_BUDGET_S": Setting(
         "retry_budget_s",
-        "Total seconds one ARM operation may spend retrying.",
+        "Total seconds one ARM operation may spend retrying. Where host.json ships (the Function App), "
+        "at most its `functionTimeout` less 5 s; an event's operations also stop 25 s into the delivery "
+        "(see Safety).",
         _number(float, 0, 3600, "seconds"),
         "60",
     ),
@@ -180,8 +188,9 @@ SETTINGS: dict[str, Setting] = {
     "ACRGUARD_SETTLE_S": Setting(
         "settle_s",
         "Before a PATCH that replaces the IP rule list, wait until the list has been unchanged for "
-        "this many seconds; other fixes do not wait (0 turns the wait off; see Safety).",
-        _number(float, 0, 60, "seconds", zero_ok=True),
+        "this many seconds; other fixes do not wait (0 turns the wait off; see Safety). At most 20: "
+        "the wait and the PATCH fit in one Event Grid delivery (30 s, less a 5 s margin).",
+        _number(float, 0, EVENT_DEADLINE_S - MARGIN_S, "seconds", zero_ok=True),
         "5",
     ),
     "ACRGUARD_LEASE_CONTAINER_URL": Setting(
@@ -258,6 +267,7 @@ class Settings:
                 values[setting.field] = None if raw is None else setting.parse(raw)
             except ValueError as exc:
                 problems.append((name, str(exc)))
+        problems += _past_the_host(values, given.get("ACRGUARD_RETRY_BUDGET_S"))
         if problems:
             raise SettingsError(problems)
         if values["policy_file"]:
@@ -266,6 +276,37 @@ class Settings:
             values["policy_file"], values["policy_looked"] = find_policy_file()
         values["arm_audience"] = values["arm_audience"] or values["arm_endpoint"]
         return cls(**values)
+
+
+def host_timeout() -> HostTimeout | None:
+    """The Functions host's ``functionTimeout``, from the host.json beside function_app.py (the
+    Function App's package, or a clone); None where there is none (a wheel's CLI: no host cuts it)."""
+    if not (ROOT / "function_app.py").is_file():
+        return None
+    return function_timeout(ROOT / "host.json")
+
+
+def _past_the_host(values: Mapping[str, Any], given: str | None) -> list[tuple[str, str]]:
+    """ACRGUARD_RETRY_BUDGET_S past what the host lets one invocation run: the host would stop an
+    invocation in the middle of a write, before its audit line."""
+    try:
+        host = host_timeout()
+    except ValueError as exc:
+        return [("host.json", str(exc))]
+    if host is None or host.seconds is None or "retry_budget_s" not in values:
+        return []
+    bound = host.seconds - MARGIN_S
+    if values["retry_budget_s"] <= bound:
+        return []
+    got = given if given is not None else SETTINGS["ACRGUARD_RETRY_BUDGET_S"].default
+    return [
+        (
+            "ACRGUARD_RETRY_BUDGET_S",
+            f"must be at most {bound:g} seconds here: host.json's functionTimeout is {host.raw} "
+            f"({host.path}), less a {MARGIN_S:g} s margin, so the host never stops an invocation "
+            f"in the middle of a write; got {got!r}",
+        )
+    ]
 
 
 def find_policy_file() -> tuple[Path, tuple[Path, ...]]:

@@ -310,10 +310,10 @@ class RegistriesProvider:
             if entry.held_requests == 0 and not self.operations.pending_for(entry.ref.key):
                 entry.doc["properties"]["provisioningState"] = "Succeeded"
 
-    def hold_updating(self, entry: RegistryEntry, requests: int) -> None:
+    def hold_updating(self, entry: RegistryEntry, requests: int, state: str = "Updating") -> None:
         with self.store.lock:
             entry.held_requests = requests
-            entry.doc["properties"]["provisioningState"] = "Updating"
+            entry.doc["properties"]["provisioningState"] = state
 
     def _put(self, call: Call, entry: RegistryEntry | None) -> Response:
         request, ref, context = call.request, call.ref, call.context

@@ -475,15 +475,22 @@ class Emulator:
                 self.settings.lro_overrides[resource_key(resource_id)] = mode
         return mode
 
-    def hold_updating(self, resource_id: str, requests: int = 1) -> None:
-        """Pin a registry in provisioningState Updating for its next ``requests`` requests.
+    def hold_updating(
+        self,
+        resource_id: str,
+        requests: int = 1,
+        state: Literal["Creating", "Updating", "Deleting"] = "Updating",
+    ) -> None:
+        """Pin a registry in provisioningState ``state`` for its next ``requests`` requests (GETs,
+        list pages and Resource Graph rows show it), then Succeeded.
 
-        Meanwhile PUT/PATCH/DELETE answer 409 Conflict, as ACR does during an update.
+        Meanwhile PUT/PATCH/DELETE answer 409 Conflict, as ACR does while an operation is in flight.
+        (A registry being deleted for real: an async DELETE, ``set_lro("async", polls=...)``.)
         """
         entry = self._store.get(resource_id)
         if entry is None:
             raise KeyError(resource_id)
-        self._registries.hold_updating(entry, requests)
+        self._registries.hold_updating(entry, requests, state)
 
     def complete_operations(self) -> int:
         """Finish all pending async operations now (their events are emitted); returns how many."""

@@ -68,6 +68,17 @@ def make_harness(policy: str = POLICY, mode: str | None = None, **settings: Any)
     return Harness(engine, records)
 
 
+def drifting_registry(emu: Any, name: str) -> str:
+    """A Premium registry that drifts on both default rules (anonymous pull on, firewall open)."""
+    return emu.add_registry(
+        subscription=SUB_A,
+        resource_group="rg-platform",
+        name=name,
+        sku="Premium",
+        properties={"anonymousPullEnabled": True},
+    )
+
+
 def write_event(
     resource_id: str, operation: str = "Microsoft.ContainerRegistry/registries/write", **extra: Any
 ) -> dict:
@@ -122,6 +133,9 @@ class SimulatedClock:
         self.slept: list[float] = []
 
     def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:

@@ -69,6 +69,9 @@ class Timeline:
     def time(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.now
+
     def sleep(self, seconds: float) -> None:
         self.advance_to(self.now + max(0.0, seconds))
 

@@ -26,6 +26,9 @@ class RemoteClock:
         self.conn.send(("time",))
         return self.conn.recv()[1]
 
+    def monotonic(self) -> float:
+        return self.time()  # simulated time never goes back
+
     def sleep(self, seconds: float) -> None:
         self.conn.send(("sleep", max(0.0, seconds)))
         self.conn.recv()  # ("wake", now)

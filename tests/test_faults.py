@@ -74,7 +74,6 @@ WHERE = {
     "read": "first read",
     "write": "PATCH",
     "get": "registry GET",
-    "updating": "PATCH while Updating",
     "identity": "token request",
 }
 
@@ -84,7 +83,7 @@ class Fault:
     name: str
     expected: str  # converged | re-raised | skipped | failed
     action: dict[str, Any] = field(default_factory=dict)  # status/retry_after/reset/delay/code
-    where: str = "read+write"  # read | write | read+write | identity | updating
+    where: str = "read+write"  # read | write | read+write | identity
     persistent: bool = False
     expected_check: str | None = None  # `acrguard check`, when it differs
     reason: str | None = None  # must appear in the audit line / CLI output of a skip or failure
@@ -95,11 +94,6 @@ class Fault:
         times = None if self.persistent else 1
         if self.where == "identity":
             return [emu.inject(route="identity", times=None if self.persistent else 2, **self.action)]
-        if self.where == "updating":
-            # Each registry request counts down the hold; `check` reads twice before its PATCH.
-            before_patch = {"event": 1, "reconcile": 1, "cli sweep": 1, "cli check": 2}[entry]
-            emu.hold_updating(PROD, requests=10_000 if self.persistent else before_patch + 1)
-            return []
         faults = []
         if "read" in self.where:
             faults.append(emu.inject(times=times, **read_call(entry), **self.action))
@@ -116,7 +110,9 @@ TRANSIENT: list[tuple[str, dict[str, Any], str]] = [
     ("503", {"status": 503, "retry_after": 0}, "read+write"),
     ("connection reset", {"reset": "rst"}, "read+write"),
     ("read timeout", {"delay": 1.5}, "read"),
-    ("409 Conflict (registry Updating)", {}, "updating"),
+    # A registry read while Updating is not written at all (tests/test_provisioning_states.py); an
+    # update that begins between our read and our PATCH gets ACR's 409 (the emulator's wording).
+    ("409 Conflict (an update began after our read)", {"status": 409, "code": "Conflict"}, "write"),
     ("401 from ARM", {"status": 401, "retry_after": 0}, "read+write"),
     ("managed-identity endpoint failing (500)", {"status": 500}, "identity"),
 ]
@@ -290,7 +286,7 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
     expected = expected_for(fault, entry)
     patches = emu.requests_for(method="PATCH", resource_id=PROD)
     accepted = [r for r in patches if r.status in (200, 201)]
-    faulted = [r for r in emu.requests if r.fault or (fault.where == "updating" and r.status == 409)]
+    faulted = [r for r in emu.requests if r.fault]
     record(
         "fault",
         fault=fault.name,
@@ -313,8 +309,6 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
     # The fault really happened (a test that cannot meet its fault proves nothing).
     if injected:
         assert all(f.hits >= 1 for f in injected), [f.describe() for f in injected]
-    if fault.where == "updating":
-        assert emu.requests_for(method="PATCH", resource_id=PROD, status=409)
 
     # Nothing lost: a fix, a raise, or an audit line / CLI message carrying the reason.
     if fault.reason:
@@ -341,7 +335,7 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
         assert emu.counters.writes(resource_id) == 0 and emu.get_registry(resource_id) == state
 
     # Bounded: persistent faults stop at the attempt budget; permanent ones are not retried.
-    if fault.persistent and fault.expected == "re-raised" and fault.where not in ("identity", "updating"):
+    if fault.persistent and fault.expected == "re-raised" and fault.where != "identity":
         per_call = Counter(r.path for r in faulted)  # reconcile lists two subscriptions: two calls
         assert max(per_call.values()) <= int(PERSISTENT_ENV["ACRGUARD_MAX_ATTEMPTS"]), per_call
     if fault.expected in ("failed", "skipped") and fault.where == "write":
