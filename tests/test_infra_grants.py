@@ -124,6 +124,21 @@ def _deployed(template: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
     return found
 
 
+def _written(template: dict[str, Any], where: tuple[str, str] | None = None) -> set[tuple[str, Any]]:
+    """(type, where) of every resource an ARM template writes: ``where`` is None in the
+    deployment's own subscription, else the (subscription, resource group) a nested deployment
+    targets in another subscription."""
+    found = set()
+    for resource in template.get("resources", []):
+        here = where
+        if resource.get("subscriptionId"):
+            here = (resource["subscriptionId"], resource["resourceGroup"])
+        found.add((resource["type"], here))
+        if resource["type"] == "Microsoft.Resources/deployments":
+            found |= _written(resource["properties"]["template"], here)
+    return found
+
+
 # --------------------------------------------------------------------------------------------------
 # the create policy's identity: a custom role, not Contributor
 
@@ -159,26 +174,24 @@ def test_create_policy_deploys_with_exactly_its_actions_not_contributor_over_the
     assert granted["create"] == f"<{create_role}.id>"  # one assignment per policy, of its own role
     assert granted["attach"].endswith("1e241071-0855-49ea-94dc-649edcd759de")  # EventGrid Contributor
 
-    # Every resource type the create deployment writes is covered by an action of the role.
+    # Every resource the create deployment writes is covered: in the subscription by this role, in
+    # the dead-letter account's resource group by the dead-letter grants (tested below).
     template = create["policyRule"]["then"]["details"]["deployment"]["properties"]["template"]
-    written = {r["type"] for r in _deployed(template, "Microsoft.Resources/resourceGroups")}
-    written |= {
-        r["type"]
-        for rtype in (
-            "Microsoft.Resources/deployments",
-            "Microsoft.EventGrid/systemTopics",
-            "Microsoft.EventGrid/systemTopics/eventSubscriptions",
-        )
-        for r in _deployed(template, rtype)
-    }
     needs = {
         "Microsoft.Resources/resourceGroups": "Microsoft.Resources/subscriptions/resourceGroups/write",
         "Microsoft.Resources/deployments": "Microsoft.Resources/deployments/write",
         "Microsoft.EventGrid/systemTopics": "Microsoft.EventGrid/systemTopics/write",
         "Microsoft.EventGrid/systemTopics/eventSubscriptions": "Microsoft.EventGrid/systemTopics/eventSubscriptions/write",
     }
-    assert written == set(needs)
-    assert {needs[t] for t in written} <= set(permission["actions"])
+    written = _written(template)
+    in_subscription = {rtype for rtype, where in written if where is None}
+    assert in_subscription == set(needs), in_subscription ^ set(needs)
+    assert {needs[t] for t in in_subscription} <= set(permission["actions"])
+    assert {where for _, where in written} == {None, (SUB, "rg-acrguard-prod")}  # and nowhere else
+    assert {rtype for rtype, where in written if where} == {
+        "Microsoft.Resources/deployments",
+        "Microsoft.Authorization/roleAssignments",
+    }
     adversarial(
         6,
         "the create policy's identity held built-in Contributor over the whole management group",
