@@ -46,6 +46,28 @@ def operation_names(rule_names: Iterable[str]) -> tuple[str, ...]:
     return _union("operationNames", rule_names)
 
 
+def workspace_actions(rule_names: Iterable[str]) -> tuple[str, ...]:
+    """Actions granted on each destination Log Analytics workspace, never on the subscription:
+    the enabled rules' ``workspaceActions`` (infra/modules/workspace-access.bicep)."""
+    names = list(rule_names)
+    _union("roleActions", names)  # the same unknown-rule error
+    merged = [v for name in names for v in CONTRACT["rules"][name].get("workspaceActions", [])]
+    return tuple(dict.fromkeys(merged))
+
+
+def diagnostic_workspaces(policy: Policy) -> tuple[str, ...]:
+    """The workspaces the diagnostic-settings rule sends to, in its base config or any override
+    that enables it (infra/'s ``diagnosticWorkspaceIds``; sorted, each once)."""
+    mappings = (policy.rules, *policy.override_rules)
+    found = {
+        str(cfg.workspace_id)
+        for rules in mappings
+        for name, cfg in rules.items()
+        if name == "diagnostic_settings" and cfg.enabled and getattr(cfg, "workspace_id", None)
+    }
+    return tuple(sorted(found, key=str.lower))
+
+
 def rules_enabled(policy: Policy) -> tuple[str, ...]:
     """Rules the policy enables anywhere: in its base rules or in any override (sorted).
 
@@ -56,22 +78,27 @@ def rules_enabled(policy: Policy) -> tuple[str, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the ``enabledRules`` value (a JSON array) that infra/ needs for a policy file."""
+    """Print an infra/ parameter (a JSON array) derived from a policy file."""
     parser = argparse.ArgumentParser(
         prog="python -m acrguard.contract",
-        description="Print the infra/ parameter enabledRules for a policy, as a JSON array.",
+        description="Print the infra/ parameter enabledRules, or diagnosticWorkspaceIds, for a policy, as a JSON array.",
     )
-    parser.add_argument("--enabled-rules", metavar="POLICY", required=True, help="the policy file")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--enabled-rules", metavar="POLICY", help="the rules the policy enables")
+    which.add_argument(
+        "--diagnostic-workspaces", metavar="POLICY", help="the workspaces diagnostic_settings sends to"
+    )
     args = parser.parse_args(argv)
 
     from acrguard.policy import PolicyError, load_policy  # the policy model imports every rule
 
     try:
-        policy = load_policy(args.enabled_rules)
+        policy = load_policy(args.enabled_rules or args.diagnostic_workspaces)
     except (PolicyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(list(rules_enabled(policy))))
+    values = rules_enabled(policy) if args.enabled_rules else diagnostic_workspaces(policy)
+    print(json.dumps(list(values)))
     return 0
 
 

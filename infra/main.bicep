@@ -69,6 +69,32 @@ param deployEventSubscriptions bool = false
 @description('ACRGUARD_RECONCILE_SCHEDULE: NCRONTAB schedule of the reconcile timer (missed events, old drift).')
 param reconcileSchedule string = '0 0 */6 * * *'
 
+@allowed([
+  'list'
+  'arg'
+])
+@description('ACRGUARD_RECONCILE_SOURCE: where the timer finds registries. list pages each subscription of policies.yaml; arg asks Azure Resource Graph (management-group onboarding: policies.yaml lists no subscriptions).')
+param reconcileSource string = 'list'
+
+@description('ACRGUARD_RETRY_BUDGET_S: total seconds one ARM operation may spend retrying (a number; the app refuses a value out of range at start).')
+param retryBudgetS string = '60'
+
+@minValue(1)
+@maxValue(20)
+@description('ACRGUARD_MAX_ATTEMPTS: upper bound on attempts per ARM operation.')
+param maxAttempts int = 6
+
+@description('ACRGUARD_HTTP_TIMEOUT_S: read timeout of one ARM request, in seconds.')
+param httpTimeoutS string = '20'
+
+@minValue(1)
+@maxValue(64)
+@description('ACRGUARD_SWEEP_CONCURRENCY: concurrent writes during a reconcile.')
+param sweepConcurrency int = 8
+
+@description('ACRGUARD_SETTLE_S: seconds a registry must be unchanged before a PATCH that replaces its IP rule list (0 turns the wait off).')
+param settleS string = '5'
+
 @secure()
 @description('ACRGUARD_NOTIFY_WEBHOOK_URL. Teams/Slack webhook URLs embed a token, hence secure: it is stored in Key Vault and the app setting is a Key Vault reference. Empty disables the webhook sink.')
 param notifyWebhookUrl string = ''
@@ -104,6 +130,9 @@ param instanceMemoryMB int = 2048
 @maxValue(730)
 @description('Log Analytics retention in days for the audit trail.')
 param logRetentionInDays int = 90
+
+@description('Log Analytics workspaces the diagnostic_settings rule sends to (`python -m acrguard.contract --diagnostic-workspaces policies.yaml` prints them). The function identity gets the workspace actions on each of these workspaces only, in whatever subscription.')
+param diagnosticWorkspaceIds array = []
 
 @description('Optional object ID of an operator (azd fills in AZURE_PRINCIPAL_ID, the signed-in user) allowed to read and delete dead letters for `acrguard replay`. Empty grants nothing.')
 param operatorPrincipalId string = ''
@@ -194,6 +223,12 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     acrguardMode: acrguardMode
     reconcileSchedule: reconcileSchedule
+    reconcileSource: reconcileSource
+    retryBudgetS: retryBudgetS
+    maxAttempts: maxAttempts
+    httpTimeoutS: httpTimeoutS
+    sweepConcurrency: sweepConcurrency
+    settleS: settleS
     notifyWebhookSecretUri: empty(notifyWebhookUrl) ? '' : keyVault.outputs.webhookSecretUri
     notifyWebhookFormat: notifyWebhookFormat
     notifyEventGridEndpoint: notifyEventGridEndpoint
@@ -219,6 +254,18 @@ module targets 'modules/target-subscription.bicep' = [for subscriptionId in targ
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     deployEventSubscription: deployEventSubscriptions
     enabledRules: enabledRules
+  }
+}]
+
+// The diagnostic_settings rule's workspace actions, on each workspace it sends to and nowhere else
+// (a workspace in another subscription or resource group too).
+module workspaceAccess 'modules/workspace-access.bicep' = [for workspaceId in diagnosticWorkspaceIds: {
+  name: 'acrguard-workspace-${uniqueString(workspaceId, environmentName)}'
+  scope: resourceGroup(split(workspaceId, '/')[2], split(workspaceId, '/')[4])
+  params: {
+    environmentName: environmentName
+    workspaceName: last(split(workspaceId, '/'))
+    principalId: identity.outputs.principalId
   }
 }]
 

@@ -8,6 +8,9 @@
 // `acrguard-registry-writes` event subscription: one attaches it to a subscription's existing
 // Microsoft.Resources.Subscriptions system topic (Azure allows only one), the other creates the
 // topic where there is none; and remediation tasks for the subscriptions that exist today.
+// The event subscription dead-letters with the topic's own identity (the storage account has no
+// shared keys): each policy's deployment gives the topic a system identity and grants it Storage
+// Blob Data Contributor on the dead-letter container, through modules/deadletter-grants.bicep.
 targetScope = 'managementGroup'
 
 @description('azd environment name; part of the role, policy and assignment names.')
@@ -24,6 +27,9 @@ param deadLetterStorageAccountId string
 
 @description('Name of the dead-letter blob container.')
 param deadLetterContainerName string = 'deadletter'
+
+@description('Log Analytics workspaces the diagnostic_settings rule sends to (`python -m acrguard.contract --diagnostic-workspaces policies.yaml`): the function identity gets the workspace actions on each, and nowhere else.')
+param diagnosticWorkspaceIds array = []
 
 @description('Resource group created in a subscription that has no system topic yet.')
 param resourceGroupName string = 'rg-acrguard-events'
@@ -64,10 +70,14 @@ var roleActions = union(contract.base.roleActions, flatten(enabledRuleActions))
 var enabledRuleOperations = [for rule in enabledRules: contract.rules[rule].operationNames]
 var operationNames = union(contract.base.operationNames, flatten(enabledRuleOperations))
 var eventSubscriptionName = 'acrguard-registry-writes'
-// Built-in roles the policies' identities need to deploy: EventGrid Contributor (topic and event
-// subscription) and Contributor (the resource group, and the nested deployment).
+// The attach policy's identity works on topics that exist: built-in EventGrid Contributor. The
+// create policy's identity gets the custom role below: exactly what its deployment does.
 var eventGridContributor = '1e241071-0855-49ea-94dc-649edcd759de'
-var contributor = 'b24988ac-6180-48a3-a0d2-d84d3f2d1e3b'
+// Event Grid writes dead letters to Blob storage with this built-in role (MicrosoftDocs/azure-docs
+// articles/event-grid/add-identity-roles.md): Storage Blob Data Contributor.
+var blobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+var deadLetterIdParts = split(deadLetterStorageAccountId, '/')
+var deadLetterAccountName = last(deadLetterIdParts)
 
 resource remediatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(managementGroup().id, 'acrguard-remediator', environmentName)
@@ -89,6 +99,28 @@ resource remediatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
+// The create policy's deployment makes a resource group, deployments, a system topic and its event
+// subscription in each new subscription, and nothing else: this role, not built-in Contributor.
+resource onboardingRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(managementGroup().id, 'acrguard-onboarding', environmentName)
+  properties: {
+    roleName: 'ACR Guard onboarding (${take(environmentName, 32)}, ${managementGroup().name})'
+    description: 'What the ACR Guard create policy deploys in a subscription: resource group, deployments, system topic, event subscription. Generated from acrguard/azure_contract.json (onboarding.createActions).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: contract.onboarding.createActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      managementGroup().id
+    ]
+  }
+}
+
 resource remediatorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(managementGroup().id, principalId, remediatorRole.id)
   properties: {
@@ -99,35 +131,25 @@ resource remediatorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// The event subscription both policies deploy (the shape of modules/eventgrid-subscription.bicep).
-var eventSubscriptionProperties = {
-  destination: {
-    endpointType: 'AzureFunction'
-    properties: {
-      resourceId: '${functionAppId}/functions/on_registry_write'
-      maxEventsPerBatch: 1
-      preferredBatchSizeInKilobytes: 64
+var functionResourceId = '${functionAppId}/functions/on_registry_write'
+var eventFilter = {
+  includedEventTypes: contract.eventTypes
+  advancedFilters: [
+    {
+      operatorType: 'StringIn'
+      key: 'data.operationName'
+      values: operationNames
     }
-  }
-  eventDeliverySchema: 'EventGridSchema'
-  filter: {
-    includedEventTypes: contract.eventTypes
-    advancedFilters: [
-      {
-        operatorType: 'StringIn'
-        key: 'data.operationName'
-        values: operationNames
-      }
-      {
-        operatorType: 'StringContains'
-        key: 'subject'
-        values: contract.subjectContains
-      }
-    ]
-  }
-  retryPolicy: {
-    maxDeliveryAttempts: 30
-    eventTimeToLiveInMinutes: 1440
+    {
+      operatorType: 'StringContains'
+      key: 'subject'
+      values: contract.subjectContains
+    }
+  ]
+}
+var deadLetter = {
+  identity: {
+    type: 'SystemAssigned'
   }
   deadLetterDestination: {
     endpointType: 'StorageBlob'
@@ -137,13 +159,219 @@ var eventSubscriptionProperties = {
     }
   }
 }
+var filterLabel = 'acrguard-${uniqueString(string(eventFilter), string(deadLetter))}'
+
+// The event subscription both policies deploy (the shape of modules/eventgrid-subscription.bicep).
+var eventSubscriptionProperties = {
+  destination: {
+    endpointType: 'AzureFunction'
+    properties: {
+      resourceId: functionResourceId
+      maxEventsPerBatch: 1
+      preferredBatchSizeInKilobytes: 64
+    }
+  }
+  eventDeliverySchema: 'EventGridSchema'
+  filter: eventFilter
+  retryPolicy: {
+    maxDeliveryAttempts: 30
+    eventTimeToLiveInMinutes: 1440
+  }
+  // The account has shared keys off: Event Grid writes dead letters as the topic's own identity.
+  deadLetterWithResourceIdentity: deadLetter
+  // Azure Policy has no alias for an advanced filter's values: this label fingerprints the filter
+  // and dead-lettering this template deploys, and the attach policy's existence condition asks for it.
+  labels: [
+    filterLabel
+  ]
+}
+
+// Deployed in the topic's resource group by both policies: the topic with a system identity (kept
+// when it has one, added beside any user-assigned ones), Storage Blob Data Contributor for that
+// identity on the dead-letter container (a deployment in the account's resource group), then the
+// event subscription, which dead-letters as that identity.
+var schema = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#'
+var topicRef = 'resourceId(\'Microsoft.EventGrid/systemTopics\', parameters(\'topicName\'))'
+var topicId = '[${topicRef}]'
+var deadLetterAccessName = '[concat(\'acrguard-deadletter-\', uniqueString(subscription().id))]'
+var topicTemplate = {
+  '$schema': schema
+  contentVersion: '1.0.0.0'
+  parameters: {
+    topicName: {
+      type: 'string'
+    }
+    location: {
+      type: 'string'
+      defaultValue: 'global'
+    }
+    tags: {
+      type: 'object'
+      defaultValue: {}
+    }
+    identityType: {
+      type: 'string'
+      defaultValue: 'None'
+    }
+    userAssignedIdentities: {
+      type: 'object'
+      defaultValue: {}
+    }
+  }
+  resources: [
+    {
+      condition: '[not(contains(toLower(parameters(\'identityType\')), \'systemassigned\'))]'
+      type: 'Microsoft.EventGrid/systemTopics'
+      apiVersion: '2022-06-15'
+      name: '[parameters(\'topicName\')]'
+      location: '[parameters(\'location\')]'
+      tags: '[parameters(\'tags\')]'
+      identity: '[if(contains(toLower(parameters(\'identityType\')), \'userassigned\'), createObject(\'type\', \'SystemAssigned, UserAssigned\', \'userAssignedIdentities\', parameters(\'userAssignedIdentities\')), createObject(\'type\', \'SystemAssigned\'))]'
+      properties: {
+        source: '[subscription().id]'
+        topicType: 'Microsoft.Resources.Subscriptions'
+      }
+    }
+    {
+      type: 'Microsoft.Resources/deployments'
+      apiVersion: '2022-09-01'
+      name: deadLetterAccessName
+      subscriptionId: deadLetterIdParts[2]
+      resourceGroup: deadLetterIdParts[4]
+      dependsOn: [
+        topicId
+      ]
+      properties: {
+        mode: 'Incremental'
+        expressionEvaluationOptions: {
+          scope: 'inner'
+        }
+        parameters: {
+          principalId: {
+            value: '[reference(${topicRef}, \'2022-06-15\', \'full\').identity.principalId]'
+          }
+        }
+        template: {
+          '$schema': schema
+          contentVersion: '1.0.0.0'
+          parameters: {
+            principalId: {
+              type: 'string'
+            }
+          }
+          resources: [
+            {
+              type: 'Microsoft.Authorization/roleAssignments'
+              apiVersion: '2022-04-01'
+              scope: 'Microsoft.Storage/storageAccounts/${deadLetterAccountName}/blobServices/default/containers/${deadLetterContainerName}'
+              name: '[guid(resourceId(\'Microsoft.Storage/storageAccounts/blobServices/containers\', \'${deadLetterAccountName}\', \'default\', \'${deadLetterContainerName}\'), parameters(\'principalId\'), \'${blobDataContributor}\')]'
+              properties: {
+                roleDefinitionId: '[subscriptionResourceId(\'Microsoft.Authorization/roleDefinitions\', \'${blobDataContributor}\')]'
+                principalId: '[parameters(\'principalId\')]'
+                principalType: 'ServicePrincipal'
+                description: 'ACR Guard: a subscription system topic writes its dead letters here.'
+              }
+            }
+          ]
+        }
+      }
+    }
+    {
+      type: 'Microsoft.EventGrid/systemTopics/eventSubscriptions'
+      apiVersion: '2022-06-15'
+      name: '[concat(parameters(\'topicName\'), \'/${eventSubscriptionName}\')]'
+      // Dead-lettering must be authorised before the first event can fail delivery.
+      dependsOn: [
+        topicId
+        deadLetterAccessName
+      ]
+      properties: eventSubscriptionProperties
+    }
+  ]
+}
+
+// What makes an existing acrguard-registry-writes compliant: our function as the destination, the
+// event types and advanced filters this template deploys (keys and operators by alias; the values,
+// which have no alias, through the fingerprint label), and dead-lettering with the topic identity.
+// A repointed or edited event subscription is non-compliant, and remediation redeploys it.
+// Aliases: destination.<EndpointType>.<property> as in MicrosoftDocs/azure-docs
+// articles/event-grid/custom-azure-policies-for-security-control.md; the others as Azure lists them.
+var alias = 'Microsoft.EventGrid/systemTopics/eventSubscriptions'
+var advancedFilterConditions = [for f in eventFilter.advancedFilters: {
+  count: {
+    field: '${alias}/filter.advancedFilters[*]'
+    where: {
+      allOf: [
+        {
+          field: '${alias}/filter.advancedFilters[*].key'
+          equals: f.key
+        }
+        {
+          field: '${alias}/filter.advancedFilters[*].operatorType'
+          equals: f.operatorType
+        }
+      ]
+    }
+  }
+  equals: 1
+}]
+var subscriptionConditions = [
+  {
+    field: '${alias}/destination.endpointType'
+    equals: 'AzureFunction'
+  }
+  {
+    field: '${alias}/destination.AzureFunction.resourceId'
+    equals: functionResourceId
+  }
+  {
+    count: {
+      field: '${alias}/filter.includedEventTypes[*]'
+    }
+    equals: length(eventFilter.includedEventTypes)
+  }
+  {
+    count: {
+      field: '${alias}/filter.includedEventTypes[*]'
+      where: {
+        field: '${alias}/filter.includedEventTypes[*]'
+        in: eventFilter.includedEventTypes
+      }
+    }
+    equals: length(eventFilter.includedEventTypes)
+  }
+  {
+    count: {
+      field: '${alias}/filter.advancedFilters[*]'
+    }
+    equals: length(eventFilter.advancedFilters)
+  }
+  {
+    field: '${alias}/deadLetterWithResourceIdentity.identity.type'
+    equals: 'SystemAssigned'
+  }
+  {
+    field: '${alias}/deadLetterWithResourceIdentity.deadLetterDestination.endpointType'
+    equals: 'StorageBlob'
+  }
+  {
+    count: {
+      field: '${alias}/labels[*]'
+      where: {
+        field: '${alias}/labels[*]'
+        equals: filterLabel
+      }
+    }
+    equals: 1
+  }
+]
 
 // 1. A subscription that already has a system topic for its ARM events: attach to it.
 resource attachPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01' = {
   name: guid(managementGroup().id, 'acrguard-attach', environmentName)
   properties: {
     displayName: 'ACR Guard: registry writes from an existing subscription system topic'
-    description: 'Adds the acrguard-registry-writes event subscription to an existing Microsoft.Resources.Subscriptions system topic.'
+    description: 'Adds the acrguard-registry-writes event subscription to an existing Microsoft.Resources.Subscriptions system topic, with the topic identity for dead-lettering; redeploys one that was repointed.'
     policyType: 'Custom'
     mode: 'All'
     policyRule: {
@@ -164,6 +392,9 @@ resource attachPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01' = {
         details: {
           type: 'Microsoft.EventGrid/systemTopics/eventSubscriptions'
           name: eventSubscriptionName
+          existenceCondition: {
+            allOf: concat(subscriptionConditions, advancedFilterConditions)
+          }
           roleDefinitionIds: [
             '/providers/Microsoft.Authorization/roleDefinitions/${eventGridContributor}'
           ]
@@ -174,24 +405,20 @@ resource attachPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01' = {
                 topicName: {
                   value: '[field(\'name\')]'
                 }
-              }
-              template: {
-                '$schema': 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#'
-                contentVersion: '1.0.0.0'
-                parameters: {
-                  topicName: {
-                    type: 'string'
-                  }
+                location: {
+                  value: '[field(\'location\')]'
                 }
-                resources: [
-                  {
-                    type: 'Microsoft.EventGrid/systemTopics/eventSubscriptions'
-                    apiVersion: '2022-06-15'
-                    name: '[concat(parameters(\'topicName\'), \'/${eventSubscriptionName}\')]'
-                    properties: eventSubscriptionProperties
-                  }
-                ]
+                tags: {
+                  value: '[coalesce(field(\'tags\'), createObject())]'
+                }
+                identityType: {
+                  value: '[coalesce(field(\'identity.type\'), \'None\')]'
+                }
+                userAssignedIdentities: {
+                  value: '[coalesce(field(\'identity.userAssignedIdentities\'), createObject())]'
+                }
               }
+              template: topicTemplate
             }
           }
         }
@@ -224,7 +451,7 @@ resource createPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01' = {
             equals: 'Microsoft.Resources.Subscriptions'
           }
           roleDefinitionIds: [
-            '/providers/Microsoft.Authorization/roleDefinitions/${contributor}'
+            onboardingRole.id
           ]
           deployment: {
             location: location
@@ -250,31 +477,15 @@ resource createPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01' = {
                     ]
                     properties: {
                       mode: 'Incremental'
-                      template: {
-                        '$schema': 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#'
-                        contentVersion: '1.0.0.0'
-                        resources: [
-                          {
-                            type: 'Microsoft.EventGrid/systemTopics'
-                            apiVersion: '2022-06-15'
-                            name: '[concat(\'evgt-acrguard-\', subscription().subscriptionId)]'
-                            location: 'global'
-                            properties: {
-                              source: '[subscription().id]'
-                              topicType: 'Microsoft.Resources.Subscriptions'
-                            }
-                          }
-                          {
-                            type: 'Microsoft.EventGrid/systemTopics/eventSubscriptions'
-                            apiVersion: '2022-06-15'
-                            name: '[concat(\'evgt-acrguard-\', subscription().subscriptionId, \'/${eventSubscriptionName}\')]'
-                            dependsOn: [
-                              '[resourceId(\'Microsoft.EventGrid/systemTopics\', concat(\'evgt-acrguard-\', subscription().subscriptionId))]'
-                            ]
-                            properties: eventSubscriptionProperties
-                          }
-                        ]
+                      expressionEvaluationOptions: {
+                        scope: 'inner'
                       }
+                      parameters: {
+                        topicName: {
+                          value: '[concat(\'evgt-acrguard-\', subscription().subscriptionId)]'
+                        }
+                      }
+                      template: topicTemplate
                     }
                   }
                 ]
@@ -287,16 +498,17 @@ resource createPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01' = {
   }
 }
 
+// Each policy with the role its identity deploys with, at the group.
 var policies = [
   {
     key: 'attach'
     definitionId: attachPolicy.id
-    role: eventGridContributor
+    roleDefinitionId: tenantResourceId('Microsoft.Authorization/roleDefinitions', eventGridContributor)
   }
   {
     key: 'create'
     definitionId: createPolicy.id
-    role: contributor
+    roleDefinitionId: onboardingRole.id
   }
 ]
 
@@ -315,12 +527,40 @@ resource assignments 'Microsoft.Authorization/policyAssignments@2024-04-01' = [f
 
 // Each assignment's identity deploys with exactly the role its policy declares, at the group.
 resource assignmentRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (item, i) in policies: {
-  name: guid(managementGroup().id, item.key, environmentName, item.role)
+  name: guid(managementGroup().id, item.key, environmentName, item.roleDefinitionId)
   properties: {
-    roleDefinitionId: tenantResourceId('Microsoft.Authorization/roleDefinitions', item.role)
+    roleDefinitionId: item.roleDefinitionId
     principalId: assignments[i].identity.principalId
     principalType: 'ServicePrincipal'
     description: 'ACR Guard policy ${item.key}: deploys the Event Grid plumbing in each subscription.'
+  }
+}]
+
+// Both policies' identities grant each topic's identity on the dead-letter container (and only
+// that role there), from a deployment in the account's resource group. The account's subscription
+// must be under this group (a management-group deployment reaches resource groups in it).
+module deadLetterGrants 'modules/deadletter-grants.bicep' = {
+  name: 'acrguard-deadletter-grants-${uniqueString(managementGroup().id, environmentName)}'
+  scope: resourceGroup(deadLetterIdParts[2], deadLetterIdParts[4])
+  params: {
+    environmentName: environmentName
+    storageAccountName: deadLetterAccountName
+    containerName: deadLetterContainerName
+    principalIds: [
+      assignments[0].identity.principalId
+      assignments[1].identity.principalId
+    ]
+  }
+}
+
+// The diagnostic_settings rule's workspace actions, on each workspace it sends to and nowhere else.
+module workspaceAccess 'modules/workspace-access.bicep' = [for workspaceId in diagnosticWorkspaceIds: {
+  name: 'acrguard-workspace-${uniqueString(workspaceId, environmentName)}'
+  scope: resourceGroup(split(workspaceId, '/')[2], split(workspaceId, '/')[4])
+  params: {
+    environmentName: environmentName
+    workspaceName: last(split(workspaceId, '/'))
+    principalId: principalId
   }
 }]
 
@@ -333,6 +573,7 @@ resource remediations 'Microsoft.PolicyInsights/remediations@2021-10-01' = [for 
   }
   dependsOn: [
     assignmentRoles
+    deadLetterGrants
   ]
 }]
 

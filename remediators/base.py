@@ -144,9 +144,11 @@ class Remediator:
 
     @classmethod
     def rbac_actions(cls) -> tuple[str, ...]:
-        """The RBAC actions this rule's reads and writes need (the custom role grants their union):
-        the rule's ``roleActions`` in acrguard/azure_contract.json, which infra/ reads too."""
-        return tuple(_contract_entry(cls.name)["roleActions"])
+        """The RBAC actions this rule's reads and writes need: the rule's ``roleActions`` in
+        acrguard/azure_contract.json (the custom role grants their union), then its
+        ``workspaceActions`` (granted on the destination workspace only); infra/ reads both."""
+        entry = _contract_entry(cls.name)
+        return (*entry["roleActions"], *entry.get("workspaceActions", ()))
 
     @classmethod
     def event_operations(cls) -> tuple[str, ...]:

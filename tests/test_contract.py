@@ -48,8 +48,6 @@ NEW_ACTIONS = {
     "diagnostic_settings": {
         "Microsoft.Insights/diagnosticSettings/read",
         "Microsoft.Insights/diagnosticSettings/write",
-        "Microsoft.OperationalInsights/workspaces/read",
-        "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
     },
 }
 RULE_SETS = {
@@ -77,13 +75,16 @@ def test_every_rule_in_remediators_has_a_contract_entry() -> None:
 #: What the I/O layer calls to list each child collection (acrguard.arm_children): the action a
 #: child rule's entry must grant; its write (the same path, ``/write``) is the fix and the event.
 LIST_ACTIONS = {collection: action for collection, (_, action) in _LIST.items()}
-#: Actions an entry may hold beyond the registry's and its collections' read/write, and why.
-EXTRA_ACTIONS = {
-    # A setting that sends to a Log Analytics workspace needs these on the workspace.
+#: Actions granted on the destination workspace only (``workspaceActions``), never in the role:
+#: a setting that sends to a Log Analytics workspace needs these on that workspace.
+WORKSPACE_ACTIONS = {
     "diagnostic_settings": {
         "Microsoft.OperationalInsights/workspaces/read",
         "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
     },
+}
+#: Actions an entry may hold beyond the registry's and its collections' read/write, and why.
+EXTRA_ACTIONS = {
     # A token PATCH is long-running: its Azure-AsyncOperation status is read under tokens/.
     "repository_tokens": {"Microsoft.ContainerRegistry/registries/tokens/operationStatuses/read"},
 }
@@ -97,9 +98,14 @@ def test_each_rules_entry_grants_what_the_rule_does_and_no_more(rule) -> None:
     rule only reads; a child rule can list each collection it judges, and a change to one reaches
     the function. Every action is accounted for, so least privilege stays exact."""
     entry = CONTRACT["rules"][rule.name]
-    assert set(entry) == {"roleActions", "operationNames"}
+    on_workspace = WORKSPACE_ACTIONS.get(rule.name)
+    assert set(entry) == {"roleActions", "operationNames", *(("workspaceActions",) if on_workspace else ())}
     actions = entry["roleActions"]
-    assert (rule.rbac_actions(), rule.event_operations()) == (tuple(actions), tuple(entry["operationNames"]))
+    assert set(entry.get("workspaceActions", ())) == (on_workspace or set())
+    assert (rule.rbac_actions(), rule.event_operations()) == (
+        (*actions, *entry.get("workspaceActions", ())),
+        tuple(entry["operationNames"]),
+    )
     assert actions[0] == READ_ACTION
     assert (WRITE_ACTION in actions) == (rule.fixes and not rule.children), actions
     if not rule.fixes:
@@ -201,9 +207,8 @@ def test_rules_enabled_includes_rules_an_override_enables() -> None:
 
 
 def _role_actions_in(path: Path, rules: tuple[str, ...]) -> list[str]:
-    (role,) = [
-        r for r in parse(path)["resources"].values() if r["type"] == "Microsoft.Authorization/roleDefinitions"
-    ]
+    role = parse(path)["resources"]["remediatorRole"]  # the function's role (onboarding has its own)
+    assert role["type"] == "Microsoft.Authorization/roleDefinitions"
     (permission,) = role["config"]["properties"]["permissions"]
     return Template(path, {"enabledRules": list(rules)}).value(permission["actions"])
 

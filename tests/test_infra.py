@@ -676,7 +676,7 @@ MG = INFRA / "management-group.bicep"
 def test_management_group_role_is_the_contract_assignable_at_the_group() -> None:
     doc = bicep(MG)
     assert doc["globals"]["scope"]["value"] == "managementGroup"
-    role = one_resource(MG, "Microsoft.Authorization/roleDefinitions")["properties"]
+    role = body(doc["resources"]["remediatorRole"])["properties"]  # the onboarding role: test_infra_grants
     (permission,) = role["permissions"]
     assert Template(MG, {"enabledRules": list(RULES)}).value(permission["actions"]) == list(
         role_actions(RULES)

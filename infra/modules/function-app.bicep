@@ -50,6 +50,28 @@ param acrguardMode string
 @description('ACRGUARD_RECONCILE_SCHEDULE (NCRONTAB).')
 param reconcileSchedule string
 
+@allowed([
+  'list'
+  'arg'
+])
+@description('ACRGUARD_RECONCILE_SOURCE.')
+param reconcileSource string
+
+@description('ACRGUARD_RETRY_BUDGET_S (seconds, may be fractional).')
+param retryBudgetS string
+
+@description('ACRGUARD_MAX_ATTEMPTS.')
+param maxAttempts int
+
+@description('ACRGUARD_HTTP_TIMEOUT_S (seconds, may be fractional).')
+param httpTimeoutS string
+
+@description('ACRGUARD_SWEEP_CONCURRENCY.')
+param sweepConcurrency int
+
+@description('ACRGUARD_SETTLE_S (seconds, may be fractional).')
+param settleS string
+
 @description('Versionless Key Vault secret URI holding ACRGUARD_NOTIFY_WEBHOOK_URL; empty disables the webhook sink.')
 param notifyWebhookSecretUri string
 
@@ -178,6 +200,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         // ACR Guard's own settings (acrguard/settings.py SETTINGS). Every name is set here, even
         // when empty, so `az functionapp config appsettings list` shows the full surface and a
         // test can check nothing the code reads is missing. Empty means "use the code default".
+        // Each value comes from a main.bicep parameter, or docs/DEPLOY.md says why it is fixed.
         {
           name: 'ACRGUARD_MODE'
           value: acrguardMode
@@ -202,27 +225,27 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'ACRGUARD_RECONCILE_SOURCE'
-          value: 'list'
+          value: reconcileSource
         }
         {
           name: 'ACRGUARD_RETRY_BUDGET_S'
-          value: '60'
+          value: retryBudgetS
         }
         {
           name: 'ACRGUARD_MAX_ATTEMPTS'
-          value: '6'
+          value: string(maxAttempts)
         }
         {
           name: 'ACRGUARD_HTTP_TIMEOUT_S'
-          value: '20'
+          value: httpTimeoutS
         }
         {
           name: 'ACRGUARD_SWEEP_CONCURRENCY'
-          value: '8'
+          value: string(sweepConcurrency)
         }
         {
           name: 'ACRGUARD_SETTLE_S'
-          value: '5'
+          value: settleS
         }
         {
           // The identity holds Blob Data Contributor on this container only (storage.bicep).
