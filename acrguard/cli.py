@@ -354,6 +354,8 @@ def validate(
     from acrguard.notify import config_problems
     from acrguard.policy import PolicyError, load_policy
 
+    if file is not None:
+        run.name_policy(file, "the command line")
     path = file or run.policy_settings().policy_file
     try:
         loaded = load_policy(path)

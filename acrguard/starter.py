@@ -88,19 +88,18 @@ def write_starter(directory: Path) -> Path:
 
 
 def missing_policy(settings: Settings) -> str | None:
-    """Why there is no policy to load, where it was looked for and what to do; None if it exists."""
+    """Why there is no policy to load and what to do; None if it exists (or is there but is not a
+    regular file: the loader says what it is)."""
     path = settings.policy_file
-    if path.is_file():
+    if path.exists():
         return None
-    if not settings.policy_looked:
-        if path.exists():
-            return None  # a directory or a special file: the loader says what is wrong with it
+    if settings.policy_named:
         return (
             "no such file (named by --policy or ACRGUARD_POLICY_FILE); "
             "run `acrguard init` to write a starter policy"
         )
-    looked = " and ".join(str(p) for p in settings.policy_looked)
     return (
-        f"no policy file found: looked for {looked}; run `acrguard init` to write a starter "
-        "policies.yaml here, or name one with --policy FILE or ACRGUARD_POLICY_FILE"
+        f"no policy file: {path} does not exist, and neither --policy nor ACRGUARD_POLICY_FILE names "
+        "one; run `acrguard init` to write a starter policies.yaml here, or name one with --policy FILE "
+        "or ACRGUARD_POLICY_FILE"
     )

@@ -70,7 +70,7 @@ def test_an_address_inside_a_block_no_client_has_is_refused(block, words):
     inside = str(network.network_address + (network.num_addresses - 1) // 2)
     if inside == block:  # 255.255.255.255 has no smaller part
         return
-    ((path, reason),) = problems(allow(inside))
+    ((_, reason),) = problems(allow(inside))
     assert reason.startswith(f"{inside} is inside {block}, which is {words}"), reason
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from cli_helpers import flat, invoke, json_out
-from engine_helpers import BAD_INPUT, ROOT, SUB_A, rid
+from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
 
 from acrguard.arm import Arm, TransientArmError
@@ -153,7 +153,7 @@ def test_the_function_app_reports_a_bad_setting_by_name(seeded, monkeypatch):
 
     message = r"^ACRGUARD_SWEEP_CONCURRENCY must be a whole number from 1 to 64, got '0'$"
     with (
-        function_app_env(monkeypatch, ROOT / "policies.yaml", ACRGUARD_SWEEP_CONCURRENCY="0") as app,
+        function_app_env(monkeypatch, DEMO_POLICY, ACRGUARD_SWEEP_CONCURRENCY="0") as app,
         pytest.raises(SettingsError, match=message),
     ):
         app.on_registry_write(grid_event(write_event(LOCKED)))

@@ -11,7 +11,7 @@ from pathlib import Path
 from cli_helpers import ACRGUARD, ROOT
 
 from acrguard.policy import load_policy
-from acrguard.settings import Settings, find_policy_file
+from acrguard.settings import Settings
 from acrguard.starter import STARTER, missing_policy
 
 
@@ -56,25 +56,31 @@ def test_the_policy_in_the_current_directory_comes_first(tmp_path):
     assert result.stdout.strip() == f"{tmp_path / 'policies.yaml'}: valid"
 
 
-def test_the_default_lookup_never_points_into_the_installed_package(tmp_path, monkeypatch):
-    """Issue 13 item 3: the fallback beside function_app.py exists only in a clone or the Function
-    App's package; the first place looked is always the current directory."""
-    monkeypatch.chdir(tmp_path)
-    found, looked = find_policy_file()
-    assert looked[0] == tmp_path / "policies.yaml"
-    assert all((path.parent / "function_app.py").is_file() for path in looked[1:])
-    assert found == (ROOT / "policies.yaml")  # this checkout is a clone: its policy is the fallback
+def test_the_cli_default_is_the_current_directory_and_the_app_default_is_beside_function_app(
+    tmp_path, monkeypatch
+):
+    """The CLI's default policy is ./policies.yaml and nothing else (a clone's own policies.yaml
+    was its fallback); the Function App's, with ACRGUARD_POLICY_FILE empty, is the one beside
+    function_app.py."""
+    monkeypatch.delenv("ACRGUARD_POLICY_FILE", raising=False)
+    cli = Settings.from_env(default_policy=tmp_path / "policies.yaml")
+    assert cli.policy_file == tmp_path / "policies.yaml" and not cli.policy_named
+    app = Settings.from_env()
+    assert app.policy_file == ROOT / "policies.yaml" and (ROOT / "function_app.py").is_file()
+    named = Settings.from_env({"ACRGUARD_POLICY_FILE": str(tmp_path / "x.yaml")}, default_policy=ROOT)
+    assert named.policy_file == tmp_path / "x.yaml" and named.policy_named
 
 
 def test_no_policy_found_says_where_it_looked_and_suggests_init(tmp_path):
-    """Issue 13 item 4: with no policy file, the error names every place looked and `acrguard init`."""
-    looked = (tmp_path / "policies.yaml", tmp_path / "app" / "policies.yaml")
+    """Issue 13 item 4: with no policy file, the error names the place looked and `acrguard init`."""
     settings = Settings.from_env()
-    defaulted = Settings(**{**vars(settings), "policy_file": looked[0], "policy_looked": looked})
+    defaulted = Settings(
+        **{**vars(settings), "policy_file": tmp_path / "policies.yaml", "policy_named": False}
+    )
     message = missing_policy(defaulted)
     assert message is not None
-    assert f"looked for {looked[0]} and {looked[1]}" in message and "acrguard init" in message
-    named = Settings(**{**vars(settings), "policy_file": tmp_path / "mine.yaml", "policy_looked": ()})
+    assert f"{tmp_path / 'policies.yaml'} does not exist" in message and "acrguard init" in message
+    named = Settings(**{**vars(settings), "policy_file": tmp_path / "mine.yaml", "policy_named": True})
     said = missing_policy(named) or ""
     assert "no such file" in said and "acrguard init" in said
     (tmp_path / "mine.yaml").write_text("version: 1\n", encoding="utf-8")
@@ -85,4 +91,5 @@ def test_an_unreadable_named_policy_is_left_to_the_loader(tmp_path):
     """A named path that exists but is not a file (a directory) gets the loader's own reason."""
     result = acrguard(tmp_path, "--policy", str(tmp_path), "validate")
     assert result.returncode == 1
-    assert "cannot read the file" in result.stderr and "Traceback" not in result.stderr
+    assert f"{tmp_path} is a directory, not a regular file" in result.stderr
+    assert "Traceback" not in result.stderr

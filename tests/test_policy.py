@@ -34,7 +34,7 @@ BASE = """
 version: 1
 mode: enforce
 rules:
-  network_rules: {enabled: true, allowed_ips: ["203.0.113.0/24"]}
+  network_rules: {enabled: true, allowed_ips: ["20.1.2.0/24"]}
 """
 
 
@@ -163,12 +163,6 @@ def test_yaml_merge_keys_work_and_the_keys_written_win():
     assert not nested.rules["anonymous_pull"].enabled and nested.rules["admin_user"].mode == "enforce"
     assert "duplicate key '<<'" in problems("version: 1\na: &a {x: 1}\nb: {<<: *a, <<: *a}\n")[0][1]
     assert "duplicate key 'mode'" in problems("version: 1\nmode: enforce\nmode: dry-run\n")[0][1]
-
-
-def test_rfc5737_documentation_ranges_are_valid():
-    parse_policy(
-        "version: 1\nrules: {network_rules: {allowed_ips: ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.9']}}\n"
-    )
 
 
 def test_allow_empty_opt_in():
@@ -317,10 +311,10 @@ def test_a_loopback_http_webhook_is_still_accepted():
 @pytest.mark.parametrize(
     ("value", "canonical"),
     [
-        (" 198.51.100.7 ", "198.51.100.7"),
-        ("203.0.113.0/255.255.255.0", "203.0.113.0/24"),
-        ("203.0.113.0/0.0.0.255", "203.0.113.0/24"),
-        ("198.51.100.64/026", "198.51.100.64/26"),
+        (" 20.9.8.7 ", "20.9.8.7"),
+        ("20.1.2.0/255.255.255.0", "20.1.2.0/24"),
+        ("20.1.2.0/0.0.0.255", "20.1.2.0/24"),
+        ("20.9.8.64/026", "20.9.8.64/26"),
     ],
 )
 def test_non_canonical_ip_entries_are_refused_naming_the_canonical_form(value, canonical):

@@ -39,7 +39,7 @@ from acrguard.policy import parse_policy
 from acrguard.settings import Settings
 
 REG = rid("contosorace")
-POLICY_IPS = ["203.0.113.0/24", "198.51.100.7"]
+POLICY_IPS = ["20.1.2.0/24", "20.9.8.7"]
 POLICY = f"""
 version: 1
 mode: enforce
