@@ -38,10 +38,15 @@ rules:
 """
 
 
-def test_shipped_policy_is_valid():
+def test_shipped_policy_is_valid_and_leaves_the_firewall_to_the_deployer():
+    """The policies.yaml the Function App deploys as shipped has no allow-list to guess: the firewall
+    rule is off (an example list would lock real clients out); the demo's policy turns it on."""
     policy = load_policy(ROOT / "policies.yaml")
-    assert policy.rules["anonymous_pull"].enabled and policy.rules["network_rules"].enabled
-    assert not policy.rules["admin_user"].enabled
+    assert policy.rules["anonymous_pull"].enabled and not policy.rules["admin_user"].enabled
+    assert not policy.rules["network_rules"].enabled and policy.rules["network_rules"].allowed_ips == []
+    assert not any(rules["network_rules"].enabled for rules in policy.override_rules)
+    demo = load_policy(ROOT / "demo" / "policies.yaml")
+    assert demo.rules["network_rules"].enabled and demo.rules["network_rules"].allowed_ips
 
 
 @pytest.mark.parametrize(
@@ -333,7 +338,7 @@ def test_non_canonical_ip_entries_are_refused_naming_the_canonical_form(value, c
 
 def test_ip_rule_cap_is_200():
     """Issue 17: ARM's cap on IP rules per registry is 200 since January 2026 (was 100)."""
-    ips = [f"198.18.{i // 256}.{i % 256}" for i in range(201)]
+    ips = [f"20.18.{i // 256}.{i % 256}" for i in range(201)]
     parse_policy(f"version: 1\nrules: {{network_rules: {{allowed_ips: {ips[:200]}}}}}\n")
     found = problems(f"version: 1\nrules: {{network_rules: {{allowed_ips: {ips}}}}}\n")
     assert found == [("rules.network_rules.allowed_ips", "201 entries exceed ACR's limit of 200 IP rules")]
@@ -436,7 +441,7 @@ def test_many_overrides_check_the_base_allow_list_once(monkeypatch):
     calls = []
     real_parse = ipranges.parse
     monkeypatch.setattr(ipranges, "parse", lambda value: calls.append(value) or real_parse(value))
-    ips = ", ".join(f"'198.19.{i // 256}.{i % 256}'" for i in range(200))
+    ips = ", ".join(f"'20.19.{i // 256}.{i % 256}'" for i in range(200))
     overrides = "".join(
         f"  - {{match: {{name: 'r{i}*'}}, rules: {{network_rules: {{mode: dry-run}}}}}}\n"
         for i in range(1000)
