@@ -16,6 +16,7 @@ from acrguard.settings import Settings
 
 LOCKED = rid("contosolocked")
 UNKNOWN_SUB = "00000000-0000-0000-0000-0000000d0d0d"
+NAMED_POLICY = f"acrguard: policy {DEMO_POLICY} (from ACRGUARD_POLICY_FILE)"  # then the one error line
 
 
 def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seeded):
@@ -26,6 +27,7 @@ def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seed
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
+        NAMED_POLICY,
         f"acrguard: error: {LOCKED}: no Azure credential found: run `az login` (against the emulator, "
         "paste the `export` lines that `python -m emulator` prints)"
     ]
@@ -112,6 +114,7 @@ def test_check_on_a_missing_registry_names_it_and_does_not_guess_it_was_deleted(
     result = invoke("check", missing)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
+        NAMED_POLICY,
         f"acrguard: error: {missing}: registry nosuchregistry was not found "
         f"(resource group rg-platform, subscription {SUB_A})"
     ]
