@@ -45,7 +45,7 @@ rules:
   # Off until you list the addresses your clients and CI use.
   network_rules:
     enabled: false
-    allowed_ips: []        # e.g. [203.0.113.0/24, 198.51.100.7]
+    allowed_ips: []        # e.g. ["<office egress>/24", "<CI runner IP>"]: public addresses only
     existing_rules: keep   # keep: merge ours in, never remove a rule | replace: exactly this list
     bypass: AzureServices  # trusted Azure services (Defender scanning, ACR Tasks) still get in
 

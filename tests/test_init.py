@@ -93,3 +93,41 @@ def test_an_unreadable_named_policy_is_left_to_the_loader(tmp_path):
     assert result.returncode == 1
     assert f"{tmp_path} is a directory, not a regular file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_init_writes_where_the_policy_option_or_setting_points(tmp_path):
+    """`acrguard --policy custom.yaml init` wrote ./policies.yaml, and the next `validate` (reading
+    custom.yaml) said it did not exist: init writes the file the other commands will read."""
+    result = acrguard(tmp_path, "--policy", "custom.yaml", "init")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "custom.yaml").read_text(encoding="utf-8") == STARTER
+    assert not (tmp_path / "policies.yaml").exists()
+    assert acrguard(tmp_path, "--policy", "custom.yaml", "validate").returncode == 0
+    env_target = tmp_path / "conf" / "acr.yaml"
+    env_target.parent.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACRGUARD_")}
+    by_setting = subprocess.run(
+        [str(ACRGUARD), "init"],
+        cwd=tmp_path,
+        env={**env, "ACRGUARD_POLICY_FILE": str(env_target)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert by_setting.returncode == 0, by_setting.stderr
+    assert env_target.read_text(encoding="utf-8") == STARTER and str(env_target) in by_setting.stdout
+    again = acrguard(tmp_path, "--policy", "custom.yaml", "init")  # and still never overwrites
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+
+def test_validate_prints_the_problems_on_stdout(tmp_path):
+    """`acrguard validate bad.yaml > out.txt` left out.txt empty: the problems are the command's
+    output; only errors about the command itself (no policy at all) stay on stderr."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrulez: {}\n", encoding="utf-8")
+    result = acrguard(tmp_path, "validate", "bad.yaml")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["bad.yaml: rulez: unknown key; did you mean `rules`?"]
+    assert "rulez" not in result.stderr
+    missing = acrguard(tmp_path, "--policy", "absent.yaml", "validate")
+    assert missing.returncode == 1 and missing.stdout == "" and "no such file" in missing.stderr
