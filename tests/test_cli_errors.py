@@ -29,7 +29,7 @@ def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seed
     assert result.stderr.splitlines() == [
         NAMED_POLICY,
         f"acrguard: error: {LOCKED}: no Azure credential found: run `az login` (against the emulator, "
-        "paste the `export` lines that `python -m emulator` prints)"
+        "paste the `export` lines that `python -m emulator` prints)",
     ]
     assert elapsed < 2, f"took {elapsed:.1f}s"
     assert seeded.requests == []
@@ -116,7 +116,7 @@ def test_check_on_a_missing_registry_names_it_and_does_not_guess_it_was_deleted(
     assert result.stderr.splitlines() == [
         NAMED_POLICY,
         f"acrguard: error: {missing}: registry nosuchregistry was not found "
-        f"(resource group rg-platform, subscription {SUB_A})"
+        f"(resource group rg-platform, subscription {SUB_A})",
     ]
     adversarial(15, "`check` on a missing registry", "names it; no guess that it was deleted")
 
