@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from acrguard.settings import Settings
 
-FILENAME = "policies.yaml"
 
 STARTER = """\
 # ACR Guard policy. Check it with `acrguard validate`; `acrguard explain <registry ID>` shows what
@@ -79,9 +78,8 @@ notify:
 """
 
 
-def write_starter(directory: Path) -> Path:
-    """Write the starter policy into ``directory``; FileExistsError if one is there already."""
-    path = directory / FILENAME
+def write_starter(path: Path) -> Path:
+    """Write the starter policy to ``path``; FileExistsError if a file is there already."""
     with path.open("x", encoding="utf-8") as file:  # "x": never overwrite, even in a race
         file.write(STARTER)
     return path

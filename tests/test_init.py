@@ -91,7 +91,7 @@ def test_an_unreadable_named_policy_is_left_to_the_loader(tmp_path):
     """A named path that exists but is not a file (a directory) gets the loader's own reason."""
     result = acrguard(tmp_path, "--policy", str(tmp_path), "validate")
     assert result.returncode == 1
-    assert f"{tmp_path} is a directory, not a regular file" in result.stderr
+    assert f"{tmp_path} is a directory, not a regular file" in result.stdout
     assert "Traceback" not in result.stderr
 
 
