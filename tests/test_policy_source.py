@@ -185,6 +185,15 @@ def test_the_function_app_reads_only_the_policy_packaged_beside_function_app(emu
     from_clone = [p for p in opened if p.is_relative_to(ROOT) and not p.is_relative_to(venv)]
     assert from_clone == [], from_clone
     assert emu.requests_for(method="GET", route="registry"), "the event was not handled"
+    if setting == "empty":
+        adversarial(
+            1,
+            "the packaged Function App (ACRGUARD_POLICY_FILE empty) started from a directory holding "
+            "another policies.yaml",
+            f"of {len(opened)} files opened, the one policy is the package's own policies.yaml; "
+            "nothing from the current directory or the clone",
+            round=3,
+        )
 
 
 # --- only regular files -------------------------------------------------------------------------
