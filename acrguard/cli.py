@@ -356,6 +356,8 @@ def validate(
     from acrguard.notify import config_problems
     from acrguard.policy import PolicyError, load_policy
 
+    if file is not None:
+        run.name_policy(file, "the command line")
     path = file or run.policy_settings().policy_file
     try:
         loaded = load_policy(path)
@@ -366,10 +368,11 @@ def validate(
         run.mode = loaded.doc.mode
     items = [{"file": source, "path": p or "<root>", "reason": r} for p, r in problems]
     if not run.json:
-        if problems:  # file: key.path: reason, one per line (what editors and CI logs parse)
-            for path, reason in problems:
-                sys.stderr.write(f"{source}: {path or '<root>'}: {reason}\n")
-        else:
+        # The problems are this command's output (`validate bad.yaml > out.txt`): stdout, one per
+        # line as file: key.path: reason (what editors and CI logs parse).
+        for path, reason in problems:
+            sys.stdout.write(f"{source}: {path or '<root>'}: {reason}\n")
+        if not problems:
             render.console().print(f"{source}: valid", markup=False)
     for item in items:
         run.errors.append({"input": source, "message": f"{item['path']}: {item['reason']}"})
@@ -382,18 +385,18 @@ def validate(
 
 @command
 def init(run: Run) -> None:
-    """Write a commented starter policies.yaml into the current directory (never overwrites one)."""
-    from acrguard.starter import FILENAME, write_starter
+    """Write a commented starter policy where the next command will read it: --policy, else
+    ACRGUARD_POLICY_FILE, else ./policies.yaml (never overwrites a file)."""
+    from acrguard.starter import write_starter
 
+    target = run.settings().policy_file.absolute()
     try:
-        path = write_starter(Path.cwd())
+        path = write_starter(target)
     except FileExistsError:
         message = "exists already, left as it is; check it with `acrguard validate`"
-        raise CliError(message, [(str(Path.cwd() / FILENAME), message)]) from None
+        raise CliError(message, [(str(target), message)]) from None
     except OSError as exc:
-        raise CliError(
-            str(exc), [(str(Path.cwd() / FILENAME), f"cannot write: {exc.strerror or exc}")]
-        ) from None
+        raise CliError(str(exc), [(str(target), f"cannot write: {exc.strerror or exc}")]) from None
     if not run.json:
         render.console().print(f"wrote {path}; next: acrguard validate", markup=False)
     run.finish(ExitCode.OK, {}, [{"file": str(path), "written": True}])

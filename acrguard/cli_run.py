@@ -166,20 +166,27 @@ class Run:
         from acrguard.settings import Settings, SettingsError
 
         overrides = self.opts.overrides()
-        try:
-            return Settings.from_env(overrides)
+        try:  # never a policy found elsewhere (a clone's, beside function_app.py): only ./policies.yaml
+            return Settings.from_env(overrides, default_policy=Path.cwd() / "policies.yaml")
         except SettingsError as exc:
             flags = {setting: flag for setting, flag in OPTION_SETTINGS.values() if overrides[setting]}
             raise CliError(str(exc), [(flags.get(n, n), reason) for n, reason in exc.problems]) from None
 
     def policy_settings(self) -> Settings:
-        """The settings, once their policy file exists (else where it was looked for, and init)."""
+        """The settings, once their policy file exists (else what to do: `acrguard init`), with the
+        file named on stderr: --policy, ACRGUARD_POLICY_FILE or ./policies.yaml, and no other."""
         from acrguard.starter import missing_policy
 
         settings = self.settings()
         if problem := missing_policy(settings):
             raise CliError(problem, [(str(settings.policy_file), problem)])
+        source = "--policy" if self.opts.policy else "ACRGUARD_POLICY_FILE" if settings.policy_named else None
+        self.name_policy(settings.policy_file, source or "./policies.yaml")
         return settings
+
+    def name_policy(self, path: Path, source: str) -> None:
+        """One stderr line naming the policy read and where its name came from (never on stdout)."""
+        sys.stderr.write(f"acrguard: policy {path.absolute()} (from {source})\n")
 
     def engine(self, dry_run: bool = False) -> Engine:
         from acrguard.policy import PolicyError

@@ -5,6 +5,8 @@ Split from :mod:`acrguard.policy`: this is what stands between untrusted text an
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -113,10 +115,38 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
         return super().construct_mapping(node, deep=deep)
 
 
+#: What a path that is not a regular file is, in words (``stat.S_IS*`` -> name).
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def read_policy_text(path: Path) -> str:
-    """A policy file's text; its size is bounded before it is read whole, and it must be UTF-8."""
+    """A policy file's text; its size is bounded before it is read whole, and it must be UTF-8.
+
+    Only a regular file is read: a FIFO blocks until a writer comes (forever, if none does), and a
+    device reads as empty (/dev/null) or endless (/dev/zero). The file is opened without blocking
+    and checked with ``fstat`` on that same descriptor, so nothing can be swapped in between.
+    """
     try:
-        with path.open("rb") as file:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except IsADirectoryError:
+        fd = None  # Windows refuses to open a directory; POSIX opens it and fstat says what it is
+    except OSError as exc:
+        raise PolicyError(str(path), [("", f"cannot read the file: {exc.strerror or exc}")]) from None
+    if fd is None or not stat.S_ISREG(mode := os.fstat(fd).st_mode):
+        if fd is not None:
+            os.close(fd)
+        kind = (
+            "a directory" if fd is None else next((k for test, k in _FILE_KINDS if test(mode)), "not a file")
+        )
+        raise PolicyError(str(path), [("", f"{path} is {kind}, not a regular file; a policy is a YAML file")])
+    try:
+        with os.fdopen(fd, "rb") as file:
             raw = file.read(MAX_POLICY_BYTES + 1)  # never more: the size is bounded before parsing
     except OSError as exc:
         raise PolicyError(str(path), [("", f"cannot read the file: {exc.strerror or exc}")]) from None

@@ -27,6 +27,10 @@ from acrguard.budget import EVENT_DEADLINE_S, MARGIN_S, HostTimeout, function_ti
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_SCHEDULE = "0 0 */6 * * *"  # NCRONTAB: every 6 hours
 ROOT = Path(__file__).resolve().parent.parent
+#: The Function App's policy when ACRGUARD_POLICY_FILE is empty: the policies.yaml packaged beside
+#: function_app.py (azd packages acrguard/ beside it). The CLI never falls back to it: it reads
+#: --policy, ACRGUARD_POLICY_FILE or ./policies.yaml (``from_env(default_policy=...)``).
+APP_POLICY = ROOT / "policies.yaml"
 
 Parse = Callable[[str], Any]
 
@@ -141,7 +145,7 @@ SETTINGS: dict[str, Setting] = {
     "ACRGUARD_POLICY_FILE": Setting(
         "policy_file",
         "Path of the policy file (`acrguard init` writes a starter one).",
-        shown="./policies.yaml, else policies.yaml beside function_app.py",
+        shown="Function App: policies.yaml beside function_app.py; CLI: ./policies.yaml",
     ),
     "ACRGUARD_MODE": Setting(
         "mode",
@@ -249,11 +253,16 @@ class Settings:
     notify_eventgrid_key: str | None = field(default=None, repr=False)
     notify_on_failed: bool = False
     lease_container_url: str | None = None
-    policy_looked: tuple[Path, ...] = ()  # where the default policy was searched; () when one was named
+    policy_named: bool = True  # False when policy_file is the default (no ACRGUARD_POLICY_FILE)
 
     @classmethod
-    def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> Settings:
+    def from_env(
+        cls, overrides: Mapping[str, str | None] | None = None, *, default_policy: Path = APP_POLICY
+    ) -> Settings:
         """The environment, with ``overrides`` (the CLI's options, by setting name) taking precedence.
+
+        ``default_policy`` is the policy when none is named: the Function App's (:data:`APP_POLICY`)
+        unless the caller (the CLI: ./policies.yaml) says otherwise. Nothing else is looked for.
 
         Raises SettingsError naming every bad setting, its allowed values and what it got.
         """
@@ -270,10 +279,8 @@ class Settings:
         problems += _past_the_host(values, given.get("ACRGUARD_RETRY_BUDGET_S"))
         if problems:
             raise SettingsError(problems)
-        if values["policy_file"]:
-            values["policy_file"] = Path(values["policy_file"])
-        else:
-            values["policy_file"], values["policy_looked"] = find_policy_file()
+        values["policy_named"] = bool(values["policy_file"])
+        values["policy_file"] = Path(values["policy_file"]) if values["policy_file"] else default_policy
         values["arm_audience"] = values["arm_audience"] or values["arm_endpoint"]
         return cls(**values)
 
@@ -307,17 +314,6 @@ def _past_the_host(values: Mapping[str, Any], given: str | None) -> list[tuple[s
             f"in the middle of a write; got {got!r}",
         )
     ]
-
-
-def find_policy_file() -> tuple[Path, tuple[Path, ...]]:
-    """The default policy, and where it was looked for: ./policies.yaml, else the one beside
-    function_app.py (the Function App's package, or a clone). An installed wheel has no
-    function_app.py, so the default never points into site-packages."""
-    looked = [Path.cwd() / "policies.yaml"]
-    if (ROOT / "function_app.py").is_file() and looked[0] != ROOT / "policies.yaml":
-        looked.append(ROOT / "policies.yaml")
-    found = next((path for path in looked if path.is_file()), looked[0])
-    return found, tuple(looked)
 
 
 def reconcile_schedule() -> str:

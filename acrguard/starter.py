@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from acrguard.settings import Settings
 
-FILENAME = "policies.yaml"
 
 STARTER = """\
 # ACR Guard policy. Check it with `acrguard validate`; `acrguard explain <registry ID>` shows what
@@ -45,7 +44,7 @@ rules:
   # Off until you list the addresses your clients and CI use.
   network_rules:
     enabled: false
-    allowed_ips: []        # e.g. [203.0.113.0/24, 198.51.100.7]
+    allowed_ips: []        # e.g. ["<office egress>/24", "<CI runner IP>"]: public addresses only
     existing_rules: keep   # keep: merge ours in, never remove a rule | replace: exactly this list
     bypass: AzureServices  # trusted Azure services (Defender scanning, ACR Tasks) still get in
 
@@ -79,28 +78,26 @@ notify:
 """
 
 
-def write_starter(directory: Path) -> Path:
-    """Write the starter policy into ``directory``; FileExistsError if one is there already."""
-    path = directory / FILENAME
+def write_starter(path: Path) -> Path:
+    """Write the starter policy to ``path``; FileExistsError if a file is there already."""
     with path.open("x", encoding="utf-8") as file:  # "x": never overwrite, even in a race
         file.write(STARTER)
     return path
 
 
 def missing_policy(settings: Settings) -> str | None:
-    """Why there is no policy to load, where it was looked for and what to do; None if it exists."""
+    """Why there is no policy to load and what to do; None if it exists (or is there but is not a
+    regular file: the loader says what it is)."""
     path = settings.policy_file
-    if path.is_file():
+    if path.exists():
         return None
-    if not settings.policy_looked:
-        if path.exists():
-            return None  # a directory or a special file: the loader says what is wrong with it
+    if settings.policy_named:
         return (
             "no such file (named by --policy or ACRGUARD_POLICY_FILE); "
             "run `acrguard init` to write a starter policy"
         )
-    looked = " and ".join(str(p) for p in settings.policy_looked)
     return (
-        f"no policy file found: looked for {looked}; run `acrguard init` to write a starter "
-        "policies.yaml here, or name one with --policy FILE or ACRGUARD_POLICY_FILE"
+        f"no policy file: {path} does not exist, and neither --policy nor ACRGUARD_POLICY_FILE names "
+        "one; run `acrguard init` to write a starter policies.yaml here, or name one with --policy FILE "
+        "or ACRGUARD_POLICY_FILE"
     )

@@ -33,7 +33,7 @@ OUT_DIR = ROOT / "bench" / "out"
 PROJECT_PY = Path(sys.executable)
 BENCH_VENV = ROOT / ".venv-bench"
 BENCH_PY = BENCH_VENV / "bin" / "python"
-POLICY_FILE = ROOT / "policies.yaml"
+POLICY_FILE = ROOT / "demo" / "policies.yaml"  # the shipped policy with the firewall on, as measured before
 ARM_ROUTES = ("registry", "list", "operation")
 LATENCY_S = 0.05  # the issue's emulated ARM latency per call
 #: The Python worker's default thread pool (PYTHON_THREADPOOL_THREAD_COUNT unset, Python 3.9+):
@@ -230,12 +230,19 @@ def run_child(
     )
 
 
+def tree_policy(tree: Path) -> Path:
+    """The policy a tree's engine is measured with: its demo policy (the shipped one with the
+    firewall on) where it has one, else its own policies.yaml (earlier trees shipped the firewall on)."""
+    demo = tree / "demo" / "policies.yaml"
+    return demo if demo.is_file() else tree / "policies.yaml"
+
+
 def workload(
     emu: Emulator, spec: dict[str, Any], tree: Path = ROOT, what: str = "workload", timeout: float = 600
 ) -> ChildRun:
     """Run ``bench.workload`` with ``spec`` on the engine in ``tree`` (its own policies.yaml: an
     earlier tree's engine does not know today's rules); a failed child raises with its stderr."""
-    env = child_env(emu, ACRGUARD_POLICY_FILE=str(tree / "policies.yaml"))
+    env = child_env(emu, ACRGUARD_POLICY_FILE=str(tree_policy(tree)))
     run = run_child([str(PROJECT_PY), "-m", "bench.workload"], env=env, cwd=tree, stdin=spec, timeout=timeout)
     if run.returncode != 0:
         raise RuntimeError(f"{what} failed: {run.stderr[-3000:]}")

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import arm_calls, emulator, environment, registry_ids, write_event
+from bench.common import arm_calls, emulator, environment, registry_ids, tree_policy, write_event
 from emulator.seeds import generate
 
 WEBHOOK_WRITE = "Microsoft.ContainerRegistry/registries/webhooks/write"
@@ -31,7 +31,7 @@ def measure(samples: int) -> dict[str, Any]:
     seed = generate(subscriptions=1, per_subscription=4 * samples, drift_ratio=0.5, seed=7)
     ids = registry_ids(seed)
     out: dict[str, Any] = {}
-    with emulator() as emu, environment(emu, Path.cwd() / "policies.yaml"):
+    with emulator() as emu, environment(emu, tree_policy(Path.cwd())):
         emu.seed(seed)
         engine = runtime.build_engine()
         try:

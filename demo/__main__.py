@@ -32,7 +32,7 @@ def main() -> int:
     started = time.monotonic()
     with Emulator(seed=SEED) as emu:
         os.environ.update(emu.env())
-        os.environ.setdefault("ACRGUARD_POLICY_FILE", str(ROOT / "policies.yaml"))
+        os.environ.setdefault("ACRGUARD_POLICY_FILE", str(ROOT / "demo" / "policies.yaml"))
         audit_lines = _capture_audit()
 
         from emulator.events import host_event

@@ -3,9 +3,12 @@
 ACR's firewall accepts public IPv4 addresses and CIDR ranges only ("IPv4 address or CIDR range",
 ``az acr network-rule add``). Policy entries must be written that way (no spaces, no netmask, no
 leading zeros), and every entry ACR Guard sends is :func:`canonical`: what ``ipaddress`` prints,
-with a single address bare, as ACR's docs write it. ``ipaddress``'s ``is_private``
-is deliberately not used: it also flags the RFC 5737 documentation ranges (192.0.2.0/24,
-198.51.100.0/24, 203.0.113.0/24), which are valid here and used by samples and tests.
+with a single address bare, as ACR's docs write it.
+
+An entry no client on the internet can match is refused (:data:`NOT_A_CLIENT`): with the firewall
+denying by default, an allow-list of such entries locks every client out. An entry that *contains*
+such a block is refused too: no organisation's allocation contains a reserved block, so a range
+that does spans other people's networks as well; list its public parts instead.
 """
 
 from __future__ import annotations
@@ -15,19 +18,42 @@ import reprlib
 from functools import lru_cache
 from ipaddress import IPv4Network
 
-#: Ranges ACR would never see as a client address on the public internet.
-NON_PUBLIC: tuple[tuple[IPv4Network, str], ...] = tuple(
-    (ipaddress.IPv4Network(cidr), why)
-    for cidr, why in (
-        ("0.0.0.0/8", "'this network' (RFC 1122)"),
-        ("10.0.0.0/8", "private (RFC 1918)"),
-        ("100.64.0.0/10", "shared address space (RFC 6598)"),
-        ("127.0.0.0/8", "loopback"),
-        ("169.254.0.0/16", "link-local"),
-        ("172.16.0.0/12", "private (RFC 1918)"),
-        ("192.168.0.0/16", "private (RFC 1918)"),
-        ("224.0.0.0/4", "multicast"),
-        ("240.0.0.0/4", "reserved (RFC 1112)"),
+_PRIVATE = "a client arrives at ACR's public endpoint from its public address (NAT), never from this one"
+_NAT = "a carrier translates it to a public address before the client reaches Azure"
+_DOCUMENTATION = "no real client has such an address"
+
+#: Blocks no client reaching ACR's public endpoint can have an address in: (block, what it is, why).
+#: The IANA IPv4 Special-Purpose Address Registry's rows that are not globally reachable (RFC 6890,
+#: https://www.iana.org/assignments/iana-ipv4-special-registry/), and multicast (RFC 5771).
+#: Private ranges are among them: ACR's IP rules allow "specific public IP addresses or address
+#: ranges" on the public endpoint (Learn: container-registry-access-selected-networks), and traffic
+#: over a private endpoint is not subject to them. Most specific first: the first match is named.
+NOT_A_CLIENT: tuple[tuple[IPv4Network, str, str], ...] = tuple(
+    (ipaddress.IPv4Network(cidr), what, why)
+    for cidr, what, why in (
+        (
+            "0.0.0.0/8",
+            "this network (RFC 1122)",
+            "no client has it: a host uses it only until it has an address",
+        ),
+        ("10.0.0.0/8", "private (RFC 1918)", _PRIVATE),
+        ("100.64.0.0/10", "shared address space (RFC 6598, carrier-grade NAT)", _NAT),
+        ("127.0.0.0/8", "loopback", "it never leaves the client's own host"),
+        ("169.254.0.0/16", "link-local", "it never leaves the client's own network link"),
+        ("172.16.0.0/12", "private (RFC 1918)", _PRIVATE),
+        ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)", "no client is given such an address"),
+        ("192.0.2.0/24", "TEST-NET-1, an RFC 5737 documentation range", _DOCUMENTATION),
+        ("192.168.0.0/16", "private (RFC 1918)", _PRIVATE),
+        (
+            "198.18.0.0/15",
+            "benchmarking (RFC 2544)",
+            "no client on the internet has it: it is for lab networks",
+        ),
+        ("198.51.100.0/24", "TEST-NET-2, an RFC 5737 documentation range", _DOCUMENTATION),
+        ("203.0.113.0/24", "TEST-NET-3, an RFC 5737 documentation range", _DOCUMENTATION),
+        ("224.0.0.0/4", "multicast (RFC 5771)", "it is a destination, never a client's source address"),
+        ("255.255.255.255/32", "limited broadcast (RFC 919)", "it is never a client's source address"),
+        ("240.0.0.0/4", "reserved (RFC 1112)", "no client has it: it is assigned to no one and not routed"),
     )
 )
 
@@ -93,16 +119,17 @@ def public_problem(network: IPv4Network, min_prefix: int) -> str | None:
         return f"{network} allows every address on the internet"
     if network.prefixlen < min_prefix:
         return f"{network} is broader than /{min_prefix} ({network.num_addresses:,} addresses)"
-    for reserved, why in NON_PUBLIC:
-        if not network.overlaps(reserved):
-            continue
-        if network == reserved:
-            relation = f"is {why}"
-        elif network.subnet_of(reserved):
-            relation = f"is inside {reserved}, which is {why}"
-        else:
-            relation = f"contains {reserved}, which is {why}"
-        return f"{canonical(network)} {relation}; ACR's firewall sees only public IPv4 clients"
+    inside = [entry for entry in NOT_A_CLIENT if network.subnet_of(entry[0])]
+    for block, what, why in inside or [entry for entry in NOT_A_CLIENT if network.overlaps(entry[0])]:
+        entry, named = canonical(network), canonical(block) if block.prefixlen == 32 else str(block)
+        if network == block:
+            return f"{entry} is {what}: {why}"
+        if network.subnet_of(block):
+            return f"{entry} is inside {named}, which is {what}: {why}"
+        return (
+            f"{entry} contains {named}, which is {what}: {why}; no network's allocation contains it, "
+            "so list the public parts of the range instead"
+        )
     return None
 
 

@@ -17,13 +17,14 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 ACRGUARD = Path(sys.executable).with_name("acrguard")
+DEMO_POLICY = ROOT / "demo" / "policies.yaml"  # = engine_helpers.DEMO_POLICY: the policy that writes
 #: Every ACRGUARD_* variable the CLI's global options mirror; unset unless a test sets it.
 OPTION_VARS = ("ACRGUARD_POLICY_FILE", "ACRGUARD_MODE", "ACRGUARD_ARM_ENDPOINT")
 
 
 def run_cli(emu: Any, *args: str, policy: Path | None = None, stdin: str | None = None, **env: str):
     environment = emu.subprocess_env()
-    environment["ACRGUARD_POLICY_FILE"] = str(policy or ROOT / "policies.yaml")
+    environment["ACRGUARD_POLICY_FILE"] = str(policy or DEMO_POLICY)
     environment.pop("ACRGUARD_MODE", None)
     environment.update(env)
     return subprocess.run(
@@ -45,7 +46,7 @@ def invoke(
     from acrguard.cli import app
 
     environment: dict[str, str | None] = {
-        "ACRGUARD_POLICY_FILE": str(policy or ROOT / "policies.yaml"),
+        "ACRGUARD_POLICY_FILE": str(policy or DEMO_POLICY),
         "ACRGUARD_MODE": None,
         **env,
     }

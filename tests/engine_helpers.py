@@ -23,6 +23,9 @@ EVENT_SAMPLES = ROOT / "examples" / "events"
 #: Registry GET documents (api-version 2025-11-01), one per SKU case: see tests/data/README.md.
 REGISTRY_SAMPLES = ROOT / "tests" / "data" / "registries"
 DEMO_SEED = ROOT / "emulator" / "seeds" / "demo.yaml"
+#: The demo's policy: the shipped policies.yaml with the firewall on (a public example allow-list).
+#: Tests that need a policy that writes use it; the shipped one keeps the firewall off.
+DEMO_POLICY = ROOT / "demo" / "policies.yaml"
 #: Bad input (policies, unknown keys, settings) and the error each must get.
 BAD_INPUT: dict[str, list[dict[str, str]]] = yaml.safe_load(
     (ROOT / "tests" / "data" / "bad_input.yaml").read_text(encoding="utf-8")
@@ -44,7 +47,7 @@ rules:
   anonymous_pull: {enabled: true}
   network_rules:
     enabled: true
-    allowed_ips: ["203.0.113.0/24", "198.51.100.7"]
+    allowed_ips: ["20.1.2.0/24", "20.9.8.7"]
   # On by default, but these tests count the write rules' records; tests/test_rules_report.py
   # covers it, and tests that load policies.yaml see it.
   firewall_unavailable: {enabled: false}

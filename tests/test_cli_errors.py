@@ -7,7 +7,7 @@ import time
 
 import pytest
 from cli_helpers import flat, invoke, json_out
-from engine_helpers import BAD_INPUT, ROOT, SUB_A, rid
+from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
 
 from acrguard.arm import Arm, TransientArmError
@@ -16,6 +16,7 @@ from acrguard.settings import Settings
 
 LOCKED = rid("contosolocked")
 UNKNOWN_SUB = "00000000-0000-0000-0000-0000000d0d0d"
+NAMED_POLICY = f"acrguard: policy {DEMO_POLICY} (from ACRGUARD_POLICY_FILE)"  # then the one error line
 
 
 def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seeded):
@@ -26,8 +27,9 @@ def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seed
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
+        NAMED_POLICY,
         f"acrguard: error: {LOCKED}: no Azure credential found: run `az login` (against the emulator, "
-        "paste the `export` lines that `python -m emulator` prints)"
+        "paste the `export` lines that `python -m emulator` prints)",
     ]
     assert elapsed < 2, f"took {elapsed:.1f}s"
     assert seeded.requests == []
@@ -112,8 +114,9 @@ def test_check_on_a_missing_registry_names_it_and_does_not_guess_it_was_deleted(
     result = invoke("check", missing)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
+        NAMED_POLICY,
         f"acrguard: error: {missing}: registry nosuchregistry was not found "
-        f"(resource group rg-platform, subscription {SUB_A})"
+        f"(resource group rg-platform, subscription {SUB_A})",
     ]
     adversarial(15, "`check` on a missing registry", "names it; no guess that it was deleted")
 
@@ -153,7 +156,7 @@ def test_the_function_app_reports_a_bad_setting_by_name(seeded, monkeypatch):
 
     message = r"^ACRGUARD_SWEEP_CONCURRENCY must be a whole number from 1 to 64, got '0'$"
     with (
-        function_app_env(monkeypatch, ROOT / "policies.yaml", ACRGUARD_SWEEP_CONCURRENCY="0") as app,
+        function_app_env(monkeypatch, DEMO_POLICY, ACRGUARD_SWEEP_CONCURRENCY="0") as app,
         pytest.raises(SettingsError, match=message),
     ):
         app.on_registry_write(grid_event(write_event(LOCKED)))

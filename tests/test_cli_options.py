@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import ROOT, invoke, json_out, writes
-from engine_helpers import SUB_A, SUB_B, rid, write_event
+from cli_helpers import invoke, json_out, writes
+from engine_helpers import DEMO_POLICY, SUB_A, SUB_B, rid, write_event
 from reliability import adversarial
 
 PROD = rid("contosoprod")
@@ -63,7 +63,7 @@ def test_mode_enforce_flag_beats_acrguard_mode_dry_run(seeded, position, env_set
 def test_policy_flag_beats_acrguard_policy_file(seeded, tmp_path, position, env_set):
     """Issue 17 item 1: --policy before the command lost to ACRGUARD_POLICY_FILE."""
     dry = tmp_path / "dry-run-policy.yaml"
-    dry.write_text((ROOT / "policies.yaml").read_text().replace("mode: enforce", "mode: dry-run", 1))
+    dry.write_text(DEMO_POLICY.read_text().replace("mode: enforce", "mode: dry-run", 1))
     broken = tmp_path / "broken-policy.yaml"
     broken.write_text("version: 1\nrulez: {}\n")
     env = {"ACRGUARD_POLICY_FILE": str(broken) if env_set else None}
@@ -133,7 +133,7 @@ SOURCES = ["--dry-run", "--mode-before", "--mode-after", "ACRGUARD_MODE", *DRY_P
 
 
 def _policy(tmp_path, source: str):
-    text = (ROOT / "policies.yaml").read_text()
+    text = DEMO_POLICY.read_text()
     if source in DRY_POLICIES:
         old, new = DRY_POLICIES[source]
         assert old in text

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import SUB_A, write_event
+from engine_helpers import DEMO_POLICY, SUB_A, write_event
 from function_harness import function_app_env, grid_event
 from reliability import record
 
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REGISTRIES = 20
 DELIVERIES = 10  # per registry: 200 events
 THREADS = 16
-ALLOWED = [{"action": "Allow", "value": "203.0.113.0/24"}, {"action": "Allow", "value": "198.51.100.7"}]
+ALLOWED = [{"action": "Allow", "value": "20.1.2.0/24"}, {"action": "Allow", "value": "20.9.8.7"}]
 
 
 def drifted_estate(emu: Any, count: int = REGISTRIES) -> list[str]:
@@ -86,7 +86,7 @@ def test_200_concurrent_deliveries_through_one_worker_write_each_registry_once(
     random.Random(6).shuffle(deliveries)
     events = [{**write_event(r), "id": f"evt-{n:04}"} for n, r in enumerate(deliveries)]
     errors: list[BaseException] = []
-    with function_app_env(monkeypatch, ROOT / "policies.yaml") as app:
+    with function_app_env(monkeypatch, DEMO_POLICY) as app:
         barrier = threading.Barrier(THREADS)
 
         def deliver(event: dict[str, Any]) -> None:
@@ -145,7 +145,7 @@ def test_two_worker_processes_racing_write_at_most_twice_with_the_same_result(em
     before either writes; then both write the same minimal PATCH (same state in, same policy)."""
     ids = drifted_estate(emu)
     emu.set_latency(0.02)  # widen the window between each engine's read and its write
-    policy = parse_policy((ROOT / "policies.yaml").read_text(), "policies.yaml")
+    policy = parse_policy(DEMO_POLICY.read_text(), "policies.yaml")
     settings = dataclasses.replace(Settings.from_env(), retry_budget_s=10.0, max_attempts=4)
     engines = [Engine(policy, Arm(settings), Audit()) for _ in range(2)]
     errors: list[BaseException] = []
@@ -212,7 +212,7 @@ def test_invocations_share_no_state_but_the_clients(emu: Any, monkeypatch: pytes
         decisions = [{k: v for k, v in line.items() if k != "duration_ms"} for line in app.audit.records]
         return decisions, requests
 
-    with function_app_env(monkeypatch, ROOT / "policies.yaml") as app:
+    with function_app_env(monkeypatch, DEMO_POLICY) as app:
         first = run(app)
         engine = runtime.engine()
         shape = {k: type(v).__name__ for k, v in vars(engine).items()}
@@ -243,7 +243,7 @@ def test_concurrent_invocations_never_mix_their_events_context(
         event["data"]["claims"] = {"upn": f"user{n:03}@contoso.example", "name": f"User {n}"}
         events.append(event)
     by_id = {e["id"]: e for e in events}
-    with function_app_env(monkeypatch, ROOT / "policies.yaml") as app:
+    with function_app_env(monkeypatch, DEMO_POLICY) as app:
         with ThreadPoolExecutor(THREADS) as pool:
             list(pool.map(lambda e: app.on_registry_write(grid_event(e)), events))
         lines = list(app.audit.records)

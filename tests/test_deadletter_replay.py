@@ -8,8 +8,8 @@ import json
 import pytest
 from azure.storage.blob import BlobServiceClient
 from azurite import azurite  # noqa: F401 - the fixture
-from cli_helpers import ROOT, invoke, json_out, run_cli, writes
-from engine_helpers import DEMO_SEED, EVENT_SAMPLES, rid
+from cli_helpers import invoke, json_out, run_cli, writes
+from engine_helpers import DEMO_POLICY, DEMO_SEED, EVENT_SAMPLES, rid
 from reliability import adversarial
 
 from acrguard import deadletter
@@ -37,7 +37,7 @@ def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, t
     flagged decision stays too, as test_deletable_only_when_every_outcome_is_done shows.)"""
     emu.seed(DEMO_SEED)
     policy = tmp_path / "policy.yaml"
-    shipped = (ROOT / "policies.yaml").read_text()
+    shipped = DEMO_POLICY.read_text()
     switched = "firewall_unavailable:\n    enabled: false"
     policy.write_text(shipped.replace("firewall_unavailable:\n    enabled: true", switched, 1))
     assert switched in policy.read_text()  # the shipped policy still names the rule this way
@@ -97,13 +97,9 @@ def test_dry_run_replay_never_deletes(emu, azurite):  # noqa: F811
 
 # --- issue 17 item 5: a blob goes only when every event in it is done for good -------------------
 
-DRY_POLICY = (ROOT / "policies.yaml").read_text().replace("mode: enforce", "mode: dry-run", 1)
-RULE_DRY_POLICY = (
-    (ROOT / "policies.yaml")
-    .read_text()
-    .replace(
-        "  anonymous_pull:\n    enabled: true\n", "  anonymous_pull:\n    enabled: true\n    mode: dry-run\n"
-    )
+DRY_POLICY = DEMO_POLICY.read_text().replace("mode: enforce", "mode: dry-run", 1)
+RULE_DRY_POLICY = DEMO_POLICY.read_text().replace(
+    "  anonymous_pull:\n    enabled: true\n", "  anonymous_pull:\n    enabled: true\n    mode: dry-run\n"
 )
 
 

@@ -21,8 +21,8 @@ def test_drifted_premium_is_fixed_with_one_read_and_one_write(seeded):
     assert doc["networkRuleSet"] == {
         "defaultAction": "Deny",
         "ipRules": [
-            {"action": "Allow", "value": "203.0.113.0/24"},
-            {"action": "Allow", "value": "198.51.100.7"},
+            {"action": "Allow", "value": "20.1.2.0/24"},
+            {"action": "Allow", "value": "20.9.8.7"},
         ],
     }
     assert doc["networkRuleBypassOptions"] == "AzureServices"
@@ -102,14 +102,14 @@ def test_keep_merges_existing_rules_and_replace_replaces(seeded):
     apps = rid("contosoapps", SUB_B, "rg-apps")
     make_harness().engine.handle(write_event(apps))
     values = [r["value"] for r in seeded.get_registry(apps)["properties"]["networkRuleSet"]["ipRules"]]
-    assert values == ["192.0.2.10", "203.0.113.0/24", "198.51.100.7"]
+    assert values == ["192.0.2.10", "20.1.2.0/24", "20.9.8.7"]
     make_harness(
         POLICY.replace(
             "enabled: true\n    allowed_ips", "enabled: true\n    existing_rules: replace\n    allowed_ips"
         )
     ).engine.handle(write_event(apps))
     values = [r["value"] for r in seeded.get_registry(apps)["properties"]["networkRuleSet"]["ipRules"]]
-    assert values == ["203.0.113.0/24", "198.51.100.7"]
+    assert values == ["20.1.2.0/24", "20.9.8.7"]
 
 
 def test_override_first_match_wins(seeded):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 from azure.mgmt.containerregistry.models import Registry
-from engine_helpers import DEMO_SEED, ROOT, make_harness, write_event
+from engine_helpers import DEMO_POLICY, DEMO_SEED, make_harness, write_event
 
 from acrguard.explain import explain
 from acrguard.policy import load_policy
 from acrguard.resource_ids import RegistryRef
 
-POLICY_TEXT = (ROOT / "policies.yaml").read_text()
+POLICY_TEXT = DEMO_POLICY.read_text()
 #: explain's verdict (and whether the rule is exempt) -> the engine's outcome for that rule.
 EXPECTED = {
     ("drift", "enforce"): {"applied", "flagged"},  # flagged: fixed, but a person must act too
@@ -26,7 +26,7 @@ EXPECTED = {
 @pytest.mark.parametrize("mode", [None, "dry-run"])
 def test_explain_and_the_engine_agree_on_every_demo_registry(emu, mode):
     emu.seed(DEMO_SEED)
-    policy = load_policy(ROOT / "policies.yaml").with_mode(mode, "--dry-run")
+    policy = load_policy(DEMO_POLICY).with_mode(mode, "--dry-run")
     registries = [doc["id"] for doc in emu.registries()]
     assert len(registries) >= 6
     for resource_id in registries:

@@ -36,8 +36,8 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
-from cli_helpers import ROOT, run_cli
-from engine_helpers import DEMO_SEED, SUB_A, function_object, make_harness, rid, write_event
+from cli_helpers import run_cli
+from engine_helpers import DEMO_POLICY, DEMO_SEED, SUB_A, function_object, make_harness, rid, write_event
 from reliability import record
 
 from acrguard import runtime
@@ -46,7 +46,7 @@ from emulator.events import host_event
 
 PROD = rid("contosoprod")
 UNTOUCHABLE = [rid(n) for n in ("contosolocked", "contosobasic", "publicdist")]  # compliant, Basic, exempt
-POLICY = ROOT / "policies.yaml"
+POLICY = DEMO_POLICY
 ENTRIES = ("event", "reconcile", "cli check", "cli sweep")
 # Small budgets keep the matrix fast; the defaults (6 attempts, 60 s, 20 s) only scale the same
 # logic. Status faults carry Retry-After: 0 (honoured: no wait) except the "429 without
@@ -323,7 +323,7 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
         assert len({json.dumps(r.body, sort_keys=True) for r in accepted}) == 1  # identical
         assert doc["anonymousPullEnabled"] is False
         assert doc["networkRuleSet"]["defaultAction"] == "Deny"
-        assert [r["value"] for r in doc["networkRuleSet"]["ipRules"]] == ["203.0.113.0/24", "198.51.100.7"]
+        assert [r["value"] for r in doc["networkRuleSet"]["ipRules"]] == ["20.1.2.0/24", "20.9.8.7"]
         assert doc["networkRuleBypassOptions"] == "AzureServices"
     else:
         assert accepted == []

@@ -24,7 +24,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 import yaml
-from engine_helpers import DEMO_SEED, make_harness, patch_as_user, rid, write_event
+from engine_helpers import DEMO_POLICY, DEMO_SEED, make_harness, patch_as_user, rid, write_event
 from function_harness import FunctionApp, function_app_env, grid_event
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 PROD = rid("contosoprod")
 WRITE = "Microsoft.ContainerRegistry/registries/write"
-SHIPPED_POLICY = (ROOT / "policies.yaml").read_text(encoding="utf-8")
+SHIPPED_POLICY = DEMO_POLICY.read_text(encoding="utf-8")
 
 examples = ExampleCounter("fuzz", "test_fuzz")
 
@@ -622,7 +622,7 @@ mode: enforce
 scope: {subscriptions: [00000000-0000-0000-0000-00000000bbbb]}
 rules:
   anonymous_pull: {enabled: true}
-  network_rules: {enabled: true, allowed_ips: ["203.0.113.0/24", "198.51.100.7"]}
+  network_rules: {enabled: true, allowed_ips: ["20.1.2.0/24", "20.9.8.7"]}
 """
 
 
@@ -633,7 +633,7 @@ def registry_reads(emu: Any, resource_id: str) -> int:
 @pytest.fixture
 def shipped_app(emu: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionApp]:
     emu.seed(DEMO_SEED)
-    with function_app_env(monkeypatch, ROOT / "policies.yaml") as app:
+    with function_app_env(monkeypatch, DEMO_POLICY) as app:
         yield app
 
 

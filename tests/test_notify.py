@@ -24,7 +24,7 @@ def policy_with(tmp_path, notify: str):
     text = (
         "version: 1\nmode: enforce\nexempt: {tags: {acrguard: exempt}}\n"
         "rules:\n  anonymous_pull: {enabled: true}\n"
-        "  network_rules: {enabled: true, allowed_ips: ['203.0.113.0/24']}\n" + notify
+        "  network_rules: {enabled: true, allowed_ips: ['20.1.2.0/24']}\n" + notify
     )
     path = tmp_path / "policy.yaml"
     path.write_text(text)

@@ -29,7 +29,7 @@ PARAMETERS = CONDITIONS["parameters"]
 #: The policy ACR Guard is judged with: every rule's defaults, the firewall with one allowed range,
 #: the diagnostic settings with the workspace the Log Analytics definition is assigned.
 SPECIAL = {
-    "network_rules": NetworkRulesConfig(allowed_ips=["203.0.113.0/24"]),
+    "network_rules": NetworkRulesConfig(allowed_ips=["20.1.2.0/24"]),
     "diagnostic_settings": DiagnosticSettingsConfig(workspace_id=PARAMETERS["logAnalytics"]),
 }
 CONFIGS = {name: SPECIAL.get(name) or rule.Config() for name, rule in RULES.items()}

@@ -67,8 +67,8 @@ def test_the_private_range_message_says_how_the_entry_relates_to_the_range(entry
 def test_several_allowed_ips_problems_are_one_line_each_with_their_index():
     """Issue 13 item 6: several allowed_ips problems were packed into one line."""
     found = problems(
-        "version: 1\nrules:\n  network_rules:\n    allowed_ips: ['203.0.113.0/24', '10.0.0.0/8', '300.1.1.1',"
-        " '203.0.113.0/24', '2001:db8::/32']\n"
+        "version: 1\nrules:\n  network_rules:\n    allowed_ips: ['20.1.2.0/24', '10.0.0.0/8', '300.1.1.1',"
+        " '20.1.2.0/24', '2001:db8::/32']\n"
     )
     assert [p for p, _ in found] == [
         "rules.network_rules.allowed_ips[1]",
@@ -78,7 +78,7 @@ def test_several_allowed_ips_problems_are_one_line_each_with_their_index():
     ], found
     reasons = [r for _, r in found]
     assert "private" in reasons[0] and "not an IPv4" in reasons[1]
-    assert "duplicates '203.0.113.0/24'" in reasons[2] and "IPv6" in reasons[3]
+    assert "duplicates '20.1.2.0/24'" in reasons[2] and "IPv6" in reasons[3]
     assert not any(";" in r and "[" in r.split(";")[1] for r in reasons)  # no packed "[n] ...; [m] ..."
 
 

@@ -67,7 +67,7 @@ def _record_example_counts() -> Iterator[None]:
 
 # --- strategies: registry states ---------------------------------------------------------------
 
-DOC_RANGES = ["203.0.113.0/24", "198.51.100.7", "198.51.100.7/32", "192.0.2.10", "192.0.2.0/25"]
+EXAMPLE_RANGES = ["20.1.2.0/24", "20.9.8.7", "20.9.8.7/32", "20.9.9.10", "20.9.9.0/25"]  # public
 BROAD = ["0.0.0.0/0", "1.0.0.0/4", "8.0.0.0/7", "64.0.0.0/3"]
 PRIVATE = ["10.1.0.0/16", "192.168.1.1", "172.16.5.0/24", "100.64.0.1", "127.0.0.1"]
 HOST_BITS = ["203.0.113.5/24", "198.51.100.9/30"]  # ARM accepts these (strict=False)
@@ -80,7 +80,7 @@ public_cidr = st.tuples(st.integers(0, 2**32 - 1), st.integers(12, 32)).map(
 
 
 def existing_rule(arm_valid: bool) -> st.SearchStrategy[str]:
-    choices = [st.sampled_from(DOC_RANGES), st.sampled_from(BROAD), st.sampled_from(PRIVATE)]
+    choices = [st.sampled_from(EXAMPLE_RANGES), st.sampled_from(BROAD), st.sampled_from(PRIVATE)]
     choices += [st.sampled_from(HOST_BITS), public_ipv4, public_cidr]
     if not arm_valid:
         choices.append(st.sampled_from(MALFORMED))
@@ -180,7 +180,7 @@ def states(draw: st.DrawFn, arm_valid: bool = False) -> State:
 
 @st.composite
 def allow_lists(draw: st.DrawFn, min_prefix: int) -> list[str]:
-    candidates = st.one_of(st.sampled_from(DOC_RANGES), public_ipv4, public_cidr)
+    candidates = st.one_of(st.sampled_from(EXAMPLE_RANGES), public_ipv4, public_cidr)
     found: dict[str, str] = {}
     for value in draw(st.lists(candidates, max_size=6)):
         try:

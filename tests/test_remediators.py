@@ -16,7 +16,7 @@ from remediators.network_rules import NetworkRules, NetworkRulesConfig
 from remediators.public_network_access import PublicNetworkAccessConfig
 from remediators.spec import HELPERS, RuleSpecError
 
-ALLOWED = ["203.0.113.0/24", "198.51.100.7"]
+ALLOWED = ["20.1.2.0/24", "20.9.8.7"]
 RULES = {r.name: r for r in all_remediators()}
 
 
@@ -101,8 +101,8 @@ def test_network_rules_deny_with_allow_list(open_premium):
             "networkRuleSet": {
                 "defaultAction": "Deny",
                 "ipRules": [
-                    {"action": "Allow", "value": "203.0.113.0/24"},
-                    {"action": "Allow", "value": "198.51.100.7"},
+                    {"action": "Allow", "value": "20.1.2.0/24"},
+                    {"action": "Allow", "value": "20.9.8.7"},
                 ],
             }
         }
@@ -132,7 +132,7 @@ def test_network_rules_replace_replaces(open_premium):
 def test_network_rules_same_rules_other_form_is_compliant(load_sample):
     reg = registry(
         load_sample("registries/premium-compliant.json"),
-        networkRuleSet=denying("198.51.100.7/32", "203.0.113.0/24"),
+        networkRuleSet=denying("20.9.8.7/32", "20.1.2.0/24"),
     )
     assert NetworkRules().evaluate(reg, net(existing_rules="replace")).status is Status.COMPLIANT
 
@@ -154,7 +154,7 @@ def test_public_network_access_disabled_counts_as_compliant(open_premium):
 def test_broad_existing_rule_is_flagged_not_removed(load_sample):
     reg = registry(
         load_sample("registries/premium-compliant.json"),
-        networkRuleSet=denying("0.0.0.0/0", "203.0.113.0/24", "198.51.100.7"),
+        networkRuleSet=denying("0.0.0.0/0", "20.1.2.0/24", "20.9.8.7"),
     )
     ev = NetworkRules().evaluate(reg, net())
     assert ev.status is Status.FLAGGED and ev.change == {}
@@ -186,10 +186,10 @@ def test_the_patch_carries_only_canonical_ip_entries(open_premium):
     ]
     ev = NetworkRules().evaluate(
         registry(open_premium, networkRuleSet={"defaultAction": "Allow", "ipRules": existing}),
-        net(allowed_ips=["198.51.100.7/32", "203.0.113.0/24"]),
+        net(allowed_ips=["20.9.8.7/32", "20.1.2.0/24"]),
     )
     sent = [rule.ip_address_or_range for rule in ev.change["network_rule_set"].ip_rules]
-    assert sent == ["192.0.2.10", "192.0.2.0/24", "198.51.100.7", "203.0.113.0/24"]
+    assert sent == ["192.0.2.10", "192.0.2.0/24", "20.9.8.7", "20.1.2.0/24"]
     assert [r["value"] for r in ev.after["networkRuleSet"]["ipRules"]] == sent
 
 

@@ -162,7 +162,7 @@ def test_network_rules_bypass_for_tasks_only_when_configured(load_sample):
     from azure.mgmt.containerregistry.models import Registry
 
     doc = load_sample("registries/premium-compliant.json")
-    base = {"allowed_ips": ["203.0.113.0/24", "198.51.100.7"]}
+    base = {"allowed_ips": ["20.1.2.0/24", "20.9.8.7"]}
     left_alone = NetworkRules().evaluate(Registry(doc), NetworkRulesConfig(**base))
     assert (
         left_alone.status is Status.COMPLIANT and "networkRuleBypassAllowedForTasks" not in left_alone.before

@@ -70,7 +70,7 @@ rules:
   anonymous_pull: {{enabled: true, mode: enforce}}
   admin_user: {{enabled: false, mode: null}}
   public_network_access: {{enabled: true, allow_without_private_endpoint: true}}
-  network_rules: {{allowed_ips: [198.51.100.7], existing_rules: replace, bypass: None, min_prefix_length: 16}}
+  network_rules: {{allowed_ips: [20.9.8.7], existing_rules: replace, bypass: None, min_prefix_length: 16}}
 overrides:
   - match: {{subscription: '{SUB}', resource_group: 'rg-*', tags: {{env: dev}}}}
     mode: dry-run
@@ -97,7 +97,7 @@ BAD = {
     "version as text": "version: '1'\n",
     "enabled as text": "version: 1\nrules: {anonymous_pull: {enabled: 'true'}}\n",
     "enabled as a number": "version: 1\nrules: {anonymous_pull: {enabled: 1}}\n",
-    "allowed_ips as text": "version: 1\nrules: {network_rules: {allowed_ips: 198.51.100.7}}\n",
+    "allowed_ips as text": "version: 1\nrules: {network_rules: {allowed_ips: 20.9.8.7}}\n",
     "an allowed_ips entry as a number": "version: 1\nrules: {network_rules: {allowed_ips: [7]}}\n",
     "min_prefix_length as text": "version: 1\nrules: {network_rules: {min_prefix_length: '8'}}\n",
     "min_prefix_length out of range": "version: 1\nrules: {network_rules: {min_prefix_length: 33}}\n",

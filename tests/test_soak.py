@@ -37,7 +37,7 @@ THREADS = 4
 WARMUP = 1_000
 SAMPLE_EVERY = 1_000
 RSS_TOLERANCE_MIB = 4.0
-ALLOWED = [{"action": "Allow", "value": "203.0.113.0/24"}, {"action": "Allow", "value": "198.51.100.7"}]
+ALLOWED = [{"action": "Allow", "value": "20.1.2.0/24"}, {"action": "Allow", "value": "20.9.8.7"}]
 
 
 def seed_estate(emu: Any) -> tuple[list[str], list[str]]:
@@ -92,7 +92,7 @@ def test_soak_10000_events_through_the_function_without_growth(emu: Any, tmp_pat
     env = emu.subprocess_env()
     env.update(
         {
-            "ACRGUARD_POLICY_FILE": str(ROOT / "policies.yaml"),
+            "ACRGUARD_POLICY_FILE": str(ROOT / "demo" / "policies.yaml"),
             "ACRGUARD_MAX_ATTEMPTS": "4",
             "ACRGUARD_RETRY_BUDGET_S": "20",
         }

@@ -66,7 +66,7 @@ def test_a_retried_patch_is_recomputed_from_the_read_just_before_it(seeded, fail
 
     assert fired.is_set()
     assert USER_RULE in ip_rules(seeded, PROD)
-    assert {"203.0.113.0/24", "198.51.100.7"} <= set(ip_rules(seeded, PROD))
+    assert {"20.1.2.0/24", "20.9.8.7"} <= set(ip_rules(seeded, PROD))
     applied = next(r for r in h.records if r.rule == "network_rules")
     assert applied.outcome == "applied"
     assert USER_RULE in [r["value"] for r in applied.after["networkRuleSet"]["ipRules"]]

@@ -10,10 +10,10 @@ from ..resource_ids import RegistryRef
 
 DEMO_SEED = Path(__file__).with_name("demo.yaml")
 
-# The allow-list of DESIGN.md's example policy (RFC 5737 documentation ranges).
+# The allow-list of demo/policies.yaml (public addresses: the validator refuses documentation ranges).
 COMPLIANT_IP_RULES = [
-    {"action": "Allow", "value": "203.0.113.0/24"},
-    {"action": "Allow", "value": "198.51.100.7"},
+    {"action": "Allow", "value": "20.1.2.0/24"},
+    {"action": "Allow", "value": "20.9.8.7"},
 ]
 
 

@@ -47,8 +47,8 @@ def test_get_returns_the_seeded_registry_as_a_typed_model(emu: Emulator, arm_cli
     assert registry.anonymous_pull_enabled is False
     assert registry.network_rule_set.default_action == "Deny"
     assert [rule.ip_address_or_range for rule in registry.network_rule_set.ip_rules] == [
-        "203.0.113.0/24",
-        "198.51.100.7",
+        "20.1.2.0/24",
+        "20.9.8.7",
     ]
     assert registry.tags == {"env": "prod"}
     assert registry.system_data.created_by == "dev@contoso.example"

@@ -37,7 +37,7 @@ def test_demo_seed_holds_the_demo_estate() -> None:
 
     locked = registries["contosolocked"]["properties"]["networkRuleSet"]
     assert locked["defaultAction"] == "Deny"
-    assert [rule["value"] for rule in locked["ipRules"]] == ["203.0.113.0/24", "198.51.100.7"]
+    assert [rule["value"] for rule in locked["ipRules"]] == ["20.1.2.0/24", "20.9.8.7"]
 
     assert registries["contosostd"]["sku"]["name"] == "Standard"
     assert registries["contosostd"]["properties"]["anonymousPullEnabled"] is True
