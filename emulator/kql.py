@@ -237,7 +237,10 @@ class _Parser:
         def walk(row: Row) -> Any:
             value: Any = row
             for step in steps:
-                value = value.get(step) if isinstance(value, Mapping) else None
+                if isinstance(value, list) and type(step) is int:  # dynamic array index
+                    value = value[step] if 0 <= step < len(value) else None
+                else:
+                    value = value.get(step) if isinstance(value, Mapping) else None
                 if value is None:
                     return None
             return value
