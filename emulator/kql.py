@@ -2,7 +2,8 @@
 
 ``resources | where <expr> | ... | project col, ...`` with ``==``, ``!=``, ``=~``, ``in~ (...)``,
 ``and``, ``or``, ``not(...)``, ``isnull()``, ``isnotnull()``, ``tostring()``, dotted property paths
-(``properties.networkRuleSet.defaultAction``) and string/bool/number literals. Anything else raises
+(``properties.networkRuleSet.defaultAction``), array indexes (``ipRules[0]``; null past the end)
+and string/bool/number literals. Anything else raises
 :class:`KqlError` (the endpoint answers 400): an unknown operator is never guessed at, so a query
 the product starts sending that real ARG might read differently fails loudly in the tests.
 
