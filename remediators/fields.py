@@ -14,9 +14,7 @@ Absent or null means the default the REST spec documents (:data:`DEFAULTS`), nev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 #: ``"default"`` of each registry property the rules read, from the ACR REST specification:
@@ -51,6 +49,8 @@ def kusto_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Mapping | list):
+        import json  # only for a value of the wrong type: kept off the cold start
+
         return json.dumps(value, separators=(",", ":"), default=str)
     return str(value)
 
@@ -71,13 +71,15 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-@dataclass(frozen=True)
 class Field:
     """One registry property by its ARM path; ``absent`` only for a property whose default the spec
-    does not document (the JSON's ``absent``), otherwise :data:`DEFAULTS` decides."""
+    does not document (the JSON's ``absent``), otherwise :data:`DEFAULTS` decides. (Plain classes
+    here, not dataclasses: each dataclass costs the Function's cold start about a millisecond.)"""
 
-    path: str
-    absent: Any = None
+    __slots__ = ("absent", "path")
+
+    def __init__(self, path: str, absent: Any = None) -> None:
+        self.path, self.absent = path, absent
 
     @property
     def default(self) -> Any:
@@ -111,6 +113,8 @@ class Field:
 class Condition:
     """A condition over a registry that ``plan()`` decides and Resource Graph evaluates alike."""
 
+    __slots__ = ()
+
     def holds(self, registry: Any) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -122,12 +126,13 @@ class Condition:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
 class Among(Condition):
     """The property's text is one of ``values``, ignoring case; not set counts as its default."""
 
-    field: Field
-    values: tuple[Any, ...]
+    __slots__ = ("field", "values")
+
+    def __init__(self, field: Field, values: tuple[Any, ...]) -> None:
+        self.field, self.values = field, values
 
     def accepted(self) -> tuple[str, ...]:
         """The texts that pass, as written (compared ignoring case); "" when the default passes."""
@@ -148,15 +153,15 @@ class Among(Condition):
         return (self.field.path,)
 
 
-@dataclass(frozen=True)
 class Exactly(Condition):
     """The array at ``path`` holds exactly ``values`` in this order, each element's ``key`` equal
     (case-sensitive) to the value. Read element by element, never as JSON text: Kusto does not
     promise an object's key order in ``tostring``."""
 
-    path: str
-    key: str
-    values: tuple[str, ...]
+    __slots__ = ("key", "path", "values")
+
+    def __init__(self, path: str, key: str, values: tuple[str, ...]) -> None:
+        self.path, self.key, self.values = path, key, values
 
     def element(self, registry: Any, index: int) -> Any:
         array = raw(registry, self.path)
@@ -178,12 +183,14 @@ class Exactly(Condition):
         return (self.path,)
 
 
-@dataclass(frozen=True)
 class AllOf(Condition):
     """Every part holds (``and``); :class:`AnyOf` is its ``or``."""
 
-    parts: tuple[Condition, ...]
+    __slots__ = ("parts",)
     joiner: ClassVar[str] = "and"
+
+    def __init__(self, parts: tuple[Condition, ...]) -> None:
+        self.parts = parts
 
     def holds(self, registry: Any) -> bool:
         return all(p.holds(registry) for p in self.parts)
@@ -195,8 +202,8 @@ class AllOf(Condition):
         return tuple(dict.fromkeys(f for p in self.parts for f in p.fields()))
 
 
-@dataclass(frozen=True)
 class AnyOf(AllOf):
+    __slots__ = ()
     joiner: ClassVar[str] = "or"
 
     def holds(self, registry: Any) -> bool:

@@ -83,6 +83,12 @@ BYPASS = Field("properties.networkRuleBypassOptions")
 TASKS = Field("properties.networkRuleBypassAllowedForTasks")
 
 
+@lru_cache(maxsize=64)
+def _canonical(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The allow-list as sent (parsed once per policy, not once per registry evaluated)."""
+    return tuple(ipranges.canonical_entry(v) for v in values)
+
+
 def existing_rules(registry: Any) -> list[str]:
     """The registry's IP rules' values as ARM reports them (an element without one reads as "")."""
     rules = raw(registry, IP_RULES)
@@ -106,7 +112,7 @@ class NetworkRules(Remediator):
         firewall: list[Condition] = [
             DEFAULT_ACTION.among(["Deny"]),
             BYPASS.among([config.bypass]),
-            Exactly(IP_RULES, "value", tuple(ipranges.canonical_entry(v) for v in config.allowed_ips)),
+            Exactly(IP_RULES, "value", _canonical(tuple(config.allowed_ips))),
         ]
         if config.bypass_for_tasks is not None:
             firewall.append(TASKS.among([config.bypass_for_tasks]))
