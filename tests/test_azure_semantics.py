@@ -10,10 +10,13 @@ case-insensitively. The facts, checked against sources nobody here wrote:
   ``AzureServices``, ``networkRuleBypassAllowedForTasks`` ``false``, ``defaultAction`` ``Allow``,
   ``exportPolicy.status`` and ``azureADAuthenticationAsArmPolicy.status`` ``enabled``, the
   quarantine and retention statuses ``disabled``, ``zoneRedundancy`` ``Disabled``.
-- Azure Policy 9f2dea28-e834-476c-99c5-3507b4728395 (anonymous pull) and
-  dc921057-6b28-4fbe-9b83-f7bec05db6c2 (admin user) are non-compliant only when the field
-  ``equals`` true: an absent property is compliant (tests/data/parity/conditions.json restates them).
-  Their ``equals`` ignores case, so ``deny`` is ``Deny``.
+- Azure Policy 9f2dea28-e834-476c-99c5-3507b4728395 (anonymous pull; Azure/azure-policy,
+  built-in-policies/policyDefinitions/Container Registry/ACR_AnonymousPullDisabled_AuditDeny.json
+  at commit 04a62e1558e865fde1e561a7df850ccc7f8f1c1f) and dc921057-6b28-4fbe-9b83-f7bec05db6c2
+  (admin user; ACR_AdminAccountDisabled_AuditDeny.json at 0ab9883215e0a65d4df270865fe828ea0149d407)
+  are non-compliant only when the field ``equals`` true: an absent property is compliant
+  (tests/data/parity/conditions.json restates them). Azure Policy's ``equals`` ignores case for
+  strings, so ``deny`` is ``Deny``.
 - PSRule.Rules.Azure, tests/PSRule.Rules.Azure.Tests/Resources.ACR.json at commit
   007d478c334d97751f2d01158ca1bad764c7dc1d: registries F to J (Standard and Premium) have no
   ``anonymousPullEnabled`` at all, and pass Azure.ACR.AnonymousAccess in its Pester tests.
