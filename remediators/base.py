@@ -270,7 +270,7 @@ class PropertyRule(Remediator):
         value = self.value(registry)
         rest = self.path.removeprefix("properties.").split(".")
         before = _nest(rest, value)
-        if self.field.among([self.wanted]).holds(registry):
+        if self.field.among([self.wanted]).holds(registry):  # settled(): the predicate's negation
             reason = self.compliant if self.field.is_set(registry) else self.unset()
             return self.result(Status.COMPLIANT, reason, before=before)
         if not self.fixes:
@@ -371,7 +371,7 @@ def approved_endpoints(registry: Any) -> list[Any]:
 def sku_name(registry: Any) -> str:
     """The SKU's name in its canonical spelling (``premium`` -> ``Premium``), or as written if unknown."""
     text = SKU.text(registry)
-    return next((known for known in SKUS if text.lower() == known.lower()), text)
+    return next((known for known in SKUS if text.lower() == known.lower()), text or "(not set)")
 
 
 #: What a rule's JSON declares; a rule class that sets one of these in code would shadow it.
