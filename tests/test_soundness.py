@@ -279,6 +279,22 @@ def test_a_registry_the_fix_query_leaves_out_gets_no_write_from_plan(case) -> No
         assert not needs, (needs, pushdown.query(policy))
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_each_rule_condition_means_the_same_to_plan_and_to_resource_graph(case) -> None:
+    """The condition a rule's check uses and its KQL are one declaration: on every drawn registry,
+    ``holds`` (plan's side) and the query over the row (Resource Graph's side) agree."""
+    policy, doc = case
+    examples.hit("condition holds == KQL (every rule)")
+    registry = Registry(copy.deepcopy(doc))
+    for name, rule in RULES.items():
+        for rules in (policy.rules, *policy.override_rules):
+            settled = rule.settled(rules[name]) if name in rules else None
+            if settled is not None:
+                in_kql = selects(f"resources | where {settled.kql()}", doc)
+                assert settled.holds(registry) == in_kql, (name, settled.kql())
+
+
 # --- the two misses, stated plainly ------------------------------------------------------------
 
 
