@@ -1,7 +1,9 @@
 """The policy as one Resource Graph query: only registries that may violate it come back.
 
 Each rule states a conservative KQL predicate (``Remediator.kql_may_violate``): true for every
-registry it could find drifted, flagged or blocked. The query ORs the predicates of every rule
+registry it could find drifted, flagged or blocked. It is the negation of the condition the rule's
+check itself uses to answer "nothing to do" (``settled``, remediators/fields.py), read from the same
+fields with the same defaults and enum casing, so the query cannot miss what ``plan()`` fixes. The query ORs the predicates of every rule
 enabled in the base rules or in any override (an override may enable a rule, or configure it
 differently, for some registries: the union covers them all). One rule that cannot say (None)
 turns the policy filter off, so a new rule without a predicate is swept everywhere, never missed.

@@ -2,7 +2,8 @@
 
 ``resources | where <expr> | ... | project col, ...`` with ``==``, ``!=``, ``=~``, ``in~ (...)``,
 ``and``, ``or``, ``not(...)``, ``isnull()``, ``isnotnull()``, ``tostring()``, dotted property paths
-(``properties.networkRuleSet.defaultAction``) and string/bool/number literals. Anything else raises
+(``properties.networkRuleSet.defaultAction``), array indexes (``ipRules[0]``; null past the end)
+and string/bool/number literals. Anything else raises
 :class:`KqlError` (the endpoint answers 400): an unknown operator is never guessed at, so a query
 the product starts sending that real ARG might read differently fails loudly in the tests. Every
 query the product can send is also checked by Microsoft's own parser (tests/kusto_check.mjs).
@@ -292,7 +293,10 @@ class _Parser:
         def walk(row: Row) -> Any:
             value: Any = row
             for step in steps:
-                value = value.get(step) if isinstance(value, Mapping) else None
+                if isinstance(value, list) and type(step) is int:  # dynamic array index
+                    value = value[step] if 0 <= step < len(value) else None
+                else:
+                    value = value.get(step) if isinstance(value, Mapping) else None
                 if value is None:
                     return None
             return value

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from remediators.fields import DEFAULTS, Condition, Field, kusto_text, raw
 from remediators.spec import HELPERS, SKUS, RuleSpec, RuleSpecError
 from remediators.spec import load as load_spec
 
@@ -164,16 +165,23 @@ class Remediator:
             return self.unsupported(registry, sku)
         return self.check(registry, config)
 
+    def settled(self, config: RuleConfig) -> Condition | None:
+        """The condition under which this rule finds nothing under ``config`` (compliant: no write,
+        no flag), stated once for both sides: ``check`` answers quietly when it holds, and the
+        Resource Graph predicate is its negation (remediators.fields). None: the rule cannot say."""
+        return None
+
     def kql_may_violate(self, config: RuleConfig) -> str | None:
         """A KQL predicate over ARG's ``resources`` row that is true for every registry this rule
         could find non-compliant (drift, flagged or blocked) under ``config``: a conservative
         superset, used to let Resource Graph skip compliant registries (acrguard.pushdown).
 
-        None (the default) means "cannot say": every registry is then swept, so a rule without a
-        predicate is always safe. Use only the KQL subset the emulator interprets (emulator/kql.py),
-        and ``tostring()`` around properties that may be missing (a comparison with null is null).
+        Derived from :meth:`settled`, so it reads every field the check compares and selects what
+        the check does not recognise. None (no condition) means "cannot say": every registry is
+        then swept, so a rule without one is always safe.
         """
-        return None
+        settled = self.settled(config)
+        return None if settled is None else f"{self.kql_skus()}not({settled.kql()})"
 
     def kql_skus(self) -> str:
         """The SKU guard for a predicate ("" when the rule applies to every SKU)."""
@@ -239,47 +247,65 @@ class PropertyRule(Remediator):
 
     path: ClassVar[str]
     wanted: ClassVar[Any]
+    #: What ARM's silence means: the REST spec's default (remediators.fields.DEFAULTS), or, for a
+    #: property whose default the spec does not document, the JSON's ``absent``.
     absent: ClassVar[Any] = None
+    field: ClassVar[Field]
     compliant: ClassVar[str]  # the reason when the property has the wanted value
     violation: ClassVar[str]  # the reason otherwise; ``{value}`` is the value found
 
     def value(self, registry: Any) -> Any:
-        """The property's value as plain data, ``absent`` when ARM did not report it."""
-        found = registry
-        for part in self.path.split("."):
-            found = getattr(found, _snake(part), None) if found is not None else None
-        found = plain(found)
-        if found is None:
-            return self.absent
+        """The property's value as plain data (the default when ARM did not report it); a spelling
+        of the wanted value is given as the JSON writes it, a lower-case enum in lower case."""
+        value = self.field.value(registry)
+        text = kusto_text(value).lower()
         if isinstance(self.wanted, bool):
-            return bool(found)
-        if isinstance(self.wanted, str) and self.wanted.islower():
-            return str(found).lower()
-        return found
+            return text == "true" if text in ("true", "false") else value
+        if text == kusto_text(self.wanted).lower():
+            return self.wanted
+        return text if isinstance(self.wanted, str) and self.wanted.islower() else value
 
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        if isinstance(self.wanted, bool):
-            return self.kql_skus() + f"{self.path} == {str(not self.wanted).lower()}"
-        return self.kql_skus() + f"not(tostring({self.path}) =~ '{self.wanted}')"
+    def settled(self, config: RuleConfig) -> Condition | None:
+        return self.field.among([self.wanted])
 
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         value = self.value(registry)
         rest = self.path.removeprefix("properties.").split(".")
         before = _nest(rest, value)
-        if str(value).lower() == str(self.wanted).lower():
-            return self.result(Status.COMPLIANT, self.compliant, before=before)
+        if self.field.among([self.wanted]).holds(registry):  # settled(): the predicate's negation
+            reason = self.compliant if self.field.is_set(registry) else self.unset()
+            return self.result(Status.COMPLIANT, reason, before=before)
         if not self.fixes:
-            return self.result(Status.FLAGGED, self.reason(registry, value), before=before)
+            return self.result(Status.FLAGGED, self.violation_reason(registry, value), before=before)
         refused = self.refuse(registry, config, before)
         if refused is not None:
             return refused
         return self.result(
             Status.DRIFT,
-            self.reason(registry, value),
+            self.violation_reason(registry, value),
             before=before,
             after=_nest(rest, self.wanted),
             change={_snake(rest[0]): _nest(rest[1:], self.wanted) if rest[1:] else self.wanted},
         )
+
+    def unset(self) -> str:
+        """The reason for a property ARM did not report: what it is read as, and on whose word."""
+        default = kusto_text(self.field.default)
+        if self.path in DEFAULTS:
+            return f"{self.field.name} is not set (ARM's default: {default})"
+        return f"{self.field.name} is not set (read as {default}, as Azure Policy reads it)"
+
+    def violation_reason(self, registry: Any, value: Any) -> str:
+        """The reason for a violation, claiming only what the document holds: a property not set
+        says so, a value outside the two the rule knows is quoted; otherwise :meth:`reason`."""
+        if not self.field.is_set(registry):
+            return f"{self.unset()}; the policy wants {kusto_text(self.wanted)}"
+        known = {kusto_text(v).lower() for v in (self.wanted, self.field.default) if v is not None}
+        if isinstance(self.wanted, bool):
+            known = {"true", "false"}
+        if len(known) == 2 and kusto_text(value).lower() not in known:
+            return f"{self.field.name} is {kusto_text(value)!r}, not {kusto_text(self.wanted)}"
+        return self.reason(registry, value)
 
     def reason(self, registry: Any, value: Any) -> str:
         """Why the value found is a violation (override to name a next step)."""
@@ -318,39 +344,36 @@ def plain(value: Any) -> Any:
     return value
 
 
+PUBLIC_NETWORK_ACCESS = Field("properties.publicNetworkAccess")
+SKU = Field("sku.name")
+
+
 def public_access(registry: Any) -> str:
-    """``publicNetworkAccess`` as ARM reports it; absent means Enabled (ARM's default)."""
-    return "Disabled" if str(plain(registry.public_network_access)).lower() == "disabled" else "Enabled"
+    """``publicNetworkAccess`` as ARM reports it, ignoring case; not set means Enabled (ARM's default)."""
+    return "Disabled" if PUBLIC_NETWORK_ACCESS.among(["Disabled"]).holds(registry) else "Enabled"
 
 
-def policy_status(registry: Any, policy: str) -> str | None:
-    """``policies.<policy>.status`` in lower case, or None when ARM did not report it.
-
-    ``policy`` is the SDK attribute (``export_policy``); statuses are case-insensitive enums.
-    """
-    policies = getattr(registry, "policies", None)
-    status = getattr(getattr(policies, policy, None), "status", None) if policies is not None else None
-    return str(plain(status)).lower() if status is not None else None
+def policy_status(registry: Any, policy: str) -> str:
+    """``policies.<policy>.status`` in lower case, the spec's default when ARM did not report it
+    (``policy`` is the ARM name, ``exportPolicy``); statuses are case-insensitive enums."""
+    return kusto_text(Field(f"properties.policies.{policy}.status").value(registry)).lower()
 
 
 def approved_endpoints(registry: Any) -> list[Any]:
-    """The registry's private endpoint connections whose state is Approved."""
+    """The registry's private endpoint connections whose state is Approved, in any casing (ARM's
+    and Azure Policy's enum comparison)."""
+    connections = raw(registry, "properties.privateEndpointConnections")
     return [
         c
-        for c in registry.private_endpoint_connections or []
-        if str(plain(getattr(getattr(c, "private_link_service_connection_state", None), "status", None)))
-        == "Approved"
+        for c in (connections if isinstance(connections, list) else [])
+        if kusto_text(raw(c, "properties.privateLinkServiceConnectionState.status")).lower() == "approved"
     ]
 
 
 def sku_name(registry: Any) -> str:
-    sku = getattr(registry, "sku", None)
-    name = plain(getattr(sku, "name", None)) if sku is not None else None
-    # ARM answers the canonical casing; normalise anyway so a hand-written document cannot slip past.
-    for known in SKUS:
-        if isinstance(name, str) and name.lower() == known.lower():
-            return known
-    return str(name)
+    """The SKU's name in its canonical spelling (``premium`` -> ``Premium``), or as written if unknown."""
+    text = SKU.text(registry)
+    return next((known for known in SKUS if text.lower() == known.lower()), text or "(not set)")
 
 
 #: What a rule's JSON declares; a rule class that sets one of these in code would shadow it.
@@ -392,7 +415,13 @@ def _describe(cls: type[Remediator], name: str, spec: RuleSpec, where: str) -> N
     cls.references, cls.azure_policy, cls.psrule = spec.references, spec.azure_policy, spec.psrule
     if check is not None:
         assert issubclass(cls, PropertyRule)
+        if check.absent is not None and check.path in DEFAULTS:
+            raise RuleSpecError(
+                f"{where}.json: absent is for a property whose default the REST spec does not document; "
+                f"{check.path} has one ({kusto_text(DEFAULTS[check.path])}): remove absent"
+            )
         cls.path, cls.wanted, cls.absent = check.path, check.wanted, check.absent
+        cls.field = Field(check.path, check.absent)
         if check.compliant:
             cls.compliant = check.compliant
         if check.violation:

@@ -7,18 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, policy_status, public_access
+from remediators.base import (
+    PUBLIC_NETWORK_ACCESS,
+    Evaluation,
+    Remediator,
+    RuleConfig,
+    Status,
+    policy_status,
+    public_access,
+)
+from remediators.fields import AllOf, Condition, Field
+
+EXPORT_STATUS = Field("properties.policies.exportPolicy.status")
 
 
 class ExportPolicy(Remediator):
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return self.kql_skus() + (
-            "(not(tostring(properties.policies.exportPolicy.status) =~ 'disabled')"
-            " or tostring(properties.publicNetworkAccess) != 'Disabled')"
-        )
+    def settled(self, config: RuleConfig) -> Condition | None:
+        return AllOf((EXPORT_STATUS.among(["disabled"]), PUBLIC_NETWORK_ACCESS.among(["Disabled"])))
 
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
-        status = policy_status(registry, "export_policy") or "enabled"
+        status = policy_status(registry, "exportPolicy")
         access = public_access(registry)
         before = {"policies": {"exportPolicy": {"status": status}}, "publicNetworkAccess": access}
         if access != "Disabled":
@@ -29,14 +37,14 @@ class ExportPolicy(Remediator):
                 "access is disabled (enable the public_network_access rule, or disable it yourself)",
                 before=before,
             )
-        if status == "disabled":
+        if self.settled(config).holds(registry):  # type: ignore[union-attr]
             return self.result(
                 Status.COMPLIANT, "exports and public network access are disabled", before=before
             )
         wanted = {"exportPolicy": {"status": "disabled"}}
         return self.result(
             Status.DRIFT,
-            "exports are enabled: az acr import and acr transfer can copy images out of the registry",
+            f"exports are {status}: az acr import and acr transfer can copy images out of the registry",
             before=before,
             after={"policies": wanted},
             change={"policies": wanted},

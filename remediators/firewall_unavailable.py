@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, public_access, sku_name
+from remediators.base import (
+    PUBLIC_NETWORK_ACCESS,
+    SKU,
+    Evaluation,
+    Remediator,
+    RuleConfig,
+    Status,
+    public_access,
+    sku_name,
+)
+from remediators.fields import AnyOf, Condition
 
 
 class FirewallUnavailable(Remediator):
-    def kql_may_violate(self, config: RuleConfig) -> str | None:
-        return (
-            "not(tostring(sku.name) =~ 'Premium') and tostring(properties.publicNetworkAccess) != 'Disabled'"
-        )
+    def settled(self, config: RuleConfig) -> Condition | None:
+        return AnyOf((SKU.among(["Premium"]), PUBLIC_NETWORK_ACCESS.among(["Disabled"])))
 
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         access = public_access(registry)

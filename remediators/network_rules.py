@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, field
 
 from remediators import ipranges
-from remediators.base import Evaluation, FieldError, Remediator, RuleConfig, Status, plain
+from remediators.base import (
+    PUBLIC_NETWORK_ACCESS,
+    Evaluation,
+    FieldError,
+    Remediator,
+    RuleConfig,
+    Status,
+    public_access,
+)
+from remediators.fields import AllOf, AnyOf, Condition, Exactly, Field, kusto_text, raw
 
 
 class NetworkRulesConfig(RuleConfig):
@@ -68,29 +77,51 @@ def _range_problems(values: tuple[str, ...], min_prefix: int) -> tuple[tuple[str
     return tuple(errors)
 
 
+DEFAULT_ACTION = Field("properties.networkRuleSet.defaultAction")
+IP_RULES = "properties.networkRuleSet.ipRules"
+BYPASS = Field("properties.networkRuleBypassOptions")
+TASKS = Field("properties.networkRuleBypassAllowedForTasks")
+
+
+@lru_cache(maxsize=64)
+def _canonical(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The allow-list as sent (parsed once per policy, not once per registry evaluated)."""
+    return tuple(ipranges.canonical_entry(v) for v in values)
+
+
+def existing_rules(registry: Any) -> list[str]:
+    """The registry's IP rules' values as ARM reports them (an element without one reads as "")."""
+    rules = raw(registry, IP_RULES)
+    return [kusto_text(raw(r, "value")) for r in rules] if isinstance(rules, list) else []
+
+
+def shown(field: Field, registry: Any) -> str:
+    """The value for a reason: as the document holds it, or that it is not set and ARM's default."""
+    if field.is_set(registry):
+        return kusto_text(raw(registry, field.path))
+    return f"not set (ARM's default: {kusto_text(field.default)})"
+
+
 class NetworkRules(Remediator):
     Config = NetworkRulesConfig
 
-    def kql_may_violate(self, config: NetworkRulesConfig) -> str | None:  # type: ignore[override]
-        """Open, or not exactly the policy's list: a registry whose rules are exactly the allow-list
-        (in ARM's JSON, in policy order) with Deny and the policy's bypass is compliant under both
-        ``keep`` and ``replace``; any other spelling or order is swept (a superset, never a miss)."""
-        import json
-
-        rules = [{"action": "Allow", "value": ipranges.canonical_entry(v)} for v in config.allowed_ips]
-        listed = json.dumps(rules, separators=(",", ":")).replace("\\", "\\\\").replace("'", "\\'")
-        return (
-            f"{self.kql_skus()}tostring(properties.publicNetworkAccess) != 'Disabled' and ("
-            "tostring(properties.networkRuleSet.defaultAction) != 'Deny'"
-            f" or tostring(properties.networkRuleBypassOptions) != '{config.bypass}'"
-            f" or tostring(properties.networkRuleSet.ipRules) != '{listed}')"
-        )
+    def settled(self, config: NetworkRulesConfig) -> Condition:  # type: ignore[override]
+        """Public access disabled, or Deny with exactly the allow-list (canonical, in policy order)
+        and the policy's bypasses: compliant under both ``keep`` and ``replace``. Any other spelling
+        or order of the list is judged by ``check`` (a superset for Resource Graph, never a miss)."""
+        firewall: list[Condition] = [
+            DEFAULT_ACTION.among(["Deny"]),
+            BYPASS.among([config.bypass]),
+            Exactly(IP_RULES, "value", _canonical(tuple(config.allowed_ips))),
+        ]
+        if config.bypass_for_tasks is not None:
+            firewall.append(TASKS.among([config.bypass_for_tasks]))
+        return AnyOf((PUBLIC_NETWORK_ACCESS.among(["Disabled"]), AllOf(tuple(firewall))))
 
     def check(self, registry: Any, config: NetworkRulesConfig) -> Evaluation:  # type: ignore[override]
-        rule_set = registry.network_rule_set
-        action = plain(rule_set.default_action) if rule_set is not None else "Allow"
-        existing = [plain(r.ip_address_or_range) for r in (rule_set.ip_rules or [])] if rule_set else []
-        bypass = plain(registry.network_rule_bypass_options) or "AzureServices"
+        action = DEFAULT_ACTION.canonical(registry, ("Allow", "Deny"))
+        existing = existing_rules(registry)
+        bypass = BYPASS.canonical(registry, ("AzureServices", "None"))
         before: dict[str, Any] = {
             "networkRuleSet": {
                 "defaultAction": action,
@@ -98,14 +129,18 @@ class NetworkRules(Remediator):
             },
             "networkRuleBypassOptions": bypass,
         }
-        tasks = bool(registry.network_rule_bypass_allowed_for_tasks)
+        tasks = TASKS.canonical(registry, (True, False))
         if config.bypass_for_tasks is not None:
             before["networkRuleBypassAllowedForTasks"] = tasks
-        if plain(registry.public_network_access) == "Disabled":
+        if public_access(registry) == "Disabled":
             return self.result(
                 Status.COMPLIANT,
                 "public network access is disabled, which is stricter than a firewall",
                 before={**before, "publicNetworkAccess": "Disabled"},
+            )
+        if self.settled(config).holds(registry):
+            return self.result(
+                Status.COMPLIANT, "firewall denies by default with the allowed IPs", before=before
             )
 
         desired = self._desired_rules(existing, config)
@@ -142,7 +177,7 @@ class NetworkRules(Remediator):
         if bypass != config.bypass:
             change["network_rule_bypass_options"] = config.bypass
             after["networkRuleBypassOptions"] = config.bypass
-        tasks_differ = config.bypass_for_tasks is not None and tasks != config.bypass_for_tasks
+        tasks_differ = config.bypass_for_tasks is not None and tasks is not config.bypass_for_tasks
         if tasks_differ:
             change["network_rule_bypass_allowed_for_tasks"] = config.bypass_for_tasks
             after["networkRuleBypassAllowedForTasks"] = config.bypass_for_tasks
@@ -151,15 +186,19 @@ class NetworkRules(Remediator):
             what = []
             if action != "Deny":
                 what.append(
-                    f"default action is {action}: every address on the internet can reach the registry"
+                    f"default action is {shown(DEFAULT_ACTION, registry)}: every address on the internet "
+                    "can reach the registry"
                 )
             added, removed = len(want - have), len(have - want)
             if added or removed:
                 what.append(f"allow-list differs from policy (+{added} / -{removed} rules)")
             if bypass != config.bypass:
-                what.append(f"trusted-services bypass is {bypass}, policy wants {config.bypass}")
+                what.append(
+                    f"trusted-services bypass is {shown(BYPASS, registry)}, policy wants {config.bypass}"
+                )
             if tasks_differ:
-                what.append(f"ACR Tasks bypass is {tasks}, policy wants {config.bypass_for_tasks}")
+                wanted = kusto_text(config.bypass_for_tasks)
+                what.append(f"ACR Tasks bypass is {shown(TASKS, registry)}, policy wants {wanted}")
             return self.result(
                 Status.DRIFT, "; ".join(what), before=before, after=after, change=change, notes=notes
             )

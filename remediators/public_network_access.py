@@ -22,9 +22,10 @@ class PublicNetworkAccess(PropertyRule):
     ) -> Evaluation | None:
         if approved_endpoints(registry) or config.allow_without_private_endpoint:
             return None
+        state = "public network access is enabled" if self.field.is_set(registry) else self.unset()
         return self.result(
             Status.BLOCKED,
-            "public network access is enabled, but the registry has no approved private endpoint: "
-            "disabling it would lock every client out (set allow_without_private_endpoint: true to force)",
+            f"{state}, but the registry has no approved private endpoint: disabling it would lock "
+            "every client out (set allow_without_private_endpoint: true to force)",
             before=before,
         )

@@ -8,15 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 from remediators.base import Evaluation, ReportRule, RuleConfig, Status
+from remediators.fields import Field
+
+DAYS = Field("properties.policies.retentionPolicy.days")
 
 
 class Retention(ReportRule):
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         status = self.value(registry)
-        days = getattr(getattr(registry.policies, "retention_policy", None), "days", None)
+        days = DAYS.value(registry)
         before = {"policies": {"retentionPolicy": {"status": status, "days": days}}}
-        if status == "enabled":
+        if self.field.among([self.wanted]).holds(registry):
             return self.result(
                 Status.COMPLIANT, f"untagged manifests are deleted after {days} days", before=before
             )
+        if not self.field.is_set(registry):
+            return self.result(Status.FLAGGED, f"{self.unset()}: untagged manifests are kept", before=before)
         return self.result(Status.FLAGGED, "untagged manifests are kept forever", before=before)

@@ -170,7 +170,7 @@ def test_network_rules_bypass_for_tasks_only_when_configured(load_sample):
     wanted = NetworkRules().evaluate(Registry(doc), NetworkRulesConfig(**base, bypass_for_tasks=True))
     assert wanted.status is Status.DRIFT
     assert wanted.change == {"network_rule_bypass_allowed_for_tasks": True}
-    assert "ACR Tasks bypass is False" in wanted.reason
+    assert "ACR Tasks bypass is false, policy wants true" in wanted.reason
 
 
 @pytest.mark.parametrize(

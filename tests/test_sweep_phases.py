@@ -12,6 +12,7 @@ from cli_helpers import writes
 from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, rid
 
 from acrguard import graph_sweep
+from acrguard.plan import remediators
 from acrguard.resource_ids import RegistryRef
 from emulator.resource_ids import resource_key
 
@@ -87,7 +88,8 @@ def test_the_sweep_fixes_first_then_reports_from_resource_graph_without_arm_call
     queries = seeded.requests_for(route="resourcegraph")
     assert [fix["arg_queries"], report["arg_queries"]] == [1, 1] and len(queries) == 2
     assert "anonymousPullEnabled" in queries[0].body["query"]
-    report_only = "not(tostring(sku.name) =~ 'Premium')"  # firewall_unavailable's predicate
+    firewall_unavailable = remediators()["firewall_unavailable"]
+    report_only = firewall_unavailable.kql_may_violate(firewall_unavailable.Config())
     assert report_only not in queries[0].body["query"] and report_only in queries[1].body["query"]
     # The report phase made no ARM call at all.
     assert _arm_after(seeded, queries[1].seq) == []
@@ -187,3 +189,35 @@ def test_the_fallback_does_not_decide_or_report_again_what_resource_graph_decide
     assert len(streamed) == len(set(streamed)), sorted(streamed)
     decided = [(r.registry, r.rule) for r in h.records if r.rule is not None]
     assert len(decided) == len(set(decided)), sorted(map(str, decided))
+
+
+def test_the_resource_graph_sweep_fixes_a_tasks_bypass_the_firewall_otherwise_satisfies(emu):
+    """Issue 22 item 3: Deny, exactly the allow-list, AzureServices, tasks bypass false, and a
+    policy with bypass_for_tasks true. The fix query never looked at the tasks bypass, so the
+    registry was not a candidate (0 candidates, while the list sweep wrote it)."""
+    from reliability import adversarial
+
+    allowed = ["203.0.113.0/24", "198.51.100.7"]
+    tight = rid("tasksbypass")
+    emu.add_registry(
+        subscription=SUB_A, resource_group="rg-platform", name="tasksbypass", sku="Premium",
+        properties={
+            "anonymousPullEnabled": False,
+            "networkRuleSet": {"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": v} for v in allowed]},
+            "networkRuleBypassAllowedForTasks": False,
+        },
+    )  # fmt: skip
+    policy = POLICY.replace(
+        'allowed_ips: ["203.0.113.0/24", "198.51.100.7"]',
+        'allowed_ips: ["203.0.113.0/24", "198.51.100.7"]\n    bypass_for_tasks: true',
+    )
+    h = make_harness(policy, settle_s=0)
+    summary = graph_sweep.sweep(h.engine)
+    assert ("network_rules", "applied") in h.outcomes(tight), (summary.details, h.outcomes())
+    assert emu.get_registry(tight)["properties"]["networkRuleBypassAllowedForTasks"] is True
+    adversarial(
+        3,
+        "Resource Graph sweep, tasks bypass false, firewall otherwise exact",
+        "candidate of the fix query; network_rules applied",
+        round=4,
+    )
