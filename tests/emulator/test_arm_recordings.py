@@ -280,7 +280,7 @@ REPLAY_ID = (
 )
 
 
-def _decide(body: dict[str, Any]) -> Any:
+def _decide(body: dict[str, Any], policy: Any = None) -> Any:
     doc = {
         "id": REPLAY_ID,
         "name": "recorded",
@@ -290,27 +290,35 @@ def _decide(body: dict[str, Any]) -> Any:
         "tags": {},
         "properties": copy.deepcopy(body["properties"]),
     }
-    return plan(SHIPPED, RegistryRef.parse(REPLAY_ID), Registry(doc))
+    return plan(policy or SHIPPED, RegistryRef.parse(REPLAY_ID), Registry(doc))
 
 
-def _outcomes(body: dict[str, Any]) -> dict[str, str]:
-    return {d.rule: d.outcome for d in _decide(body).decisions}
+def _outcomes(body: dict[str, Any], policy: Any = None) -> dict[str, str]:
+    return {d.rule: d.outcome for d in _decide(body, policy).decisions}
 
 
 SETTLED = [b for b in BODIES if b["properties"]["provisioningState"] == "Succeeded"]
 
 
 @pytest.mark.parametrize("body", SETTLED, ids=[b["source"] for b in SETTLED])
-def test_a_recorded_premium_registry_open_to_the_internet_gets_the_firewall_and_no_flag(body):
-    """By the REST spec: every recorded registry is Premium with networkRuleSet Allow and no IP
-    rule, and no publicNetworkAccess (default Enabled): the shipped policy's network_rules plans
-    Deny plus its allow-list; firewall_unavailable is compliant (Premium has a firewall)."""
-    outcomes = _outcomes(body)
+def test_a_recorded_premium_registry_is_compliant_under_the_shipped_policy(body):
+    """By the REST spec: every recorded registry is Premium, without anonymousPullEnabled (default
+    false) and without publicNetworkAccess (default Enabled). The shipped policy (the firewall rule
+    off until a deployer gives an allow-list) finds anonymous pull compliant, and firewall_unavailable
+    compliant (Premium has a firewall)."""
+    assert _outcomes(body) == {"anonymous_pull": "compliant", "firewall_unavailable": "compliant"}
+
+
+@pytest.mark.parametrize("body", SETTLED, ids=[b["source"] for b in SETTLED])
+def test_a_recorded_premium_registry_open_to_the_internet_gets_the_firewall_under_an_allow_list(body):
+    """The same bodies under the demo's policy (the firewall rule on, with an allow-list): each has
+    networkRuleSet Allow and no IP rule, so network_rules plans Deny plus the allow-list."""
+    from acrguard.policy import load_policy
+
+    outcomes = _outcomes(body, load_policy(Path(__file__).parents[2] / "demo" / "policies.yaml"))
     assert outcomes["network_rules"] == "planned" and outcomes["firewall_unavailable"] == "compliant"
-    assert set(outcomes) == {"anonymous_pull", "network_rules", "firewall_unavailable"}  # admin_user is off
 
 
-@pytest.mark.xfail(strict=True, reason="needs 22.1 absent-property defaults")
 @pytest.mark.parametrize("body", SETTLED, ids=[b["source"] for b in SETTLED])
 def test_a_recorded_registry_without_anonymous_pull_enabled_is_compliant_for_anonymous_pull(body):
     """The recordings predate anonymousPullEnabled; the REST spec's default is false, so
@@ -324,11 +332,16 @@ def test_a_recorded_registry_without_anonymous_pull_enabled_is_compliant_for_ano
 DELETING = [b for b in BODIES if b["properties"]["provisioningState"] == "Deleting"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs 22.6 a Deleting registry is never written")
 @pytest.mark.parametrize("body", DELETING, ids=[b["source"] for b in DELETING])
 def test_the_recorded_deleting_registry_is_never_written(body):
-    """The DELETE's 202 body (provisioningState Deleting) must plan no write."""
-    assert _decide(body).params() is None
+    """The DELETE's 202 body (provisioningState Deleting) is never written: the decision step
+    (acrguard.provisioning, before any write is planned) turns it into a skip with the reason."""
+    from acrguard import provisioning
+
+    doc = {**body, "id": REPLAY_ID, "name": "recorded", "type": "Microsoft.ContainerRegistry/registries"}
+    doc["sku"] = {"name": body["sku"], "tier": body["sku"]}
+    with pytest.raises(provisioning.BeingDeleted, match=r"(?i)deleting"):
+        provisioning.check_not_deleting(Registry(doc))
 
 
 def test_the_geo_replication_verdict_does_not_depend_on_the_replication_list_order():
