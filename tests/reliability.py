@@ -403,8 +403,13 @@ def render(folder: Path) -> str:
         "",
         "## 7. Adversarial cases",
         "",
-        "Issue 17's list: each case was reproduced against the code before the fix by a test that "
-        "failed, and passes now; the outcome below is what that test observed in this run.",
+        "Each case was reproduced against the code before the fix by a test that failed, and passes "
+        "now; the outcome below is what that test observed in this run. Round 2: the second "
+        "adversarial pass (retries, races, operator mistakes, hostile input). Round 3: the third "
+        "(a default that could lock a tenant out, starved fixes, unbounded sweeps, one writer per "
+        "registry across instances; item 13 is the cross-instance race). Round 4: agreeing with "
+        "Azure (absent properties, enum casing, a sound Resource Graph pushdown, Kusto's semantics, "
+        "real ARM recordings, provisioning states, settings that reach a deployment).",
         "",
         *render_adversarial(data["adversarial"], data["race"]),
     ]
