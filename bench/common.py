@@ -43,9 +43,9 @@ HOST_POOL = min(32, (os.cpu_count() or 1) + 4)
 BASELINE_REV = "6aefd3a802b95c4a8bd15605cfdd9908e86456d9"
 #: What that tree validates policies.yaml with (today's uses msgspec); pydantic comes from the dev tools.
 BASELINE_POLICY_LIBS = "pydantic.main,yaml"
-#: The tree whose per-event figures (compliant event: 1.31 ms CPU, 670 events/s) issue 12's work
-#: started from; the per-event section runs it beside this tree to show nothing regressed.
-PER_EVENT_BEFORE_REV = "4df416fac53b9dca2e48ab011217e05bb37566dd"
+#: The tree the trust round 3 / "agree with Azure" work started from (main at the start of that
+#: session); the per-event section runs it beside this tree to show nothing regressed.
+PER_EVENT_BEFORE_REV = "e563362c78214b20b245e5fe0d623d13002d7f57"
 TREE_FILES = ("function_app.py", "host.json", "policies.yaml", "acrguard", "remediators")
 PREPACKAGE_HOOK = ROOT / "infra" / "hooks" / "prepackage.sh"
 
