@@ -41,7 +41,7 @@ from remediators.public_network_access import PublicNetworkAccessConfig
 
 RULES = {r.name: r for r in all_remediators()}
 PROPERTY_RULES = sorted(name for name, rule in RULES.items() if isinstance(rule, PropertyRule))
-ALLOWED = ["203.0.113.0/24", "198.51.100.7"]
+ALLOWED = ["20.1.2.0/24", "20.9.8.7"]
 
 
 def document(sku: str = "Premium", **properties: Any) -> dict[str, Any]:

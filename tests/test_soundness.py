@@ -228,7 +228,7 @@ def test_the_drawn_fields_cover_every_field_a_rule_compares() -> None:
     declared condition, under a config with every option set) is among the drawn fields."""
     from remediators.network_rules import NetworkRulesConfig
 
-    configs = {"network_rules": NetworkRulesConfig(allowed_ips=["192.0.2.0/24"], bypass_for_tasks=True)}
+    configs = {"network_rules": NetworkRulesConfig(allowed_ips=["20.1.2.0/24"], bypass_for_tasks=True)}
     read: set[str] = set()
     for name, rule in RULES.items():
         settled = rule.settled(configs.get(name) or rule.Config()) if name != "diagnostic_settings" else None
@@ -251,11 +251,11 @@ def our_registry(sku: str = "Premium", **properties: Any) -> dict[str, Any]:
 #: predicate never read, and anonymous pull absent (the spec's default, false: nothing to write).
 TASKS_MISS = (
     _policy(
-        "{network_rules: {enabled: true, allowed_ips: ['203.0.113.0/24'], bypass_for_tasks: true}, "
+        "{network_rules: {enabled: true, allowed_ips: ['20.1.2.0/24'], bypass_for_tasks: true}, "
         "anonymous_pull: {enabled: false}}"
     ),
     our_registry(
-        networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "203.0.113.0/24"}]},
+        networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "20.1.2.0/24"}]},
         networkRuleBypassAllowedForTasks=False,
     ),
 )
@@ -302,11 +302,11 @@ def test_the_fix_query_selects_a_firewall_whose_tasks_bypass_differs() -> None:
     """Deny, exactly the allow-list, AzureServices, tasks bypass false, policy bypass_for_tasks
     true: plan() writes the tasks bypass, so the fix phase must select the registry."""
     policy = _policy(
-        "{network_rules: {enabled: true, allowed_ips: ['203.0.113.0/24'], bypass_for_tasks: true}, "
+        "{network_rules: {enabled: true, allowed_ips: ['20.1.2.0/24'], bypass_for_tasks: true}, "
         "anonymous_pull: {enabled: false}}"
     )
     doc = our_registry(
-        networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "203.0.113.0/24"}]},
+        networkRuleSet={"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "20.1.2.0/24"}]},
         networkRuleBypassAllowedForTasks=False,
     )
     decided = plan(policy, REF, Registry(copy.deepcopy(doc)), CHILDREN)
@@ -342,8 +342,8 @@ def test_the_fix_query_and_plan_agree_on_a_registry_without_anonymous_pull() -> 
 def test_the_firewall_list_is_read_by_element_not_as_json_text() -> None:
     """The allow-list with its keys in the other order (Kusto does not promise key order in
     tostring) is still recognised as compliant: the predicate reads each element's value."""
-    policy = _policy("{network_rules: {enabled: true, allowed_ips: ['203.0.113.0/24', '198.51.100.7']}}")
-    listed = [{"value": "203.0.113.0/24", "action": "Allow"}, {"value": "198.51.100.7", "action": "Allow"}]
+    policy = _policy("{network_rules: {enabled: true, allowed_ips: ['20.1.2.0/24', '20.9.8.7']}}")
+    listed = [{"value": "20.1.2.0/24", "action": "Allow"}, {"value": "20.9.8.7", "action": "Allow"}]
     doc = our_registry(networkRuleSet={"defaultAction": "Deny", "ipRules": listed})
     assert not plan(policy, REF, Registry(copy.deepcopy(doc)), CHILDREN).writes
     fix, _ = pushdown.phases(policy)

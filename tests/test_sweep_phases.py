@@ -197,7 +197,7 @@ def test_the_resource_graph_sweep_fixes_a_tasks_bypass_the_firewall_otherwise_sa
     registry was not a candidate (0 candidates, while the list sweep wrote it)."""
     from reliability import adversarial
 
-    allowed = ["203.0.113.0/24", "198.51.100.7"]
+    allowed = ["20.1.2.0/24", "20.9.8.7"]
     tight = rid("tasksbypass")
     emu.add_registry(
         subscription=SUB_A, resource_group="rg-platform", name="tasksbypass", sku="Premium",
@@ -208,8 +208,8 @@ def test_the_resource_graph_sweep_fixes_a_tasks_bypass_the_firewall_otherwise_sa
         },
     )  # fmt: skip
     policy = POLICY.replace(
-        'allowed_ips: ["203.0.113.0/24", "198.51.100.7"]',
-        'allowed_ips: ["203.0.113.0/24", "198.51.100.7"]\n    bypass_for_tasks: true',
+        'allowed_ips: ["20.1.2.0/24", "20.9.8.7"]',
+        'allowed_ips: ["20.1.2.0/24", "20.9.8.7"]\n    bypass_for_tasks: true',
     )
     h = make_harness(policy, settle_s=0)
     summary = graph_sweep.sweep(h.engine)
