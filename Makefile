@@ -59,7 +59,7 @@ $(BENCH_STAMP):
 	  echo "warning: $$(cat $(BENCH_VENV)/.install-failed)" >&2; \
 	fi
 
-bench: $(STAMP) $(BENCH_STAMP)
+bench: $(STAMP) $(BENCH_STAMP) node_modules/.installed
 	$(BIN)/python -m bench
 
 clean:
