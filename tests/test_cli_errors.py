@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from broken_servers import refused_port
 from cli_helpers import flat, invoke, json_out
 from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
@@ -38,15 +39,11 @@ def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seed
     )
 
 
-@pytest.mark.parametrize("down", ["refused", "500"])
-def test_a_managed_identity_endpoint_that_is_down_is_still_transient(seeded, monkeypatch, down):
-    """Issue 17 item 15: the Function App's case is unchanged: an identity endpoint that refuses the
-    connection or answers 500 (which azure-identity calls "unavailable" inside the chain) is a
-    transient failure (retried, then raised for redelivery), not "no credential"."""
-    if down == "refused":
-        monkeypatch.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token")
-    else:
-        seeded.inject(route="identity", status=500, times=None)
+def test_a_managed_identity_endpoint_that_answers_500_is_still_transient(seeded, monkeypatch):
+    """Issue 17 item 15: the Function App's case is unchanged: an identity endpoint that answers 500
+    (which azure-identity calls "unavailable" inside the chain) is a transient failure (retried,
+    then raised for redelivery), not "no credential"."""
+    seeded.inject(route="identity", status=500, times=None)
     monkeypatch.setenv("ACRGUARD_MAX_ATTEMPTS", "2")
     arm = Arm(Settings.from_env())
     try:
@@ -56,6 +53,54 @@ def test_a_managed_identity_endpoint_that_is_down_is_still_transient(seeded, mon
         arm.close()
     assert "still failing after 2 attempts" in str(raised.value)
     assert "no Azure credential" not in str(raised.value)
+
+
+def _refused_once(result) -> list[str]:
+    """The error line of a run that failed on a refused connection, after checking it was not retried."""
+    assert result.returncode == 1, result.stderr
+    assert "retrying" not in result.stderr  # Arm.call logs one warning per retried attempt
+    lines = result.stderr.splitlines()
+    assert lines[:-1] == [NAMED_POLICY], result.stderr
+    return lines[-1]
+
+
+def test_an_identity_endpoint_with_nothing_listening_fails_at_once_naming_it(seeded):
+    """Stale emulator exports: IDENTITY_ENDPOINT points at a loopback port where nothing listens.
+    Not retried (it took 52 s of retries, then "DefaultAzureCredential failed to retrieve a token"):
+    one line naming the endpoint and the fix, exit 1, no ARM call."""
+    endpoint = f"http://127.0.0.1:{refused_port()}/msi/token"
+    result = invoke("check", LOCKED, IDENTITY_ENDPOINT=endpoint, ACRGUARD_MAX_ATTEMPTS="3")
+    line = _refused_once(result)
+    assert line.startswith(
+        f"acrguard: error: {LOCKED}: nothing is listening at the managed-identity endpoint "
+        f"{endpoint} (IDENTITY_ENDPOINT): connection refused"
+    )
+    assert "start it (`python -m emulator" in line and "`az login`" in line
+    assert seeded.requests == []
+    adversarial(
+        15,
+        "IDENTITY_ENDPOINT with nothing listening (stale emulator exports)",
+        "one line naming the endpoint, the emulator and `az login`; exit 1, not retried",
+    )
+
+
+def test_an_arm_endpoint_with_nothing_listening_fails_at_once_naming_it(seeded):
+    """ACRGUARD_ARM_ENDPOINT at a loopback port where nothing listens: not retried (23 s of retries
+    before): one line naming the endpoint and the fix, exit 1."""
+    endpoint = f"https://127.0.0.1:{refused_port()}"
+    result = invoke("check", LOCKED, ACRGUARD_ARM_ENDPOINT=endpoint, ACRGUARD_MAX_ATTEMPTS="3")
+    line = _refused_once(result)
+    assert line.startswith(
+        f"acrguard: error: {LOCKED}: nothing is listening at the ARM endpoint "
+        f"{endpoint} (ACRGUARD_ARM_ENDPOINT or --arm-endpoint): connection refused"
+    )
+    assert "start it (`python -m emulator" in line
+    assert seeded.requests_for(route="registry") == []
+    adversarial(
+        15,
+        "ACRGUARD_ARM_ENDPOINT with nothing listening",
+        "one line naming the endpoint and the emulator; exit 1, not retried",
+    )
 
 
 @pytest.mark.parametrize("position", ["before", "after"])
