@@ -102,10 +102,15 @@ class Arm:
                     # AZURE_CLIENT_ID selects the user-assigned one.
                     # Token requests get the ARM calls' timeouts: azure-core's default (300 s) would
                     # let a hanging identity endpoint hold an invocation far past the retry budget.
+                    # Connection errors are retried by tenacity only (the one layer): azure-core's
+                    # default 3 connect retries with backoff spent 6 s on an identity endpoint where
+                    # nothing listens, which acrguard.arm_errors.refused_locally gives up on at once.
+                    # Its retries of 5xx answers stay, as the managed identity's guidance asks.
                     connect_s = min(10.0, self.settings.http_timeout_s)
                     self._credential = SingleFlightCredential(
                         default_credential(
                             exclude_interactive_browser_credential=True,
+                            retry_connect=0,
                             connection_timeout=connect_s,
                             read_timeout=self.settings.http_timeout_s,
                         )
