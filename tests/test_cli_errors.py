@@ -223,3 +223,24 @@ def test_the_function_app_reports_a_bad_setting_by_name(seeded, monkeypatch):
     ):
         app.on_registry_write(grid_event(write_event(LOCKED)))
     assert seeded.requests == []
+
+
+def test_in_the_function_app_an_identity_endpoint_with_nothing_listening_is_redelivered(seeded, monkeypatch):
+    """In the Function App (whose identity endpoint is on loopback), nothing listening there is not
+    retried within the invocation, but the event is not lost either: the handler raises a
+    TransientArmError naming the endpoint, so Event Grid redelivers (then dead-letters)."""
+    from engine_helpers import write_event
+    from function_harness import function_app_env, grid_event
+
+    port = refused_port()
+    endpoint = f"http://127.0.0.1:{port}/msi/token"
+    with (
+        function_app_env(monkeypatch, DEMO_POLICY, IDENTITY_ENDPOINT=endpoint) as app,
+        connections_to(port) as attempts,
+        pytest.raises(TransientArmError) as raised,
+    ):
+        app.on_registry_write(grid_event(write_event(LOCKED)))
+    assert isinstance(raised.value, NoCredential)
+    assert f"nothing is listening at the managed-identity endpoint {endpoint}" in str(raised.value)
+    assert len(attempts) == 1
+    assert seeded.requests == []
