@@ -15,8 +15,10 @@ One failure of a configured identity endpoint is not transient either: a connect
 loopback (acrguard.arm_errors.refused_locally: nothing listens there; typically the emulator's
 stale exports). :class:`IdentityEndpointDown` names the endpoint and the fix at once, where retrying
 cost 52 s and ended in "DefaultAzureCredential failed to retrieve a token". A 5xx or a timeout from
-it stays transient (something is listening); in the Function App, a refused one is still
-redelivered by Event Grid (acrguard.arm.NoCredential), only not retried within the invocation.
+it stays transient (something is listening); in the Function App, whose endpoint is a local
+agent's URL ("the local URL from which your app can request tokens", MSIAppServiceOptions,
+learn.microsoft.com/javascript/api/@azure/ms-rest-nodeauth/msiappserviceoptions), a refused one is
+still redelivered by Event Grid (acrguard.arm.NoCredential), only not retried within the invocation.
 """
 
 from __future__ import annotations
