@@ -31,9 +31,11 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from acrguard import budget, provisioning
 from acrguard.arm_errors import (
     BACKOFF,
+    START_EMULATOR,
     ArmError,
     InFlight,
     NoCredential,
+    NothingListening,
     PermanentArmError,
     PermissionDenied,
     PollingBudgetExceeded,
@@ -42,6 +44,7 @@ from acrguard.arm_errors import (
     Unsettled,
     is_transient,
     operation_error_code,
+    refused_locally,
     retry_after_seconds,
 )
 from acrguard.clock import SYSTEM, Clock
@@ -54,6 +57,7 @@ __all__ = [  # the errors are part of this module's interface: callers catch the
     "Arm",
     "ArmError",
     "NoCredential",
+    "NothingListening",
     "PermanentArmError",
     "PermissionDenied",
     "RegistryNotFound",
@@ -98,10 +102,15 @@ class Arm:
                     # AZURE_CLIENT_ID selects the user-assigned one.
                     # Token requests get the ARM calls' timeouts: azure-core's default (300 s) would
                     # let a hanging identity endpoint hold an invocation far past the retry budget.
+                    # Connection errors are retried by tenacity only (the one layer): azure-core's
+                    # default 3 connect retries with backoff spent 6 s on an identity endpoint where
+                    # nothing listens, which acrguard.arm_errors.refused_locally gives up on at once.
+                    # Its retries of 5xx answers stay, as the managed identity's guidance asks.
                     connect_s = min(10.0, self.settings.http_timeout_s)
                     self._credential = SingleFlightCredential(
                         default_credential(
                             exclude_interactive_browser_credential=True,
+                            retry_connect=0,
                             connection_timeout=connect_s,
                             read_timeout=self.settings.http_timeout_s,
                         )
@@ -357,6 +366,12 @@ class Arm:
                 ) from exc
             raise PermanentArmError(f"{what}: {_describe(exc)}", status, code) from exc
         except Exception as exc:
+            if address := refused_locally(exc):
+                raise NothingListening(
+                    f"nothing is listening at the ARM endpoint {self.settings.arm_endpoint} "
+                    f"(ACRGUARD_ARM_ENDPOINT or --arm-endpoint): connection refused by {address}; "
+                    f"{START_EMULATOR}, or unset ACRGUARD_ARM_ENDPOINT for Azure's"
+                ) from exc
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "

@@ -10,6 +10,15 @@ when none of them even tried, :class:`NoCredentialError` says how to get one.
 managed identity and the host configures one (``IDENTITY_ENDPOINT``: App Service and Functions;
 ``MSI_ENDPOINT``: older hosts): inside the chain, azure-identity reports even a 500 from that
 endpoint as "unavailable". (IMDS, on VMs, cannot be told apart: its failed probe counts as absent.)
+
+One failure of a configured identity endpoint is not transient either: a connection refused on
+loopback (acrguard.arm_errors.refused_locally: nothing listens there; typically the emulator's
+stale exports). :class:`IdentityEndpointDown` names the endpoint and the fix at once, where retrying
+cost 52 s and ended in "DefaultAzureCredential failed to retrieve a token". A 5xx or a timeout from
+it stays transient (something is listening); in the Function App, whose endpoint is a local
+agent's URL ("the local URL from which your app can request tokens", MSIAppServiceOptions,
+learn.microsoft.com/javascript/api/@azure/ms-rest-nodeauth/msiappserviceoptions), a refused one is
+still redelivered by Event Grid (acrguard.arm.NoCredential), only not retried within the invocation.
 """
 
 from __future__ import annotations
@@ -28,6 +37,21 @@ NO_CREDENTIAL = (
 
 class NoCredentialError(ClientAuthenticationError):
     """No credential in the chain was available, so none was tried: a retry cannot help."""
+
+
+class IdentityEndpointDown(NoCredentialError):
+    """The configured managed-identity endpoint refused the connection on loopback: nothing listens."""
+
+
+def _endpoint_down_message(address: str) -> str:
+    from acrguard.arm_errors import START_EMULATOR
+
+    name = next((n for n in ("IDENTITY_ENDPOINT", "MSI_ENDPOINT") if os.environ.get(n)), "IDENTITY_ENDPOINT")
+    return (
+        f"nothing is listening at the managed-identity endpoint {os.environ.get(name, '')} ({name}): "
+        f"connection refused by {address}; {START_EMULATOR}; or, to use your own account, "
+        f"unset {name} and run `az login`"
+    )
 
 
 def default_credential(**kwargs: Any) -> Any:
@@ -62,13 +86,21 @@ class _Watched:
 
         try:
             return method(*scopes, **kwargs)
-        except CredentialUnavailableError:
+        except CredentialUnavailableError as exc:
             if self._configured:
                 self._tried.failed = True
+                self._note_refused(exc)
             raise
-        except BaseException:
+        except BaseException as exc:
             self._tried.failed = True
+            if self._configured:
+                self._note_refused(exc)
             raise
+
+    def _note_refused(self, exc: BaseException) -> None:
+        from acrguard.arm_errors import refused_locally
+
+        self._tried.refused = refused_locally(exc)
 
     def __getattr__(self, name: str) -> Any:  # __enter__/__exit__/close: the inner credential's
         return getattr(self._inner, name)
@@ -90,9 +122,12 @@ class _Chain:
 
     def _call(self, method: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Any:
         self._tried.failed = False
+        self._tried.refused = None
         try:
             return method(*scopes, **kwargs)
         except ClientAuthenticationError as exc:
+            if self._tried.refused:
+                raise IdentityEndpointDown(message=_endpoint_down_message(self._tried.refused)) from exc
             if self._tried.failed:
                 raise
             raise NoCredentialError(message=NO_CREDENTIAL) from exc

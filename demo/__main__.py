@@ -5,11 +5,14 @@
 3. Every write the emulator accepts emits an ARM ``ResourceWriteSuccess`` event, delivered to the
    real ``on_registry_write`` function object, including the events for ACR Guard's own writes.
 4. A person (dev@contoso.example, with their own token) makes a change on each registry.
-5. Print the audit trail and a before/after table. No Azure account, no network beyond loopback.
+5. Tell each delivery in a few lines (who wrote which registry, what each rule did, how long it
+   took), then a before/after table. ``-v`` prints the audit trail's JSON lines instead of the story.
+   No Azure account, no network beyond loopback.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -22,8 +25,12 @@ SEED = ROOT / "emulator" / "seeds" / "demo.yaml"
 API = "2025-11-01"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
+
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the audit trail's JSON lines")
+    verbose = parser.parse_args(argv).verbose
 
     from emulator.identity import DEV_USER
     from emulator.server import Emulator
@@ -49,8 +56,10 @@ def main() -> int:
         before = {doc["id"]: doc for doc in emu.registries()}
         emu.add_sink(deliver)
         console.print(f"[bold]ARM emulator[/] {emu.arm_url}  policy {os.environ['ACRGUARD_POLICY_FILE']}\n")
+        changes: dict[str, str] = {}
         for doc in sorted(before.values(), key=lambda d: d["id"]):
             change = _what_a_person_does(doc)
+            changes[doc["name"]] = _said(change)
             console.print(f"[cyan]{DEV_USER.upn}[/] PATCH {doc['name']}: {change}")
             emu.arm_request("PATCH", f"{doc['id']}?api-version={API}", json=change).raise_for_status()
         emu.wait_for_events(len(before), timeout=30)
@@ -62,8 +71,13 @@ def main() -> int:
         after = {doc["id"]: doc for doc in emu.registries()}
         writes = {rid: emu.counters.writes(rid) for rid in after}
 
-    console.rule("audit trail (acrguard.audit, one JSON line per decision)")
-    for line in audit_lines:
+    if verbose:
+        console.rule("audit trail (acrguard.audit, one JSON line per decision)")
+        story = audit_lines
+    else:
+        console.rule("what ACR Guard did, per delivery (-v: the audit trail's JSON lines)")
+        story = _story(audit_lines, changes)
+    for line in story:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.rule("before -> after")
     console.print(_table(before, after, writes))
@@ -76,6 +90,55 @@ def _what_a_person_does(doc: dict[str, Any]) -> dict[str, Any]:
     if doc["sku"]["name"] in ("Standard", "Premium") and doc["name"] != "contosolocked":
         return {"properties": {"anonymousPullEnabled": True}}
     return {"tags": {**doc.get("tags", {}), "owner": "platform"}}
+
+
+def _said(change: dict[str, Any]) -> str:
+    """A person's PATCH body in words: ``anonymousPullEnabled: true``, ``tags: env=dev, owner=...``."""
+    import json
+
+    said = [f"{k}: {json.dumps(v)}" for k, v in change.get("properties", {}).items()]
+    if "tags" in change:
+        said.append("tags: " + ", ".join(f"{k}={v}" for k, v in change["tags"].items()))
+    return "; ".join(said)
+
+
+def _story(audit_lines: list[str], changes: dict[str, str]) -> list[str]:
+    """The audit trail in words, one block per delivery: who wrote the registry (and what they
+    changed, or that it was ACR Guard's own write) and how long ACR Guard took, then a line per rule that acted or found something (what it changed, or why it
+    did not), and the rules that had nothing to do on one line."""
+    import msgspec
+
+    from acrguard.audit import AuditRecord
+    from acrguard.notify.formats import caller_text, change_text, plain_lit, registry_parts
+    from emulator.identity import DEV_USER, FUNCTION_APP_IDENTITY
+
+    deliveries: dict[str | None, list[AuditRecord]] = {}
+    for line in audit_lines:
+        record = msgspec.json.decode(line, type=AuditRecord)
+        deliveries.setdefault(record.event_id, []).append(record)
+    lines = []
+    for records in deliveries.values():
+        first = records[0]
+        name = registry_parts(first)[0]
+        took = max((r.duration_ms or 0.0) for r in records)
+        if first.caller.get("object_id") == FUNCTION_APP_IDENTITY.object_id:
+            what = "ACR Guard's own write (its managed identity)"
+        elif first.caller.get("upn") == DEV_USER.upn and name in changes:
+            what = f"{caller_text(first, plain_lit)} set {changes[name]}"
+        else:
+            what = f"written by {caller_text(first, plain_lit)}"
+        lines.append(f"{name}: {what}; ACR Guard took {took:.1f} ms")
+        quiet: list[str] = []
+        for r in records:
+            if r.outcome in ("compliant", "skipped"):
+                quiet.append(r.rule or "?")
+            elif r.outcome in ("applied", "planned"):
+                lines.append(f"  {r.outcome:<9} {r.rule}: {change_text(r, plain_lit)} ({r.mode})")
+            else:
+                lines.append(f"  {r.outcome:<9} {r.rule}: {plain_lit(r.reason, 160)}")
+        if quiet:
+            lines.append(f"  {'no change':<9} {', '.join(quiet)}")
+    return lines
 
 
 def _capture_audit() -> list[str]:

@@ -95,5 +95,21 @@ def print_banner(emulator: Emulator, seeded: list[str], startup_s: float) -> Non
     print("\n".join(lines), flush=True)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """:func:`main`, saying which extra to install when a dependency of the dev extra is missing
+    (``pip install`` of a clone installs the service's dependencies only)."""
+    try:
+        return main(argv)
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] in ("emulator", "acrguard"):
+            raise  # our own module: a bug, not a missing install
+        print(
+            f"error: the emulator needs {exc.name}, from the dev extra: "
+            "run `pip install -e '.[dev]'` (or `make`) in the clone",
+            file=sys.stderr,
+        )
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -10,8 +10,6 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-import trustme
-
 SERVER_NAMES = ("127.0.0.1", "localhost")
 
 
@@ -22,6 +20,8 @@ class TlsMaterial:
 
 
 def create_tls(state_dir: Path) -> TlsMaterial:
+    import trustme  # here, not at import: `python -m emulator` says which extra to install without it
+
     ca = trustme.CA(organization_name="ACR Guard emulator")
     server_cert = ca.issue_cert(*SERVER_NAMES)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

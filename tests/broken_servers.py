@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,3 +68,28 @@ def serving(kind: str, ca: trustme.CA | None = None) -> Iterator[int]:
         for conn in held:
             conn.close()
         thread.join(timeout=5)
+
+
+_COUNTING: list[tuple[int, list[tuple[str, int]]]] = []  # (port, attempts) while connections_to is open
+
+
+def _count_connects(event: str, args: tuple) -> None:
+    if event == "socket.connect" and _COUNTING and isinstance(args[1], tuple) and len(args[1]) >= 2:
+        for port, attempts in _COUNTING:
+            if args[1][1] == port:
+                attempts.append(args[1][:2])
+
+
+@contextmanager
+def connections_to(port: int) -> Iterator[list[tuple[str, int]]]:
+    """Every connection attempt this process makes to ``port`` while open (a ``socket.connect``
+    audit hook, PEP 578: the attempts themselves, retried by any layer, not a log line about them)."""
+    if not getattr(connections_to, "hooked", False):
+        sys.addaudithook(_count_connects)  # cannot be removed: it only counts while a port is listed
+        connections_to.hooked = True  # type: ignore[attr-defined]
+    entry: tuple[int, list[tuple[str, int]]] = (port, [])
+    _COUNTING.append(entry)
+    try:
+        yield entry[1]
+    finally:
+        _COUNTING.remove(entry)

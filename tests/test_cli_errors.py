@@ -3,14 +3,16 @@ the fix, the right exit code, and no ARM call that cannot succeed. In process, a
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
+from broken_servers import connections_to, refused_port, serving
 from cli_helpers import flat, invoke, json_out
 from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
 
-from acrguard.arm import Arm, TransientArmError
+from acrguard.arm import Arm, NoCredential, NothingListening, TransientArmError
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
 
@@ -38,24 +40,84 @@ def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seed
     )
 
 
-@pytest.mark.parametrize("down", ["refused", "500"])
+@pytest.mark.parametrize("down", ["500", "silent"])
 def test_a_managed_identity_endpoint_that_is_down_is_still_transient(seeded, monkeypatch, down):
-    """Issue 17 item 15: the Function App's case is unchanged: an identity endpoint that refuses the
-    connection or answers 500 (which azure-identity calls "unavailable" inside the chain) is a
-    transient failure (retried, then raised for redelivery), not "no credential"."""
-    if down == "refused":
-        monkeypatch.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token")
-    else:
-        seeded.inject(route="identity", status=500, times=None)
-    monkeypatch.setenv("ACRGUARD_MAX_ATTEMPTS", "2")
-    arm = Arm(Settings.from_env())
-    try:
-        with pytest.raises(TransientArmError) as raised:
-            arm.get(RegistryRef.parse(LOCKED))
-    finally:
-        arm.close()
-    assert "still failing after 2 attempts" in str(raised.value)
+    """Issue 17 item 15: the Function App's case is unchanged: an identity endpoint that answers 500
+    (which azure-identity calls "unavailable" inside the chain) or accepts the connection and never
+    answers (something listens: it may recover) is a transient failure (retried, then raised for
+    redelivery), not "no credential" nor "nothing is listening"."""
+    attempts = "2" if down == "500" else "1"  # azure-identity retries a silent one itself (~7 s)
+    monkeypatch.setenv("ACRGUARD_MAX_ATTEMPTS", attempts)
+    with contextlib.ExitStack() as stack:
+        if down == "500":
+            seeded.inject(route="identity", status=500, times=None)
+        else:
+            port = stack.enter_context(serving("silent"))
+            monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{port}/msi/token")
+            monkeypatch.setenv("ACRGUARD_HTTP_TIMEOUT_S", "0.5")
+        arm = Arm(Settings.from_env())
+        try:
+            with pytest.raises(TransientArmError) as raised:
+                arm.get(RegistryRef.parse(LOCKED))
+        finally:
+            arm.close()
+    assert f"still failing after {attempts} attempts" in str(raised.value)
+    assert not isinstance(raised.value, NoCredential | NothingListening)
     assert "no Azure credential" not in str(raised.value)
+
+
+def _refused_once(result) -> list[str]:
+    """The error line of a run that failed on a refused connection, after checking it was not retried."""
+    assert result.returncode == 1, result.stderr
+    assert "retrying" not in result.stderr  # Arm.call logs one warning per retried attempt
+    lines = result.stderr.splitlines()
+    assert lines[:-1] == [NAMED_POLICY], result.stderr
+    return lines[-1]
+
+
+def test_an_identity_endpoint_with_nothing_listening_fails_at_once_naming_it(seeded):
+    """Stale emulator exports: IDENTITY_ENDPOINT points at a loopback port where nothing listens.
+    Not retried (it took 52 s of retries, then "DefaultAzureCredential failed to retrieve a token"):
+    one line naming the endpoint and the fix, exit 1, no ARM call."""
+    port = refused_port()
+    endpoint = f"http://127.0.0.1:{port}/msi/token"
+    with connections_to(port) as attempts:
+        result = invoke("check", LOCKED, IDENTITY_ENDPOINT=endpoint, ACRGUARD_MAX_ATTEMPTS="3")
+    line = _refused_once(result)
+    assert len(attempts) == 1, attempts  # neither our retry layer nor azure-identity's tried again
+    assert line.startswith(
+        f"acrguard: error: {LOCKED}: nothing is listening at the managed-identity endpoint "
+        f"{endpoint} (IDENTITY_ENDPOINT): connection refused"
+    )
+    assert "start it (`python -m emulator" in line and "`az login`" in line
+    assert seeded.requests == []
+    adversarial(
+        15,
+        "IDENTITY_ENDPOINT with nothing listening (stale emulator exports)",
+        f"one line naming the endpoint, the emulator and `az login`; exit 1 after {len(attempts)} connection attempt",
+    )
+
+
+def test_an_arm_endpoint_with_nothing_listening_fails_at_once_naming_it(seeded):
+    """ACRGUARD_ARM_ENDPOINT at a loopback port where nothing listens: not retried (23 s of retries
+    before): one line naming the endpoint and the fix, exit 1."""
+    port = refused_port()
+    endpoint = f"https://127.0.0.1:{port}"
+    with connections_to(port) as attempts:
+        result = invoke("check", LOCKED, ACRGUARD_ARM_ENDPOINT=endpoint, ACRGUARD_MAX_ATTEMPTS="3")
+    line = _refused_once(result)
+    assert len(attempts) == 1, attempts
+    assert line.startswith(
+        f"acrguard: error: {LOCKED}: nothing is listening at the ARM endpoint "
+        f"{endpoint} (ACRGUARD_ARM_ENDPOINT or --arm-endpoint): connection refused"
+    )
+    assert "start it (`python -m emulator" in line
+    assert seeded.requests_for(route="registry") == []
+    adversarial(
+        15,
+        "ACRGUARD_ARM_ENDPOINT with nothing listening",
+        f"one line naming the endpoint and the emulator; exit 1 after {len(attempts)} connection attempt",
+    )
 
 
 @pytest.mark.parametrize("position", ["before", "after"])
@@ -160,4 +222,25 @@ def test_the_function_app_reports_a_bad_setting_by_name(seeded, monkeypatch):
         pytest.raises(SettingsError, match=message),
     ):
         app.on_registry_write(grid_event(write_event(LOCKED)))
+    assert seeded.requests == []
+
+
+def test_in_the_function_app_an_identity_endpoint_with_nothing_listening_is_redelivered(seeded, monkeypatch):
+    """In the Function App (whose identity endpoint is on loopback), nothing listening there is not
+    retried within the invocation, but the event is not lost either: the handler raises a
+    TransientArmError naming the endpoint, so Event Grid redelivers (then dead-letters)."""
+    from engine_helpers import write_event
+    from function_harness import function_app_env, grid_event
+
+    port = refused_port()
+    endpoint = f"http://127.0.0.1:{port}/msi/token"
+    with (
+        function_app_env(monkeypatch, DEMO_POLICY, IDENTITY_ENDPOINT=endpoint) as app,
+        connections_to(port) as attempts,
+        pytest.raises(TransientArmError) as raised,
+    ):
+        app.on_registry_write(grid_event(write_event(LOCKED)))
+    assert isinstance(raised.value, NoCredential)
+    assert f"nothing is listening at the managed-identity endpoint {endpoint}" in str(raised.value)
+    assert len(attempts) == 1
     assert seeded.requests == []

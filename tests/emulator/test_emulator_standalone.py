@@ -110,3 +110,32 @@ def test_standalone_rejects_a_bad_seed(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "'subscription' is required" in result.stderr
+
+
+#: ``python -m emulator`` run where trustme cannot be imported (a pip venv without the dev extra):
+#: a meta path finder refuses it, as if it were not installed.
+_WITHOUT_TRUSTME = """
+import runpy, sys
+class NoTrustme:
+    def find_spec(self, name, path=None, target=None):
+        if name == "trustme" or name.startswith("trustme."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTrustme())
+sys.argv = ["python -m emulator", "--seed", "emulator/seeds/demo.yaml"]
+runpy.run_module("emulator", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_without_the_dev_extra_it_says_which_extra_to_install() -> None:
+    """Without trustme (the dev extra is not installed) `python -m emulator` says how to install it
+    and exits 1, instead of a ModuleNotFoundError traceback."""
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TRUSTME], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: the emulator needs trustme, from the dev extra: run `pip install -e '.[dev]'` "
+        "(or `make`) in the clone"
+    ]
+    assert result.stdout == ""
