@@ -279,6 +279,8 @@ output AZURE_FUNCTION_IDENTITY_ID string = identity.outputs.id
 output AZURE_FUNCTION_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+// The dead-letter account, which infra/management-group.bicep takes as deadLetterStorageAccountId.
+output AZURE_STORAGE_ACCOUNT_ID string = storage.outputs.id
 output DEADLETTER_CONTAINER_URL string = storage.outputs.deadLetterContainerUrl
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsWorkspaceId
