@@ -1,7 +1,7 @@
 """The output samples in docs/CLI.md, produced by running their commands against the emulator.
 
 A sample is a fenced block right after ``<!-- sample: COMMAND -->``. Its first line is
-``$ COMMAND    # exit N; ARM calls: …`` and the rest is the command's stdout, as printed, with
+``$ COMMAND    # exit N; ARM calls: …`` (each part only when not 0) and the rest is the command's stdout, as printed, with
 what changes from run to run normalised (times, durations, random IDs, the temporary directory).
 Each command runs as tests/test_docs_commands.py runs the documented commands: by bash, with the
 document's earlier ``NAME=value`` lines, from a directory that looks like a clone's root, against
@@ -133,9 +133,10 @@ def run(emu: Any, sample: Sample, clone: Path) -> str:
     lists = len(emu.requests_for(method="GET", route="list"))
     gets = len(emu.requests_for(method="GET", route="registry"))
     writes = sum(len(emu.requests_for(method=method)) for method in _WRITES)
-    exit_note = f"exit {result.returncode}; " if result.returncode else ""
-    calls = f"{_count(lists, 'list page')}, {_count(gets, 'GET')}, {_count(writes, 'write')}"
-    header = f"$ {sample.command}    # {exit_note}ARM calls: {calls}"
+    exit_note = f"exit {result.returncode}" if result.returncode else ""
+    calls = f"ARM calls: {_count(lists, 'list page')}, {_count(gets, 'GET')}, {_count(writes, 'write')}"
+    note = "; ".join(part for part in (exit_note, calls if emu.requests else "") if part)
+    header = f"$ {sample.command}" + (f"    # {note}" if note else "")
     return normalise(f"{header}\n{result.stdout}", clone)
 
 
