@@ -270,6 +270,8 @@ module workspaceAccess 'modules/workspace-access.bicep' = [for workspaceId in di
 }]
 
 // azd writes these outputs into .azure/<env>/.env; DEPLOY.md and the hooks read them.
+// The same value azd keeps as AZURE_ENV_NAME; an output too, so `az deployment sub show` has it.
+output AZURE_ENV_NAME string = environmentName
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
