@@ -270,6 +270,8 @@ module workspaceAccess 'modules/workspace-access.bicep' = [for workspaceId in di
 }]
 
 // azd writes these outputs into .azure/<env>/.env; DEPLOY.md and the hooks read them.
+// The same value azd keeps as AZURE_ENV_NAME; an output too, so `az deployment sub show` has it.
+output AZURE_ENV_NAME string = environmentName
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
@@ -279,6 +281,8 @@ output AZURE_FUNCTION_IDENTITY_ID string = identity.outputs.id
 output AZURE_FUNCTION_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+// The dead-letter account, which infra/management-group.bicep takes as deadLetterStorageAccountId.
+output AZURE_STORAGE_ACCOUNT_ID string = storage.outputs.id
 output DEADLETTER_CONTAINER_URL string = storage.outputs.deadLetterContainerUrl
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsWorkspaceId

@@ -16,13 +16,13 @@ targetScope = 'managementGroup'
 @description('azd environment name; part of the role, policy and assignment names.')
 param environmentName string
 
-@description('Principal ID of the ACR Guard function identity (output of main.bicep).')
+@description('Principal ID of the ACR Guard function identity (main.bicep output `AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID`).')
 param principalId string
 
-@description('Resource ID of the Function App that receives the events (output of main.bicep).')
+@description('Resource ID of the Function App that receives the events (main.bicep output `AZURE_FUNCTION_APP_ID`).')
 param functionAppId string
 
-@description('Resource ID of the dead-letter storage account.')
+@description('Resource ID of the dead-letter storage account (main.bicep output `AZURE_STORAGE_ACCOUNT_ID`).')
 param deadLetterStorageAccountId string
 
 @description('Name of the dead-letter blob container.')

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_samples import make_clone, run_as_reader
 from engine_helpers import DEMO_SEED, ROOT
 
 DOCS = ("README.md", "docs/CLI.md")
@@ -111,10 +109,7 @@ COMMANDS = [command for doc in DOCS for command in doc_commands(doc)]
 def clone_dir(tmp_path: Path) -> Path:
     """The repository's top level seen through symlinks: relative paths resolve as in a clone, and
     what a command writes (``> drift.json``) lands in a temp dir, not in the worktree."""
-    for entry in ROOT.iterdir():
-        if entry.name not in (".git", "drift.json"):
-            (tmp_path / entry.name).symlink_to(entry)
-    return tmp_path
+    return make_clone(tmp_path)
 
 
 @pytest.mark.parametrize("doc_command", COMMANDS, ids=[c.id for c in COMMANDS])
@@ -127,20 +122,7 @@ def test_documented_command_exits_with_the_documented_code(
         if shutil.which(program) is None:
             pytest.skip(f"{program} is not installed: {doc_command.command}")
     emu.seed(DEMO_SEED)
-    environment = emu.subprocess_env()
-    for name in ("ACRGUARD_POLICY_FILE", "ACRGUARD_MODE", "AZURE_STORAGE_CONNECTION_STRING"):
-        environment.pop(name, None)  # a reader's shell has only what the emulator's export lines set
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
-    script = "\n".join(["set -o pipefail", *doc_command.assignments, doc_command.command])
-    result = subprocess.run(
-        ["bash", "-c", script],
-        cwd=clone_dir,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_as_reader(emu, clone_dir, [*doc_command.assignments, doc_command.command])
     assert result.returncode == doc_command.exit_code, (
         f"{doc_command.id}: `{doc_command.command}` exited {result.returncode}, the docs say "
         f"{doc_command.exit_code}\n--- stdout\n{result.stdout[-2000:]}\n--- stderr\n{result.stderr[-2000:]}"
