@@ -57,18 +57,23 @@ def test_a_sweep_from_a_directory_without_a_policy_stops_before_any_arm_call(emu
     )
 
 
-@pytest.mark.parametrize("command", ["check", "explain", "sweep", "replay", "validate"])
-def test_no_policy_is_an_error_for_every_command_that_reads_one(emu, tmp_path, monkeypatch, command):
-    """Every policy-reading command, run where there is no policy, fails the same way, with no ARM call."""
-    emu.seed(DEMO_SEED)
-    monkeypatch.chdir(tmp_path)
-    args = {
+def _args(command: str) -> list[str]:
+    """The command line of each command that reads a policy, against the demo seed."""
+    return {
         "check": ["check", rid("contosoprod")],
         "explain": ["explain", rid("contosoprod")],
         "sweep": ["sweep"],
         "replay": ["replay", str(ROOT / "examples" / "events" / "registry-write.eventgrid.json")],
         "validate": ["validate"],
     }[command]
+
+
+@pytest.mark.parametrize("command", ["check", "explain", "sweep", "replay", "validate"])
+def test_no_policy_is_an_error_for_every_command_that_reads_one(emu, tmp_path, monkeypatch, command):
+    """Every policy-reading command, run where there is no policy, fails the same way, with no ARM call."""
+    emu.seed(DEMO_SEED)
+    monkeypatch.chdir(tmp_path)
+    args = _args(command)
     result = invoke(*args, ACRGUARD_POLICY_FILE=None)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "acrguard init" in result.stderr, result.stderr
@@ -95,13 +100,7 @@ def test_every_command_that_reads_a_policy_names_it_on_stderr(
         options += ["--policy", str(policy)]
     elif source == "ACRGUARD_POLICY_FILE":
         env["ACRGUARD_POLICY_FILE"] = str(policy)
-    args = {
-        "check": ["check", rid("contosoprod")],
-        "explain": ["explain", rid("contosoprod")],
-        "sweep": ["sweep"],
-        "replay": ["replay", str(ROOT / "examples" / "events" / "registry-write.eventgrid.json")],
-        "validate": ["validate"],
-    }[command]
+    args = _args(command)
     result = invoke(*options, *args, **env)
     assert result.returncode in (0, 3), result.stdout + result.stderr
     named = [line for line in result.stderr.splitlines() if line.startswith("acrguard: policy ")]
