@@ -38,16 +38,11 @@ app = typer.Typer(
     name="acrguard",
     help="Check, sweep and fix Azure Container Registries against policies.yaml (same engine as the Function App).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help and usage errors (acrguard/cli_help.py says why)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Decide and report, change nothing (exit 3 on drift).")
-]
-
 
 _CTX = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
 _GLOBAL_PARAMS = [
@@ -60,12 +55,36 @@ def _take_globals(kwargs: dict[str, Any]) -> Options:
     return Options(**{name: kwargs.pop(name) for name in GLOBAL_OPTIONS})
 
 
-def _globals(ctx: typer.Context, **kwargs: Any) -> None:
+def _version() -> str:
+    """From the installed package's metadata (pyproject.toml's version), never a second copy."""
+    from importlib.metadata import version
+
+    return f"acrguard {version('acrguard')}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(_version() + "\n")
+        raise typer.Exit()
+
+
+_VERSION = inspect.Parameter(
+    "version",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ],
+)
+
+
+def _globals(ctx: typer.Context, version: bool = False, **kwargs: Any) -> None:
     """The global options given before the command name."""
     ctx.obj = _take_globals(kwargs)
 
 
-_globals.__signature__ = inspect.Signature([_CTX, *_GLOBAL_PARAMS])  # type: ignore[attr-defined]
+_globals.__signature__ = inspect.Signature([_CTX, *_GLOBAL_PARAMS, _VERSION])  # type: ignore[attr-defined]
 app.callback()(_globals)
 
 
@@ -78,7 +97,11 @@ def command(fn: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(fn)
     def wrapper(ctx: typer.Context, **kwargs: Any) -> None:
-        run = Run(fn.__name__, (ctx.obj or Options()).then(_take_globals(kwargs)))
+        try:  # two different --mode values: a usage error before anything runs
+            opts = (ctx.obj or Options()).then(_take_globals(kwargs))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), ctx, param_hint="--mode") from None
+        run = Run(fn.__name__, opts)
         try:
             fn(run, **kwargs)
         except CliError as exc:
@@ -127,7 +150,6 @@ def replay(
             show_envvar=True,
         ),
     ] = None,
-    dry_run: DryRunOpt = False,
 ) -> None:
     """Replay Event Grid events from files, stdin, or a dead-letter container."""
     if dead_letter and files:
@@ -139,9 +161,9 @@ def replay(
             raise typer.BadParameter("give event files, - for stdin, or --dead-letter", param_hint="FILES")
         files = ["-"]
     if dead_letter:
-        cli_replay.replay_dead_letter(run, dead_letter, connection_string, delete_replayed, dry_run)
+        cli_replay.replay_dead_letter(run, dead_letter, connection_string, delete_replayed)
     else:
-        cli_replay.replay_files(run, files or [], dry_run)
+        cli_replay.replay_files(run, files or [])
 
 
 # --- check / explain ----------------------------------------------------------------------------
@@ -175,10 +197,10 @@ def _read(engine: Engine, ref: Any, children: bool = False) -> Any:
 
 
 @command
-def check(run: Run, resource_id: ResourceIdArg, dry_run: DryRunOpt = False) -> None:
+def check(run: Run, resource_id: ResourceIdArg) -> None:
     """Check one registry and fix it (or plan the fix with --dry-run); prints before/after."""
     ref = _registry_ref(resource_id)
-    engine = run.engine(dry_run)
+    engine = run.engine()
     result = engine.process(ref, listed=_read(engine, ref), source="cli")
     item = Item(result.registry, result.outcome, result.records)
     if not run.json:
@@ -247,7 +269,6 @@ def sweep(
             show_default=False,
         ),
     ] = None,
-    dry_run: DryRunOpt = False,
     tenant: Annotated[
         bool,
         typer.Option(
@@ -276,7 +297,7 @@ def sweep(
 
     if sum(map(bool, (subscription, tenant, management_group))) > 1:
         raise typer.BadParameter("give one of --subscription, --tenant or --management-group")
-    engine = run.engine(dry_run)
+    engine = run.engine()
     with _progress() as advance:
         try:
             if tenant or management_group:
@@ -400,6 +421,12 @@ def init(run: Run) -> None:
     if not run.json:
         render.console().print(f"wrote {path}; next: acrguard validate", markup=False)
     run.finish(ExitCode.OK, {}, [{"file": str(path), "written": True}])
+
+
+@app.command(cls=Command)
+def version() -> None:
+    """Print the version (the installed package's), as --version does."""
+    sys.stdout.write(_version() + "\n")
 
 
 @app.command(cls=Command)
