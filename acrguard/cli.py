@@ -316,7 +316,14 @@ def sweep(
             endpoint = urlsplit(run.settings().arm_endpoint)  # scheme and host only: never a path
             raise CliError(str(exc), input=f"{endpoint.scheme}://{endpoint.hostname}/subscriptions") from None
     items = [Item(r.registry, r.outcome, r.records) for r in summary.results]
-    stats = {**summary.counts, "registries": len(items), **summary.details}
+    registries = [i for i in items if not render.is_scope(i.registry)]  # apart: subscriptions not swept
+    scopes = render.counts(i.outcome for i in items if render.is_scope(i.registry))
+    stats = {
+        **render.counts(i.outcome for i in registries),
+        "registries": len(registries),
+        "subscriptions": {outcome: n for outcome, n in scopes.items() if n},
+        **summary.details,
+    }
     if summary.in_transition:  # left unwritten while ARM created, updated or deleted them
         stats["in_transition"] = summary.in_transition
     if fallback := summary.details.get("fallback"):

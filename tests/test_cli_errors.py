@@ -3,6 +3,7 @@ the fix, the right exit code, and no ARM call that cannot succeed. In process, a
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
 
 from acrguard.arm import Arm, TransientArmError
+from acrguard.cli_render import OUTCOMES
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
 
@@ -161,3 +163,16 @@ def test_the_function_app_reports_a_bad_setting_by_name(seeded, monkeypatch):
     ):
         app.on_registry_write(grid_event(write_event(LOCKED)))
     assert seeded.requests == []
+
+
+def test_sweep_counts_registries_and_failed_subscriptions_separately(seeded):
+    """The sweep total counted an unknown subscription as a registry (6 for 5 registries plus the
+    SubscriptionNotFound row): registries and subscriptions that could not be swept are counted apart."""
+    result = invoke("-o", "json", "sweep", "--subscription", UNKNOWN_SUB, "--subscription", SUB_A)
+    summary = json_out(result)["summary"]
+    registries = [i for i in json_out(result)["results"] if "/registries/" in i["registry"]]
+    assert summary["registries"] == len(registries) == sum(summary[o] for o in OUTCOMES)
+    assert summary["subscriptions"] == {"failed": 1}
+    table = invoke("sweep", "--subscription", UNKNOWN_SUB, "--subscription", SUB_A).stdout
+    assert re.search(r"total\s*│\s*(\d+)", table).group(1) == str(len(registries)), table
+    assert re.search(r"subscriptions failed\s*│\s*1\b", table), table
