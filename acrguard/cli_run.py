@@ -57,6 +57,22 @@ def _endpoint(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _choice(kind: type[enum.StrEnum]) -> Any:
+    """A callback that reads one of ``kind``'s values, or says in words which ones there are
+    (typer's own message was pydantic's: "Value error, 'yaml' is not one of 'table', 'json'")."""
+
+    def parse(value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = " or ".join(member.value for member in kind)
+            raise typer.BadParameter(f"must be {allowed}, got {value!r}") from None
+
+    return parse
+
+
 #: name -> (annotation, default): added to every command, and to the app's callback.
 GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
     "policy": (
@@ -68,9 +84,12 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
     ),
     "mode": (
         Annotated[
-            Mode | None,
+            str | None,
             typer.Option(
-                "--mode", help="dry-run forces a dry run; enforce never overrides a dry run stated elsewhere."
+                "--mode",
+                metavar="<dry-run|enforce>",
+                callback=_choice(Mode),
+                help="dry-run forces a dry run; enforce never overrides a dry run stated elsewhere.",
             ),
         ],
         None,
@@ -97,7 +116,16 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
         None,
     ),
     "output": (
-        Annotated[Output | None, typer.Option("--output", "-o", help="table (default) or json.")],
+        Annotated[
+            str | None,
+            typer.Option(
+                "--output",
+                "-o",
+                metavar="<table|json>",
+                callback=_choice(Output),
+                help="table (default) or json.",
+            ),
+        ],
         None,
     ),
     "verbose": (

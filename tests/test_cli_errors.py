@@ -176,3 +176,19 @@ def test_sweep_counts_registries_and_failed_subscriptions_separately(seeded):
     table = invoke("sweep", "--subscription", UNKNOWN_SUB, "--subscription", SUB_A).stdout
     assert re.search(r"total\s*│\s*(\d+)", table).group(1) == str(len(registries)), table
     assert re.search(r"subscriptions failed\s*│\s*1\b", table), table
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("-o", "yaml", "'--output' / '-o': must be table or json, got 'yaml'"),
+        ("--mode", "audit", "'--mode': must be dry-run or enforce, got 'audit'"),
+    ],
+)
+def test_a_bad_choice_names_the_allowed_values_in_words(seeded, option, value, expected):
+    """`-o yaml` answered `Value error, 'yaml' is not one of…` (pydantic's words): the usage error says
+    which values the option takes, in plain words, exit 2."""
+    result = invoke(option, value, "sweep", "--subscription", SUB_A)
+    assert result.returncode == 2
+    assert expected in flat(result.stderr) and "Value error" not in result.stderr, result.stderr
+    assert seeded.requests == []
