@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -212,10 +211,11 @@ class Run:
         verbosity = opts.verbose
         configure_logging(opts.verbose)
 
-    def settings(self) -> Settings:
+    def settings(self, *, environment_mode: bool = False) -> Settings:
+        """The settings with the options applied (``environment_mode``: all but --mode)."""
         from acrguard.settings import Settings, SettingsError
 
-        overrides = self.opts.overrides()
+        overrides = {**self.opts.overrides(), **({"ACRGUARD_MODE": None} if environment_mode else {})}
         try:  # never a policy found elsewhere (a clone's, beside function_app.py): only ./policies.yaml
             return Settings.from_env(overrides, default_policy=Path.cwd() / "policies.yaml")
         except SettingsError as exc:
@@ -241,17 +241,11 @@ class Run:
     def forced_by(self) -> str | None:
         """Which source forces a dry run (--dry-run, --mode, ACRGUARD_MODE), or None. The
         environment's dry-run holds under --mode enforce: `enforce` never upgrades a dry run."""
-        from acrguard.settings import parse_setting
-
         if self.opts.dry_run:
             return "--dry-run"
         if self.opts.mode is Mode.dry_run:
             return "--mode"
-        try:
-            env = parse_setting("ACRGUARD_MODE", os.environ.get("ACRGUARD_MODE") or "enforce")
-        except ValueError as exc:
-            raise CliError(str(exc), [("ACRGUARD_MODE", str(exc))]) from None
-        return "ACRGUARD_MODE" if env == "dry-run" else None
+        return "ACRGUARD_MODE" if self.settings(environment_mode=True).mode == "dry-run" else None
 
     def engine(self) -> Engine:
         from acrguard.policy import PolicyError
