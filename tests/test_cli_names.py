@@ -1,8 +1,8 @@
 """`check` and `explain` by name, as `az acr` users type it: `-n NAME [-g GROUP] [--subscription S]`.
 
 Resolved through the registry list of the scoped subscriptions (the sweep's own path), against the
-emulator with the real SDK. A registry name is unique across Azure ("Registry name must be unique
-within Azure": learn.microsoft.com/azure/container-registry/container-registry-get-started-portal),
+emulator with the real SDK. A registry name is globally unique (Registries - Check Name
+Availability, learn.microsoft.com/en-us/rest/api/containerregistry/registries/check-name-availability),
 so two matches mean different clouds' or emulated data; they are listed, never guessed between.
 """
 
