@@ -38,16 +38,11 @@ app = typer.Typer(
     name="acrguard",
     help="Check, sweep and fix Azure Container Registries against policies.yaml (same engine as the Function App).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help and usage errors (acrguard/cli_help.py says why)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Decide and report, change nothing (exit 3 on drift).")
-]
-
 
 _CTX = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
 _GLOBAL_PARAMS = [
@@ -60,12 +55,36 @@ def _take_globals(kwargs: dict[str, Any]) -> Options:
     return Options(**{name: kwargs.pop(name) for name in GLOBAL_OPTIONS})
 
 
-def _globals(ctx: typer.Context, **kwargs: Any) -> None:
+def _version() -> str:
+    """From the installed package's metadata (pyproject.toml's version), never a second copy."""
+    from importlib.metadata import version
+
+    return f"acrguard {version('acrguard')}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(_version() + "\n")
+        raise typer.Exit()
+
+
+_VERSION = inspect.Parameter(
+    "version",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ],
+)
+
+
+def _globals(ctx: typer.Context, version: bool = False, **kwargs: Any) -> None:
     """The global options given before the command name."""
     ctx.obj = _take_globals(kwargs)
 
 
-_globals.__signature__ = inspect.Signature([_CTX, *_GLOBAL_PARAMS])  # type: ignore[attr-defined]
+_globals.__signature__ = inspect.Signature([_CTX, *_GLOBAL_PARAMS, _VERSION])  # type: ignore[attr-defined]
 app.callback()(_globals)
 
 
@@ -75,10 +94,19 @@ def command(fn: Callable[..., None]) -> Callable[..., None]:
     A :class:`CliError` from ``fn`` becomes one line per problem and exit 1.
     """
     own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "run"]
+    targeted = any(p.name == "target" for p in own)  # fn(run, target): RESOURCE_ID or -n/-g/-s
+    if targeted:
+        own = [q for p in own for q in (_TARGET_PARAMS if p.name == "target" else [p])]
 
     @functools.wraps(fn)
     def wrapper(ctx: typer.Context, **kwargs: Any) -> None:
-        run = Run(fn.__name__, (ctx.obj or Options()).then(_take_globals(kwargs)))
+        try:  # two different --mode values: a usage error before anything runs
+            opts = (ctx.obj or Options()).then(_take_globals(kwargs))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), ctx, param_hint="--mode") from None
+        if targeted:
+            kwargs["target"] = tuple(kwargs.pop(p.name) for p in _TARGET_PARAMS)
+        run = Run(fn.__name__, opts)
         try:
             fn(run, **kwargs)
         except CliError as exc:
@@ -127,7 +155,6 @@ def replay(
             show_envvar=True,
         ),
     ] = None,
-    dry_run: DryRunOpt = False,
 ) -> None:
     """Replay Event Grid events from files, stdin, or a dead-letter container."""
     if dead_letter and files:
@@ -139,25 +166,163 @@ def replay(
             raise typer.BadParameter("give event files, - for stdin, or --dead-letter", param_hint="FILES")
         files = ["-"]
     if dead_letter:
-        cli_replay.replay_dead_letter(run, dead_letter, connection_string, delete_replayed, dry_run)
+        cli_replay.replay_dead_letter(run, dead_letter, connection_string, delete_replayed)
     else:
-        cli_replay.replay_files(run, files or [], dry_run)
+        cli_replay.replay_files(run, files or [])
 
 
 # --- check / explain ----------------------------------------------------------------------------
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
 ResourceIdArg = Annotated[
-    str, typer.Argument(metavar="RESOURCE_ID", help="Registry resource ID.", show_default=False)
+    str | None,
+    typer.Argument(
+        metavar="RESOURCE_ID",
+        help="Registry resource ID (or --name, as az acr takes it).",
+        show_default=False,
+    ),
+]
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name", "-n", metavar="NAME", help="Registry name, instead of RESOURCE_ID.", show_default=False
+    ),
+]
+GroupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resource-group",
+        "-g",
+        metavar="GROUP",
+        help="Its resource group (with --name).",
+        show_default=False,
+    ),
 ]
 
 
-def _registry_ref(resource_id: str) -> Any:
+def _subscription_id(value: str | None) -> str | None:
+    if value is not None and not _GUID.match(value):
+        raise typer.BadParameter(
+            f"{value!r} is not a subscription ID (a GUID: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+        )
+    return value.lower() if value else None
+
+
+SubscriptionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--subscription",
+        "-s",
+        metavar="GUID",
+        callback=_subscription_id,
+        help="Its subscription (with --name). Default: the policy's scope, else every visible one.",
+        show_default=False,
+    ),
+]
+#: RESOURCE_ID, -n, -g, -s: the parameters a ``target`` stands for (``@command`` puts them in its place).
+_TARGET_PARAMS = [
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation)
+    for name, annotation in (
+        ("resource_id", ResourceIdArg),
+        ("name", NameOpt),
+        ("resource_group", GroupOpt),
+        ("subscription", SubscriptionOpt),
+    )
+]
+Target = tuple[str | None, str | None, str | None, str | None]  # (resource ID, name, group, subscription)
+_NAME_CHARS = re.compile(r"^[A-Za-z0-9]{1,50}$")  # alphanumerics: how ACR names are written
+
+
+def _id_form(name: str, subscription: str = "<subscription>", group: str = "<group>") -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.ContainerRegistry/registries/{name}"
+
+
+def _registry_ref(
+    resource_id: str | None, name: str | None, group: str | None, subscription: str | None
+) -> Any:
+    """The registry when the command line names it fully (a resource ID, or -n with -g and
+    --subscription), None when a name is to be looked up; a usage error, before any ARM call, else."""
+    from acrguard.resource_ids import RegistryRef
+
+    if resource_id and name:
+        raise typer.BadParameter("give RESOURCE_ID or --name, not both", param_hint="RESOURCE_ID")
+    if name and not (group and subscription):
+        return None  # looked up by name once there is an engine
+    if name:
+        resource_id = _id_form(name, str(subscription), str(group))
+    elif group or subscription:
+        raise typer.BadParameter("-g and --subscription go with -n NAME", param_hint="--name")
+    shown = (resource_id or "").strip()
+    hint = shown if _NAME_CHARS.match(shown) else "NAME"
+    form = f"write {_id_form(hint)}, or -n {hint} [-g GROUP] [--subscription GUID] as az acr takes it"
+    if not shown:
+        raise typer.BadParameter(f"which registry? {form}", param_hint="RESOURCE_ID")
+    try:
+        return RegistryRef.parse(shown)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; {form}", param_hint="--name" if name else "RESOURCE_ID") from None
+
+
+def _target(
+    run: Run, resource_id: str | None, name: str | None, group: str | None, subscription: str | None
+) -> tuple[Engine, Any]:
+    """The engine and the registry the command line names: usage errors first, then the lookup."""
+    ref = _registry_ref(resource_id, name, group, subscription)
+    engine = run.engine()
+    return engine, ref or _by_name(engine, name or "", group, subscription)
+
+
+def _by_name(engine: Engine, name: str, group: str | None, subscription: str | None) -> Any:
+    """The one registry called ``name`` (in ``group``) in the scoped subscriptions' registry lists
+    (the sweep's path). ACR names are unique across Azure, but two matches (emulated, or another
+    cloud's data) are listed, never guessed between."""
+    from acrguard.arm import ArmError
     from acrguard.resource_ids import RegistryRef
 
     try:
-        return RegistryRef.parse(resource_id)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="RESOURCE_ID") from None
+        subs = (
+            [subscription]
+            if subscription
+            else list(engine.policy.subscriptions or engine.arm.list_subscriptions())
+        )
+        scoped = [
+            s
+            for s in subs
+            if engine.policy.scope_reason(RegistryRef(s.lower(), "scope-check", "scopecheck")) is None
+        ]
+        found = []
+        for sub in scoped:
+            for registry in engine.arm.list_registries(sub):
+                try:
+                    ref = RegistryRef.parse(registry.id)
+                except ValueError:
+                    continue
+                if ref.name.lower() == name.lower() and (
+                    not group or ref.resource_group.lower() == group.lower()
+                ):
+                    found.append(ref)
+    except ArmError as exc:
+        raise CliError(str(exc), input=name) from None
+    if len(found) == 1:
+        return found[0]
+    where = (f" in resource group {group}" if group else "") + (
+        f" in subscription {', '.join(scoped)}" if len(scoped) == 1 else f" in {len(scoped)} subscriptions"
+    )
+    if not found:
+        outside = (
+            f" ({len(subs) - len(scoped)} out of the policy's scope not searched)"
+            if len(scoped) < len(subs)
+            else ""
+        )
+        raise CliError(
+            f"no registry named {name}{where}{outside}; give its resource ID: {_id_form(name)}", input=name
+        )
+    listed = ", ".join(ref.resource_id for ref in found)
+    raise CliError(
+        f"{len(found)} registries named {name}{where}: {listed}; pick one with -g GROUP and --subscription GUID",
+        input=name,
+    )
 
 
 def _read(engine: Engine, ref: Any, children: bool = False) -> Any:
@@ -175,10 +340,9 @@ def _read(engine: Engine, ref: Any, children: bool = False) -> Any:
 
 
 @command
-def check(run: Run, resource_id: ResourceIdArg, dry_run: DryRunOpt = False) -> None:
+def check(run: Run, target: Target) -> None:
     """Check one registry and fix it (or plan the fix with --dry-run); prints before/after."""
-    ref = _registry_ref(resource_id)
-    engine = run.engine(dry_run)
+    engine, ref = _target(run, *target)
     result = engine.process(ref, listed=_read(engine, ref), source="cli")
     item = Item(result.registry, result.outcome, result.records)
     if not run.json:
@@ -188,12 +352,11 @@ def check(run: Run, resource_id: ResourceIdArg, dry_run: DryRunOpt = False) -> N
 
 
 @command
-def explain(run: Run, resource_id: ResourceIdArg) -> None:
+def explain(run: Run, target: Target) -> None:
     """Which rules apply to a registry, and why (scope, exemptions, the override that won). Never writes."""
     from acrguard.explain import explain as explain_registry
 
-    ref = _registry_ref(resource_id)
-    engine = run.engine()
+    engine, ref = _target(run, *target)
     explanation = explain_registry(engine.policy, ref, *_read(engine, ref, children=True)).to_dict()
     if not run.json:
         out = render.console()
@@ -210,16 +373,9 @@ def explain(run: Run, resource_id: ResourceIdArg) -> None:
 
 # --- sweep --------------------------------------------------------------------------------------
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-
 
 def _subscriptions(values: list[str] | None) -> list[str] | None:
-    for value in values or []:
-        if not _GUID.match(value):
-            raise typer.BadParameter(
-                f"{value!r} is not a subscription ID (a GUID: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
-            )
-    return [v.lower() for v in values] if values else None
+    return [_subscription_id(v) for v in values] if values else None  # type: ignore[misc]
 
 
 @command
@@ -247,7 +403,6 @@ def sweep(
             show_default=False,
         ),
     ] = None,
-    dry_run: DryRunOpt = False,
     tenant: Annotated[
         bool,
         typer.Option(
@@ -276,7 +431,7 @@ def sweep(
 
     if sum(map(bool, (subscription, tenant, management_group))) > 1:
         raise typer.BadParameter("give one of --subscription, --tenant or --management-group")
-    engine = run.engine(dry_run)
+    engine = run.engine()
     with _progress() as advance:
         try:
             if tenant or management_group:
@@ -295,7 +450,14 @@ def sweep(
             endpoint = urlsplit(run.settings().arm_endpoint)  # scheme and host only: never a path
             raise CliError(str(exc), input=f"{endpoint.scheme}://{endpoint.hostname}/subscriptions") from None
     items = [Item(r.registry, r.outcome, r.records) for r in summary.results]
-    stats = {**summary.counts, "registries": len(items), **summary.details}
+    registries = [i for i in items if not render.is_scope(i.registry)]  # apart: subscriptions not swept
+    scopes = render.counts(i.outcome for i in items if render.is_scope(i.registry))
+    stats = {
+        **render.counts(i.outcome for i in registries),
+        "registries": len(registries),
+        "subscriptions": {outcome: n for outcome, n in scopes.items() if n},
+        **summary.details,
+    }
     if summary.in_transition:  # left unwritten while ARM created, updated or deleted them
         stats["in_transition"] = summary.in_transition
     if fallback := summary.details.get("fallback"):
@@ -400,6 +562,12 @@ def init(run: Run) -> None:
     if not run.json:
         render.console().print(f"wrote {path}; next: acrguard validate", markup=False)
     run.finish(ExitCode.OK, {}, [{"file": str(path), "written": True}])
+
+
+@app.command(cls=Command)
+def version() -> None:
+    """Print the version (the installed package's), as --version does."""
+    sys.stdout.write(_version() + "\n")
 
 
 @app.command(cls=Command)

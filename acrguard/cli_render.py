@@ -164,26 +164,44 @@ def check_table(item: Item) -> Table:
     return table
 
 
+FINDINGS = ("applied", "planned", "flagged", "failed")  # what a sweep table lists, record by record
+
+
+def is_scope(registry: str | None) -> bool:
+    """A sweep row about a subscription that was not swept (``/subscriptions/<id>``), not a registry."""
+    return bool(registry) and "/providers/" not in registry.lower()
+
+
+def _findings(item: Item) -> list[tuple[str, str, str]]:
+    """(rule, outcome, reason) of every record worth a person's eye; a failure with no rule is one row."""
+    rows = [(r.rule or "-", r.outcome, r.reason) for r in item.records if r.outcome in FINDINGS]
+    return rows or [("-", item.outcome, item.detail)]
+
+
 def sweep_tables(items: Sequence[Item], summary: dict[str, Any]) -> list[Table]:
+    """The findings, one row per rule (a registry with several findings has several rows, its name
+    on the first), then the summary."""
     tables = []
-    attention = [i for i in items if i.outcome in ("applied", "planned", "flagged", "failed")]
+    attention = [i for i in items if i.outcome in FINDINGS]
     if attention:
         table = Table(title="Registries with drift or errors")
-        for name in ("registry", "outcome", "rules", "detail"):
+        for name in ("registry", "rule", "outcome", "reason"):
             table.add_column(name, overflow="fold")
         for item in attention[:MAX_TABLE_ROWS]:
-            rules = sorted({r.rule for r in item.records if r.rule and r.outcome == item.outcome})
-            _add_row(
-                table, _short_registry(item.registry), _outcome(item.outcome), ", ".join(rules), item.detail
-            )
+            name = f"subscription {item.registry.rsplit('/', 1)[-1]}" if is_scope(item.registry) else None
+            for n, (rule, outcome, reason) in enumerate(_findings(item)):
+                label = (name or _short_registry(item.registry)) if n == 0 else ""
+                _add_row(table, label, rule, _outcome(outcome), reason)
         if len(attention) > MAX_TABLE_ROWS:
-            table.caption = f"{len(attention) - MAX_TABLE_ROWS} more rows: use --output json"
+            table.caption = f"{len(attention) - MAX_TABLE_ROWS} more registries: use --output json"
         tables.append(table)
     tables.append(summary_table(summary))
     return tables
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
+    """Registries by outcome, then (apart, never in the registries' total) the subscriptions that
+    could not be swept or were out of scope."""
     table = Table(title="Summary")
     table.add_column("outcome")
     table.add_column("registries", justify="right")
@@ -194,6 +212,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
         )
     table.add_section()
     _add_row(table, "total", str(sum(summary[o] for o in OUTCOMES)))
+    scopes = summary.get("subscriptions") or {}
+    if scopes:
+        table.add_section()
+        for outcome, count in scopes.items():
+            _add_row(table, Text.assemble("subscriptions ", _outcome(outcome)), str(count))
     return table
 
 

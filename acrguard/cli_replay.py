@@ -86,7 +86,7 @@ def read_events(name: str, content: bytes) -> list[Any]:
     return payload
 
 
-def replay_files(run: Run, files: list[str], dry_run: bool) -> None:
+def replay_files(run: Run, files: list[str]) -> None:
     inputs: list[tuple[str, list[Any]]] = []
     for name in files:
         label = "<stdin>" if name == "-" else name
@@ -95,7 +95,7 @@ def replay_files(run: Run, files: list[str], dry_run: bool) -> None:
         except OSError as exc:
             raise CliError(f"cannot read: {exc.strerror or exc}", input=label) from None
         inputs.append((label, read_events(label, content)))  # every input is checked before any ARM call
-    engine = run.engine(dry_run)
+    engine = run.engine()
     collector = _Collector()
     engine.audit.add_listener(collector)
     items: list[Item] = []
@@ -105,9 +105,7 @@ def replay_files(run: Run, files: list[str], dry_run: bool) -> None:
     _finish_replay(run, items, {})
 
 
-def replay_dead_letter(
-    run: Run, url: str, connection_string: str | None, delete: bool, dry_run: bool
-) -> None:
+def replay_dead_letter(run: Run, url: str, connection_string: str | None, delete: bool) -> None:
     from azure.core.exceptions import AzureError
 
     from acrguard import deadletter
@@ -117,7 +115,7 @@ def replay_dead_letter(
         client = deadletter.container_client(location, connection_string)
     except ValueError as exc:
         raise CliError(str(exc), input="--dead-letter") from None
-    engine = run.engine(dry_run)
+    engine = run.engine()
     collector = _Collector()
     engine.audit.add_listener(collector)
     items: list[Item] = []

@@ -2,8 +2,10 @@
 
 The global options are declared once (:data:`GLOBAL_OPTIONS`) and accepted before or after the
 command name. Precedence: the command line beats the environment, and of two given values the one
-after the command wins. They reach the engine as a :class:`~acrguard.settings.Settings` built
-from the environment plus these overrides; ``os.environ`` is never rewritten.
+after the command wins; except the mode, where a dry run from any source wins (``--dry-run``,
+``--mode dry-run``, ``ACRGUARD_MODE=dry-run``) and two different ``--mode`` values are a usage
+error. They reach the engine as a :class:`~acrguard.settings.Settings` built from the environment
+plus these overrides; ``os.environ`` is never rewritten.
 """
 
 from __future__ import annotations
@@ -54,6 +56,22 @@ def _endpoint(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _choice(kind: type[enum.StrEnum]) -> Any:
+    """A callback that reads one of ``kind``'s values, or says in words which ones there are
+    (typer's own message was pydantic's: "Value error, 'yaml' is not one of 'table', 'json'")."""
+
+    def parse(value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = " or ".join(member.value for member in kind)
+            raise typer.BadParameter(f"must be {allowed}, got {value!r}") from None
+
+    return parse
+
+
 #: name -> (annotation, default): added to every command, and to the app's callback.
 GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
     "policy": (
@@ -65,9 +83,24 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
     ),
     "mode": (
         Annotated[
-            Mode | None, typer.Option("--mode", help="Override the policy's mode (beats ACRGUARD_MODE).")
+            str | None,
+            typer.Option(
+                "--mode",
+                metavar="<dry-run|enforce>",
+                callback=_choice(Mode),
+                help="dry-run forces a dry run; enforce never overrides a dry run stated elsewhere.",
+            ),
         ],
         None,
+    ),
+    "dry_run": (
+        Annotated[
+            bool,
+            typer.Option(
+                "--dry-run", help="Decide and report, change nothing (exit 3 on drift); wins over --mode."
+            ),
+        ],
+        False,
     ),
     "arm_endpoint": (
         Annotated[
@@ -82,7 +115,16 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
         None,
     ),
     "output": (
-        Annotated[Output | None, typer.Option("--output", "-o", help="table (default) or json.")],
+        Annotated[
+            str | None,
+            typer.Option(
+                "--output",
+                "-o",
+                metavar="<table|json>",
+                callback=_choice(Output),
+                help="table (default) or json.",
+            ),
+        ],
         None,
     ),
     "verbose": (
@@ -114,13 +156,20 @@ class Options:
 
     policy: Path | None = None
     mode: Mode | None = None
+    dry_run: bool = False
     arm_endpoint: str | None = None
     output: Output | None = None
     verbose: int = 0
 
     def then(self, later: Options) -> Options:
         """These options (before the command) followed by ``later`` (after it): a later value wins,
-        and -v counts add up."""
+        -v counts add up, --dry-run in either place holds. Two different modes: ValueError (a
+        usage error: which one the user meant is a guess, and a wrong guess writes)."""
+        if self.mode and later.mode and self.mode != later.mode:
+            raise ValueError(
+                f"--mode {self.mode} before the command and --mode {later.mode} after it: give one"
+                " (a dry run from any source wins: --dry-run, --mode dry-run, ACRGUARD_MODE=dry-run)"
+            )
         merged = {f.name: getattr(later, f.name) or getattr(self, f.name) for f in fields(self)}
         return Options(**{**merged, "verbose": self.verbose + later.verbose})
 
@@ -162,10 +211,11 @@ class Run:
         verbosity = opts.verbose
         configure_logging(opts.verbose)
 
-    def settings(self) -> Settings:
+    def settings(self, *, environment_mode: bool = False) -> Settings:
+        """The settings with the options applied (``environment_mode``: all but --mode)."""
         from acrguard.settings import Settings, SettingsError
 
-        overrides = self.opts.overrides()
+        overrides = {**self.opts.overrides(), **({"ACRGUARD_MODE": None} if environment_mode else {})}
         try:  # never a policy found elsewhere (a clone's, beside function_app.py): only ./policies.yaml
             return Settings.from_env(overrides, default_policy=Path.cwd() / "policies.yaml")
         except SettingsError as exc:
@@ -188,14 +238,24 @@ class Run:
         """One stderr line naming the policy read and where its name came from (never on stdout)."""
         sys.stderr.write(f"acrguard: policy {path.absolute()} (from {source})\n")
 
-    def engine(self, dry_run: bool = False) -> Engine:
+    def forced_by(self) -> str | None:
+        """Which source forces a dry run (--dry-run, --mode, ACRGUARD_MODE), or None. The
+        environment's dry-run holds under --mode enforce: `enforce` never upgrades a dry run."""
+        if self.opts.dry_run:
+            return "--dry-run"
+        if self.opts.mode is Mode.dry_run:
+            return "--mode"
+        return "ACRGUARD_MODE" if self.settings(environment_mode=True).mode == "dry-run" else None
+
+    def engine(self) -> Engine:
         from acrguard.policy import PolicyError
         from acrguard.runtime import build_engine
 
         settings = self.policy_settings()
+        forced = self.forced_by()
         try:
-            source = "--dry-run" if dry_run else "--mode" if self.opts.mode else "ACRGUARD_MODE"
-            engine = build_engine(settings, "dry-run" if dry_run else None, source)
+            source = forced or ("--mode" if self.opts.mode else "ACRGUARD_MODE")
+            engine = build_engine(settings, "dry-run" if forced else None, source)
         except PolicyError as exc:
             problems = [(exc.file, f"{path or '<root>'}: {reason}") for path, reason in exc.problems]
             raise CliError("invalid policy", problems) from None

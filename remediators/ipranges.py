@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import reprlib
 from functools import lru_cache
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
 _PRIVATE = "a client arrives at ACR's public endpoint from its public address (NAT), never from this one"
 _NAT = "a carrier translates it to a public address before the client reaches Azure"
@@ -93,14 +93,31 @@ def parse(value: str) -> IPv4Network:
         raise InvalidRange(f"{shown(value)} is not an IPv4 address or CIDR range") from None
     if network.version != 4:
         raise InvalidRange(f"{shown(value)} is IPv6; ACR's firewall accepts IPv4 only")
-    if network.network_address != ipaddress.ip_interface(value.strip()).ip:
-        raise InvalidRange(f"{shown(value)} has host bits set; did you mean {network}?")
+    address = ipaddress.ip_interface(value.strip()).ip
+    if network.network_address != address:
+        raise InvalidRange(f"{shown(value)} has host bits set; {_host_bits_fix(address, network)}")
     if value not in (str(network), canonical(network)):  # type: ignore[arg-type]
         raise InvalidRange(
             f"{shown(value)} is not written as ACR documents it (an IPv4 address or address/prefix); "
             f"write {canonical(network)!r}"  # type: ignore[arg-type]
         )
     return network  # type: ignore[return-value]
+
+
+def _host_bits_fix(address: IPv4Address, network: IPv4Network) -> str:
+    """The narrowest fix first: the block that starts at the address as written (what a person who
+    typed ``203.0.113.0/8`` most likely meant: its /24; one address for ``20.1.2.5/24``), then the
+    network at the prefix written, with how many times wider it is: never a silent widening."""
+    trailing_zeros = (int(address) & -int(address)).bit_length() - 1 if int(address) else 32
+    narrow = IPv4Network(f"{address}/{32 - trailing_zeros}")
+    size = (
+        "one address" if narrow.num_addresses == 1 else f"{narrow.num_addresses:,} addresses from {address}"
+    )
+    factor = network.num_addresses // narrow.num_addresses
+    return (
+        f"did you mean {canonical(narrow)} ({size}), or {network} ({network.num_addresses:,} addresses, "
+        f"{factor:,} times as many: the whole /{network.prefixlen} around it)?"
+    )
 
 
 @lru_cache(maxsize=4096)  # pure, and called a dozen times per firewall evaluation

@@ -143,3 +143,28 @@ def test_json_output_is_clean_json_even_with_audit_lines(seeded):
     result = run_cli(seeded, "-o", "json", "-v", "check", LOCKED)
     json.loads(result.stdout)  # audit lines go to stderr
     assert '"outcome"' in result.stderr
+
+
+def test_sweep_table_shows_every_finding_of_every_registry(seeded):
+    """A registry row showed one rule; its other rules' findings (`firewall_unavailable: flagged`)
+    were only in the JSON. Every finding (applied, planned, flagged or failed record) has a row of its
+    own in the table, under its registry, with its rule and outcome."""
+    args = ("sweep", "--dry-run", "--subscription", SUB_A, "--subscription", SUB_B)
+    document = json_out(invoke("-o", "json", *args))
+    expected = {
+        (item["registry"].rsplit("/", 1)[-1], record["rule"], record["outcome"])
+        for item in document["results"]
+        for record in item["records"]
+        if record["outcome"] in ("applied", "planned", "flagged", "failed")
+    }
+    assert ("contosostd", "firewall_unavailable", "flagged") in expected  # the one the table hid
+    shown, registry = set(), None
+    findings_table = invoke(*args).stdout.split("Summary")[0]
+    for line in findings_table.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        registry = cells[0].split()[0] if cells[0] else registry  # named once, on its first row
+        if cells[1]:  # a wrapped reason continues with an empty rule cell
+            shown.add((registry, cells[1], cells[2]))
+    assert shown == expected

@@ -4,6 +4,7 @@ the fix, the right exit code, and no ARM call that cannot succeed. In process, a
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
 
 from acrguard.arm import Arm, NoCredential, NothingListening, TransientArmError
+from acrguard.cli_render import OUTCOMES
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
 
@@ -243,4 +245,32 @@ def test_in_the_function_app_an_identity_endpoint_with_nothing_listening_is_rede
     assert isinstance(raised.value, NoCredential)
     assert f"nothing is listening at the managed-identity endpoint {endpoint}" in str(raised.value)
     assert len(attempts) == 1
+
+
+def test_sweep_counts_registries_and_failed_subscriptions_separately(seeded):
+    """The sweep total counted an unknown subscription as a registry (6 for 5 registries plus the
+    SubscriptionNotFound row): registries and subscriptions that could not be swept are counted apart."""
+    result = invoke("-o", "json", "sweep", "--subscription", UNKNOWN_SUB, "--subscription", SUB_A)
+    summary = json_out(result)["summary"]
+    registries = [i for i in json_out(result)["results"] if "/registries/" in i["registry"]]
+    assert summary["registries"] == len(registries) == sum(summary[o] for o in OUTCOMES)
+    assert summary["subscriptions"] == {"failed": 1}
+    table = invoke("sweep", "--subscription", UNKNOWN_SUB, "--subscription", SUB_A).stdout
+    assert re.search(r"total\s*│\s*(\d+)", table).group(1) == str(len(registries)), table
+    assert re.search(r"subscriptions failed\s*│\s*1\b", table), table
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("-o", "yaml", "'--output' / '-o': must be table or json, got 'yaml'"),
+        ("--mode", "audit", "'--mode': must be dry-run or enforce, got 'audit'"),
+    ],
+)
+def test_a_bad_choice_names_the_allowed_values_in_words(seeded, option, value, expected):
+    """`-o yaml` answered `Value error, 'yaml' is not one of…` (pydantic's words): the usage error says
+    which values the option takes, in plain words, exit 2."""
+    result = invoke(option, value, "sweep", "--subscription", SUB_A)
+    assert result.returncode == 2
+    assert expected in flat(result.stderr) and "Value error" not in result.stderr, result.stderr
     assert seeded.requests == []

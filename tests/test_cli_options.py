@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import invoke, json_out, writes
+from cli_helpers import flat, invoke, json_out, writes
 from engine_helpers import DEMO_POLICY, SUB_A, SUB_B, rid, write_event
 from reliability import adversarial
 
@@ -45,16 +45,24 @@ def test_mode_flag_beats_acrguard_mode(seeded, position, env_set):
 
 
 @POSITIONS
-@ENV_SET
-def test_mode_enforce_flag_beats_acrguard_mode_dry_run(seeded, position, env_set):
-    """Issue 17 item 1: the other way round, --mode enforce beats ACRGUARD_MODE=dry-run."""
-    env = {"ACRGUARD_MODE": "dry-run" if env_set else None}
+def test_mode_enforce_flag_never_overrides_acrguard_mode_dry_run(seeded, position):
+    """`ACRGUARD_MODE=dry-run acrguard check $REG --mode enforce` is a dry run: dry-run from any
+    source wins, the environment included (it applied the fix)."""
     result = invoke(
-        *placed(position, ["--mode", "enforce"], ["-o", "json", "check", rid("contosostd")]), **env
+        *placed(position, ["--mode", "enforce"], ["-o", "json", "check", rid("contosostd")]),
+        ACRGUARD_MODE="dry-run",
     )
-    assert result.returncode == 3, (
-        result.stderr
-    )  # 3: the Standard SKU's missing firewall is flagged (firewall_unavailable)
+    assert result.returncode == 3, result.stderr
+    assert {r["outcome"] for r in json_out(result)["results"][0]["records"]} >= {"planned"}
+    assert writes(seeded) == []
+    adversarial(1, f"ACRGUARD_MODE=dry-run with --mode enforce {position} the command", "planned, 0 writes")
+
+
+@POSITIONS
+def test_mode_enforce_flag_writes_when_nothing_says_dry_run(seeded, position):
+    """--mode enforce over ACRGUARD_MODE unset lets the rules write (the fix is applied)."""
+    result = invoke(*placed(position, ["--mode", "enforce"], ["-o", "json", "check", rid("contosostd")]))
+    assert result.returncode == 3, result.stderr  # 3: the Standard SKU's missing firewall is flagged
     assert [w.resource_id.lower() for w in writes(seeded)] == [rid("contosostd").lower()]
 
 
@@ -112,11 +120,34 @@ def test_verbose_option_in_either_position(seeded, position):
     assert '"outcome":"compliant"' in result.stderr.replace(" ", "")
 
 
-def test_given_before_and_after_the_command_the_later_one_wins(seeded):
-    """Issue 17 item 1: `acrguard --mode enforce sweep --mode dry-run` is a dry run (the later, nearer one)."""
-    result = invoke("--mode", "enforce", "-o", "json", *SWEEP, "--mode", "dry-run")
+@pytest.mark.parametrize("before,after", [("dry-run", "enforce"), ("enforce", "dry-run")])
+def test_two_different_modes_on_one_command_line_are_a_usage_error(seeded, before, after):
+    """`acrguard --mode dry-run check $REG --mode enforce` applied the fix: two different --mode
+    values on one command line are a usage error (exit 2, saying so), and nothing is written."""
+    result = invoke("--mode", before, "check", PROD, "--mode", after)
+    assert result.returncode == 2, result.stderr
+    assert f"--mode {before} before the command and --mode {after} after it" in flat(result.stderr)
+    assert writes(seeded) == []
+    assert seeded.requests_for(route="registry") == []
+    adversarial(1, f"`--mode {before} check $REG --mode {after}`", "usage error, exit 2, 0 writes")
+
+
+def test_the_same_mode_twice_is_accepted(seeded):
+    """`--mode dry-run check $REG --mode dry-run` says the same thing twice: a dry run, not an error."""
+    result = invoke("--mode", "dry-run", "-o", "json", "check", PROD, "--mode", "dry-run")
     assert result.returncode == 3, result.stderr
     assert writes(seeded) == []
+
+
+@pytest.mark.parametrize("command", [["check", PROD], SWEEP])
+def test_dry_run_before_the_command_is_a_dry_run(seeded, command):
+    """`acrguard --dry-run sweep` answered `No such option`: --dry-run is global like --mode, and a
+    dry run wherever it stands (also over --mode enforce)."""
+    result = invoke("--dry-run", "-o", "json", *command, "--mode", "enforce")
+    assert result.returncode == 3, result.stderr
+    assert json_out(result)["mode"] == "dry-run"
+    assert writes(seeded) == []
+    adversarial(1, f"`acrguard --dry-run {command[0]} ... --mode enforce`", "planned, exit 3, 0 writes")
 
 
 # --- a dry-run from any source never writes, on every entry point ----------------------------------

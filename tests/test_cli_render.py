@@ -51,7 +51,7 @@ def test_help_names_flags_and_arguments_the_way_a_person_types_them(command):
 
 def test_help_shows_each_usage_line_and_argument_as_typed():
     """Issue 12 item 4: the usage pieces and argument rows, one command each kind."""
-    assert "Usage: acrguard check [OPTIONS] RESOURCE_ID\n" in invoke("check", "-h").stdout
+    assert "Usage: acrguard check [OPTIONS] [RESOURCE_ID]\n" in invoke("check", "-h").stdout  # or -n NAME
     assert "Usage: acrguard validate [OPTIONS] [POLICY]\n" in invoke("validate", "-h").stdout
     replay = invoke("replay", "-h").stdout
     assert "Usage: acrguard replay [OPTIONS] [FILES]...\n" in replay

@@ -59,6 +59,9 @@ def test_pip_install_of_a_clone_gives_a_working_cli(tmp_path: Path) -> None:
     work.mkdir()
     helped = _run(acrguard, "--help", cwd=work, env=env)
     assert helped.returncode == 0 and "init" in helped.stdout and "schema" in helped.stdout, helped.stderr
+    assert "--install-completion" in helped.stdout  # tab completion, installable from the wheel
+    versioned = _run(acrguard, "--version", cwd=work, env=env)  # from the wheel's metadata
+    assert versioned.returncode == 0 and versioned.stdout.startswith("acrguard "), versioned.stderr
 
     missing = _run(acrguard, "validate", cwd=work, env=env)
     assert missing.returncode == 1

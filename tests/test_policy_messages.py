@@ -105,3 +105,23 @@ def test_the_report_prints_one_problem_per_line():
         "rules.network_rules.allowed_ips[0]",
         "rules.network_rules.allowed_ips[1]",
     ], lines
+
+
+@pytest.mark.parametrize(
+    ("entry", "narrow", "wide"),
+    [
+        ("203.0.113.0/8", "203.0.113.0/24 (256 addresses", "203.0.0.0/8 (16,777,216 addresses, 65,536 times"),
+        ("20.1.2.5/24", "20.1.2.5 (one address", "20.1.2.0/24 (256 addresses, 256 times"),
+        ("198.51.100.64/25", "198.51.100.64/26 (64 addresses", "198.51.100.0/25 (128 addresses, 2 times"),
+    ],
+)
+def test_an_entry_with_host_bits_gets_the_narrowest_fix_first_and_the_widening_said(entry, narrow, wide):
+    """`203.0.113.0/8` got `did you mean 203.0.0.0/8?`, a range 65,536 times wider than the /24 the
+    address names. The narrowest range that starts at the address written comes first; the network
+    at the prefix written comes second, with how much it widens."""
+    ((path, reason),) = problems(
+        f"version: 1\nrules: {{network_rules: {{allowed_ips: ['{entry}'], min_prefix_length: 8}}}}\n"
+    )
+    assert path == "rules.network_rules.allowed_ips[0]"
+    assert f"did you mean {narrow}" in reason and f"or {wide}" in reason, reason
+    assert reason.index(narrow) < reason.index(wide)
