@@ -264,13 +264,19 @@ class Engine:
                 emit("planned", d, d.evaluation.reason, after=d.evaluation.after, sku=decided.sku)
             else:
                 emit(d.outcome, d, d.evaluation.reason, sku=decided.sku)
+        unsettled: Unsettled | None = None
         if decided.conflict:
             for d in decided.to_fix:
                 emit("failed", d, decided.conflict, after=d.evaluation.after, sku=decided.sku)
         elif decided.to_fix:
-            self._write(ref, registry, decided, emit, children)
+            try:
+                self._write(ref, registry, decided, emit, children)
+            except Unsettled as exc:  # only the IP rule list waits: a child's fix replaces no list
+                unsettled = exc
         for d in decided.child_fixes:
             write_children(self.policy, self.arm, ref, registry, d, children, emit, decided.sku)
+        if unsettled is not None:
+            raise unsettled
 
     def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit, children: Children) -> None:
         """Fix what ``first`` found: what replaces no list at once, the IP rule list once it is quiet.
