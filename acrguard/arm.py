@@ -162,7 +162,7 @@ class Arm:
         client with a pool of its own cost a TCP and TLS handshake per subscription, 1,000 of them
         in a sweep of 1,000 subscriptions. Called with ``_lock`` held."""
         if self._transport is None:
-            self._transport = _deadline_transport(
+            self._transport = deadline_transport(
                 self.clock,
                 connection_timeout=min(10.0, self.settings.http_timeout_s),
                 read_timeout=self.settings.http_timeout_s,
@@ -424,7 +424,7 @@ def _describe(exc: BaseException | None) -> str:
     return f"{' '.join(parts)}: {message}" if parts else f"{type(exc).__name__}: {message}"
 
 
-def _deadline_transport(clock: Clock, **kwargs: Any) -> Any:
+def deadline_transport(clock: Clock, **kwargs: Any) -> Any:
     """The shared HTTP transport, with each request's timeouts capped at what is left of the
     invocation's deadline: a request hanging at the deadline cannot carry the invocation past it.
     (Built here, not at import: azure-core's transport loads only when a client is made.)"""

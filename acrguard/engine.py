@@ -264,13 +264,24 @@ class Engine:
                 emit("planned", d, d.evaluation.reason, after=d.evaluation.after, sku=decided.sku)
             else:
                 emit(d.outcome, d, d.evaluation.reason, sku=decided.sku)
+        # Each write is tried and recorded even when another was put off or failed transiently (the
+        # list's deferral; a child is a resource of its own); the first such error is then raised.
+        errors: list[TransientArmError] = []
         if decided.conflict:
             for d in decided.to_fix:
                 emit("failed", d, decided.conflict, after=d.evaluation.after, sku=decided.sku)
         elif decided.to_fix:
-            self._write(ref, registry, decided, emit, children)
+            try:
+                self._write(ref, registry, decided, emit, children)
+            except TransientArmError as exc:  # audited by _write, rule by rule
+                errors.append(exc)
         for d in decided.child_fixes:
-            write_children(self.policy, self.arm, ref, registry, d, children, emit, decided.sku)
+            try:
+                write_children(self.policy, self.arm, ref, registry, d, children, emit, decided.sku)
+            except TransientArmError as exc:  # audited by write_children
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def _write(self, ref: RegistryRef, registry: Any, first: Plan, emit: _Emit, children: Children) -> None:
         """Fix what ``first`` found: what replaces no list at once, the IP rule list once it is quiet.

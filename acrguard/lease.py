@@ -17,7 +17,10 @@ Bounded on every path:
   a failure: asked again every :data:`CONTENDED_WAIT_S` on the engine's clock, within
   ``ACRGUARD_RETRY_BUDGET_S``, then :class:`TransientArmError` is raised so Event Grid redelivers;
 - the lease is released on every way out of :meth:`RegistryLeases.hold`;
-- a holder that crashes loses it after :data:`LEASE_S` seconds (the longest finite lease).
+- a holder that crashes loses it after :data:`LEASE_S` seconds (the longest finite lease);
+- the lease is not renewed, so what runs under it (the read and the PATCH, with their retries and
+  polling) runs under a deadline of :data:`LEASE_S` less ``acrguard.budget.MARGIN_S`` from when it
+  was taken (acrguard.budget): no request is sent once another instance could hold the lease.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
+from acrguard import budget as deadlines
 from acrguard.arm_errors import PermanentArmError, TransientArmError
 from acrguard.resource_ids import RegistryRef
 
@@ -101,7 +105,9 @@ class RegistryLeases:
                     ) from None
                 clock.sleep(CONTENDED_WAIT_S)
         try:
-            yield
+            # Not renewed: past LEASE_S another instance may hold it, so nothing is sent after.
+            with deadlines.within(clock, LEASE_S - deadlines.MARGIN_S, f"the registry's {LEASE_S} s lease"):
+                yield
         finally:
             try:
                 lease.release()

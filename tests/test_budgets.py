@@ -189,3 +189,25 @@ def test_a_request_in_flight_at_the_deadline_is_abandoned_there(emu):
     with budget.within(SYSTEM, 0.7, "a test's 0.7 s"), pytest.raises(TransientArmError, match="timed out"):
         h.engine.arm.get(RegistryRef.parse(rid))
     emu.drain(timeout=10)  # the delayed answer, sent to nobody
+
+
+def test_a_resource_graph_query_in_flight_at_the_deadline_is_abandoned_there(emu):
+    """Resource Graph answers only after 2 s, with 0.7 s left of the invocation: the query's read
+    timeout is capped at what is left, as ARM's requests are (not ACRGUARD_HTTP_TIMEOUT_S, 20 s),
+    so the sweep gives up at its deadline instead of running past the host's functionTimeout."""
+    from acrguard import pushdown
+    from acrguard.resource_graph import ResourceGraph
+
+    drifting_registry(emu, "slowgraph")
+    h = make_harness(http_timeout_s=20, max_attempts=1)
+    graph = ResourceGraph(h.engine.arm)
+    emu.inject(route="resourcegraph", delay=2, times=1)
+    with budget.within(SYSTEM, 0.7, "a test's 0.7 s"), pytest.raises(TransientArmError, match="timed out"):
+        list(graph.rows(pushdown.query(h.engine.policy)))
+    emu.drain(timeout=10)  # the delayed answer, sent to nobody
+    adversarial(
+        11,
+        "Resource Graph answers a sweep's query 2 s late with 0.7 s of the invocation left",
+        "the query's read timeout was capped at the deadline: abandoned there, raised (transient)",
+        round=3,
+    )

@@ -217,3 +217,40 @@ def test_a_missing_lease_container_fails_the_list_write_instead_of_writing_ungua
     failed = [r for r in harness.records if r.outcome == "failed"]
     assert failed and "lease container 'no-such-container' was not found" in failed[0].reason
     assert _our_patches(emu) == []
+
+
+def test_no_list_patch_is_sent_after_the_registrys_lease_has_ended(emu, azurite):  # noqa: F811
+    """The lease is not renewed, so it ends LEASE_S after it was taken, whatever the retry budget
+    (the timer's is up to functionTimeout, not an event's 25 s): a PATCH that ARM keeps answering
+    503 with Retry-After 25 is retried under the lease only while the lease still holds, then
+    raised for redelivery, never sent when another instance could hold the lease and write."""
+    from acrguard.lease import LEASE_S
+
+    container = _container(azurite, "leases-expiry")
+    _add_registry(emu)
+    clock = SimulatedClock()
+    harness = _harness(emu, azurite, "leases-expiry", clock=clock, retry_budget_s=200.0, max_attempts=10)
+    sent: list[tuple[str, float]] = []  # (method, simulated time) of each request for the registry
+
+    def at(method: str) -> Any:
+        return lambda: sent.append((method, clock.now)) or 0
+
+    emu.inject(method="GET", resource_id=REG, delay=at("GET"), times=None)
+    emu.inject(method="PATCH", resource_id=REG, status=503, retry_after=25, delay=at("PATCH"), times=None)
+
+    with pytest.raises(TransientArmError):
+        harness.engine.handle(write_event(REG))
+
+    first_patch = next(i for i, (method, _) in enumerate(sent) if method == "PATCH")
+    leased_at = sent[first_patch - 1][1]  # the read under the lease, just before the first PATCH
+    patched = [t - leased_at for method, t in sent if method == "PATCH"]
+    assert patched and max(patched) < LEASE_S, patched
+    assert ("network_rules", "failed") in harness.outcomes()
+    assert _lease_state(container) == "available"
+    adversarial(
+        13,
+        "a list PATCH keeps failing (503, Retry-After 25) under a 200 s retry budget",
+        f"PATCHes at {', '.join(f'{t:g}' for t in patched)} s after the lease was taken (it lasts "
+        f"{LEASE_S} s), then raised for redelivery; the lease released",
+        round=3,
+    )

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 from azure.mgmt.containerregistry.models import Registry
-from engine_helpers import ROOT, Harness, make_harness, write_event
+from engine_helpers import ROOT, Harness, SimulatedClock, make_harness, write_event
 
 from acrguard.events import Skip, Target, parse_events
 from acrguard.explain import explain
@@ -521,3 +521,28 @@ def test_cli_explain_and_check_dry_run_show_the_child_rules_verdicts(emu, tmp_pa
         == [("GET", "cacheRules")] * 2 + [("GET", "tokens")] * 2
     )
     assert not [r for r in emu.requests if r.method in ("PATCH", "PUT")]
+
+
+def test_a_registry_patch_failing_transiently_still_writes_and_records_the_child_fixes(emu):
+    """ARM answers every PATCH of the registry 503 while its token endpoint works: anonymous pull
+    is recorded ``failed`` and raised for redelivery, and the enabled token, a separate resource,
+    is still disabled and recorded in the same delivery: one audit line per decision. (Before, the
+    registry's failure was raised past the child rules: the token's fix had no audit line at all.)"""
+    from acrguard.arm import TransientArmError
+
+    resource_id = emu.add_registry(
+        subscription=SUB,
+        resource_group="rg-platform",
+        name="tokensbusy",
+        properties={"anonymousPullEnabled": True},
+        children={"tokens": [{"name": "ci-push", "properties": {"status": "enabled"}}]},
+    )
+    emu.inject(method="PATCH", route="registry", resource_id=resource_id, status=503, times=None)
+    h = make_harness(policy("anonymous_pull", "repository_tokens"))
+    h.engine.arm.clock = SimulatedClock()  # the retries' backoff, without waiting for it
+
+    with pytest.raises(TransientArmError):
+        h.engine.handle(write_event(resource_id))
+
+    assert sorted(h.outcomes(resource_id)) == [("anonymous_pull", "failed"), ("repository_tokens", "applied")]
+    assert [t["properties"]["status"] for t in emu.children(resource_id, "tokens")] == ["disabled"]

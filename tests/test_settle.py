@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from engine_helpers import SUB_A, as_person, make_harness, rid
+from engine_helpers import POLICY, SUB_A, as_person, make_harness, rid
 from race_sim import Timeline
 from reliability import adversarial
 from test_trust_writes import ours
@@ -35,12 +35,18 @@ class Scenario:
     """A Premium registry left open (anonymous pull on, firewall Allow), a person writing to it
     every ``period`` seconds, and the engine handling the first write's event 0.5 s later."""
 
-    def __init__(self, emu: Any, write: Callable[[int], None], period: float, writes: int) -> None:
+    def __init__(
+        self, emu: Any, write: Callable[[int], None], period: float, writes: int, **children: Any
+    ) -> None:
         self.emu = emu
         self.timeline = Timeline()
         emu.set_clock(self.timeline.datetime)
         emu.add_registry(
-            subscription=SUB_A, resource_group="rg-platform", name="contosobusy", properties=OPEN
+            subscription=SUB_A,
+            resource_group="rg-platform",
+            name="contosobusy",
+            properties=OPEN,
+            children=children or None,
         )
         self.patched_at: list[float] = []  # when each of our PATCHes reached ARM
         emu.on_arm_request(self._ours_cost_time)
@@ -219,3 +225,38 @@ def test_a_rejected_list_patch_still_records_the_fix_written_before_it(emu):
     assert "InvalidRequest" in h.records[-1].reason or "400" in h.records[-1].reason
     assert all(r.rule for r in h.records)
     assert s.registry()["anonymousPullEnabled"] is False
+
+
+def test_an_ip_list_that_never_settles_does_not_hold_back_a_child_rules_fix(emu):
+    """A person adds an IP rule every 3 s and does not stop, and the registry has an enabled
+    repository token. Disabling the token replaces no list: it is written in the same delivery
+    and has its own record, even though the firewall's list is put off, flagged and raised for
+    redelivery. (Before, the list's deferral was raised past the child rules: the token stayed
+    enabled with no audit line, delivery after delivery while the list kept changing.)"""
+    s = Scenario(
+        emu,
+        rule_adder(emu),
+        period=3.0,
+        writes=20,
+        tokens=[{"name": "ci-push", "properties": {"status": "enabled"}}],
+    )
+    text = POLICY.replace("rules:\n", "rules:\n  repository_tokens: {enabled: true}\n", 1)
+    h = make_harness(text, settle_s=SETTLE_S, retry_budget_s=60.0)
+    h.engine.arm.clock = s.timeline
+
+    with pytest.raises(TransientArmError):
+        h.engine.handle(s.event)
+
+    assert sorted(h.outcomes(REG)) == [
+        ("anonymous_pull", "applied"),
+        ("network_rules", "flagged"),
+        ("repository_tokens", "applied"),
+    ]
+    assert [t["properties"]["status"] for t in emu.children(REG, "tokens")] == ["disabled"]
+    assert s.registry()["networkRuleSet"]["defaultAction"] == "Allow"  # not replaced while it changed
+    adversarial(
+        2,
+        "a person adds an IP rule every 3 s and never stops, and a repository token is enabled",
+        "the token disabled and recorded in the same delivery; network_rules flagged, raised for redelivery",
+        round=3,
+    )
