@@ -103,3 +103,28 @@ def test_one_event_delivered_twice_in_one_replay_is_told_once(seeded, hook, tmp_
     decisions = [(r["registry"], r["rule"], r["outcome"]) for r in records]
     assert decisions and len(decisions) == len(set(decisions)), decisions
     assert hook.bodies()[0]["title"].startswith("ACR Guard: 1 planned on 1 registry")
+
+
+def test_a_planned_firewall_fix_shows_only_what_it_would_change(seeded, hook, tmp_path):
+    """The firewall fix sets the rule set and keeps the trusted-services bypass as it is: the
+    message shows the rule set's change, and never "networkRuleBypassOptions: … → (unset)" for a
+    property the PATCH would not touch."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: 1\nmode: dry-run\nrules:\n  anonymous_pull: {enabled: false}\n"
+        "  network_rules: {enabled: true, allowed_ips: ['20.1.2.0/24']}\n"
+        f"notify:\n  webhooks: [{{url: '{hook.url('/hook/x')}', format: slack}}]\n"
+    )
+    result = run_cli(seeded, "check", rid("contosoprod"), policy=path)
+    assert result.returncode == 3, result.stderr
+    section = _slack_sections_by_rule(hook.bodies()[0], "network_rules")
+    assert "networkRuleSet" in section and "→" in section
+    assert "networkRuleBypassOptions" not in section and "(unset)" not in section
+
+
+def _slack_sections_by_rule(body: dict, rule: str) -> str:
+    return next(
+        block["text"]["text"]
+        for block in body["blocks"]
+        if block["type"] == "section" and f"`{rule}`" in block["text"]["text"]
+    )

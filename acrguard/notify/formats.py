@@ -108,7 +108,9 @@ def change_text(record: AuditRecord, lit: Lit) -> str:
             return "not read"
         shown = [f"{lit(k, 80)}: {lit(_json(v), 160)}" for k, v in list(before.items())[:4]]
         return "; ".join(shown) + (f"; and {len(before) - 4} more" if len(before) > 4 else "")
-    keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+    # Only what the write sets: a PATCH never unsets a property, so one that ``after`` leaves out
+    # (the trusted-services bypass a firewall fix keeps) is not part of the change.
+    keys = [k for k in after if before.get(k) != after.get(k)]
     if not keys:
         return "no property change"
     shown = [
