@@ -162,13 +162,19 @@ class Arm:
         client with a pool of its own cost a TCP and TLS handshake per subscription, 1,000 of them
         in a sweep of 1,000 subscriptions. Called with ``_lock`` held."""
         if self._transport is None:
-            self._transport = deadline_transport(
-                self.clock,
-                connection_timeout=min(10.0, self.settings.http_timeout_s),
-                read_timeout=self.settings.http_timeout_s,
-            )
+            self._transport = self.new_transport()
             self._transport.open()  # here, under the lock: two first requests would race to open it
         return self._transport
+
+    def new_transport(self) -> Any:
+        """An HTTP transport with this layer's timeouts, each request's capped at what is left of
+        the invocation's deadline: ARM's shared one, and those of the clients that keep their own
+        pool (Resource Graph, the lease's storage)."""
+        return deadline_transport(
+            self.clock,
+            connection_timeout=min(10.0, self.settings.http_timeout_s),
+            read_timeout=self.settings.http_timeout_s,
+        )
 
     def close(self) -> None:
         with self._lock:

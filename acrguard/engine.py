@@ -15,7 +15,7 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from acrguard import budget, provisioning
+from acrguard import provisioning
 from acrguard.arm import (
     Arm,
     ArmError,
@@ -147,7 +147,8 @@ class Engine:
         """
         from concurrent.futures import Future
 
-        from acrguard.context_pool import ContextPool  # the workers' records stay in this batch
+        # Workers run in a copy of this call's context: its notification batch and its deadline.
+        from acrguard.context_pool import ContextPool
 
         summary = Summary()
         subs = list(subscriptions or self.policy.subscriptions or self.arm.list_subscriptions())
@@ -168,9 +169,8 @@ class Engine:
                             unparsed.append(self._skip_unparsed(registry, str(exc), source))
                             continue
                         if ref.resource_id.lower() not in decided:
-                            # The worker keeps this invocation's deadline (acrguard.budget).
-                            decide = budget.carried(self.process)
-                            listed.append(pool.submit(decide, ref, listed=registry, source=source))
+                            # A ContextPool: the worker keeps this call's batch and deadline.
+                            listed.append(pool.submit(self.process, ref, listed=registry, source=source))
                 except ArmError as exc:
                     return listed, self._skip_subscription(sub, str(exc), source, outcome="failed", error=exc)
                 return listed, None
@@ -188,7 +188,7 @@ class Engine:
                 with ContextPool(
                     max_workers=min(workers, len(in_scope)), thread_name_prefix="acrguard-list"
                 ) as listers:
-                    for listed, failure in listers.map(budget.carried(list_one), in_scope):  # in order
+                    for listed, failure in listers.map(list_one, in_scope):  # subscription order
                         futures += listed
                         if failure is not None:
                             summary.results.append(failure)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from acrguard import budget, pushdown
+from acrguard import pushdown
 from acrguard.arm import ArmError
 from acrguard.context_pool import ContextPool
 from acrguard.engine import Engine, RegistryResult, Summary
@@ -129,7 +129,7 @@ def _fix(
                 if (key := _key(row)) in decided:  # a page repeated: never decide one registry twice
                     continue
                 decided.add(key)
-                futures.append(pool.submit(budget.carried(_one), engine, row, source))  # keeps the deadline
+                futures.append(pool.submit(_one, engine, row, source))  # a ContextPool: keeps the deadline
         finally:  # a later page failed: what was decided (and written) is still reported
             for future in futures:
                 done(future.result())

@@ -69,11 +69,8 @@ class RegistryLeases:
         if self._client is None:
             from azure.storage.blob import BlobServiceClient, ContainerClient
 
-            options = {
-                "retry_total": 0,  # Arm.call is the one retry layer
-                "connection_timeout": min(10.0, self._arm.settings.http_timeout_s),
-                "read_timeout": self._arm.settings.http_timeout_s,
-            }
+            # Arm.call is the one retry layer; each request is capped at the invocation's deadline.
+            options = {"retry_total": 0, "transport": self._arm.new_transport()}
             if self._connection_string:  # Azurite, or a key (local development only)
                 service = BlobServiceClient.from_connection_string(self._connection_string, **options)
                 self._client = service.get_container_client(self.location.container)

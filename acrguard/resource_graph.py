@@ -82,8 +82,6 @@ class ResourceGraph:
         if self._client is None:
             from azure.mgmt.resourcegraph import ResourceGraphClient
 
-            from acrguard.arm import deadline_transport
-
             settings = self.arm.settings
             self._client = ResourceGraphClient(
                 self.arm.credential,
@@ -91,11 +89,7 @@ class ResourceGraph:
                 credential_scopes=[settings.arm_audience + "/.default"],
                 retry_total=0,  # Arm.call is the one retry layer
                 # Each query's timeouts capped at what is left of the invocation, as ARM's are.
-                transport=deadline_transport(
-                    self.arm.clock,
-                    connection_timeout=min(10.0, settings.http_timeout_s),
-                    read_timeout=settings.http_timeout_s,
-                ),
+                transport=self.arm.new_transport(),
             )
         return self._client
 
