@@ -33,6 +33,7 @@ from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
 from acrguard.results import RegistryResult, Summary
+from acrguard.run_mode import POLICY_DECIDES, RunMode, default_mode
 from acrguard.settle import MAX_DEFERRALS, ListQuiet
 from remediators import Status
 from remediators.base import Children
@@ -45,9 +46,15 @@ log = logging.getLogger("acrguard.engine")
 
 class Engine:
     def __init__(
-        self, policy: Policy, arm: Arm, audit: Audit | None = None, leases: RegistryLeases | None = None
+        self,
+        policy: Policy,
+        arm: Arm,
+        audit: Audit | None = None,
+        leases: RegistryLeases | None = None,
+        run: RunMode = POLICY_DECIDES,
     ) -> None:
         self.policy = policy
+        self.run = run  # the operator's mode: plan() applies it over the policy's
         self.arm = arm
         self.audit = audit or Audit()
         # Across instances: one writer of a registry's IP rule list at a time (acrguard.lease).
@@ -228,7 +235,7 @@ class Engine:
         children = self.children(ref, registry)
         if state_from[0] == "resource-graph" and children:
             state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
-        decided = plan(self.policy, ref, registry, children)
+        decided = plan(self.policy, ref, registry, children, self.run)
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
@@ -438,7 +445,7 @@ class Engine:
                 emit("applied", ours, ours.evaluation.reason, after=done, sku=sku)
 
     def _plan(self, ref: RegistryRef, registry: Any, children: Children) -> Plan:
-        return plan(self.policy, ref, registry, self.children(ref, registry, children))
+        return plan(self.policy, ref, registry, self.children(ref, registry, children), self.run)
 
     # -- audit helpers --------------------------------------------------------------------------
 
@@ -487,7 +494,7 @@ class Engine:
         return emit
 
     def _default_mode(self) -> str:
-        return self.policy.mode_override or self.policy.doc.mode
+        return default_mode(self.policy, self.run)
 
     def _skip_event(self, skip: Skip, source: str) -> RegistryResult:
         ctx = skip.context

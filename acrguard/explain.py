@@ -16,6 +16,7 @@ import msgspec
 from acrguard.plan import plan
 from acrguard.policy import Policy, non_defaults
 from acrguard.resource_ids import RegistryRef
+from acrguard.run_mode import POLICY_DECIDES, RunMode
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,11 @@ class Explanation:
 
 
 def explain(
-    policy: Policy, ref: RegistryRef, registry: Any | None, children: Mapping[str, Any] | None = None
+    policy: Policy,
+    ref: RegistryRef,
+    registry: Any | None,
+    children: Mapping[str, Any] | None = None,
+    run: RunMode = POLICY_DECIDES,
 ) -> Explanation:
     """``registry`` is the SDK ``Registry`` read from ARM, or None when the ID is out of scope;
     ``children`` the child collections :func:`acrguard.plan.children_needed` names, as listed."""
@@ -56,7 +61,7 @@ def explain(
         reason = policy.scope_reason(ref) or "the registry was not read"
         return Explanation(ref.resource_id, False, None, {}, None, None, [], None, [reason], [])
     tags: Mapping[str, str] = dict(getattr(registry, "tags", None) or {})
-    decided = plan(policy, ref, registry, children)
+    decided = plan(policy, ref, registry, children, run)
     resolution = decided.resolution
     overrides = policy.doc.overrides
     winner = resolution.override_index

@@ -19,6 +19,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from acrguard.audit import Outcome
+from acrguard.run_mode import POLICY_DECIDES, RunMode
 from remediators import Evaluation, Remediator, Status, all_remediators
 from remediators.base import Children, sku_name
 
@@ -144,15 +145,21 @@ def children_needed(policy: Policy, ref: RegistryRef, registry: Any) -> tuple[st
     return tuple(needed)
 
 
-def plan(policy: Policy, ref: RegistryRef, registry: Any, children: Children | None = None) -> Plan:
-    """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it) and its listed ``children``.
-    Pure: no I/O."""
+def plan(
+    policy: Policy,
+    ref: RegistryRef,
+    registry: Any,
+    children: Children | None = None,
+    run: RunMode = POLICY_DECIDES,
+) -> Plan:
+    """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it) and its listed ``children``,
+    under the operator's ``run`` mode. Pure: no I/O."""
     resolution = policy.resolve(ref, getattr(registry, "tags", None))
     rules = remediators()
     decisions = []
     for name in resolution.enabled():
         evaluation = rules[name].evaluate(registry, resolution.rules[name], children)
-        mode, source = mode_of(policy, resolution, name)
+        mode, source = mode_of(policy, resolution, name, run)
         decisions.append(RuleDecision(evaluation, mode, source))
     change, conflict = _merge(d for d in decisions if d.action == "fix")
     return Plan(ref.resource_id, sku_name(registry), resolution, tuple(decisions), change, conflict)
@@ -179,17 +186,17 @@ def _merge(fixes: Iterable[RuleDecision]) -> tuple[dict[str, Any], str | None]:
     return change, conflict
 
 
-def dry_run_everywhere(policy: Policy, name: str | None = None) -> bool:
+def dry_run_everywhere(policy: Policy, run: RunMode, name: str | None = None) -> bool:
     """True when :func:`mode_of` says dry-run for every registry: the operator's mode, the policy's
     mode, or (with ``name``) the base rule's own mode, which holds under every override too. A
     dry-run stated only in an override is not everywhere."""
-    if "dry-run" in (policy.mode_override, policy.doc.mode):
+    if "dry-run" in (run.mode, policy.doc.mode):
         return True
     base = policy.rules.get(name) if name is not None else None
     return base is not None and base.mode == "dry-run"
 
 
-def mode_of(policy: Policy, resolution: Resolution, name: str) -> tuple[str, str]:
+def mode_of(policy: Policy, resolution: Resolution, name: str, run: RunMode) -> tuple[str, str]:
     """The mode one rule runs in, and its source. Dry-run from any source wins."""
     if resolution.exempt_reason:
         return "exempt", resolution.exempt_reason
@@ -199,7 +206,7 @@ def mode_of(policy: Policy, resolution: Resolution, name: str) -> tuple[str, str
     if override is not None and "mode" in (override.rules.get(name) or {}):
         rule_source += f" in override #{index}"
     sources = [
-        (policy.mode_override, f"{policy.mode_source} ({policy.mode_override})"),
+        (run.mode, run.label),
         (resolution.rules[name].mode, rule_source),
         # The base rule's own mode still counts under an override: its rules are merged over the
         # base, which would otherwise let an override's `enforce` replace the rule's dry-run.

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from acrguard.plan import dry_run_everywhere, remediators
 from acrguard.resource_ids import RegistryRef
+from acrguard.run_mode import POLICY_DECIDES, RunMode
 
 if TYPE_CHECKING:
     from acrguard.policy import Policy
@@ -35,7 +36,7 @@ def policy_predicate(policy: Policy) -> str | None:
     return _predicate(policy, writers_only=False)
 
 
-def write_predicate(policy: Policy) -> str | None:
+def write_predicate(policy: Policy, run: RunMode) -> str | None:
     """The predicate selecting registries that a rule may *write* to under ``policy`` ("false":
     nothing can be written; None: every registry may be).
 
@@ -43,15 +44,15 @@ def write_predicate(policy: Policy) -> str | None:
     (:func:`acrguard.plan.dry_run_everywhere`) writes nowhere; a dry-run stated only in an
     override still counts (a superset).
     """
-    if dry_run_everywhere(policy):
+    if dry_run_everywhere(policy, run):
         return "false"
-    return _predicate(policy, writers_only=True)
+    return _predicate(policy, run, writers_only=True)
 
 
-def _predicate(policy: Policy, *, writers_only: bool) -> str | None:
+def _predicate(policy: Policy, run: RunMode, *, writers_only: bool) -> str | None:
     parts: list[str] = []
     for name, rule in remediators().items():
-        if writers_only and (not rule.fixes or dry_run_everywhere(policy, name)):
+        if writers_only and (not rule.fixes or dry_run_everywhere(policy, run, name)):
             continue
         for rules in (policy.rules, *policy.override_rules):
             config = rules.get(name)
@@ -92,12 +93,12 @@ def select(policy: Policy, predicate: str | None) -> str:
     return "\n".join(lines)
 
 
-def phases(policy: Policy) -> tuple[str | None, str | None]:
+def phases(policy: Policy, run: RunMode = POLICY_DECIDES) -> tuple[str | None, str | None]:
     """(fix query, report query): the registries a rule may write to, then every registry that may
     violate the policy. None: the phase has nothing to find. The report query repeats the fix
     phase's registries (KQL's ``not()`` of a null is null, so excluding them in the query could
     drop a registry from both); the sweep skips the IDs it has already decided."""
-    writes, everything = write_predicate(policy), policy_predicate(policy)
+    writes, everything = write_predicate(policy, run), policy_predicate(policy)
     fix = None if writes == "false" else select(policy, writes)
     covered = writes is None or everything in (writes, "false")
     return fix, None if covered else select(policy, everything)

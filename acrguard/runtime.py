@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from acrguard.engine import Engine
+    from acrguard.run_mode import RunMode
     from acrguard.settings import Settings
-    from remediators.base import Mode
 
 _engine: Engine | None = None
 _lock = threading.Lock()
@@ -28,24 +28,22 @@ def engine() -> Engine:
     return _engine
 
 
-def build_engine(
-    settings: Settings | None = None, mode: Mode | None = None, mode_source: str | None = None
-) -> Engine:
+def build_engine(settings: Settings | None = None, run: RunMode | None = None) -> Engine:
     """Settings -> policy -> ARM client -> engine, with the configured notifier as an audit listener.
 
-    The CLI passes its own ``settings`` (global options applied), ``mode`` (``--dry-run``) and
-    where the operator's mode came from (``--dry-run``, ``--mode``), which ``explain`` reports.
+    The CLI passes its own ``settings`` (global options applied) and ``run`` (its --dry-run and
+    --mode with ACRGUARD_MODE); the Function App's run mode is ACRGUARD_MODE alone.
     """
     from acrguard.arm import Arm
     from acrguard.audit import Audit
     from acrguard.engine import Engine
     from acrguard.notify import notifier_for
     from acrguard.policy import load_policy
+    from acrguard.run_mode import run_mode
     from acrguard.settings import Settings
 
     settings = settings or Settings.from_env()
-    source = mode_source or ("--dry-run" if mode else "ACRGUARD_MODE")
-    policy = load_policy(settings.policy_file).with_mode(mode or settings.mode, source)  # type: ignore[arg-type]
+    policy = load_policy(settings.policy_file)
     audit = Audit()
     notifier = notifier_for(policy, settings)
     if notifier is not None:
@@ -59,7 +57,7 @@ def build_engine(
 
         connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
         leases = RegistryLeases(settings.lease_container_url, arm, connection_string)
-    return Engine(policy, arm, audit, leases=leases)
+    return Engine(policy, arm, audit, leases=leases, run=run or run_mode(settings.mode))  # type: ignore[arg-type]
 
 
 def reset() -> None:

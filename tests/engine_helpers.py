@@ -15,6 +15,7 @@ from acrguard.arm import Arm
 from acrguard.audit import Audit, AuditRecord
 from acrguard.engine import Engine
 from acrguard.policy import parse_policy
+from acrguard.run_mode import run_mode
 from acrguard.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +68,9 @@ def make_harness(policy: str = POLICY, mode: str | None = None, **settings: Any)
     base = Settings.from_env()
     arm = Arm(dataclasses.replace(base, **{"retry_budget_s": 6.0, "max_attempts": 4, **settings}))
     records: list[AuditRecord] = []
-    engine = Engine(parse_policy(policy, "test-policy.yaml", mode), arm, Audit([records.append]))  # type: ignore[arg-type]
+    engine = Engine(
+        parse_policy(policy, "test-policy.yaml"), arm, Audit([records.append]), run=run_mode(mode)
+    )  # type: ignore[arg-type]
     return Harness(engine, records)
 
 

@@ -14,7 +14,7 @@ from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
 
 from acrguard.arm import Arm, NoCredential, NothingListening, TransientArmError
-from acrguard.cli_render import OUTCOMES
+from acrguard.cli.render import OUTCOMES
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
 

@@ -9,7 +9,7 @@ from cli_helpers import invoke
 from rich.console import Console
 
 from acrguard.audit import AuditRecord
-from acrguard.cli_render import Item, check_table
+from acrguard.cli.render import Item, check_table
 
 RULES = {
     "defaultAction": "Deny",

@@ -10,6 +10,7 @@ from engine_helpers import DEMO_POLICY, DEMO_SEED, make_harness, write_event
 from acrguard.explain import explain
 from acrguard.policy import load_policy
 from acrguard.resource_ids import RegistryRef
+from acrguard.run_mode import RunMode
 
 POLICY_TEXT = DEMO_POLICY.read_text()
 #: explain's verdict (and whether the rule is exempt) -> the engine's outcome for that rule.
@@ -26,12 +27,12 @@ EXPECTED = {
 @pytest.mark.parametrize("mode", [None, "dry-run"])
 def test_explain_and_the_engine_agree_on_every_demo_registry(emu, mode):
     emu.seed(DEMO_SEED)
-    policy = load_policy(DEMO_POLICY).with_mode(mode, "--dry-run")
+    policy, run = load_policy(DEMO_POLICY), RunMode(mode, "--dry-run")
     registries = [doc["id"] for doc in emu.registries()]
     assert len(registries) >= 6
     for resource_id in registries:
         ref = RegistryRef.parse(resource_id)
-        explanation = explain(policy, ref, Registry(emu.get_registry(resource_id)))
+        explanation = explain(policy, ref, Registry(emu.get_registry(resource_id)), run=run)
         h = make_harness(POLICY_TEXT, mode, settle_s=0)
         h.engine.handle(write_event(resource_id))
         done = {r.rule: r for r in h.records if r.rule}

@@ -11,8 +11,8 @@ from pathlib import Path
 from cli_helpers import ACRGUARD, ROOT
 
 from acrguard.policy import load_policy
+from acrguard.policy.starter import STARTER, missing_policy
 from acrguard.settings import Settings
-from acrguard.starter import STARTER, missing_policy
 
 
 def acrguard(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -28,7 +28,7 @@ from test_properties import policies
 
 from acrguard import pushdown
 from acrguard.policy import Policy, PolicyError, load_policy, parse_policy
-from acrguard.starter import STARTER
+from acrguard.policy.starter import STARTER
 from emulator import kql
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,6 +18,7 @@ from acrguard.audit import AuditRecord
 from acrguard.notify import Notifier
 from acrguard.notify.notifier import MAX_RETRY_AFTER_S
 from acrguard.notify.sinks import EventGridSink, WebhookSink
+from acrguard.run_mode import RunMode, run_mode
 from acrguard.runtime import build_engine
 from acrguard.settings import Settings
 from emulator.seeds import generate
@@ -40,7 +41,7 @@ def engine_for(tmp_path, monkeypatch):
         path = tmp_path / "policies.yaml"
         path.write_text(POLICY + notify, encoding="utf-8")
         monkeypatch.setenv("ACRGUARD_POLICY_FILE", str(path))
-        return build_engine(Settings.from_env(), mode)  # type: ignore[arg-type]
+        return build_engine(Settings.from_env(), run_mode(None, option=mode))
 
     return make
 
@@ -181,7 +182,7 @@ def test_eventgrid_from_settings_uses_the_identity_and_reports_failures_when_ask
     seeded.inject(method="PATCH", resource_id=STD, status=400, times=None)
     engine = engine_for("", mode=None)
     engine.handle(write_event(STD))  # enforce: the PATCH is rejected -> failed
-    engine.policy = engine.policy.with_mode("dry-run")
+    engine.run = RunMode("dry-run", "--dry-run")
     engine.handle(write_event(PROD))  # dry-run: planned
     types = sorted(e["type"] for e in seeded.topic_events)
     assert types == [

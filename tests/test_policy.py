@@ -13,6 +13,7 @@ from reliability import adversarial
 from acrguard.plan import mode_of
 from acrguard.policy import PolicyError, load_policy, parse_policy
 from acrguard.resource_ids import RegistryRef
+from acrguard.run_mode import POLICY_DECIDES, RunMode
 
 ROOT = Path(__file__).resolve().parents[1]
 SUB_A = "00000000-0000-0000-0000-00000000aaaa"
@@ -210,12 +211,12 @@ overrides:
     first = policy.resolve(ref("publicdist"), {})
     assert first.override_index == 0 and not first.rules["anonymous_pull"].enabled  # first match wins
     dev = policy.resolve(ref(), {"env": "dev"})
-    assert dev.override_index == 1 and mode_of(policy, dev, "anonymous_pull")[0] == "dry-run"
+    assert dev.override_index == 1 and mode_of(policy, dev, "anonymous_pull", POLICY_DECIDES)[0] == "dry-run"
     assert policy.resolve(ref(), {}).override_index is None
 
 
-def _mode(policy, name, tags=None):
-    return mode_of(policy, policy.resolve(ref(), tags or {}), name)
+def _mode(policy, name, tags=None, run=POLICY_DECIDES):
+    return mode_of(policy, policy.resolve(ref(), tags or {}), name, run)
 
 
 def test_mode_precedence():
@@ -223,23 +224,24 @@ def test_mode_precedence():
     policy = parse_policy(text)
     assert _mode(policy, "network_rules") == ("enforce", "the policy's mode")
     assert _mode(policy, "anonymous_pull") == ("dry-run", "rules.anonymous_pull.mode")
-    forced = policy.with_mode("dry-run", "--dry-run")
-    assert _mode(forced, "network_rules") == ("dry-run", "--dry-run (dry-run)")  # a kill switch
+    forced = RunMode("dry-run", "--dry-run")
+    assert _mode(policy, "network_rules", run=forced) == ("dry-run", "--dry-run (dry-run)")  # a kill switch
 
 
 def test_a_dry_run_from_any_source_wins_over_enforce():
     """Issue 17 item 1: a dry-run from any source (flag, ACRGUARD_MODE, the policy's mode, a
     rule's or an override's mode) means no write. ``enforce`` from the operator used to replace the
     policy's ``mode: dry-run``, and a base rule's ``mode: enforce`` beat an override's dry-run trial."""
-    dry = parse_policy(BASE.replace("mode: enforce", "mode: dry-run"), mode_override="enforce")
-    assert _mode(dry, "network_rules") == ("dry-run", "the policy's mode")
+    enforce = RunMode("enforce", "--mode")
+    dry = parse_policy(BASE.replace("mode: enforce", "mode: dry-run"))
+    assert _mode(dry, "network_rules", run=enforce) == ("dry-run", "the policy's mode")
     trial = parse_policy(
         BASE
         + "  anonymous_pull: {mode: enforce}\n"
         + "overrides:\n  - match: {tags: {env: dev}}\n    mode: dry-run\n"
-    ).with_mode("enforce", "--mode")
-    assert _mode(trial, "anonymous_pull", {"env": "dev"}) == ("dry-run", "mode of override #0")
-    assert _mode(trial, "anonymous_pull") == ("enforce", "--mode (enforce)")
+    )
+    assert _mode(trial, "anonymous_pull", {"env": "dev"}, enforce) == ("dry-run", "mode of override #0")
+    assert _mode(trial, "anonymous_pull", run=enforce) == ("enforce", "--mode (enforce)")
 
 
 # --- issue 17: trust ------------------------------------------------------------------------------

@@ -486,7 +486,7 @@ def test_explain_and_the_engine_agree_on_child_rules(emu, mode):
 def test_the_commented_child_rule_examples_are_valid_policy(source):
     """The opt-in examples in `acrguard init`'s starter and the shipped policies.yaml parse as
     written once uncommented (the workspace placeholder filled in)."""
-    from acrguard.starter import STARTER
+    from acrguard.policy.starter import STARTER
 
     text = STARTER if source == "starter" else (ROOT / "policies.yaml").read_text(encoding="utf-8")
     examples = [

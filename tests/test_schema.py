@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acrguard.policy import PolicyError, parse_policy
-from acrguard.schema import SCHEMA_FILE, policy_schema, render
-from acrguard.starter import STARTER
+from acrguard.policy.schema import SCHEMA_FILE, policy_schema, render
+from acrguard.policy.starter import STARTER
 
 VALIDATOR = jsonschema.Draft202012Validator(policy_schema())
 SHIPPED = (ROOT / "policies.yaml").read_text(encoding="utf-8")
@@ -38,8 +38,8 @@ def schema_accepts(text: str) -> bool:
 
 
 def test_the_committed_schema_is_the_generated_one():
-    """Issue 13 item 5: policies.schema.json is regenerated with `python -m acrguard.schema`."""
-    assert SCHEMA_FILE.read_text(encoding="utf-8") == render(), "run: python -m acrguard.schema"
+    """Issue 13 item 5: policies.schema.json is regenerated with `python -m acrguard.policy.schema`."""
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == render(), "run: python -m acrguard.policy.schema"
     jsonschema.Draft202012Validator.check_schema(json.loads(render()))
 
 

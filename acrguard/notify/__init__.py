@@ -25,7 +25,6 @@ __all__ = [
     "Sink",
     "SinkError",
     "chunks",
-    "config_problems",
     "notifier_for",
 ]
 
@@ -59,21 +58,3 @@ def notifier_for(policy: Policy, settings: Settings) -> Notifier | None:
     if not sinks:
         return None
     return Notifier(sinks, on_failed=notify.on_failed or settings.notify_on_failed)
-
-
-def config_problems(policy: Policy) -> list[tuple[str, str]]:
-    """Problems in ``notify:`` that the policy schema cannot see (for ``acrguard validate``)."""
-    from acrguard.notify.redact import endpoint_problem
-
-    problems: list[tuple[str, str]] = []
-    for i, hook in enumerate(policy.doc.notify.webhooks):
-        if problem := endpoint_problem(hook.url, allow_http_loopback=True):
-            problems.append((f"notify.webhooks[{i}].url", problem))
-    for i, topic in enumerate(policy.doc.notify.eventgrid):
-        if problem := endpoint_problem(topic.endpoint, allow_http_loopback=False):
-            problems.append((f"notify.eventgrid[{i}].endpoint", problem))
-        if topic.key_setting is not None and not topic.key_setting.replace("_", "").isalnum():
-            problems.append(
-                (f"notify.eventgrid[{i}].key_setting", "must be the name of an app setting (A-Z, 0-9, _)")
-            )
-    return problems

@@ -1,4 +1,4 @@
-"""One CLI command's run: its options, settings, engine, errors and exit code (see acrguard/cli.py).
+"""One CLI command's run: its options, settings, engine, errors and exit code (see acrguard/cli/app.py).
 
 The global options are declared once (:data:`GLOBAL_OPTIONS`) and accepted before or after the
 command name. Precedence: the command line beats the environment, and of two given values the one
@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from acrguard import cli_render as render
-from acrguard.cli_render import Item
+from acrguard.cli import render
+from acrguard.cli.render import Item
 
 if TYPE_CHECKING:
     from acrguard.engine import Engine
+    from acrguard.run_mode import RunMode
     from acrguard.settings import Settings
 
 
@@ -225,7 +226,7 @@ class Run:
     def policy_settings(self) -> Settings:
         """The settings, once their policy file exists (else what to do: `acrguard init`), with the
         file named on stderr: --policy, ACRGUARD_POLICY_FILE or ./policies.yaml, and no other."""
-        from acrguard.starter import missing_policy
+        from acrguard.policy.starter import missing_policy
 
         settings = self.settings()
         if problem := missing_policy(settings):
@@ -238,29 +239,27 @@ class Run:
         """One stderr line naming the policy read and where its name came from (never on stdout)."""
         sys.stderr.write(f"acrguard: policy {path.absolute()} (from {source})\n")
 
-    def forced_by(self) -> str | None:
-        """Which source forces a dry run (--dry-run, --mode, ACRGUARD_MODE), or None. The
-        environment's dry-run holds under --mode enforce: `enforce` never upgrades a dry run."""
-        if self.opts.dry_run:
-            return "--dry-run"
-        if self.opts.mode is Mode.dry_run:
-            return "--mode"
-        return "ACRGUARD_MODE" if self.settings(environment_mode=True).mode == "dry-run" else None
+    def run_mode(self) -> RunMode:
+        """The operator's mode from --dry-run, --mode and ACRGUARD_MODE (acrguard.run_mode decides)."""
+        from acrguard.run_mode import run_mode
+
+        option = self.opts.mode.value if self.opts.mode else None
+        environment = self.settings(environment_mode=True).mode
+        return run_mode(environment, dry_run=bool(self.opts.dry_run), option=option)  # type: ignore[arg-type]
 
     def engine(self) -> Engine:
         from acrguard.policy import PolicyError
+        from acrguard.run_mode import default_mode
         from acrguard.runtime import build_engine
 
         settings = self.policy_settings()
-        forced = self.forced_by()
         try:
-            source = forced or ("--mode" if self.opts.mode else "ACRGUARD_MODE")
-            engine = build_engine(settings, "dry-run" if forced else None, source)
+            engine = build_engine(settings, self.run_mode())
         except PolicyError as exc:
             problems = [(exc.file, f"{path or '<root>'}: {reason}") for path, reason in exc.problems]
             raise CliError("invalid policy", problems) from None
-        self.mode = engine.policy.mode_override or engine.policy.doc.mode
-        self.forced_dry_run = engine.policy.mode_override == "dry-run"
+        self.mode = default_mode(engine.policy, engine.run)
+        self.forced_dry_run = engine.run.forced_dry_run
         return engine
 
     def error(self, input: str | None, message: str) -> None:

@@ -1,10 +1,10 @@
 """The JSON Schema of policies.yaml (``acrguard schema``), generated from the validator's own models.
 
-It is built from the msgspec Structs of acrguard/policy.py and each remediator's ``Config``, so it
+It is built from the msgspec Structs of acrguard/policy/model.py and each remediator's ``Config``, so it
 cannot drift from what the validator accepts: types, enums and unknown keys agree exactly
 (tests/test_schema.py). Checks that need code (a private CIDR, the firewall's lockout guard, an
 override's match that matches nothing) stay the validator's; the schema is for editors.
-``python -m acrguard.schema`` rewrites the committed policies.schema.json.
+``python -m acrguard.policy.schema`` rewrites the committed policies.schema.json.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 
-from acrguard import policy
+from acrguard.policy import model as policy
 from remediators import all_remediators
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "policies.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "policies.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 #: Shown by editors on hover; the structs' docstrings are written for developers.

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from acrguard.policy_validate import KINDS, PolicyError, check_each, convert, shown, struct_fields
-from acrguard.policy_yaml import MAX_EXPANDED_VALUES, MAX_POLICY_BYTES, load_yaml, read_policy_text
+from acrguard.policy.text import MAX_EXPANDED_VALUES, MAX_POLICY_BYTES, load_yaml, read_policy_text
+from acrguard.policy.validate import KINDS, PolicyError, check_each, convert, shown, struct_fields
 from acrguard.resource_ids import RegistryRef
 from remediators import Remediator, RuleConfig, all_remediators
 from remediators.base import FieldError, Mode
@@ -199,14 +199,6 @@ class Policy:
     doc: PolicyDocument
     rules: Mapping[str, RuleConfig]
     override_rules: tuple[Mapping[str, RuleConfig], ...]
-    mode_override: Mode | None = None  # the operator's: ACRGUARD_MODE, --mode or --dry-run
-    mode_source: str = "ACRGUARD_MODE"  # where mode_override came from (acrguard.plan reports it)
-
-    def with_mode(self, mode: Mode | None, source: str = "ACRGUARD_MODE") -> Policy:
-        """The same policy under the operator's mode (``acrguard.plan.mode_of`` applies it)."""
-        if mode is None:
-            return self
-        return Policy(self.source, self.doc, self.rules, self.override_rules, mode, source)
 
     @property
     def subscriptions(self) -> list[str]:
@@ -263,13 +255,13 @@ def _registry_key(resource_id: str) -> str:
     return fold(RegistryRef.parse(resource_id).resource_id)
 
 
-def load_policy(path: str | Path, mode_override: Mode | None = None) -> Policy:
+def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; raise :class:`PolicyError` naming every problem."""
     path = Path(path)
-    return parse_policy(read_policy_text(path), str(path), mode_override)
+    return parse_policy(read_policy_text(path), str(path))
 
 
-def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None = None) -> Policy:
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate a policy's text: every check (the sinks' too) runs here, and every problem is reported."""
     data = load_yaml(text, source)
     if data is None:
@@ -300,20 +292,32 @@ def parse_policy(text: str, source: str = "<policy>", mode_override: Mode | None
     problems.extend(_notify_problems(doc.notify))
     if problems or base is None:
         raise PolicyError(source, problems)
-    return Policy(source, doc, base, tuple(merged), mode_override)
+    return Policy(source, doc, base, tuple(merged))
 
 
 def _notify_problems(notify: Notify | None) -> list[tuple[str, str]]:
-    """The sinks' own checks (https, key setting names): the ones ``acrguard validate`` always ran.
+    """Problems in ``notify:`` that the schema cannot see: a sink's endpoint must be https (a
+    webhook may be http on loopback, for local tests) and a key setting must name an app setting.
 
-    They live with the sinks; calling them here makes the service refuse what ``validate`` refuses.
-    Imported lazily, and only when a sink is configured, to keep the sinks off the cold-start path.
+    Checked here so the service refuses what ``acrguard validate`` refuses. The URL rule lives with
+    the redaction of URLs, imported only when a sink is configured (off the cold-start path).
     """
     if notify is None or not (notify.webhooks or notify.eventgrid):
         return []
-    from acrguard.notify import config_problems
+    from acrguard.notify.redact import endpoint_problem
 
-    return config_problems(Policy("", PolicyDocument(version=1, notify=notify), {}, ()))
+    problems: list[tuple[str, str]] = []
+    for i, hook in enumerate(notify.webhooks):
+        if problem := endpoint_problem(hook.url, allow_http_loopback=True):
+            problems.append((f"notify.webhooks[{i}].url", problem))
+    for i, topic in enumerate(notify.eventgrid):
+        if problem := endpoint_problem(topic.endpoint, allow_http_loopback=False):
+            problems.append((f"notify.eventgrid[{i}].endpoint", problem))
+        if topic.key_setting is not None and not topic.key_setting.replace("_", "").isalnum():
+            problems.append(
+                (f"notify.eventgrid[{i}].key_setting", "must be the name of an app setting (A-Z, 0-9, _)")
+            )
+    return problems
 
 
 def _validate_rules(

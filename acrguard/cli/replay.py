@@ -1,7 +1,7 @@
 """``acrguard replay``: events from files, stdin or a dead-letter container, through the engine.
 
 Every input is read and checked before the first ARM call; an event that raised still shows its
-audit lines. The command's options live in acrguard/cli.py; the container walk in deadletter.py.
+audit lines. The command's options live in acrguard/cli/app.py; the container walk in deadletter.py.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from acrguard import cli_render as render
-from acrguard.cli_render import Item
-from acrguard.cli_run import CliError, Run, exit_code_for
+from acrguard.cli import render
+from acrguard.cli.render import Item
+from acrguard.cli.run import CliError, Run, exit_code_for
 
 if TYPE_CHECKING:
     from acrguard.audit import AuditRecord

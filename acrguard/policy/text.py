@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from acrguard.policy_validate import PolicyError, clip, shown
+from acrguard.policy.validate import PolicyError, clip, shown
 
 MAX_POLICY_BYTES = 256 << 10  # a policy is a few kilobytes; this bounds the parse time (~1.5 s)
 MAX_EXPANDED_VALUES = 100_000  # values after aliases are expanded (a real policy: a few hundred)

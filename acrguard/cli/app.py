@@ -9,7 +9,7 @@ decisions, audit lines and notifications are the engine's. Exit codes (docs/CLI.
     3  drift found and left in place: planned (dry-run) or flagged (needs a person); for CI
 
 stdout carries only the table or the JSON document; logs (audit lines with -v) go to stderr.
-The global options and the run's plumbing live in acrguard/cli_run.py.
+The global options and the run's plumbing live in acrguard/cli/run.py.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from urllib.parse import urlsplit
 
 import typer
 
-from acrguard import cli_render as render
-from acrguard import cli_replay, cli_run
-from acrguard.cli_help import Command
-from acrguard.cli_render import Item
-from acrguard.cli_run import GLOBAL_OPTIONS, CliError, ExitCode, Options, Run, exit_code_for
+from acrguard.cli import render
+from acrguard.cli import replay as cli_replay
+from acrguard.cli import run as cli_run
+from acrguard.cli.help import Command
+from acrguard.cli.render import Item
+from acrguard.cli.run import GLOBAL_OPTIONS, CliError, ExitCode, Options, Run, exit_code_for
 
 if TYPE_CHECKING:
     from acrguard.engine import Engine
@@ -40,7 +41,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain help and usage errors (acrguard/cli_help.py says why)
+    rich_markup_mode=None,  # plain help and usage errors (acrguard/cli/help.py says why)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -117,7 +118,7 @@ def command(fn: Callable[..., None]) -> Callable[..., None]:
     return fn
 
 
-# --- replay (its loops: acrguard/cli_replay.py) -------------------------------------------------------------------------------------
+# --- replay (its loops: acrguard/cli/replay.py) -------------------------------------------------------------------------------------
 
 
 @command
@@ -357,7 +358,9 @@ def explain(run: Run, target: Target) -> None:
     from acrguard.explain import explain as explain_registry
 
     engine, ref = _target(run, *target)
-    explanation = explain_registry(engine.policy, ref, *_read(engine, ref, children=True)).to_dict()
+    explanation = explain_registry(
+        engine.policy, ref, *_read(engine, ref, children=True), engine.run
+    ).to_dict()
     if not run.json:
         out = render.console()
         for part in render.explain_view(explanation):
@@ -515,7 +518,6 @@ def validate(
     ] = None,
 ) -> None:
     """Validate a policy file strictly: every problem with file, key path and reason. Exit 0 if valid."""
-    from acrguard.notify import config_problems
     from acrguard.policy import PolicyError, load_policy
 
     if file is not None:
@@ -526,7 +528,7 @@ def validate(
     except PolicyError as exc:
         source, problems = exc.file, list(exc.problems)
     else:
-        source, problems = loaded.source, config_problems(loaded)
+        source, problems = loaded.source, []  # load_policy ran every check, the sinks' too
         run.mode = loaded.doc.mode
     items = [{"file": source, "path": p or "<root>", "reason": r} for p, r in problems]
     if not run.json:
@@ -549,7 +551,7 @@ def validate(
 def init(run: Run) -> None:
     """Write a commented starter policy where the next command will read it: --policy, else
     ACRGUARD_POLICY_FILE, else ./policies.yaml (never overwrites a file)."""
-    from acrguard.starter import write_starter
+    from acrguard.policy.starter import write_starter
 
     target = run.settings().policy_file.absolute()
     try:
@@ -573,7 +575,7 @@ def version() -> None:
 @app.command(cls=Command)
 def schema() -> None:
     """Print the JSON Schema of policies.yaml (for editors: yaml-language-server, VS Code)."""
-    from acrguard.schema import render as render_schema
+    from acrguard.policy.schema import render as render_schema
 
     sys.stdout.write(render_schema())
 
