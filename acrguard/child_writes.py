@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from acrguard.arm import Arm
-from acrguard.arm_errors import ArmError, RegistryNotFound, TransientArmError
+from acrguard.azure.arm import Arm
+from acrguard.azure.errors import ArmError, RegistryNotFound, TransientArmError
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import RuleDecision, plan
 from acrguard.policy import Policy
-from acrguard.resource_ids import RegistryRef
 from remediators import Status
 from remediators.base import Children
 
@@ -32,7 +32,7 @@ def write_children(
     the writes (no further read). A child deleted since it was listed is gone, not an error.
     When a write fails, the record names the writes already made and carries the state they
     left; a transient failure is then raised for redelivery, which re-lists and goes on."""
-    from acrguard.arm_children import ChildNotFound, write_child
+    from acrguard.azure.children import ChildNotFound, write_child
 
     writes = d.evaluation.writes
     answered: list[tuple[str, Any]] = []

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from acrguard import provisioning
-from acrguard.arm import (
+from acrguard.audit import Audit, AuditRecord, Outcome
+from acrguard.azure.arm import (
     Arm,
     ArmError,
     PermanentArmError,
@@ -24,14 +25,13 @@ from acrguard.arm import (
     TransientArmError,
     Unsettled,
 )
-from acrguard.audit import Audit, AuditRecord, Outcome
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.child_writes import write_children
 from acrguard.clock import Clock
 from acrguard.events import EventContext, Skip, accepted_operations, parse_events
 from acrguard.locks import RegistryLocks
 from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy
-from acrguard.resource_ids import RegistryRef
 from acrguard.results import RegistryResult, Summary
 from acrguard.run_mode import POLICY_DECIDES, RunMode, default_mode
 from acrguard.settle import MAX_DEFERRALS, ListQuiet
@@ -213,7 +213,7 @@ class Engine:
         have = dict(known or {})
         missing = [c for c in children_needed(self.policy, ref, registry) if c not in have]
         if missing:
-            from acrguard.arm_children import list_children  # loaded only when a child rule is on
+            from acrguard.azure.children import list_children  # loaded only when a child rule is on
 
             have.update(list_children(self.arm, ref, missing))
         return have

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from acrguard.azure.resource_ids import PROVIDER_PREFIX, RegistryRef, clip
 from acrguard.contract import CONTRACT, RULES, operation_names, rules_enabled
-from acrguard.resource_ids import PROVIDER_PREFIX, RegistryRef, clip
 
 if TYPE_CHECKING:
     from acrguard.policy import Policy

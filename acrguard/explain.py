@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import plan
 from acrguard.policy import Policy, non_defaults
-from acrguard.resource_ids import RegistryRef
 from acrguard.run_mode import POLICY_DECIDES, RunMode
 
 

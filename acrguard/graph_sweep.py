@@ -33,11 +33,11 @@ from concurrent.futures import Future
 from typing import Any
 
 from acrguard import pushdown
-from acrguard.arm import ArmError
+from acrguard.azure.arm import ArmError
+from acrguard.azure.resource_graph import ResourceGraph
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.context_pool import ContextPool
 from acrguard.engine import Engine, RegistryResult, Summary
-from acrguard.resource_graph import ResourceGraph
-from acrguard.resource_ids import RegistryRef
 
 log = logging.getLogger("acrguard.sweep")
 

@@ -12,7 +12,7 @@ Only writes that replace a list take it (acrguard.plan.WHOLE_LIST_PROPERTIES): a
 anonymous pull or the admin user cannot drop anything, and stays one GET and one PATCH.
 
 Bounded on every path:
-- each Lease Blob request goes through the ARM layer's one retry loop (:meth:`acrguard.arm.Arm.call`:
+- each Lease Blob request goes through the ARM layer's one retry loop (:meth:`acrguard.azure.arm.Arm.call`:
   a 5xx or a dropped connection is retried there); a lease held by another instance is a wait, not
   a failure: asked again every :data:`CONTENDED_WAIT_S` on the engine's clock, within
   ``ACRGUARD_RETRY_BUDGET_S``, then :class:`TransientArmError` is raised so Event Grid redelivers;
@@ -31,11 +31,11 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from acrguard import budget as deadlines
-from acrguard.arm_errors import PermanentArmError, TransientArmError
-from acrguard.resource_ids import RegistryRef
+from acrguard.azure.errors import PermanentArmError, TransientArmError
+from acrguard.azure.resource_ids import RegistryRef
 
 if TYPE_CHECKING:
-    from acrguard.arm import Arm
+    from acrguard.azure.arm import Arm
 
 log = logging.getLogger("acrguard.lease")
 

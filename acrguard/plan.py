@@ -3,7 +3,7 @@
 ``plan(policy, ref, registry, children)`` does no I/O. The engine writes what it returns,
 ``explain`` and ``check --dry-run`` show it, and the property tests check it: there is no second
 copy of the decision anywhere, so what is explained is what is done. ``children`` are the child
-collections :func:`children_needed` asked for, listed by the caller (acrguard.arm_children).
+collections :func:`children_needed` asked for, listed by the caller (acrguard.azure.children).
 
 Mode precedence lives here and only here. A rule runs in dry-run when *any* source that applies
 to it says dry-run: the operator (``--dry-run``, ``--mode``, ``ACRGUARD_MODE``), the rule's own
@@ -24,8 +24,8 @@ from remediators import Evaluation, Remediator, Status, all_remediators
 from remediators.base import Children, sku_name
 
 if TYPE_CHECKING:
+    from acrguard.azure.resource_ids import RegistryRef
     from acrguard.policy import Policy, Resolution
-    from acrguard.resource_ids import RegistryRef
 
 Action = Literal["fix", "plan", "report"]
 

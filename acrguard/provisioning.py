@@ -9,7 +9,7 @@ so compared without regard to case, as ARM and Azure Policy compare enums).
 - **Deleting**: never written. The decision is a skip with the reason, from a list page or a
   Resource Graph row as well as from a read (no GET for a listed one: it is going away).
 - **Creating / Updating**: someone else's operation is in flight and will replace what we would
-  write on top of it. The read is retried (acrguard.arm's retry layer: its backoff and attempts, on
+  write on top of it. The read is retried (acrguard.azure.arm's retry layer: its backoff and attempts, on
   its clock and within the invocation's deadline) until the state ends, then decided; still in flight when the budget is
   spent, it is raised for redelivery (a TransientArmError), so nothing is lost. ACR Guard does not
   count on the operation's own write event to come back later: a redelivery re-reads either way.

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import dry_run_everywhere, remediators
-from acrguard.resource_ids import RegistryRef
 from acrguard.run_mode import POLICY_DECIDES, RunMode
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from acrguard.arm_errors import ArmError, TransientArmError
 from acrguard.audit import AuditRecord, Outcome
+from acrguard.azure.errors import ArmError, TransientArmError
 
 #: A registry's overall outcome is its most serious rule outcome, in this order.
 _SEVERITY: tuple[Outcome, ...] = ("failed", "applied", "planned", "flagged", "compliant", "skipped")

@@ -34,8 +34,8 @@ def build_engine(settings: Settings | None = None, run: RunMode | None = None) -
     The CLI passes its own ``settings`` (global options applied) and ``run`` (its --dry-run and
     --mode with ACRGUARD_MODE); the Function App's run mode is ACRGUARD_MODE alone.
     """
-    from acrguard.arm import Arm
     from acrguard.audit import Audit
+    from acrguard.azure.arm import Arm
     from acrguard.engine import Engine
     from acrguard.notify import notifier_for
     from acrguard.policy import load_policy

@@ -42,8 +42,8 @@ def measure(samples: int = SAMPLES) -> dict[str, Any]:
     from azure.storage.blob import BlobServiceClient
 
     from acrguard import runtime
+    from acrguard.azure.resource_ids import RegistryRef
     from acrguard.lease import RegistryLeases
-    from acrguard.resource_ids import RegistryRef
 
     out: dict[str, Any] = {"samples": samples, "arm_latency_s": LATENCY_S}
     with tempfile.TemporaryDirectory() as folder, azurite(Path(folder)) as storage, emulator() as emu:

@@ -11,8 +11,8 @@ from typing import Any
 import requests
 import yaml
 
-from acrguard.arm import Arm
 from acrguard.audit import Audit, AuditRecord
+from acrguard.azure.arm import Arm
 from acrguard.engine import Engine
 from acrguard.policy import parse_policy
 from acrguard.run_mode import run_mode

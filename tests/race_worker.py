@@ -40,7 +40,7 @@ def main() -> None:
     try:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from acrguard import runtime
-        from acrguard.arm import TransientArmError
+        from acrguard.azure.arm import TransientArmError
 
         engine = runtime.build_engine()
         engine.arm.clock = RemoteClock(conn)

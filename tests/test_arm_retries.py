@@ -1,4 +1,4 @@
-"""acrguard.arm's retry layer (tenacity) against scripted throttling, 5xx and dropped connections.
+"""acrguard.azure.arm's retry layer (tenacity) against scripted throttling, 5xx and dropped connections.
 
 This is the one retry layer the product runs: the SDK's own RetryPolicy is off (``retry_total=0``).
 Replaces tests/emulator/test_contract_retries.py, which pinned azure-core's RetryPolicy. The clock
@@ -13,8 +13,8 @@ import pytest
 from azure.mgmt.containerregistry.models import RegistryUpdateParameters
 from engine_helpers import SUB_A, SimulatedClock, rid
 
-from acrguard.arm import Arm, TransientArmError
-from acrguard.resource_ids import RegistryRef
+from acrguard.azure.arm import Arm, TransientArmError
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.settings import Settings
 
 REG = rid("retryreg")

@@ -22,9 +22,9 @@ from function_harness import FunctionApp, function_app_env, grid_event
 from reliability import adversarial
 
 from acrguard import budget, runtime
-from acrguard.arm import TransientArmError
+from acrguard.azure.arm import TransientArmError
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.clock import SYSTEM
-from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings, SettingsError
 
 
@@ -196,7 +196,7 @@ def test_a_resource_graph_query_in_flight_at_the_deadline_is_abandoned_there(emu
     timeout is capped at what is left, as ARM's requests are (not ACRGUARD_HTTP_TIMEOUT_S, 20 s),
     so the sweep gives up at its deadline instead of running past the host's functionTimeout."""
     from acrguard import pushdown
-    from acrguard.resource_graph import ResourceGraph
+    from acrguard.azure.resource_graph import ResourceGraph
 
     drifting_registry(emu, "slowgraph")
     h = make_harness(http_timeout_s=20, max_attempts=1)

@@ -13,9 +13,9 @@ from cli_helpers import flat, invoke, json_out
 from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
 
-from acrguard.arm import Arm, NoCredential, NothingListening, TransientArmError
+from acrguard.azure.arm import Arm, NoCredential, NothingListening, TransientArmError
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.cli.render import OUTCOMES
-from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
 
 LOCKED = rid("contosolocked")

@@ -29,8 +29,8 @@ from function_harness import function_app_env, grid_event
 from reliability import record
 
 from acrguard import runtime
-from acrguard.arm import Arm
 from acrguard.audit import Audit
+from acrguard.azure.arm import Arm
 from acrguard.engine import Engine
 from acrguard.policy import parse_policy
 from acrguard.settings import Settings

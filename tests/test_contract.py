@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from bicep_eval import Template, parse
 
-from acrguard.arm_children import _LIST
+from acrguard.azure.children import _LIST
+from acrguard.azure.resource_ids import PROVIDER_PREFIX
 from acrguard.contract import CONTRACT, RULES, operation_names, role_actions, rules_enabled
 from acrguard.events import ACCEPTED_OPERATIONS, Skip, Target, accepted_operations, parse_events
 from acrguard.policy import load_policy, parse_policy
-from acrguard.resource_ids import PROVIDER_PREFIX
 from remediators import all_remediators
 from remediators.base import READ_ACTION, WRITE_ACTION
 
@@ -72,7 +72,7 @@ def test_every_rule_in_remediators_has_a_contract_entry() -> None:
     assert list(RULES) == sorted(RULES)
 
 
-#: What the I/O layer calls to list each child collection (acrguard.arm_children): the action a
+#: What the I/O layer calls to list each child collection (acrguard.azure.children): the action a
 #: child rule's entry must grant; its write (the same path, ``/write``) is the fix and the event.
 LIST_ACTIONS = {collection: action for collection, (_, action) in _LIST.items()}
 #: Actions granted on the destination workspace only (``workspaceActions``), never in the role:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, patch_as_user, rid, write_event
 
-from acrguard.arm import TransientArmError
+from acrguard.azure.arm import TransientArmError
 
 PROD, LOCKED, STD, BASIC, PUBDIST = (
     rid(n) for n in ("contosoprod", "contosolocked", "contosostd", "contosobasic", "publicdist")

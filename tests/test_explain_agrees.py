@@ -7,9 +7,9 @@ import pytest
 from azure.mgmt.containerregistry.models import Registry
 from engine_helpers import DEMO_POLICY, DEMO_SEED, make_harness, write_event
 
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.explain import explain
 from acrguard.policy import load_policy
-from acrguard.resource_ids import RegistryRef
 from acrguard.run_mode import RunMode
 
 POLICY_TEXT = DEMO_POLICY.read_text()

@@ -5,7 +5,7 @@ object (``reconcile``), and the installed CLI's ``check`` and ``sweep`` (subproc
 starts cold (a fresh credential and fresh clients), seeds the demo estate and targets its drifted
 Premium registry, contosoprod.
 
-Expected outcomes follow the retry design in acrguard/arm.py:
+Expected outcomes follow the retry design in acrguard/azure/arm.py:
 
 - transient (429, 5xx, connection reset, read timeout, 409 while Updating, ARM 401, managed-
   identity failures): **converged** when the fault is finite (retried, then fixed with one
@@ -41,7 +41,7 @@ from engine_helpers import DEMO_POLICY, DEMO_SEED, SUB_A, function_object, make_
 from reliability import record
 
 from acrguard import runtime
-from acrguard.arm import TransientArmError
+from acrguard.azure.arm import TransientArmError
 from emulator.events import host_event
 
 PROD = rid("contosoprod")

@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from reliability import ExampleCounter, record
 
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.events import Skip, Target, parse_event, parse_events
 from acrguard.policy import Policy, PolicyDocument, PolicyError, parse_policy
-from acrguard.resource_ids import RegistryRef
 
 ROOT = Path(__file__).resolve().parents[1]
 SUB = "00000000-0000-0000-0000-00000000aaaa"

@@ -18,8 +18,8 @@ from engine_helpers import SUB_A, SimulatedClock, make_harness
 from reliability import adversarial
 
 from acrguard import graph_sweep
-from acrguard.arm_errors import quota_resets_after
-from acrguard.resource_graph import ResourceGraph
+from acrguard.azure.errors import quota_resets_after
+from acrguard.azure.resource_graph import ResourceGraph
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "resource_graph_faults.yaml").read_text())
 BROKEN = 25  # how many continuations a paging fault answers wrongly (bounds code that would loop)

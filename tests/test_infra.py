@@ -347,7 +347,7 @@ def test_custom_role_reads_the_contract() -> None:
 
 
 def test_code_requires_exactly_the_role_actions() -> None:
-    required = import_or_xfail("acrguard.arm", "REQUIRED_ACTIONS")
+    required = import_or_xfail("acrguard.azure.arm", "REQUIRED_ACTIONS")
     assert set(required) == set(role_actions(()))  # the base: every deployment's role grants it
 
 

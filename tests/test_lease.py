@@ -15,9 +15,9 @@ from azurite import azurite  # noqa: F401 - the fixture
 from engine_helpers import SUB_A, SimulatedClock, make_harness, rid, write_event
 from reliability import adversarial
 
-from acrguard.arm import TransientArmError
+from acrguard.azure.arm import TransientArmError
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.lease import RegistryLeases, blob_name
-from acrguard.resource_ids import RegistryRef
 
 POLICY = """
 version: 1

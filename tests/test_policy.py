@@ -10,9 +10,9 @@ import pytest
 from engine_helpers import BAD_INPUT
 from reliability import adversarial
 
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import mode_of
 from acrguard.policy import PolicyError, load_policy, parse_policy
-from acrguard.resource_ids import RegistryRef
 from acrguard.run_mode import POLICY_DECIDES, RunMode
 
 ROOT = Path(__file__).resolve().parents[1]

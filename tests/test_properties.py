@@ -37,12 +37,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability import ExampleCounter
 
-from acrguard.arm import Arm
 from acrguard.audit import Audit, AuditRecord
+from acrguard.azure.arm import Arm
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.engine import Engine
 from acrguard.plan import Plan, plan
 from acrguard.policy import Policy, parse_policy
-from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
 from emulator import registry_document
 from emulator.acr_rules import check_registry

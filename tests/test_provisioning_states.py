@@ -17,7 +17,7 @@ from engine_helpers import SUB_A, SimulatedClock, as_person, drifting_registry, 
 from reliability import adversarial
 
 from acrguard import graph_sweep
-from acrguard.arm import TransientArmError
+from acrguard.azure.arm import TransientArmError
 
 
 def _harness(**settings):

@@ -32,8 +32,8 @@ from engine_helpers import rid
 from race_sim import CHUNKS, INTERLEAVINGS, POLICY, POLICY_IPS, Timeline, open_firewall_and_schedule_burst
 from reliability import record
 
-from acrguard.arm import Arm, TransientArmError
 from acrguard.audit import Audit
+from acrguard.azure.arm import Arm, TransientArmError
 from acrguard.engine import Engine
 from acrguard.policy import parse_policy
 from acrguard.settings import Settings

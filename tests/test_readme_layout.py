@@ -19,7 +19,7 @@ def _layout_rows() -> list[str]:
 
 
 def _named_in(cell: str) -> set[str]:
-    """``acrguard/arm.py``, ``arm_errors.py`` -> {"arm.py", "arm_errors.py"}; ``notify/`` -> {"notify"}."""
+    """``acrguard/azure/arm.py``, ``arm_errors.py`` -> {"arm.py", "arm_errors.py"}; ``notify/`` -> {"notify"}."""
     names = set()
     for code in re.findall(r"`([^`]+)`", cell):
         names.add(code.rstrip("/").rsplit("/", 1)[-1])

@@ -16,10 +16,10 @@ import pytest
 from azure.mgmt.containerregistry.models import Registry
 from engine_helpers import ROOT, Harness, SimulatedClock, make_harness, write_event
 
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.events import Skip, Target, parse_events
 from acrguard.explain import explain
 from acrguard.policy import PolicyError, parse_policy
-from acrguard.resource_ids import RegistryRef
 from remediators import all_remediators
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
@@ -528,7 +528,7 @@ def test_a_registry_patch_failing_transiently_still_writes_and_records_the_child
     is recorded ``failed`` and raised for redelivery, and the enabled token, a separate resource,
     is still disabled and recorded in the same delivery: one audit line per decision. (Before, the
     registry's failure was raised past the child rules: the token's fix had no audit line at all.)"""
-    from acrguard.arm import TransientArmError
+    from acrguard.azure.arm import TransientArmError
 
     resource_id = emu.add_registry(
         subscription=SUB,

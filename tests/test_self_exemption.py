@@ -12,8 +12,8 @@ from engine_helpers import POLICY, SUB_A, as_person
 from reliability import adversarial
 from webhook_receiver import WebhookReceiver
 
-from acrguard.arm import Arm
 from acrguard.audit import Audit, AuditRecord
+from acrguard.azure.arm import Arm
 from acrguard.engine import Engine
 from acrguard.notify import notifier_for
 from acrguard.policy import parse_policy

@@ -23,7 +23,7 @@ from race_sim import Timeline
 from reliability import adversarial
 from test_trust_writes import ours
 
-from acrguard.arm import TransientArmError
+from acrguard.azure.arm import TransientArmError
 
 REG = rid("contosobusy")
 SETTLE_S = 5.0

@@ -28,9 +28,9 @@ from reliability import ExampleCounter, adversarial, record
 from test_properties import allow_lists
 
 from acrguard import pushdown
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import plan
 from acrguard.policy import Policy, parse_policy
-from acrguard.resource_ids import RegistryRef
 from emulator import contract, kql, registry_document
 from emulator.resource_graph import _row
 from remediators import all_remediators, ipranges

@@ -12,8 +12,8 @@ from cli_helpers import writes
 from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, rid
 
 from acrguard import graph_sweep
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import remediators
-from acrguard.resource_ids import RegistryRef
 from emulator.resource_ids import resource_key
 
 PROD, LOCKED, STD = rid("contosoprod"), rid("contosolocked"), rid("contosostd")

@@ -14,11 +14,11 @@ import pytest
 from engine_helpers import SUB_A, SimulatedClock, as_person, make_harness, rid, write_event
 from reliability import adversarial
 
-from acrguard.arm import TransientArmError
 from acrguard.audit import Audit
+from acrguard.azure.arm import TransientArmError
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.notify import Notifier
 from acrguard.notify.sinks import WebhookSink
-from acrguard.resource_ids import RegistryRef
 
 PROD = rid("contosoprod")
 STD = rid("contosostd")

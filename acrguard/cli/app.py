@@ -244,7 +244,7 @@ def _registry_ref(
 ) -> Any:
     """The registry when the command line names it fully (a resource ID, or -n with -g and
     --subscription), None when a name is to be looked up; a usage error, before any ARM call, else."""
-    from acrguard.resource_ids import RegistryRef
+    from acrguard.azure.resource_ids import RegistryRef
 
     if resource_id and name:
         raise typer.BadParameter("give RESOURCE_ID or --name, not both", param_hint="RESOURCE_ID")
@@ -278,8 +278,8 @@ def _by_name(engine: Engine, name: str, group: str | None, subscription: str | N
     """The one registry called ``name`` (in ``group``) in the scoped subscriptions' registry lists
     (the sweep's path). ACR names are unique across Azure, but two matches (emulated, or another
     cloud's data) are listed, never guessed between."""
-    from acrguard.arm import ArmError
-    from acrguard.resource_ids import RegistryRef
+    from acrguard.azure.arm import ArmError
+    from acrguard.azure.resource_ids import RegistryRef
 
     try:
         subs = (
@@ -329,7 +329,7 @@ def _by_name(engine: Engine, name: str, group: str | None, subscription: str | N
 def _read(engine: Engine, ref: Any, children: bool = False) -> Any:
     """The registry (with ``children``: and the child collections its enabled rules need, none for
     the default policy), read first so that a mistyped ID is an error here, not a "skipped" decision."""
-    from acrguard.arm import ArmError
+    from acrguard.azure.arm import ArmError
 
     if engine.policy.scope_reason(ref) is not None:
         return (None, None) if children else None  # out of scope: never read
@@ -430,7 +430,7 @@ def sweep(
     violate the policy; if Resource Graph is unavailable, --tenant falls back to the list and says so.
     """
     from acrguard import graph_sweep
-    from acrguard.arm import ArmError
+    from acrguard.azure.arm import ArmError
 
     if sum(map(bool, (subscription, tenant, management_group))) > 1:
         raise typer.BadParameter("give one of --subscription, --tenant or --management-group")

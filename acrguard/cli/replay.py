@@ -35,7 +35,7 @@ class _Collector:
 
 
 def _replay_event(engine: Engine, collector: _Collector, event: Any, source: str) -> Item:
-    from acrguard.arm import TransientArmError
+    from acrguard.azure.arm import TransientArmError
     from acrguard.engine import RegistryResult
 
     collector.take()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from acrguard.audit import AuditRecord
-from acrguard.resource_ids import RegistryRef
+from acrguard.azure.resource_ids import RegistryRef
 
 NOTIFICATION_SCHEMA = "acrguard/notification/v1"
 _VERBS = {

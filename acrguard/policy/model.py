@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.policy.text import MAX_EXPANDED_VALUES, MAX_POLICY_BYTES, load_yaml, read_policy_text
 from acrguard.policy.validate import KINDS, PolicyError, check_each, convert, shown, struct_fields
-from acrguard.resource_ids import RegistryRef
 from remediators import Remediator, RuleConfig, all_remediators
 from remediators.base import FieldError, Mode
 

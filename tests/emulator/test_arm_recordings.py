@@ -25,9 +25,9 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.containerregistry.models import Registry, Sku
 from reliability import adversarial
 
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import plan
 from acrguard.policy import load_policy
-from acrguard.resource_ids import RegistryRef
 from emulator import Emulator
 
 CORPUS = json.loads((Path(__file__).parents[1] / "data" / "arm_recordings.json").read_text())

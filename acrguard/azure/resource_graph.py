@@ -6,7 +6,7 @@ registries is a handful of queries instead of 1,000 subscriptions x 1,000 list p
 - a per-principal quota (about 15 queries per 5 s): every answer says what is left
   (``x-ms-user-quota-remaining``) and when it refills (``x-ms-user-quota-resets-after``); when it
   is spent we wait for the refill before the next query rather than collect a 429. A 429 is still
-  retried by :meth:`acrguard.arm.Arm.call`, after the reset the answer names. No wait outlasts the
+  retried by :meth:`acrguard.azure.arm.Arm.call`, after the reset the answer names. No wait outlasts the
   retry budget: a refill further away is :class:`GraphQuotaSpent`, at once;
 - at most 1,000 subscriptions per request: explicit subscription lists are sent in batches;
 - ``resultTruncated``: an answer that cannot be paged is incomplete, so it is an error here
@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from acrguard.arm_errors import PermanentArmError, TransientArmError, quota_resets_after
+from acrguard.azure.errors import PermanentArmError, TransientArmError, quota_resets_after
 
 if TYPE_CHECKING:
-    from acrguard.arm import Arm
+    from acrguard.azure.arm import Arm
 
 QUERY_ACTION = "Microsoft.ResourceGraph/resources/read"
 PAGE_SIZE = 1000

@@ -1,6 +1,6 @@
 """What ARM's answers mean to ACR Guard: the errors it raises, and which failures are transient.
 
-Kept apart from acrguard.arm (the clients and the retry loop) so that the classification, the
+Kept apart from acrguard.azure.arm (the clients and the retry loop) so that the classification, the
 part most worth reading against ARM's documentation, fits on one screen. A transient failure is
 retried within the budget, then raised as :class:`TransientArmError` so that Event Grid redelivers;
 everything else is permanent and ends the decision with its reason.
@@ -9,10 +9,11 @@ everything else is permanent and ends the decision with its reason.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import time
 
 from tenacity import wait_exponential_jitter
+
+from acrguard.azure.local import refused_locally
 
 # 401 too: ARM rejected the token (expired, clock skew, identity not yet replicated); the generated
 # operations raise ClientAuthenticationError for it, send_request's raise_for_status a plain error.
@@ -115,52 +116,6 @@ class NothingListening(TransientArmError):
     same treatment as NoCredential, not retried in this call but redelivered, never lost."""
 
 
-#: How to start what is not listening, for the messages of both.
-START_EMULATOR = (
-    "if it is the emulator's, start it (`python -m emulator --seed emulator/seeds/demo.yaml`) and paste "
-    "the `export` lines it prints"
-)
-
-
-def refused_locally(exc: BaseException) -> str | None:
-    """``host:port`` when ``exc`` is a connection refused by a loopback address; None otherwise.
-
-    Why this one failure is not transient: on loopback the refusal comes from this machine's own
-    kernel, with no network, load balancer or proxy in between: no process has the port open.
-    That is stale emulator exports or a stopped local service, and retrying for a minute changes
-    nothing. A refusal from a remote host stays transient (a draining load balancer or a
-    middlebox can refuse for a moment), and so do timeouts, resets and 5xx answers on loopback too:
-    something is listening there. (The Function App's identity endpoint is on loopback: if its
-    process is down, the event is still redelivered, see NoCredential.)
-    """
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    refused, address = False, None
-    while pending and len(seen) < 16:  # azure-core -> urllib3 -> socket: a short chain
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        refused = refused or isinstance(current, ConnectionRefusedError)
-        conn = getattr(current, "conn", None)  # urllib3's NewConnectionError names the address
-        if address is None and getattr(conn, "host", None):
-            address = (conn.host, conn.port)
-        inner = getattr(current, "inner_exception", None)
-        pending += [
-            current.__cause__,
-            current.__context__,
-            inner if isinstance(inner, BaseException) else None,
-        ]
-    if not refused or address is None:
-        return None
-    host, port = address
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        loopback = False
-    return f"{host}:{port}" if loopback else None
-
-
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, PollingBudgetExceeded | InFlight):
         return True
@@ -171,7 +126,7 @@ def is_transient(exc: BaseException) -> bool:
         ServiceResponseError,
     )
 
-    from acrguard.credential import NoCredentialError
+    from acrguard.azure.credential import NoCredentialError
 
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         # connection refused/reset, read timeout; but nothing listening on loopback is permanent

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from acrguard import budget, provisioning
-from acrguard.arm_errors import (
+from acrguard.azure.credential import SingleFlightCredential
+from acrguard.azure.errors import (
     BACKOFF,
-    START_EMULATOR,
     ArmError,
     InFlight,
     NoCredential,
@@ -44,13 +44,12 @@ from acrguard.arm_errors import (
     Unsettled,
     is_transient,
     operation_error_code,
-    refused_locally,
     retry_after_seconds,
 )
+from acrguard.azure.local import START_EMULATOR, refused_locally
+from acrguard.azure.resource_ids import RegistryRef
 from acrguard.clock import SYSTEM, Clock
 from acrguard.contract import role_actions
-from acrguard.credential import SingleFlightCredential
-from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
 
 __all__ = [  # the errors are part of this module's interface: callers catch them from here
@@ -96,7 +95,7 @@ class Arm:
         if self._credential is None:
             with self._lock:
                 if self._credential is None:
-                    from acrguard.credential import default_credential
+                    from acrguard.azure.credential import default_credential
 
                     # In the Function App this resolves to the managed identity (IDENTITY_ENDPOINT);
                     # AZURE_CLIENT_ID selects the user-assigned one.
@@ -104,7 +103,7 @@ class Arm:
                     # let a hanging identity endpoint hold an invocation far past the retry budget.
                     # Connection errors are retried by tenacity only (the one layer): azure-core's
                     # default 3 connect retries with backoff spent 6 s on an identity endpoint where
-                    # nothing listens, which acrguard.arm_errors.refused_locally gives up on at once.
+                    # nothing listens, which acrguard.azure.local.refused_locally gives up on at once.
                     # Its retries of 5xx answers stay, as the managed identity's guidance asks.
                     connect_s = min(10.0, self.settings.http_timeout_s)
                     self._credential = SingleFlightCredential(
@@ -310,10 +309,10 @@ class Arm:
 
     def call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` (one ARM request, or a list of pages) under the one retry layer: every read and
-        write of this module, the child collections (acrguard.arm_children) and Resource Graph."""
+        write of this module, the child collections (acrguard.azure.children) and Resource Graph."""
         from azure.core.exceptions import HttpResponseError
 
-        from acrguard.credential import NoCredentialError
+        from acrguard.azure.credential import NoCredentialError
 
         clock = self.clock
         started = clock.monotonic()

@@ -12,13 +12,13 @@ managed identity and the host configures one (``IDENTITY_ENDPOINT``: App Service
 endpoint as "unavailable". (IMDS, on VMs, cannot be told apart: its failed probe counts as absent.)
 
 One failure of a configured identity endpoint is not transient either: a connection refused on
-loopback (acrguard.arm_errors.refused_locally: nothing listens there; typically the emulator's
+loopback (acrguard.azure.local.refused_locally: nothing listens there; typically the emulator's
 stale exports). :class:`IdentityEndpointDown` names the endpoint and the fix at once, where retrying
 cost 52 s and ended in "DefaultAzureCredential failed to retrieve a token". A 5xx or a timeout from
 it stays transient (something is listening); in the Function App, whose endpoint is a local
 agent's URL ("the local URL from which your app can request tokens", MSIAppServiceOptions,
 learn.microsoft.com/javascript/api/@azure/ms-rest-nodeauth/msiappserviceoptions), a refused one is
-still redelivered by Event Grid (acrguard.arm.NoCredential), only not retried within the invocation.
+still redelivered by Event Grid (acrguard.azure.arm.NoCredential), only not retried within the invocation.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class IdentityEndpointDown(NoCredentialError):
 
 
 def _endpoint_down_message(address: str) -> str:
-    from acrguard.arm_errors import START_EMULATOR
+    from acrguard.azure.local import START_EMULATOR
 
     name = next((n for n in ("IDENTITY_ENDPOINT", "MSI_ENDPOINT") if os.environ.get(n)), "IDENTITY_ENDPOINT")
     return (
@@ -98,7 +98,7 @@ class _Watched:
             raise
 
     def _note_refused(self, exc: BaseException) -> None:
-        from acrguard.arm_errors import refused_locally
+        from acrguard.azure.local import refused_locally
 
         self._tried.refused = refused_locally(exc)
 

@@ -2,7 +2,7 @@
 
 :func:`acrguard.plan.plan` judges children it is handed; this module is where they come from, and
 where a child rule's fix goes (a token's long-running PATCH, a diagnostic setting's PUT). Every
-call runs under :class:`acrguard.arm.Arm`'s one retry layer. Children come back as plain REST
+call runs under :class:`acrguard.azure.arm.Arm`'s one retry layer. Children come back as plain REST
 documents (``{"name", "properties": {...}}``), the shape the rules and their tests read. Writes are
 idempotent (a status set to ``disabled``, our own named setting replaced whole), so a retried
 attempt sends the same body without harm.
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from acrguard.arm import Arm
-from acrguard.arm_errors import PermanentArmError, RegistryNotFound
-from acrguard.resource_ids import RegistryRef
+from acrguard.azure.arm import Arm
+from acrguard.azure.errors import PermanentArmError, RegistryNotFound
+from acrguard.azure.resource_ids import RegistryRef
 from remediators.base import ChildWrite
 
 _CR = "Microsoft.ContainerRegistry/registries"
