@@ -2,7 +2,7 @@
 
 - ``on_registry_write``: Event Grid trigger for ARM ``ResourceWriteSuccess`` on registries (and
   ``ResourceDeleteSuccess`` of the child resources a rule watches).
-  A transient failure (after the bounded retries in acrguard.arm) propagates, so the delivery
+  A transient failure (after the bounded retries in acrguard.azure.arm) propagates, so the delivery
   fails and Event Grid retries it (then dead-letters it). Bad input is logged and returns. It runs
   under the delivery's deadline (acrguard.budget): Event Grid stops waiting after 30 s.
 - ``reconcile``: timer trigger (``ACRGUARD_RECONCILE_SCHEDULE``) that sweeps every scoped

@@ -77,7 +77,7 @@ class RuleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 @dataclass(frozen=True)
 class ChildWrite:
     """One write to a child resource that fixes a child-resource rule: ``PATCH`` of a token, ``PUT``
-    of a diagnostic setting. ``body`` is the REST body (acrguard.arm_children sends it)."""
+    of a diagnostic setting. ``body`` is the REST body (acrguard.azure.children sends it)."""
 
     collection: str
     name: str
