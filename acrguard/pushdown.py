@@ -33,7 +33,7 @@ COLUMNS = ("id", "name", "type", "location", "tags", "sku", "identity", "propert
 
 def policy_predicate(policy: Policy) -> str | None:
     """The KQL predicate selecting registries that may violate ``policy``; None: every registry."""
-    return _predicate(policy, writers_only=False)
+    return _predicate(policy, writers_under=None)
 
 
 def write_predicate(policy: Policy, run: RunMode) -> str | None:
@@ -46,13 +46,16 @@ def write_predicate(policy: Policy, run: RunMode) -> str | None:
     """
     if dry_run_everywhere(policy, run):
         return "false"
-    return _predicate(policy, run, writers_only=True)
+    return _predicate(policy, writers_under=run)
 
 
-def _predicate(policy: Policy, run: RunMode, *, writers_only: bool) -> str | None:
+def _predicate(policy: Policy, *, writers_under: RunMode | None) -> str | None:
+    """Every enabled rule's predicate ORed; with ``writers_under``, only the rules that may write
+    under that run mode."""
     parts: list[str] = []
     for name, rule in remediators().items():
-        if writers_only and (not rule.fixes or dry_run_everywhere(policy, run, name)):
+        run = writers_under
+        if run is not None and (not rule.fixes or dry_run_everywhere(policy, run, name)):
             continue
         for rules in (policy.rules, *policy.override_rules):
             config = rules.get(name)

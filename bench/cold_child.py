@@ -61,7 +61,7 @@ def ours() -> None:
 
     runtime.engine()  # what the first invocation builds lazily: settings, policy, notifier
     mark("engine_built")
-    # Built from kwargs the parent made with emulator.events.host_event_kwargs: importing the
+    # Built from kwargs the parent made with emulator.event_delivery.host_event_kwargs: importing the
     # emulator here would add its modules to the cold start.
     event = func.EventGridEvent(**json.loads(os.environ["BENCH_EVENT"]))
     handler = next(

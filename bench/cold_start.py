@@ -46,7 +46,7 @@ from bench.common import (
     run_child,
     write_event,
 )
-from emulator.events import host_event_kwargs
+from emulator.event_delivery import host_event_kwargs
 from emulator.seeds import DEMO_SEED
 
 DRIFTED = (

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from emulator import DEV_USER, UNSET_ENV_VARS, Emulator, RequestRecord
-from emulator.events import WriteContext, registry_event
+from emulator.arm_paths import RegistryRef as EmuRef
+from emulator.event_delivery import WriteContext, registry_event
 from emulator.identity import TokenRecord
-from emulator.resource_ids import RegistryRef as EmuRef
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "bench" / "out"

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from emulator.events import host_event
+from emulator.event_delivery import host_event
 
 
 def handle_one(engine: Any, event: Any) -> str | None:

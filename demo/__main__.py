@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("ACRGUARD_POLICY_FILE", str(ROOT / "demo" / "policies.yaml"))
         audit_lines = _capture_audit()
 
-        from emulator.events import host_event
+        from emulator.event_delivery import host_event
 
         logging.getLogger().setLevel(logging.ERROR)  # azure.functions warns about HTTP auth levels at import
         import function_app

@@ -9,13 +9,13 @@
 See docs/EMULATOR.md. Never imported by the deployed app or the engine.
 """
 
-from .events import RESOURCE_DELETE_SUCCESS, RESOURCE_WRITE_SUCCESS, Sink, to_cloudevent
+from .arm_paths import RegistryRef
+from .event_delivery import RESOURCE_DELETE_SUCCESS, RESOURCE_WRITE_SUCCESS, Sink, to_cloudevent
 from .faults import Fault, exponential_latency
 from .identity import DEV_USER, FUNCTION_APP_IDENTITY, Principal
 from .lro import LroMode
 from .observability import Counters, RequestRecord
 from .registry_documents import registry_document
-from .resource_ids import RegistryRef
 from .seeding import SeedError, load_seed
 from .server import UNSET_ENV_VARS, Emulator
 

@@ -25,7 +25,7 @@ status (400) and treat the code as opaque.
 - ``TooManyIpRules`` (emulator-chosen code): more than 200 IP rules, ACR's cap per registry since
   January 2026 (the Learn page on ACR firewall rules; it was 100 before).
 - ``InvalidIpRule`` (emulator-chosen code): a value that is not an IPv4 address or IPv4 CIDR range
-  as ACR documents it, or an action other than Allow (which the contract, contract.py, refuses
+  as ACR documents it, or an action other than Allow (which the contract, wire_schema.py, refuses
   first as an unknown enum value). ACR takes IPv4 only ("Specifies the IP or IP
   range in CIDR format. Only IPV4 address is allowed.", New-AzContainerRegistryIPRuleObject docs;
   "IPv4 address or CIDR range", ``az acr network-rule add``), and IPRule.action is the

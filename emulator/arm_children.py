@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import arm_gateway, contract
+from . import arm_gateway, wire_schema
+from .arm_paths import DIAGNOSTIC_SETTINGS, REGISTRY_TYPE, REPLICATIONS, TOKENS, ChildRef, resource_key
 from .arm_registries import (
     ArmSettings,
     RegistryEntry,
@@ -49,11 +50,10 @@ from .child_documents import (
     child_document,
     home_replication,
 )
-from .events import WriteContext, resource_event
+from .event_delivery import WriteContext, resource_event
 from .http_types import ArmError, Request, Response
 from .lro import AsyncOperation, OperationTracker
 from .registry_documents import stamp_modified
-from .resource_ids import DIAGNOSTIC_SETTINGS, REGISTRY_TYPE, REPLICATIONS, TOKENS, ChildRef, resource_key
 
 DIAGNOSTIC_API_VERSIONS = ("2021-05-01-preview",)
 INSIGHTS = "Microsoft.Insights"
@@ -221,12 +221,14 @@ class ChildrenProvider:
                 f"The token '{child.name}' is in Updating state. Another operation is in progress on it; "
                 "retry the request after it completes.",
             )
-        requested = contract.clean_model(parse_body(request), "TokenUpdateParameters").get("properties") or {}
+        requested = (
+            wire_schema.clean_model(parse_body(request), "TokenUpdateParameters").get("properties") or {}
+        )
         check_scope_map(entry, requested.get("scopeMapId"))
         doc = copy.deepcopy(current)
         doc["properties"].update(copy.deepcopy(requested))  # each property given replaces the old one
         stamp_modified(doc, context.principal.system_data_actor(), now=self.settings.timestamp())
-        doc = contract.clean_model(doc, "Token", document=True)
+        doc = wire_schema.clean_model(doc, "Token", document=True)
         event = resource_event(child.event_uri, child.registry.subscription, TOKEN_WRITE, context)
         mode = self.settings.lro_overrides.get(child.key) or self.settings.lro_for(entry.ref.key)
         if mode.kind == "sync":
@@ -272,7 +274,7 @@ class ChildrenProvider:
             raise ArmError(
                 409, "Conflict", f"The token '{name}' is in Updating state; retry after it completes."
             )
-        requested = contract.clean_model(parse_body(request), "Token").get("properties") or {}
+        requested = wire_schema.clean_model(parse_body(request), "Token").get("properties") or {}
         check_scope_map(entry, requested.get("scopeMapId"))
         created = {"systemData": copy.deepcopy(current["systemData"])} if current else {}
         try:

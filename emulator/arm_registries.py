@@ -20,8 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import acr_rules, contract
-from .events import WriteContext, registry_event
+from . import acr_rules, wire_schema
+from .arm_paths import (
+    REGISTRY_TYPE,
+    ListScope,
+    LocationOperationRef,
+    OperationRef,
+    RegistryRef,
+    resource_key,
+)
+from .event_delivery import WriteContext, registry_event
 from .http_types import ArmError, Request, Response
 from .identity import DEFAULT_TENANT_ID
 from .lro import AsyncOperation, LroMode, OperationTracker
@@ -31,14 +39,6 @@ from .registry_documents import (
     default_properties,
     merge_properties,
     stamp_modified,
-)
-from .resource_ids import (
-    REGISTRY_TYPE,
-    ListScope,
-    LocationOperationRef,
-    OperationRef,
-    RegistryRef,
-    resource_key,
 )
 from .timefmt import arm_timestamp
 
@@ -150,12 +150,12 @@ def _keep_create_only(previous: Mapping[str, Any], requested: dict[str, Any]) ->
         )
 
 
-def _read_request(request: Request, mode: contract.Mode) -> dict[str, Any]:
+def _read_request(request: Request, mode: wire_schema.Mode) -> dict[str, Any]:
     """The body as ACR reads it: typed, enums canonical, read-only and undeclared keys dropped."""
     body = parse_body(request)
     if mode == "create" and not body.get("location"):
         raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-    return contract.clean_request(body, mode)
+    return wire_schema.clean_request(body, mode)
 
 
 def _finalise(doc: dict[str, Any], requested: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def _finalise(doc: dict[str, Any], requested: Mapping[str, Any]) -> dict[str, An
     props = doc["properties"]
     if props.get("networkRuleSet") is not None:
         props["networkRuleSet"] = acr_rules.normalise_network_rule_set(props["networkRuleSet"])
-    return contract.normalise_document(doc)
+    return wire_schema.normalise_document(doc)
 
 
 def _server_set(doc: dict[str, Any], previous: Mapping[str, Any] | None, now: str) -> None:
@@ -344,7 +344,7 @@ class RegistriesProvider:
         if body.get("identity") is not None:
             doc["identity"] = copy.deepcopy(body["identity"])
             if previous is not None:
-                contract.carry_read_only({"identity": previous.get("identity") or {}}, doc)
+                wire_schema.carry_read_only({"identity": previous.get("identity") or {}}, doc)
         _server_set(doc, previous, now)
         doc = _finalise(doc, requested)
         stamp_modified(doc, context.principal.system_data_actor(), created=entry is None, now=now)
@@ -367,7 +367,7 @@ class RegistriesProvider:
         if sku and sku != doc["sku"]["name"]:
             self._change_sku(doc, sku, requested)
         doc["properties"] = merge_properties(doc["properties"], requested)
-        contract.carry_read_only(entry.doc, doc)
+        wire_schema.carry_read_only(entry.doc, doc)
         now = self.settings.timestamp()
         _server_set(doc, entry.doc, now)
         doc = _finalise(doc, requested)

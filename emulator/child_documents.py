@@ -4,7 +4,7 @@ A child is given (in a seed, or to ``Emulator.add_child``) as its GET document w
 ``type``, which follow from the registry: ``{"name": "ci-push", "properties": {"status":
 "disabled"}}``. What is left out gets the defaults of the REST spec's examples. Tokens, cache
 rules and replications are then checked against the SDK's models (``Token``, ``CacheRule``,
-``Replication``; emulator/contract.py); diagnostic settings against ``check_diagnostic_setting``.
+``Replication``; emulator/wire_schema.py); diagnostic settings against ``check_diagnostic_setting``.
 
 SKU rules (Learn, "Azure Container Registry SKU features and limits" and the pages it links):
 
@@ -24,10 +24,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import contract
-from .http_types import ArmError
-from .registry_documents import SEED_ACTOR, SEED_TIME, stamp_modified
-from .resource_ids import (
+from . import wire_schema
+from .arm_paths import (
     CACHE_RULES,
     CHILD_KINDS,
     DIAGNOSTIC_SETTINGS,
@@ -37,6 +35,8 @@ from .resource_ids import (
     RegistryRef,
     resource_key,
 )
+from .http_types import ArmError
+from .registry_documents import SEED_ACTOR, SEED_TIME, stamp_modified
 
 SDK_MODELS = {TOKENS: "Token", CACHE_RULES: "CacheRule", REPLICATIONS: "Replication"}
 _ENTRY_KEYS = {"name", "id", "type", "properties", "systemData"}
@@ -87,7 +87,7 @@ def child_document(
         doc["tags"] = dict(entry.get("tags") or {})
     doc["properties"] = {**_defaults(kind, ref, created_at), **properties}
     try:
-        return contract.clean_model(doc, SDK_MODELS[kind], document=True)
+        return wire_schema.clean_model(doc, SDK_MODELS[kind], document=True)
     except ArmError as error:
         raise ValueError(error.message) from None
 

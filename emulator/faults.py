@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .resource_ids import CHILD_KINDS, resource_key
+from .arm_paths import CHILD_KINDS, resource_key
 
 ARM_ROUTES = frozenset({"registry", "list", "operation", "subscriptions", "resourcegraph", *CHILD_KINDS})
 ROUTES = ARM_ROUTES | {"identity", "topic", "other"}

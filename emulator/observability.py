@@ -12,8 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .arm_paths import CHILD_KINDS, resource_key
 from .identity import Principal
-from .resource_ids import CHILD_KINDS, resource_key
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from . import contract
-from .resource_ids import REGISTRY_TYPE, RegistryRef
+from . import wire_schema
+from .arm_paths import REGISTRY_TYPE, RegistryRef
 from .timefmt import arm_timestamp
 
 SKUS = ("Basic", "Standard", "Premium")
@@ -84,7 +84,7 @@ def merge_properties(current: Mapping[str, Any], update: Mapping[str, Any]) -> d
     appends. Read-only keys are ignored, as ARM does, and the read-only values the server set
     inside a replaced object (``retentionPolicy.lastUpdatedTime``...) are kept.
     """
-    read_only = contract.read_only_properties()
+    read_only = wire_schema.read_only_properties()
     merged = copy.deepcopy(dict(current))
     for key, value in update.items():
         if value is None or key in read_only:
@@ -99,7 +99,7 @@ def merge_properties(current: Mapping[str, Any], update: Mapping[str, Any]) -> d
         key: current[key] for key, value in update.items() if isinstance(value, Mapping) and key in current
     }
     if replaced:
-        contract.carry_read_only({"properties": replaced}, {"properties": merged})
+        wire_schema.carry_read_only({"properties": replaced}, {"properties": merged})
     return merged
 
 

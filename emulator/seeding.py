@@ -22,7 +22,7 @@ Accepted shapes (``registries`` may also be the whole document, as a bare list):
       - {id: 00000000-0000-0000-0000-00000000cccc, display_name: Sandbox, state: Disabled}
     meta: {...}               # free-form, ignored (generators put bookkeeping here)
 
-Every registry is checked against the contract (types, enums; emulator/contract.py) and ACR's SKU
+Every registry is checked against the contract (types, enums; emulator/wire_schema.py) and ACR's SKU
 rules, so a seed cannot hold a state ARM would refuse; what api-version 2025-11-01 does not declare
 (``metadataSearch``, ``softDeletePolicy``) is dropped, as ARM would not answer it.
 """
@@ -35,11 +35,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import acr_rules, contract
+from . import acr_rules, wire_schema
+from .arm_paths import CHILD_KINDS, REGISTRY_TYPE, RegistryRef
 from .child_documents import child_document
 from .http_types import ArmError
 from .registry_documents import DEFAULT_LOCATION, canonical_sku, registry_document
-from .resource_ids import CHILD_KINDS, REGISTRY_TYPE, RegistryRef
 
 SeedSource = str | Path | Mapping[str, Any] | Sequence[Any]
 
@@ -181,7 +181,7 @@ def _compact_document(entry: Mapping[str, Any], defaults: Mapping[str, Any], whe
             raise SeedError(f"{where}: '{required}' is required (in the entry or in defaults)")
     try:
         # Only the entry's own properties need the contract: the defaults around them conform.
-        properties = contract.clean_request(
+        properties = wire_schema.clean_request(
             {"location": "-", "sku": {"name": "Basic"}, "properties": merged.get("properties") or {}},
             "create",
         ).get("properties", {})
@@ -225,7 +225,7 @@ def _check(document: dict[str, Any], where: str, *, conforms: bool = False) -> d
     """The document as ARM would hold it (the api-version's shape), or SeedError."""
     try:
         if not conforms:
-            document = contract.normalise_document(document)
+            document = wire_schema.normalise_document(document)
         acr_rules.check_registry(document)
     except ArmError as error:
         raise SeedError(f"{where}: ARM would refuse this registry: {error.code}: {error.message}") from None

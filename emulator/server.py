@@ -32,35 +32,7 @@ from typing import Any, Literal
 
 from . import arm_gateway
 from .arm_children import ChildrenProvider, children_of, store_child
-from .arm_registries import ArmSettings, RegistriesProvider, RegistryEntry, RegistryStore, conflict, not_found
-from .arm_subscriptions import (
-    SUBSCRIPTION_READ,
-    SUBSCRIPTIONS_API_VERSIONS,
-    Subscription,
-    SubscriptionDirectory,
-    SubscriptionState,
-)
-from .child_documents import child_document
-from .eventgrid_topic import EventGridTopic, new_topic_key
-from .events import EventDispatcher, EventSchema, Sink, SinkError, WriteContext
-from .faults import ARM_ROUTES, DEFAULT_ARM_CODES, Delay, Fault, FaultPlan, resolve_delay
-from .http_types import Abort, ArmError, Request, Response
-from .httpd import TlsThreadingServer
-from .identity import (
-    DEFAULT_TENANT_ID,
-    DEV_USER,
-    FUNCTION_APP_IDENTITY,
-    ManagedIdentityEndpoint,
-    Principal,
-    TokenRecord,
-    TokenStore,
-    bearer_token,
-)
-from .lro import LroMode, OperationTracker
-from .observability import Counters, RequestLog, RequestRecord
-from .resource_graph import PATH as RESOURCE_GRAPH_PATH
-from .resource_graph import ResourceGraph
-from .resource_ids import (
+from .arm_paths import (
     LIST_BY_GROUP_PATH,
     LIST_BY_SUBSCRIPTION_PATH,
     LOCATION_OPERATION_PATH,
@@ -76,6 +48,34 @@ from .resource_ids import (
     SubscriptionsTarget,
     resource_key,
 )
+from .arm_registries import ArmSettings, RegistriesProvider, RegistryEntry, RegistryStore, conflict, not_found
+from .arm_subscriptions import (
+    SUBSCRIPTION_READ,
+    SUBSCRIPTIONS_API_VERSIONS,
+    Subscription,
+    SubscriptionDirectory,
+    SubscriptionState,
+)
+from .child_documents import child_document
+from .event_delivery import EventDispatcher, EventSchema, Sink, SinkError, WriteContext
+from .eventgrid_topic import EventGridTopic, new_topic_key
+from .faults import ARM_ROUTES, DEFAULT_ARM_CODES, Delay, Fault, FaultPlan, resolve_delay
+from .graph_api import PATH as RESOURCE_GRAPH_PATH
+from .graph_api import ResourceGraph
+from .http_types import Abort, ArmError, Request, Response
+from .httpd import TlsThreadingServer
+from .identity import (
+    DEFAULT_TENANT_ID,
+    DEV_USER,
+    FUNCTION_APP_IDENTITY,
+    ManagedIdentityEndpoint,
+    Principal,
+    TokenRecord,
+    TokenStore,
+    bearer_token,
+)
+from .lro import LroMode, OperationTracker
+from .observability import Counters, RequestLog, RequestRecord
 from .seeding import SeedError, SeedSource, parse_seed
 from .tls import create_tls
 

@@ -23,7 +23,7 @@ import pytest
 from engine_helpers import function_object
 
 from acrguard import runtime
-from emulator.events import host_event
+from emulator.event_delivery import host_event
 
 
 def grid_event(raw: dict[str, Any]) -> func.EventGridEvent:

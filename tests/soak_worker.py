@@ -78,7 +78,7 @@ def main(plan_path: str) -> int:
     sys.path.insert(0, str(ROOT))
     import function_app
     from acrguard import runtime
-    from emulator.events import host_event
+    from emulator.event_delivery import host_event
 
     # The Functions worker logs at INFO; the audit lines go to App Insights (here: a counter).
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator import contract, registry_document
+from emulator import registry_document, wire_schema
 from remediators import all_remediators
 from remediators.fields import DEFAULTS, raw
 from remediators.network_rules import NetworkRulesConfig
@@ -24,8 +24,8 @@ from remediators.network_rules import NetworkRulesConfig
 NO_DOCUMENTED_DEFAULT = {"sku.name", "properties.networkRuleSet.ipRules", "properties.encryption.status"}
 
 
-def model_field(path: str) -> contract.Field:
-    schema: contract.Schema | None = contract.registry_schema()
+def model_field(path: str) -> wire_schema.Field:
+    schema: wire_schema.Schema | None = wire_schema.registry_schema()
     *parents, leaf = path.split(".")
     for step in parents:
         assert schema is not None, path

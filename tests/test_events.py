@@ -9,7 +9,7 @@ import azure.functions as func
 import pytest
 
 from acrguard.events import ACCEPTED_OPERATIONS, Skip, Target, parse_events
-from emulator.events import host_event
+from emulator.event_delivery import host_event
 
 REGISTRY_ID = (
     "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourceGroups/rg-platform"

@@ -42,7 +42,7 @@ from reliability import record
 
 from acrguard import runtime
 from acrguard.azure.arm import TransientArmError
-from emulator.events import host_event
+from emulator.event_delivery import host_event
 
 PROD = rid("contosoprod")
 UNTOUCHABLE = [rid(n) for n in ("contosolocked", "contosobasic", "publicdist")]  # compliant, Basic, exempt

@@ -153,7 +153,7 @@ def test_the_resource_graph_predicate_never_hides_a_finding(case):
     import copy
 
     from emulator import kql
-    from emulator.resource_graph import _row
+    from emulator.graph_api import _row
 
     doc = registry_doc(case)
     for name, rule in RULES.items():

@@ -144,7 +144,7 @@ def test_the_function_app_reads_only_the_policy_packaged_beside_function_app(emu
     """The packaged app, started from a directory holding another policies.yaml, opens exactly the
     policies.yaml beside function_app.py (with ACRGUARD_POLICY_FILE empty, as infra/ sets it), or
     exactly the file ACRGUARD_POLICY_FILE names; nothing in the current directory or the clone."""
-    from emulator.events import host_event_kwargs
+    from emulator.event_delivery import host_event_kwargs
 
     emu.seed(DEMO_SEED)
     package = package_tree(tmp_path / "package", bytecode=False)

@@ -231,7 +231,7 @@ def policies(draw: st.DrawFn) -> tuple[Policy, dict[str, Any]]:
                 "rules": {"anonymous_pull": {"enabled": draw(st.booleans())}},
             }
         ]
-    policy = parse_policy(json.dumps(doc), "generated.yaml", draw(st.sampled_from([None, None, "enforce"])))
+    policy = parse_policy(json.dumps(doc), "generated.yaml")  # the operator's mode: RunMode, test_policy.py
     return policy, doc
 
 

@@ -17,7 +17,7 @@ from test_properties import REF, decide, policies, states
 
 from acrguard import pushdown
 from emulator import kql
-from emulator.resource_graph import _row
+from emulator.graph_api import _row
 
 QUIET = ("compliant", "skipped")
 

@@ -31,8 +31,8 @@ from acrguard import pushdown
 from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import plan
 from acrguard.policy import Policy, parse_policy
-from emulator import contract, kql, registry_document
-from emulator.resource_graph import _row
+from emulator import kql, registry_document, wire_schema
+from emulator.graph_api import _row
 from remediators import all_remediators, ipranges
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
@@ -53,7 +53,7 @@ def _record_example_counts() -> Iterator[None]:
 # --- the fields, from the SDK model ------------------------------------------------------------
 
 
-def _fields(schema: contract.Schema, prefix: str) -> Iterator[tuple[str, contract.Field]]:
+def _fields(schema: wire_schema.Schema, prefix: str) -> Iterator[tuple[str, wire_schema.Field]]:
     for name, spec in schema.fields.items():
         path = prefix + name
         if spec.kind in ("bool", "enum") and not spec.read_only:
@@ -64,9 +64,9 @@ def _fields(schema: contract.Schema, prefix: str) -> Iterator[tuple[str, contrac
             yield path, spec
 
 
-def drawn_fields() -> dict[str, contract.Field]:
+def drawn_fields() -> dict[str, wire_schema.Field]:
     """Every writable bool or enum of ``properties`` and ``sku``, and every array of objects."""
-    schema = contract.registry_schema()
+    schema = wire_schema.registry_schema()
     found = dict(_fields(schema, ""))
     return {p: f for p, f in found.items() if p.startswith(("properties.", "sku.name"))}
 
@@ -79,7 +79,7 @@ def spellings(value: str) -> st.SearchStrategy[str]:
     return st.sampled_from([value, value.lower(), value.upper(), value.swapcase()])
 
 
-def scalar(spec: contract.Field) -> st.SearchStrategy[Any]:
+def scalar(spec: wire_schema.Field) -> st.SearchStrategy[Any]:
     if spec.kind == "bool":
         wire = st.sampled_from([True, False, "true", "False", "TRUE", 1, 0])
     else:
@@ -87,7 +87,7 @@ def scalar(spec: contract.Field) -> st.SearchStrategy[Any]:
     return st.one_of(wire, OTHER_TYPES)
 
 
-def element(schema: contract.Schema, strings: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+def element(schema: wire_schema.Schema, strings: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     """An array element built from its model: each field present or missing, enums in any casing."""
     parts: dict[str, st.SearchStrategy[Any]] = {}
     for name, spec in schema.fields.items():
@@ -101,7 +101,7 @@ def element(schema: contract.Schema, strings: list[str]) -> st.SearchStrategy[di
 
 
 @st.composite
-def arrays(draw: st.DrawFn, spec: contract.Field, allowed: list[str]) -> Any:
+def arrays(draw: st.DrawFn, spec: wire_schema.Field, allowed: list[str]) -> Any:
     """An array field: the policy's own list (in order, shuffled, respelled, one short, one more,
     keys in either order), or elements drawn from the model."""
     assert spec.item is not None and spec.item.schema is not None
@@ -209,8 +209,7 @@ def policies(draw: st.DrawFn) -> tuple[Policy, list[str]]:
         overrides.append(entry)
     if overrides:
         doc["overrides"] = overrides
-    operator = draw(st.sampled_from([None, None, "enforce"]))
-    return parse_policy(json.dumps(doc), "sound.yaml", operator), allowed
+    return parse_policy(json.dumps(doc), "sound.yaml"), allowed
 
 
 @st.composite

@@ -14,7 +14,7 @@ from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, rid
 from acrguard import graph_sweep
 from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import remediators
-from emulator.resource_ids import resource_key
+from emulator.arm_paths import resource_key
 
 PROD, LOCKED, STD = rid("contosoprod"), rid("contosolocked"), rid("contosostd")
 _FORMER_STRIPES = 64  # the engine's lock stripes before per-registry locks

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ..resource_ids import RegistryRef
+from ..arm_paths import RegistryRef
 
 DEMO_SEED = Path(__file__).with_name("demo.yaml")
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 from azure.mgmt.containerregistry.models import Registry, Sku
 
-from emulator import Emulator, contract
+from emulator import Emulator, wire_schema
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 RG = "rg-contract"
@@ -85,7 +85,7 @@ def _seed_premium(emu: Emulator) -> str:
 
 def _assert_conforms(answer: dict[str, Any]) -> None:
     """The answer holds only what 2025-11-01 declares, typed, enums spelled as the spec spells them."""
-    assert contract.normalise_document(answer) == answer
+    assert wire_schema.normalise_document(answer) == answer
     assert Registry(answer).as_dict() is not None  # the SDK's own model reads it
 
 
@@ -281,13 +281,13 @@ def test_a_replacing_put_cannot_change_zone_redundancy_and_keeps_it_when_left_ou
 def test_create_only_fields_derived_from_the_sdk_match_the_spec() -> None:
     """Issue 14 'contract as data': Registry minus RegistryUpdateParameters is what the spec makes
     create-only (read from stable/2025-11-01: zoneRedundancy in properties, location at the top)."""
-    created, updated = contract.registry_schema(), contract.update_schema()
+    created, updated = wire_schema.registry_schema(), wire_schema.update_schema()
     top = {n for n, f in created.fields.items() if not f.read_only} - set(updated.fields)
     created_props, updated_props = created.fields["properties"].schema, updated.fields["properties"].schema
     assert created_props is not None and updated_props is not None
     props = {n for n, f in created_props.fields.items() if not f.read_only} - set(updated_props.fields)
     assert (top, props) == ({"location"}, {"zoneRedundancy"})
-    assert contract.read_only_properties() == {
+    assert wire_schema.read_only_properties() == {
         "loginServer", "creationDate", "provisioningState", "status", "dataEndpointHostNames",
         "privateEndpointConnections",
     }  # fmt: skip

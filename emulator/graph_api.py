@@ -39,9 +39,9 @@ from typing import Any, Literal
 
 from . import kql
 from .arm_gateway import READ
+from .arm_paths import REGISTRY_TYPE
 from .http_types import ArmError, Request, Response
 from .identity import Principal
-from .resource_ids import REGISTRY_TYPE
 
 PATH = "/providers/microsoft.resourcegraph/resources"
 API_VERSIONS = ("2021-03-01", "2022-10-01", "2024-04-01")

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .arm_paths import PROVIDER, RegistryRef
 from .identity import Principal, TokenRecord, stable_uuid
-from .resource_ids import PROVIDER, RegistryRef
 from .timefmt import arm_timestamp
 
 log = logging.getLogger(__name__)
