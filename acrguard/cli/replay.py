@@ -1,7 +1,7 @@
 """``acrguard replay``: events from files, stdin or a dead-letter container, through the engine.
 
 Every input is read and checked before the first ARM call; an event that raised still shows its
-audit lines. The command's options live in acrguard/cli/app.py; the container walk in deadletter.py.
+audit lines. The command is at the end; the container walk in acrguard/deadletter.py.
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from acrguard.cli import render
+from acrguard.cli.app import command
 from acrguard.cli.render import Item
 from acrguard.cli.run import CliError, Run, exit_code_for
 
@@ -159,3 +162,57 @@ def _finish_replay(run: Run, items: list[Item], extra: dict[str, int]) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+@command
+def replay(
+    run: Run,
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Event files (EventGridSchema, CloudEvents, arrays, dead-letter blobs); - for stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    dead_letter: Annotated[
+        str | None,
+        typer.Option(
+            "--dead-letter",
+            metavar="URL",
+            help="Dead-letter container URL: https://<account>.blob.core.windows.net/<container>[/prefix].",
+        ),
+    ] = None,
+    delete_replayed: Annotated[
+        bool,
+        typer.Option(
+            "--delete-replayed",
+            help="Delete a blob once every event in it ended applied, compliant or skipped.",
+        ),
+    ] = False,
+    connection_string: Annotated[
+        str | None,
+        typer.Option(
+            "--connection-string",
+            metavar="STRING",
+            help="Storage connection string (Azurite); default: the identity.",
+            envvar="AZURE_STORAGE_CONNECTION_STRING",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    """Replay Event Grid events from files, stdin, or a dead-letter container."""
+    if dead_letter and files:
+        raise typer.BadParameter("give event files or --dead-letter, not both", param_hint="FILES")
+    if delete_replayed and not dead_letter:
+        raise typer.BadParameter("--delete-replayed needs --dead-letter", param_hint="--delete-replayed")
+    if not dead_letter and not files:
+        if sys.stdin.isatty():
+            raise typer.BadParameter("give event files, - for stdin, or --dead-letter", param_hint="FILES")
+        files = ["-"]
+    if dead_letter:
+        replay_dead_letter(run, dead_letter, connection_string, delete_replayed)
+    else:
+        replay_files(run, files or [])

@@ -1,0 +1,5 @@
+"""``python -m acrguard.cli``."""
+
+from acrguard.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""Commands about one registry: ``check`` (fix or plan it) and ``explain`` (why each rule applies)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from acrguard.cli import render
+from acrguard.cli.render import Item
+from acrguard.cli.run import ExitCode, Run, exit_code_for
+
+if TYPE_CHECKING:
+    pass
+from acrguard.cli.app import command
+from acrguard.cli.target import Target, _read, _target
+
+
+@command
+def check(run: Run, target: Target) -> None:
+    """Check one registry and fix it (or plan the fix with --dry-run); prints before/after."""
+    engine, ref = _target(run, *target)
+    result = engine.process(ref, listed=_read(engine, ref), source="cli")
+    item = Item(result.registry, result.outcome, result.records)
+    if not run.json:
+        render.console().print(render.check_table(item))
+    code = exit_code_for([item], result.error is not None)
+    run.finish(code, render.counts([item.outcome]), [item.to_dict()])
+
+
+@command
+def explain(run: Run, target: Target) -> None:
+    """Which rules apply to a registry, and why (scope, exemptions, the override that won). Never writes."""
+    from acrguard.explain import explain as explain_registry
+
+    engine, ref = _target(run, *target)
+    explanation = explain_registry(
+        engine.policy, ref, *_read(engine, ref, children=True), engine.run
+    ).to_dict()
+    if not run.json:
+        out = render.console()
+        for part in render.explain_view(explanation):
+            out.print(part)
+    enabled = [r for r in explanation["rules"] if r["enabled"]]
+    summary = {
+        "rules": len(explanation["rules"]),
+        "enabled": len(enabled),
+        "drift": sum(r["verdict"] == "drift" for r in enabled),
+    }
+    run.finish(ExitCode.OK, summary, [explanation])
