@@ -17,21 +17,20 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from registry_strategies import policies
 from reliability import adversarial
-from test_properties import policies
+from repo_paths import ROOT
 
 from acrguard import pushdown
 from acrguard.policy import Policy, PolicyError, load_policy, parse_policy
 from acrguard.starter import STARTER
 from emulator import kql
 
-ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "kusto_check.mjs"
 PARSER = ROOT / "node_modules" / "@kusto" / "language-service-next"
 SCHEMA = json.loads((ROOT / "tests" / "data" / "resource_graph.json").read_text())

@@ -109,7 +109,7 @@ def test_scope_limits(seeded):
 
 def test_sweep_tenant_fixes_the_drifted_with_one_query_and_no_read_of_compliant_registries(seeded):
     """One query finds what may be written; policies.yaml's report-only rule (firewall_unavailable)
-    adds a second, whose registries are decided from the rows (tests/test_sweep_phases.py)."""
+    adds a second, whose registries are decided from the rows (tests/engine/test_sweep_phases.py)."""
     result = invoke("-o", "json", "sweep", "--tenant")
     out = json_out(result)
     summary = out["summary"]

@@ -7,9 +7,8 @@ without a line in the table (or a line left for a module that is gone) fails her
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from repo_paths import ROOT
 
 
 def _layout_rows() -> list[str]:

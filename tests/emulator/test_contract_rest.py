@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+import repo_paths
 import requests
 from azure.mgmt.containerregistry.models import Registry, Sku
 
@@ -23,7 +23,7 @@ from emulator import Emulator, contract
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 RG = "rg-contract"
 NAME = "contosocontract"
-DATA = Path(__file__).resolve().parents[1] / "data" / "contract"
+DATA = repo_paths.DATA / "contract"
 CASES = json.loads((DATA / "invalid-requests.json").read_text())
 KEY = "https://kv.vault.azure.net/keys/k"
 SERVER_SET = {  # what ARM computed for the seeded registry: a PATCH must never replace or wipe it

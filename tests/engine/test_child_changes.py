@@ -10,18 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from engine_helpers import as_person, make_harness, rid, write_event
+from child_rule_helpers import WORKSPACE, add, audit_setting, calls, policy
+from engine_helpers import as_person, make_harness, ours, rid, write_event
 from reliability import adversarial
-from test_rules_children import WORKSPACE, add, audit_setting, calls, policy
 
 from acrguard.contract import RULES, operation_names
 from acrguard.events import Skip, Target, parse_events
 
 DIAGNOSTIC_DELETE = "Microsoft.Insights/diagnosticSettings/delete"
-
-
-def ours(emu: Any, request: Any) -> bool:
-    return request.principal is not None and request.principal.object_id == emu.managed_identity.object_id
 
 
 def token_statuses(emu: Any, resource_id: str) -> dict[str, str]:

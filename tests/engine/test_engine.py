@@ -86,7 +86,7 @@ def test_exempt_by_tag_is_reported_never_changed(seeded):
     h.engine.handle(write_event(PUBDIST))
     assert all("exempt: tagged acrguard=exempt" in r.reason for r in h.records)
     assert any("would be fixed" in r.reason for r in h.records)
-    # A write left a tag-exempt registry drifting: told to a person (tests/test_self_exemption.py).
+    # A write left a tag-exempt registry drifting: told to a person (tests/notify/test_self_exemption.py).
     assert all(r.outcome == ("flagged" if "would be fixed" in r.reason else "skipped") for r in h.records)
     assert seeded.counters.writes() == 0
 

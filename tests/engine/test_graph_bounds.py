@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
 from engine_helpers import SUB_A, SimulatedClock, make_harness
 from reliability import adversarial
+from repo_paths import DATA
 
 from acrguard import graph_sweep
 from acrguard.arm_errors import quota_resets_after
 from acrguard.resource_graph import ResourceGraph
 
-CASES = yaml.safe_load((Path(__file__).parent / "data" / "resource_graph_faults.yaml").read_text())
+CASES = yaml.safe_load((DATA / "resource_graph_faults.yaml").read_text())
 BROKEN = 25  # how many continuations a paging fault answers wrongly (bounds code that would loop)
 BUDGET_S = 6.0  # make_harness's retry budget
 

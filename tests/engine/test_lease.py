@@ -7,13 +7,13 @@ pay for it; a deployment without its container fails loudly instead of writing u
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from azurite import azurite  # noqa: F401 - the fixture
 from engine_helpers import SUB_A, SimulatedClock, make_harness, rid, write_event
 from reliability import adversarial
+from repo_paths import ROOT
 
 from acrguard.arm import TransientArmError
 from acrguard.lease import RegistryLeases, blob_name
@@ -198,9 +198,8 @@ def test_the_storage_sdk_is_not_loaded_for_a_fix_that_replaces_no_list(emu, azur
         f"results = runtime.engine().handle(write_event({REG!r}))\n"
         "print(json.dumps([[(r.rule, r.outcome) for r in results[0].records], 'azure.storage.blob' in sys.modules]))\n"
     )
-    root = Path(__file__).resolve().parents[1]
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
     outcomes, storage_loaded = json.loads(result.stdout.strip().splitlines()[-1])

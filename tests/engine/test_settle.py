@@ -1,12 +1,12 @@
 """The settle wait holds back only the IP rule list, and only while the list itself is changing.
 
 A PATCH of ``networkRuleSet`` replaces the whole list, so the engine writes it only once the list
-has been quiet for ``ACRGUARD_SETTLE_S`` (tests/test_race.py proves no rule of a person's is lost).
+has been quiet for ``ACRGUARD_SETTLE_S`` (tests/reliability/test_race.py proves no rule of a person's is lost).
 Everything else a plan changes (anonymous pull, the admin user, public network access, the
 ``policies``) replaces no list and must not wait behind it; and a write elsewhere in the registry
 (a tag) must not keep the list's wait from ending.
 
-Simulated time (the :class:`Timeline` of tests/test_race.py): the emulator stamps ``systemData``
+Simulated time (the :class:`Timeline` of tests/reliability/test_race.py): the emulator stamps ``systemData``
 with it, the engine sleeps on it, each of our ARM requests costs 0.1 s of it, and the person's
 writes are scheduled on it. Real SDK, real HTTPS, the emulator as ARM.
 """
@@ -18,10 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from engine_helpers import POLICY, SUB_A, as_person, make_harness, rid
+from engine_helpers import POLICY, SUB_A, as_person, make_harness, ours, rid
 from race_sim import Timeline
 from reliability import adversarial
-from test_trust_writes import ours
 
 from acrguard.arm import TransientArmError
 

@@ -1,7 +1,7 @@
 """Adversarial review of issue 17 ("Trust"): cases that still broke a safety promise.
 
 Real SDK, real HTTPS, the emulator as ARM; a second writer (a person) is played through the
-emulator's request hook, as in tests/test_trust_writes.py.
+emulator's request hook, as in tests/engine/test_write_path.py.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import invoke
-from engine_helpers import SUB_A, as_person, make_harness, rid, write_event
-from test_trust_writes import ours
+from engine_helpers import SUB_A, as_person, make_harness, ours, rid, write_event
 
 PROD = rid("contosoprod")
 STD = rid("contosostd")

@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 import pytest
-from engine_helpers import SUB_A, SimulatedClock, as_person, make_harness, rid, write_event
+from engine_helpers import SUB_A, SimulatedClock, as_person, make_harness, ours, rid, write_event
 from reliability import adversarial
 
 from acrguard.arm import TransientArmError
@@ -34,10 +34,6 @@ def add_rule_as_person(emu: Any, resource_id: str, value: str) -> None:
 
 def ip_rules(emu: Any, resource_id: str) -> list[str]:
     return [r["value"] for r in emu.get_registry(resource_id)["properties"]["networkRuleSet"]["ipRules"]]
-
-
-def ours(emu: Any, request: Any) -> bool:
-    return request.principal is not None and request.principal.object_id == emu.managed_identity.object_id
 
 
 FAILURES = {

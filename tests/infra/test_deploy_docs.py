@@ -29,10 +29,11 @@ from deploy_params import (
     substitution,
 )
 from pycep import BicepParser  # pycep-parser, in the dev extra
+from repo_paths import DATA
 
 INFRA = MAIN.parent
 MG = INFRA / "management-group.bicep"
-ROLES = json.loads((Path(__file__).parent / "data" / "azure_roles" / "builtin_roles.json").read_text("utf-8"))
+ROLES = json.loads((DATA / "azure_roles" / "builtin_roles.json").read_text("utf-8"))
 #: Set by azd itself (MicrosoftDocs azure-dev-docs manage-environment-variables.md, "Environment
 #: variables provided by azd"), so the doc need not show an ``azd env set`` for them.
 AZD_PROVIDED = {"AZURE_ENV_NAME", "AZURE_PRINCIPAL_ID"}

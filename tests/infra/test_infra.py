@@ -24,11 +24,11 @@ import pytest
 import yaml
 from bicep_eval import Template
 from pycep import BicepParser  # pycep-parser, in the dev extra
+from repo_paths import ROOT as REPO
 
 from acrguard.contract import RULES, operation_names, role_actions
 from bench.common import package_tree
 
-REPO = Path(__file__).resolve().parent.parent
 INFRA = REPO / "infra"
 MODULES = INFRA / "modules"
 CONTRACT_FILE = REPO / "acrguard" / "azure_contract.json"
@@ -276,13 +276,13 @@ def test_no_keys_or_secrets(path: Path) -> None:
 def test_contract_fits_event_grid_limits() -> None:
     data = contract()
     # Deletes pass only for the operations listed (a child's delete a rule watches), never a
-    # registry's own: tests/test_child_changes.py.
+    # registry's own: tests/engine/test_child_changes.py.
     assert data["eventTypes"] == [
         "Microsoft.Resources.ResourceWriteSuccess",
         "Microsoft.Resources.ResourceDeleteSuccess",
     ]
     assert "Microsoft.ContainerRegistry/registries/delete" not in operation_names(RULES)
-    # Every rule enabled at once: tests/test_contract.py checks each rule set as the Bicep computes it.
+    # Every rule enabled at once: tests/rules/test_least_privilege.py checks each rule set as the Bicep computes it.
     assert 0 < len(operation_names(RULES)) <= MAX_FILTER_VALUES
 
 
@@ -300,7 +300,7 @@ def test_event_subscription_filter_reads_the_contract() -> None:
     assert len(advanced) <= MAX_ADVANCED_FILTERS
     (operation_filter,) = [f for f in advanced if f["key"] == "data.operationName"]
     assert operation_filter["operatorType"] == "StringIn"
-    # base.operationNames plus the enabled rules' (tests/test_contract.py checks every rule set).
+    # base.operationNames plus the enabled rules' (tests/rules/test_least_privilege.py checks every rule set).
     assert Template(path, {"enabledRules": []}).value(operation_filter["values"]) == list(operation_names(()))
 
     # Nothing is dropped silently: retries, then dead-letter with the topic's own identity.

@@ -23,11 +23,11 @@ from typing import Any
 from bicep_eval import Template, parse
 from policy_eval import evaluate
 from reliability import adversarial
+from repo_paths import ROOT as REPO
 
 from acrguard.contract import CONTRACT, RULES, role_actions
 from acrguard.settings import SETTINGS
 
-REPO = Path(__file__).resolve().parent.parent
 INFRA = REPO / "infra"
 MODULES = INFRA / "modules"
 MAIN = INFRA / "main.bicep"

@@ -1,6 +1,6 @@
 """Notification sinks in detail, in process (fast): the engine the Function App builds, against the
 emulator; webhooks against a local HTTP server; the real EventGridPublisherClient against the
-emulator's Event Grid topic. tests/test_notify.py covers the same through the CLI."""
+emulator's Event Grid topic. tests/notify/test_notify.py covers the same through the CLI."""
 
 from __future__ import annotations
 

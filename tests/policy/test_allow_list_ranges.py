@@ -16,8 +16,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from policy_helpers import problems
 from reliability import adversarial
-from test_policy import problems
 
 from acrguard.policy import parse_policy
 

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from engine_helpers import BAD_INPUT
+from policy_helpers import problems
 from reliability import adversarial
+from repo_paths import ROOT
 
 from acrguard.plan import mode_of
 from acrguard.policy import PolicyError, load_policy, parse_policy
 from acrguard.resource_ids import RegistryRef
 
-ROOT = Path(__file__).resolve().parents[1]
 SUB_A = "00000000-0000-0000-0000-00000000aaaa"
 SUB_B = "00000000-0000-0000-0000-00000000bbbb"
 
 
 def ref(name="contosoprod", sub=SUB_A, rg="rg-platform") -> RegistryRef:
     return RegistryRef(sub, rg, name)
-
-
-def problems(text: str) -> list[tuple[str, str]]:
-    with pytest.raises(PolicyError) as info:
-        parse_policy(text, "p.yaml")
-    assert "p.yaml" in str(info.value)
-    return info.value.problems
 
 
 BASE = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from engine_helpers import BAD_INPUT
-from test_policy import problems
+from policy_helpers import problems
 
 from acrguard.policy import PolicyError, parse_policy
 

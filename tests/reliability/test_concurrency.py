@@ -20,7 +20,6 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +34,6 @@ from acrguard.engine import Engine
 from acrguard.policy import parse_policy
 from acrguard.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 REGISTRIES = 20
 DELIVERIES = 10  # per registry: 200 events
 THREADS = 16

@@ -110,7 +110,7 @@ TRANSIENT: list[tuple[str, dict[str, Any], str]] = [
     ("503", {"status": 503, "retry_after": 0}, "read+write"),
     ("connection reset", {"reset": "rst"}, "read+write"),
     ("read timeout", {"delay": 1.5}, "read"),
-    # A registry read while Updating is not written at all (tests/test_provisioning_states.py); an
+    # A registry read while Updating is not written at all (tests/engine/test_provisioning_states.py); an
     # update that begins between our read and our PATCH gets ACR's 409 (the emulator's wording).
     ("409 Conflict (an update began after our read)", {"status": 409, "code": "Conflict"}, "write"),
     ("401 from ARM", {"status": 401, "retry_after": 0}, "read+write"),

@@ -34,7 +34,6 @@ from acrguard.events import Skip, Target, parse_event, parse_events
 from acrguard.policy import Policy, PolicyDocument, PolicyError, parse_policy
 from acrguard.resource_ids import RegistryRef
 
-ROOT = Path(__file__).resolve().parents[1]
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 PROD = rid("contosoprod")
 WRITE = "Microsoft.ContainerRegistry/registries/write"

@@ -13,7 +13,7 @@ import copy
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_properties import REF, decide, policies, states
+from registry_strategies import REF, decide, policies, states
 
 from acrguard import pushdown
 from emulator import kql

@@ -1,6 +1,6 @@
 """Two Function instances race a person's burst of IP-rule additions: one writer per registry.
 
-The scenario of tests/test_race.py (a person adds 3–6 rules with ``az acr network-rule add``, a GET
+The scenario of tests/reliability/test_race.py (a person adds 3–6 rules with ``az acr network-rule add``, a GET
 then a PATCH of the whole rule set, 0.2–3 s apart), now handled by two separate engine processes,
 as Flex Consumption runs them: Event Grid hands each write's event to one instance or the other,
 and often to both (it delivers at least once), 0.3–3 s later. A delivery that raises is
@@ -43,11 +43,12 @@ from race_sim import (
     open_firewall_and_schedule_burst,
 )
 from reliability import record
+from repo_paths import ROOT
 
 REG = rid("contosorace")
 INSTANCES = 2
 CONTAINER = "acrguard-leases"
-WORKER = Path(__file__).with_name("race_worker.py")
+WORKER = ROOT / "tests" / "race_worker.py"
 
 
 @dataclass
@@ -105,7 +106,7 @@ def instances_env(emu: Any, tmp_path: Path, lease: dict[str, str] | None) -> dic
         ACRGUARD_SETTLE_S="5",
         ACRGUARD_RETRY_BUDGET_S="60",
         ACRGUARD_MAX_ATTEMPTS="6",
-        PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]),
+        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
     )
     env.pop("ACRGUARD_LEASE_CONTAINER_URL", None)
     env.pop("AZURE_STORAGE_CONNECTION_STRING", None)

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 from reliability import record
+from repo_paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SUBSCRIPTIONS = [f"00000000-0000-0000-0000-00000000c{n:03}" for n in range(1, 5)]
 COMPLIANT_PER_SUB = 25
 DRIFTED_PER_SUB = 500

@@ -24,8 +24,8 @@ import pytest
 from azure.mgmt.containerregistry.models import Registry
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from registry_strategies import allow_lists
 from reliability import ExampleCounter, adversarial, record
-from test_properties import allow_lists
 
 from acrguard import pushdown
 from acrguard.plan import plan

@@ -88,7 +88,7 @@ def test_acrguard_rules_table_names_every_rule():
 
 def test_the_custom_role_grants_exactly_what_the_rules_need():
     """Least privilege: the role for every rule (infra/ builds the custom role from the contract) is
-    the union of every rule's RBAC actions; tests/test_contract.py checks each rule's entry."""
+    the union of every rule's RBAC actions; tests/rules/test_least_privilege.py checks each rule's entry."""
     from acrguard.contract import role_actions, workspace_actions
 
     names = [rule.name for rule in all_remediators()]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from bicep_eval import Template, parse
+from repo_paths import ROOT as REPO
 
 from acrguard.arm_children import _LIST
 from acrguard.contract import CONTRACT, RULES, operation_names, role_actions, rules_enabled
@@ -27,7 +28,6 @@ from acrguard.resource_ids import PROVIDER_PREFIX
 from remediators import all_remediators
 from remediators.base import READ_ACTION, WRITE_ACTION
 
-REPO = Path(__file__).resolve().parent.parent
 INFRA = REPO / "infra"
 TARGET = INFRA / "modules" / "target-subscription.bicep"
 EVENTS = INFRA / "modules" / "eventgrid-subscription.bicep"

@@ -10,9 +10,9 @@ occurs fails too, so the list stays true.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+import repo_paths
 from azure.mgmt.containerregistry.models import Registry
 from policy_eval import evaluate
 
@@ -21,7 +21,7 @@ from remediators import Status, all_remediators
 from remediators.diagnostic_settings import DiagnosticSettingsConfig
 from remediators.network_rules import NetworkRulesConfig
 
-DATA = Path(__file__).parent / "data" / "parity"
+DATA = repo_paths.DATA / "parity"
 CONDITIONS = json.loads((DATA / "conditions.json").read_text(encoding="utf-8"))
 CASES = sorted(p.stem for p in DATA.glob("*.json") if p.stem != "conditions")
 RULES = {r.name: r for r in all_remediators()}

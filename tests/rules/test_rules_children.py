@@ -14,46 +14,13 @@ import sys
 
 import pytest
 from azure.mgmt.containerregistry.models import Registry
+from child_rule_helpers import CHILD_RULES, SUB, WORKSPACE, add, audit_setting, calls, policy
 from engine_helpers import ROOT, Harness, SimulatedClock, make_harness, write_event
 
 from acrguard.events import Skip, Target, parse_events
 from acrguard.explain import explain
 from acrguard.policy import PolicyError, parse_policy
 from acrguard.resource_ids import RegistryRef
-from remediators import all_remediators
-
-SUB = "00000000-0000-0000-0000-00000000aaaa"
-WORKSPACE = f"/subscriptions/{SUB}/resourceGroups/rg-monitor/providers/Microsoft.OperationalInsights/workspaces/law-sec"
-#: rule -> the collection it lists (the emulator's route name for it)
-CHILD_RULES = {
-    "repository_tokens": "tokens",
-    "cache_rules": "cacheRules",
-    "geo_replication": "replications",
-    "diagnostic_settings": "diagnosticSettings",
-}
-CONFIG = {"diagnostic_settings": f"workspace_id: {WORKSPACE}"}
-
-
-def policy(*rules: str, mode: str = "enforce", **configs: str) -> str:
-    """Exactly ``rules`` enabled (with ``configs``: extra YAML flow-mapping entries per rule)."""
-    lines = []
-    for r in all_remediators():
-        if r.name == "network_rules":
-            continue
-        extra = ", ".join(
-            x for x in (CONFIG.get(r.name) if r.name in rules else None, configs.get(r.name)) if x
-        )
-        enabled = "true" if r.name in rules else "false"
-        lines.append(f"  {r.name}: {{enabled: {enabled}{', ' + extra if extra else ''}}}")
-    return (
-        f"version: 1\nmode: {mode}\nexempt:\n  tags: {{acrguard: exempt}}\nrules:\n" + "\n".join(lines) + "\n"
-    )
-
-
-def add(emu, name: str, sku: str = "Premium", tags: dict | None = None, **children) -> str:
-    return emu.add_registry(
-        subscription=SUB, resource_group="rg-platform", name=name, sku=sku, tags=tags, children=children
-    )
 
 
 @pytest.fixture(params=["Basic", "Standard", "Premium"])
@@ -65,21 +32,12 @@ def on_every_sku(request, emu):
 TOKEN_WRITE = "Microsoft.ContainerRegistry/registries/tokens/write"
 
 
-def calls(emu) -> list[tuple[str, str]]:
-    return [(r.method, r.route) for r in emu.requests if r.route != "identity"]
-
-
 def run(text: str, *resource_ids: str, mode: str | None = None) -> Harness:
     """The engine under ``text``, after one registry-write event for each of ``resource_ids``."""
     h = make_harness(text, mode)
     for resource_id in resource_ids:
         h.engine.handle(write_event(resource_id))
     return h
-
-
-def audit_setting(name: str = "sec", workspace: str = WORKSPACE, **log) -> dict:
-    logs = [log or {"categoryGroup": "audit", "enabled": True}]
-    return {"name": name, "properties": {"workspaceId": workspace, "logs": logs}}
 
 
 # -- what it costs -------------------------------------------------------------------------------

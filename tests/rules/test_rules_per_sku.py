@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
+from repo_paths import ROOT
 
 from remediators import Status, all_remediators, discover
 from remediators.base import PropertyRule, ReportRule, RuleConfig
@@ -216,7 +216,7 @@ def test_public_network_access_needs_a_private_endpoint(open_premium):
 # --------------------------------------------------------------------------------------------------
 # discovery: one rule per <name>.json, the module beside it optional, mistakes fail at import
 
-PACKAGE = Path(__file__).resolve().parent.parent / "remediators"
+PACKAGE = ROOT / "remediators"
 #: A valid rule file; each test below breaks it (or the module beside it) in one way.
 SPEC = {
     "title": "Thing",

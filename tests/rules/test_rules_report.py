@@ -15,7 +15,7 @@ from remediators.network_rules import NetworkRules, NetworkRulesConfig
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 #: The report-only rules that read only the registry's GET (the child-resource ones list a collection:
-#: tests/test_rules_children.py).
+#: tests/rules/test_rules_children.py).
 REPORT_ONLY = [r.name for r in all_remediators() if r.fix_type() == "report" and not r.children]
 
 
