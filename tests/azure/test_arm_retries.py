@@ -36,7 +36,7 @@ def statuses(emu, method: str) -> list[int | None]:
 
 
 def test_retry_after_is_waited_for_then_the_call_succeeds(emu, arm):
-    """Issue 12 item 5: a 429 with Retry-After: 7 is retried once, after waiting 7 s (not the backoff)."""
+    """A 429 with Retry-After: 7 is retried once, after waiting 7 s (not the backoff)."""
     emu.inject(method="GET", resource_id=REG, status=429, retry_after=7, times=1)
     assert arm.get(REF).name == "retryreg"
     assert statuses(emu, "GET") == [429, 200]
@@ -45,7 +45,7 @@ def test_retry_after_is_waited_for_then_the_call_succeeds(emu, arm):
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_a_write_is_retried_on_a_transient_status_without_retry_after(emu, arm, status):
-    """Issue 12 item 5: a bare 429 to a PATCH is retried here (azure-core's policy would not)."""
+    """A bare 429 to a PATCH is retried here (azure-core's policy would not)."""
     emu.inject(method="PATCH", resource_id=REG, status=status, times=1)
     arm.update(REF, arm.get(REF), lambda registry: RegistryUpdateParameters(admin_user_enabled=False))
     assert statuses(emu, "PATCH") == [status, 200]
@@ -54,7 +54,7 @@ def test_a_write_is_retried_on_a_transient_status_without_retry_after(emu, arm, 
 
 @pytest.mark.parametrize("kind", ["rst", "close"])
 def test_a_dropped_connection_is_retried(emu, arm, kind):
-    """Issue 12 item 5: a reset or closed connection is transient: one more attempt, then success."""
+    """A reset or closed connection is transient: one more attempt, then success."""
     arm.get(REF)  # a pooled connection to drop
     emu.inject(method="GET", resource_id=REG, reset=kind, times=1)
     assert arm.get(REF).name == "retryreg"
@@ -63,7 +63,7 @@ def test_a_dropped_connection_is_retried(emu, arm, kind):
 
 
 def test_a_persistent_503_stops_at_the_attempt_budget_and_raises(emu, arm):
-    """Issue 12 item 5: retried up to ACRGUARD_MAX_ATTEMPTS, then raised (never swallowed)."""
+    """Retried up to ACRGUARD_MAX_ATTEMPTS, then raised (never swallowed)."""
     fault = emu.inject(method="GET", resource_id=REG, status=503, times=None)
     with pytest.raises(TransientArmError, match="still failing after 4 attempts"):
         arm.get(REF)
@@ -71,7 +71,7 @@ def test_a_persistent_503_stops_at_the_attempt_budget_and_raises(emu, arm):
 
 
 def test_a_retry_after_beyond_the_budget_is_not_slept_through(emu, arm):
-    """Issue 12 item 5: Retry-After: 120 with a 30 s budget: raised without waiting past the budget."""
+    """Retry-After: 120 with a 30 s budget: raised without waiting past the budget."""
     emu.inject(method="GET", resource_id=REG, status=429, retry_after=120, times=None)
     with pytest.raises(TransientArmError):
         arm.get(REF)

@@ -111,7 +111,8 @@ def written_policies() -> dict[str, list[Policy]]:
 
 @st.composite
 def wider_policies(draw: st.DrawFn) -> Policy:
-    """test_properties' policies, plus scope, exemptions by ID and any of the simple rules."""
+    """The property tests' policies (tests/registry_strategies.py), plus scope, exemptions by ID
+    and any of the simple rules."""
     _, doc = draw(policies())
     for name in draw(st.lists(st.sampled_from(SIMPLE_RULES), unique=True, max_size=len(SIMPLE_RULES))):
         doc["rules"].setdefault(name, {"enabled": True})

@@ -1,4 +1,4 @@
-"""Issue 16 item 1: the Resource Graph sweep (`sweep --tenant`, `--management-group`, the timer with
+"""The Resource Graph sweep (`sweep --tenant`, `--management-group`, the timer with
 ACRGUARD_RECONCILE_SOURCE=arg) against the emulator's ARG endpoint, and that endpoint's contract:
 strict KQL subset, paging, quota headers and throttling, resultTruncated, subscription batches."""
 

@@ -1,4 +1,4 @@
-"""Issue 13 item 6: every entry of the JSON document's ``errors`` names its input (a file, stdin, a
+"""Every entry of the JSON document's ``errors`` names its input (a file, stdin, a
 blob or container, the registry, a setting), never ``""``; the stderr line starts with it too."""
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ MISSING_REGISTRY = rid("nosuchregistry")
     ],
 )
 def test_every_error_names_its_input(emu, tmp_path, monkeypatch, args, stdin, files, input, reason):
-    """Issue 13 item 6: JSON errors[].input was "" for unreadable files, stdin, bad dead-letter URLs
-    and registries that do not exist."""
+    """Each JSON errors[].input names its input, never "": unreadable files, stdin, bad dead-letter
+    URLs and registries that do not exist."""
     emu.seed(DEMO_SEED)
     monkeypatch.chdir(tmp_path)
     for name, text in files.items():

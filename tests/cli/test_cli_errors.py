@@ -1,4 +1,4 @@
-"""Operator errors are quick and clear (issue 17 item 15): one line that names what is wrong and
+"""Operator errors are quick and clear: one line that names what is wrong and
 the fix, the right exit code, and no ARM call that cannot succeed. In process, against the emulator."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ NAMED_POLICY = f"acrguard: policy {DEMO_POLICY} (from ACRGUARD_POLICY_FILE)"  # 
 
 
 def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seeded):
-    """Issue 17 item 15: with no credential, `check` retried for 17 s and printed DefaultAzureCredential's
+    """With no credential, `check` retried for 17 s and printed DefaultAzureCredential's
     whole chain (84 lines). Now: one line naming `az login` and the emulator's export lines, exit 1."""
     started = time.monotonic()
     result = invoke("check", LOCKED, IDENTITY_ENDPOINT=None, IDENTITY_HEADER=None)
@@ -44,7 +44,7 @@ def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seed
 
 @pytest.mark.parametrize("down", ["500", "silent"])
 def test_a_managed_identity_endpoint_that_is_down_is_still_transient(seeded, monkeypatch, down):
-    """Issue 17 item 15: the Function App's case is unchanged: an identity endpoint that answers 500
+    """The Function App's case is unchanged: an identity endpoint that answers 500
     (which azure-identity calls "unavailable" inside the chain) or accepts the connection and never
     answers (something listens: it may recover) is a transient failure (retried, then raised for
     redelivery), not "no credential" nor "nothing is listening"."""
@@ -124,7 +124,7 @@ def test_an_arm_endpoint_with_nothing_listening_fails_at_once_naming_it(seeded):
 
 @pytest.mark.parametrize("position", ["before", "after"])
 def test_a_non_https_arm_endpoint_option_is_a_usage_error_at_once(seeded, position):
-    """Issue 17 item 15: a non-HTTPS --arm-endpoint failed only after 6 attempts."""
+    """A non-HTTPS --arm-endpoint is a usage error before any attempt (it failed only after 6)."""
     option = ["--arm-endpoint", "http://127.0.0.1:1"]
     args = [*option, "check", LOCKED] if position == "before" else ["check", LOCKED, *option]
     started = time.monotonic()
@@ -138,7 +138,7 @@ def test_a_non_https_arm_endpoint_option_is_a_usage_error_at_once(seeded, positi
 
 
 def test_a_non_https_arm_endpoint_setting_fails_at_once_naming_it(seeded):
-    """Issue 17 item 15: the same for ACRGUARD_ARM_ENDPOINT (a setting, so exit 1, not a usage error)."""
+    """The same for ACRGUARD_ARM_ENDPOINT (a setting, so exit 1, not a usage error)."""
     started = time.monotonic()
     result = invoke("check", LOCKED, ACRGUARD_ARM_ENDPOINT="http://127.0.0.1:1")
     assert result.returncode == 1
@@ -150,7 +150,7 @@ def test_a_non_https_arm_endpoint_setting_fails_at_once_naming_it(seeded):
 
 
 def test_sweep_subscription_that_is_not_a_guid_is_a_usage_error(seeded):
-    """Issue 17 item 15: `sweep --subscription not-a-guid` reported 0 registries and exited 0."""
+    """`sweep --subscription not-a-guid` is a usage error (it reported 0 registries and exited 0)."""
     result = invoke("sweep", "--subscription", "not-a-guid")
     assert result.returncode == 2
     assert "'not-a-guid' is not a subscription ID (a GUID" in flat(result.stderr)
@@ -159,7 +159,7 @@ def test_sweep_subscription_that_is_not_a_guid_is_a_usage_error(seeded):
 
 
 def test_sweep_of_an_unknown_subscription_says_so(seeded):
-    """Issue 17 item 15: ARM answers 404 SubscriptionNotFound; the sweep fails (exit 1) and says
+    """ARM answers 404 SubscriptionNotFound; the sweep fails (exit 1) and says
     which subscription was not found, not "0 registries"."""
     result = invoke("-o", "json", "sweep", "--subscription", UNKNOWN_SUB, "--subscription", SUB_A)
     assert result.returncode == 1, result.stderr
@@ -173,7 +173,8 @@ def test_sweep_of_an_unknown_subscription_says_so(seeded):
 
 
 def test_check_on_a_missing_registry_names_it_and_does_not_guess_it_was_deleted(seeded):
-    """Issue 17 item 15: `check` on a registry that does not exist said "(deleted after the event?)"."""
+    """`check` on a registry that does not exist names it and does not guess it was deleted (it
+    said "(deleted after the event?)")."""
     missing = rid("nosuchregistry")
     result = invoke("check", missing)
     assert result.returncode == 1
@@ -190,7 +191,7 @@ BAD_SETTINGS = [(c["name"], c["value"], c["reason"]) for c in BAD_INPUT["setting
 
 @pytest.mark.parametrize(("name", "value", "reason"), BAD_SETTINGS, ids=[b[0] for b in BAD_SETTINGS])
 def test_a_bad_setting_names_the_setting_and_its_allowed_values(seeded, name, value, reason):
-    """Issue 17 item 15: a bad ACRGUARD_* value was a traceback-like "could not convert" or silently
+    """A bad ACRGUARD_* value was a traceback-like "could not convert" or silently
     taken (0 workers, 0 s timeout). Now one line with the setting, its allowed range and the value
     (never a URL's path: a webhook's secret), exit 1, no ARM call."""
     result = invoke("sweep", "--subscription", SUB_A, **{name: value})
@@ -202,7 +203,7 @@ def test_a_bad_setting_names_the_setting_and_its_allowed_values(seeded, name, va
 
 
 def test_every_bad_setting_is_reported_in_one_pass(seeded):
-    """Issue 17 item 15: fixing one bad setting must not reveal the next only on the next run."""
+    """Fixing one bad setting must not reveal the next only on the next run."""
     result = invoke("check", LOCKED, ACRGUARD_RETRY_BUDGET_S="abc", ACRGUARD_SWEEP_CONCURRENCY="0")
     assert [line.split(":")[2].strip() for line in result.stderr.splitlines()] == [
         "ACRGUARD_RETRY_BUDGET_S",
@@ -211,7 +212,7 @@ def test_every_bad_setting_is_reported_in_one_pass(seeded):
 
 
 def test_the_function_app_reports_a_bad_setting_by_name(seeded, monkeypatch):
-    """Issue 17 item 15: the Function App's entry raises (so the host logs it and Event Grid
+    """The Function App's entry raises (so the host logs it and Event Grid
     redelivers) with the same message: the setting, its allowed range and the value."""
     from engine_helpers import write_event
     from function_harness import function_app_env, grid_event

@@ -1,4 +1,4 @@
-"""Global options (issue 17 item 1): the command line beats the environment, before or after the command.
+"""Global options: the command line beats the environment, before or after the command.
 
 Run in process (tests/cli_helpers.invoke) against the emulator; writes are counted from the
 emulator's request log, never from what the CLI says it did.
@@ -30,7 +30,7 @@ ENV_SET = pytest.mark.parametrize("env_set", [True, False], ids=["env-set", "env
 @POSITIONS
 @ENV_SET
 def test_mode_flag_beats_acrguard_mode(seeded, position, env_set):
-    """Issue 17 item 1: `ACRGUARD_MODE=enforce acrguard --mode dry-run -o json sweep` applied 3 fixes.
+    """`ACRGUARD_MODE=enforce acrguard --mode dry-run -o json sweep` applied 3 fixes.
     --mode dry-run means no write, wherever it stands and whatever ACRGUARD_MODE says."""
     env = {"ACRGUARD_MODE": "enforce" if env_set else None}
     result = invoke(*placed(position, ["--mode", "dry-run"], ["-o", "json", *SWEEP]), **env)
@@ -69,7 +69,7 @@ def test_mode_enforce_flag_writes_when_nothing_says_dry_run(seeded, position):
 @POSITIONS
 @ENV_SET
 def test_policy_flag_beats_acrguard_policy_file(seeded, tmp_path, position, env_set):
-    """Issue 17 item 1: --policy before the command lost to ACRGUARD_POLICY_FILE."""
+    """--policy before the command beats ACRGUARD_POLICY_FILE (it lost to it)."""
     dry = tmp_path / "dry-run-policy.yaml"
     dry.write_text(DEMO_POLICY.read_text().replace("mode: enforce", "mode: dry-run", 1))
     broken = tmp_path / "broken-policy.yaml"
@@ -83,7 +83,7 @@ def test_policy_flag_beats_acrguard_policy_file(seeded, tmp_path, position, env_
 @POSITIONS
 @ENV_SET
 def test_arm_endpoint_flag_beats_acrguard_arm_endpoint(seeded, position, env_set):
-    """Issue 17 item 1: --arm-endpoint before the command lost to ACRGUARD_ARM_ENDPOINT."""
+    """--arm-endpoint before the command beats ACRGUARD_ARM_ENDPOINT (it lost to it)."""
     env = {"ACRGUARD_ARM_ENDPOINT": DEAD_ENDPOINT if env_set else None, "ACRGUARD_MAX_ATTEMPTS": "1"}
     result = invoke(
         *placed(position, ["--arm-endpoint", seeded.arm_url], ["-o", "json", "check", rid("contosolocked")]),
@@ -95,7 +95,7 @@ def test_arm_endpoint_flag_beats_acrguard_arm_endpoint(seeded, position, env_set
 
 @POSITIONS
 def test_a_dead_arm_endpoint_flag_is_used_even_when_the_environment_names_a_good_one(seeded, position):
-    """Issue 17 item 1: the flag is not just a fallback; given, it is the endpoint used."""
+    """The flag is not just a fallback; given, it is the endpoint used."""
     result = invoke(
         *placed(position, ["--arm-endpoint", DEAD_ENDPOINT], ["check", rid("contosolocked")]),
         ACRGUARD_ARM_ENDPOINT=seeded.arm_url,
@@ -107,14 +107,14 @@ def test_a_dead_arm_endpoint_flag_is_used_even_when_the_environment_names_a_good
 
 @POSITIONS
 def test_output_option_in_either_position(seeded, position):
-    """Issue 17 item 1: -o json before or after the command gives the JSON document."""
+    """-o json before or after the command gives the JSON document."""
     result = invoke(*placed(position, ["-o", "json"], ["check", rid("contosolocked")]))
     assert json.loads(result.stdout)["command"] == "check"
 
 
 @POSITIONS
 def test_verbose_option_in_either_position(seeded, position):
-    """Issue 17 item 1: -v before or after the command adds the audit lines on stderr."""
+    """-v before or after the command adds the audit lines on stderr."""
     result = invoke(*placed(position, ["-v"], ["check", rid("contosolocked")]))
     assert result.returncode == 0
     assert '"outcome":"compliant"' in result.stderr.replace(" ", "")
@@ -179,7 +179,7 @@ def _policy(tmp_path, source: str):
 @pytest.mark.parametrize("command", ["check", "sweep", "replay"])
 @pytest.mark.parametrize("source", SOURCES)
 def test_a_dry_run_from_any_source_writes_nothing_on_any_entry_point(seeded, tmp_path, command, source):
-    """Issue 17 item 1: dry-run from the flag, --mode (either position, over ACRGUARD_MODE=enforce),
+    """Dry-run from the flag, --mode (either position, over ACRGUARD_MODE=enforce),
     ACRGUARD_MODE, the policy's mode, a rule's mode or an override's mode: zero ARM writes."""
     events = tmp_path / "event.json"
     events.write_text(json.dumps([write_event(PROD), write_event(rid("contosostd"))]))

@@ -18,8 +18,8 @@ RULES = {
 
 
 def test_the_check_table_wraps_json_between_tokens_not_inside_a_word():
-    """Issue 12 item 4: `check`'s before/after cells were folded mid-word in a narrow terminal
-    ("defaultAct" / "ion"): the JSON had no spaces, so the only place to break was inside a token."""
+    """`check`'s before/after cells in a narrow terminal break between JSON tokens, never inside a
+    word (they were folded as "defaultAct" / "ion": the JSON had no spaces to break at)."""
     record = AuditRecord(
         "applied",
         "/subscriptions/x/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r",
@@ -41,8 +41,8 @@ COMMANDS = ["replay", "check", "explain", "sweep", "validate", "init", "schema"]
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])
 def test_help_names_flags_and_arguments_the_way_a_person_types_them(command):
-    """Issue 12 item 4: `--help` showed `-h <bool>`, `--dry-run <bool>`, `RESOURCE_ID <str>` and the
-    usage line `check [OPTIONS] {RESOURCE_ID}` (typer 0.29's labels), none of which a person types."""
+    """`--help` names flags and arguments as a person types them (it showed `-h <bool>`,
+    `--dry-run <bool>`, `RESOURCE_ID <str>` and `check [OPTIONS] {RESOURCE_ID}`, typer 0.29's labels)."""
     result = invoke(*([command] if command else []), "--help")
     assert result.returncode == 0, result.stderr
     assert "-h, --help" in result.stdout
@@ -50,7 +50,7 @@ def test_help_names_flags_and_arguments_the_way_a_person_types_them(command):
 
 
 def test_help_shows_each_usage_line_and_argument_as_typed():
-    """Issue 12 item 4: the usage pieces and argument rows, one command each kind."""
+    """The usage pieces and argument rows, one command each kind."""
     assert "Usage: acrguard check [OPTIONS] [RESOURCE_ID]\n" in invoke("check", "-h").stdout  # or -n NAME
     assert "Usage: acrguard validate [OPTIONS] [POLICY]\n" in invoke("validate", "-h").stdout
     replay = invoke("replay", "-h").stdout

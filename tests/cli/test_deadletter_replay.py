@@ -95,7 +95,7 @@ def test_dry_run_replay_never_deletes(emu, azurite):  # noqa: F811
     assert emu.counters.writes() == 0
 
 
-# --- issue 17 item 5: a blob goes only when every event in it is done for good -------------------
+# --- a blob goes only when every event in it is done for good -------------------
 
 DRY_POLICY = DEMO_POLICY.read_text().replace("mode: enforce", "mode: dry-run", 1)
 RULE_DRY_POLICY = DEMO_POLICY.read_text().replace(
@@ -138,8 +138,8 @@ def test_a_blob_whose_events_were_only_planned_is_kept(
     env,
     policy_text,
 ):
-    """Issue 17 item 5: `replay --dead-letter --delete-replayed` deleted blobs whose events ended
-    `planned` (dry-run from --mode, ACRGUARD_MODE or the policy): writes 0, blob gone, event lost."""
+    """`replay --dead-letter --delete-replayed` keeps a blob whose events ended `planned` (dry-run
+    from --mode, ACRGUARD_MODE or the policy): deleting it would lose events nothing wrote."""
     emu.seed(DEMO_SEED)
     name = f"dl{source.replace('-', '').replace('_', '').lower()}"
     container, url = _container(azurite, name, {"planned.json": dead_letter(STD, "evt-planned")})
@@ -152,7 +152,7 @@ def test_a_blob_whose_events_were_only_planned_is_kept(
 
 
 def test_under_a_dry_run_policy_a_blob_of_compliant_events_still_goes(emu, azurite, tmp_path):  # noqa: F811
-    """Issue 17 item 5: the rule is per outcome, not per mode: an event that needs nothing (compliant)
+    """The rule is per outcome, not per mode: an event that needs nothing (compliant)
     is done even when the policy is in dry-run, so its blob is deleted; the planned one's stays."""
     emu.seed(DEMO_SEED)
     blobs = {
@@ -179,5 +179,5 @@ def test_under_a_dry_run_policy_a_blob_of_compliant_events_still_goes(emu, azuri
     ],
 )
 def test_deletable_only_when_every_outcome_is_done(outcomes, deletable):
-    """Issue 17 item 5: applied, compliant and skipped are done; planned, flagged and failed are not."""
+    """Applied, compliant and skipped are done; planned, flagged and failed are not."""
     assert deadletter.deletable(outcomes) is deletable

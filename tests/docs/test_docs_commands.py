@@ -1,4 +1,4 @@
-"""Issue 13 item 2: every `acrguard …` command in the README and docs/CLI.md runs as written.
+"""Every `acrguard …` command in the README and docs/CLI.md runs as written.
 
 Each command is taken from the fenced code blocks, with the shell variables assigned earlier in the
 same document, and run by bash from a directory that looks like the root of a clone, against the

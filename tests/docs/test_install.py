@@ -1,4 +1,4 @@
-"""Issue 13 item 3: `pip install <clone>` into a fresh venv gives a working `acrguard`.
+"""`pip install <clone>` into a fresh venv gives a working `acrguard`.
 
 One test, because it is slow (~60 s: a venv, a build, and the dependencies from the package
 index). It runs in `make test`; `-m "not install"` leaves it out while iterating.
@@ -31,7 +31,7 @@ def _run(*args: str | Path, cwd: Path, env: dict[str, str], timeout: int = 60):
 
 @pytest.mark.install
 def test_pip_install_of_a_clone_gives_a_working_cli(tmp_path: Path) -> None:
-    """Issue 13 item 3: `pip install .` then `acrguard --help` was a traceback (typer was only in the
+    """`pip install .` then `acrguard --help` was a traceback (typer was only in the
     [cli] extra), `acrguard validate` looked for site-packages/policies.yaml, the wheel put
     `emulator` into site-packages, and the build warned that project.license as a table is deprecated."""
     clone = tmp_path / "clone"

@@ -1,7 +1,6 @@
 """The README's Layout table names every module of the product, so a newcomer can find each one.
 
-Issue 12: "The README's Layout table and docs/CLI.md match the new structure." A module added
-without a line in the table (or a line left for a module that is gone) fails here.
+A module added without a line in the table (or a line left for a module that is gone) fails here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 16 item 4: the Resource Graph sweep at tenant scale. Writes never queue behind one
+"""The Resource Graph sweep at tenant scale. Writes never queue behind one
 another's locks, the registries that may be written are found and fixed first (re-read from ARM
 before the write), and the report-only findings are decided from Resource Graph's rows with no ARM
 call, each record saying where its state came from. Real SDK against the emulator; ARM calls are
@@ -30,9 +30,9 @@ def _same_former_stripe_as(resource_id: str) -> str:
 
 
 def test_a_write_in_progress_does_not_hold_up_another_registrys_decision(seeded):
-    """Issue 16 item 4: the engine's 64 striped locks were held for a write's GET and PATCH, so a
-    sweep worker deciding any registry on the same stripe (1/64 of the estate) waited for it; at
-    100,000 registries every worker soon queued behind the one write in progress."""
+    """A sweep worker deciding a registry never waits for another registry's write on the same lock
+    stripe (the 64 striped locks were held for a write's GET and PATCH, so at 100,000 registries
+    every worker soon queued behind the one write in progress)."""
     from azure.mgmt.containerregistry.models import Registry
 
     other = _same_former_stripe_as(PROD)
@@ -78,7 +78,7 @@ def _arm_after(emu, seq: int) -> list:
 
 
 def test_the_sweep_fixes_first_then_reports_from_resource_graph_without_arm_calls(seeded):
-    """Issue 16 item 4: a report-only rule (firewall_unavailable) made every open Basic/Standard
+    """A report-only rule (firewall_unavailable) made every open Basic/Standard
     registry a candidate of the one query, so at 100,000 registries the fixes waited behind 31
     queries. Now the registries a rule may write to are found and fixed first (each re-read from
     ARM before its PATCH), and the report phase decides from Resource Graph's rows alone."""
@@ -113,7 +113,7 @@ def test_the_sweep_fixes_first_then_reports_from_resource_graph_without_arm_call
 
 
 def test_a_dry_run_sweep_is_one_report_phase_with_no_arm_call(seeded):
-    """Issue 16 item 4: nothing can be written in dry-run, so there is no fix phase: every verdict
+    """Nothing can be written in dry-run, so there is no fix phase: every verdict
     (planned included) comes from Resource Graph's rows, and ARM is not called."""
     h = make_harness(WITH_REPORT_RULE, mode="dry-run")
     summary = graph_sweep.sweep(h.engine)
@@ -125,7 +125,7 @@ def test_a_dry_run_sweep_is_one_report_phase_with_no_arm_call(seeded):
 
 
 def test_a_registry_that_drifts_between_the_phases_is_still_re_read_before_its_write(seeded):
-    """Issue 16 item 4: the report phase decides from rows, but a row that would be written (the
+    """The report phase decides from rows, but a row that would be written (the
     registry drifted after the fix query) is re-read from ARM first, never written from the row."""
     h = make_harness(WITH_REPORT_RULE, settle_s=0)
     seeded.inject(route="resourcegraph", status=200, body={"totalRecords": 0, "count": 0, "resultTruncated": "false", "data": []})  # fmt: skip
@@ -138,8 +138,8 @@ def test_a_registry_that_drifts_between_the_phases_is_still_re_read_before_its_w
 
 
 def test_every_subscriptions_client_shares_one_connection_pool(emu):
-    """Issue 16 item 4: each subscription's SDK client had a connection pool of its own, so a sweep
-    across 1,000 subscriptions opened 1,000 TLS connections to ARM (a handshake each, on both sides)."""
+    """Every subscription's SDK client shares one connection pool (a pool each meant a sweep across
+    1,000 subscriptions opened 1,000 TLS connections to ARM, a handshake each on both sides)."""
     subs = [f"10000000-0000-0000-0000-{i:012d}" for i in range(6)]
     for sub in subs:
         emu.add_registry(subscription=sub, resource_group="rg", name="sharedpool", sku="Standard")
@@ -155,7 +155,7 @@ def test_every_subscriptions_client_shares_one_connection_pool(emu):
 
 
 def test_resource_graph_failing_in_the_report_phase_falls_back_keeping_the_fixes(seeded):
-    """Issue 16 item 4: ARG refusing the report phase's query after the fix phase wrote: the sweep
+    """ARG refusing the report phase's query after the fix phase wrote: the sweep
     lists the subscriptions instead, keeps what the fix phase decided and wrote, and counts no
     registry twice."""
     h = make_harness(WITH_REPORT_RULE, settle_s=0)
@@ -174,9 +174,8 @@ def test_resource_graph_failing_in_the_report_phase_falls_back_keeping_the_fixes
 
 
 def test_the_fallback_does_not_decide_or_report_again_what_resource_graph_decided(seeded):
-    """Final review of issues 15-16: when Resource Graph failed after the fix phase, the list
-    fallback re-read, re-decided and re-audited every registry the fix phase had decided, and
-    streamed them to the CLI a second time; only the summary was de-duplicated afterwards."""
+    """When Resource Graph fails after the fix phase, the list fallback leaves alone every registry
+    the fix phase decided: no second read, decision, audit line or CLI line for it."""
     h = make_harness(WITH_REPORT_RULE, settle_s=0)
     streamed: list[str | None] = []
 
@@ -192,7 +191,7 @@ def test_the_fallback_does_not_decide_or_report_again_what_resource_graph_decide
 
 
 def test_the_resource_graph_sweep_fixes_a_tasks_bypass_the_firewall_otherwise_satisfies(emu):
-    """Issue 22 item 3: Deny, exactly the allow-list, AzureServices, tasks bypass false, and a
+    """Deny, exactly the allow-list, AzureServices, tasks bypass false, and a
     policy with bypass_for_tasks true. The fix query never looked at the tasks bypass, so the
     registry was not a candidate (0 candidates, while the list sweep wrote it)."""
     from reliability import adversarial

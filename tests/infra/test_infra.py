@@ -590,7 +590,7 @@ def test_funcignore_keeps_dev_only_folders_out_of_the_package() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# issue 17 item 14: secrets in Key Vault, blob rights per container
+# secrets in Key Vault, blob rights per container
 
 
 def _role_assignments(path: Path) -> dict[str, dict[str, Any]]:
@@ -602,7 +602,7 @@ def _role_assignments(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_notify_webhook_url_is_a_key_vault_reference() -> None:
-    """Issue 17 item 14: the webhook URL (it embeds a token) was a plain app setting, readable by
+    """The webhook URL (it embeds a token) was a plain app setting, readable by
     anyone who can list the app's settings. It is a Key Vault secret, and the app setting only
     references it; the function app never receives the URL itself."""
     app = bicep(MODULES / "function-app.bicep")
@@ -633,7 +633,7 @@ def test_notify_webhook_url_is_a_key_vault_reference() -> None:
 
 
 def test_function_identity_has_blob_rights_per_container_never_on_the_account() -> None:
-    """Issue 17 item 14: the function identity held Blob Data Owner on the whole account, which also
+    """The function identity held Blob Data Owner on the whole account, which also
     holds the dead letters. Every blob role is now scoped to one container, and the function identity
     gets none on the dead-letter container (it never reads dead letters: the operator's replay does)."""
     path = MODULES / "storage.bicep"
@@ -668,7 +668,7 @@ def test_function_identity_has_blob_rights_per_container_never_on_the_account() 
 
 
 # --------------------------------------------------------------------------------------------------
-# management-group onboarding (issue 16 item 2)
+# management-group onboarding
 
 MG = INFRA / "management-group.bicep"
 

@@ -1,4 +1,4 @@
-"""Issue 13 item 7: local.settings.json.example, for `func start` against the emulator."""
+"""local.settings.json.example, for `func start` against the emulator."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def example_values() -> dict[str, str]:
 
 
 def test_the_example_lists_exactly_the_settings_of_settings_py() -> None:
-    """Issue 13 item 7: every ACRGUARD_* setting, in SETTINGS' order, and no other."""
+    """Every ACRGUARD_* setting, in SETTINGS' order, and no other."""
     names = [name for name in example_values() if name.startswith("ACRGUARD_")]
     assert names == list(SETTINGS)
 

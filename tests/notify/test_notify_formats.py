@@ -1,4 +1,4 @@
-"""Issue 17 item 13: text that came from outside (the caller's claims, registry and resource-group
+"""Text that came from outside (the caller's claims, registry and resource-group
 names, reasons, property values, tag values) cannot make a chat message mention anyone, link
 anywhere or change its formatting, in Slack mrkdwn or a Teams Adaptive Card.
 
@@ -86,7 +86,7 @@ def messages(tmp_path) -> dict[str, Any]:
 
 
 def test_slack_mrkdwn_shows_outside_text_literally(messages):
-    """Issue 17 item 13: caller name/upn/appid, registry and resource-group names, reasons, values
+    """Caller name/upn/appid, registry and resource-group names, reasons, values
     and tag values reach Slack as literal text: no mention, no link, no formatting."""
     slack = messages["slack"]
     assert "EVIL" not in slack["text"]  # the notification's fallback text is ours alone
@@ -115,7 +115,7 @@ INLINE_ONLY = {"p"}  # any other tag is formatting, a list, a heading, a link, a
 
 
 def test_teams_card_shows_outside_text_literally(messages):
-    """Issue 17 item 13: the same outside text in a Teams Adaptive Card (TextBlock and FactSet
+    """The same outside text in a Teams Adaptive Card (TextBlock and FactSet
     Markdown) renders as plain text: no mention, no link, no formatting, no list or heading."""
     markdown = MarkdownIt("commonmark").enable("strikethrough")
     card = messages["teams"]["attachments"][0]["content"]

@@ -1,4 +1,4 @@
-"""Issue 17 item 4: no sink secret (a webhook URL's path, query or userinfo, an Event Grid key or
+"""No sink secret (a webhook URL's path, query or userinfo, an Event Grid key or
 token) reaches any log line, whatever way the sink fails.
 
 Every sink (webhook json/teams/slack, Event Grid with a key and with the identity) is made to fail
@@ -132,7 +132,7 @@ def logged_text(caplog, capsys) -> str:
 @pytest.mark.parametrize("failure", FAILURES)
 @pytest.mark.parametrize("kind", SINKS)
 def test_no_sink_secret_is_ever_logged(kind, failure, emu, trusted_ca, all_logs_at_debug, capsys):
-    """Issue 17 item 4: a sink failing by DNS, refused connection, untrusted TLS, timeout, invalid
+    """A sink failing by DNS, refused connection, untrusted TLS, timeout, invalid
     response, 4xx, 5xx or 429 logs neither its URL's path/query/userinfo nor its key or token."""
     caplog = all_logs_at_debug
     key = emu.topic_key
@@ -154,7 +154,7 @@ def test_no_sink_secret_is_ever_logged(kind, failure, emu, trusted_ca, all_logs_
 
 
 def test_scrubbing_rewrites_secrets_only(emu, caplog):
-    """Issue 17 item 4: the scrubber must not mangle ordinary text. A user name alone or a short
+    """The scrubber must not mangle ordinary text. A user name alone or a short
     path is no credential: registering them turned another sink's label into 'web***(json)'."""
     caplog.set_level(logging.INFO, logger="acrguard.audit")
     WebhookSink(f"https://hook:{PASSWORD}@{UNRESOLVABLE_HOST}/hook")  # registers its secrets

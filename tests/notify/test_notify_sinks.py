@@ -53,7 +53,7 @@ def notify_failed_lines(caplog) -> list[dict]:
 def test_json_webhook_gets_each_event_s_decisions_in_one_request_on_the_event_path(
     seeded, engine_for, webhook
 ):
-    """One request per event (issue 12 §2), sent after the registry's lock is released and
+    """One request per event, sent after the registry's lock is released and
     before handle() returns."""
     engine = engine_for(f"notify:\n  webhooks: [{{url: '{webhook.url()}', format: json}}]\n")
     engine.handle(write_event(PROD))
@@ -224,7 +224,7 @@ def test_a_misconfigured_sink_never_blocks_remediation(seeded, engine_for, caplo
 
 @pytest.mark.parametrize("sink", ["webhook", "eventgrid"])
 def test_a_retry_after_http_date_is_honoured(seeded, webhook, sink):
-    """Issue 12 §2: one Retry-After parser (azure-core's). ``Retry-After`` may be an HTTP date
+    """One Retry-After parser (azure-core's). ``Retry-After`` may be an HTTP date
     (RFC 9110); the webhook sink's own parser read only seconds and retried at once."""
     date = {"Retry-After": formatdate(time.time() + 3, usegmt=True)}  # 2-3 s away (1 s resolution)
     if sink == "webhook":

@@ -1,4 +1,4 @@
-"""Issue 13 item 4: `acrguard init` writes a starter policy; the default policy is ./policies.yaml,
+"""`acrguard init` writes a starter policy; the default policy is ./policies.yaml,
 and a missing one is reported with where it was looked for and a pointer to `acrguard init`."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def acrguard(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_init_writes_a_valid_commented_dry_run_starter(tmp_path):
-    """Issue 13 item 4: `acrguard init` writes policies.yaml into the current directory."""
+    """`acrguard init` writes policies.yaml into the current directory."""
     result = acrguard(tmp_path, "init")
     assert result.returncode == 0, result.stderr
     written = tmp_path / "policies.yaml"
@@ -36,7 +36,7 @@ def test_init_writes_a_valid_commented_dry_run_starter(tmp_path):
 
 
 def test_init_never_overwrites_a_policy(tmp_path):
-    """Issue 13 item 4: an existing policies.yaml is left as it is: exit 1, naming the file."""
+    """An existing policies.yaml is left as it is: exit 1, naming the file."""
     existing = tmp_path / "policies.yaml"
     existing.write_text("version: 1\nmode: enforce\n", encoding="utf-8")
     result = acrguard(tmp_path, "-o", "json", "init")
@@ -48,7 +48,7 @@ def test_init_never_overwrites_a_policy(tmp_path):
 
 
 def test_the_policy_in_the_current_directory_comes_first(tmp_path):
-    """Issue 13 item 4: with no --policy or ACRGUARD_POLICY_FILE, `validate` read the policy beside
+    """With no --policy or ACRGUARD_POLICY_FILE, `validate` read the policy beside
     the package (site-packages once installed); ./policies.yaml comes first now."""
     acrguard(tmp_path, "init")
     result = acrguard(tmp_path, "validate")
@@ -72,7 +72,7 @@ def test_the_cli_default_is_the_current_directory_and_the_app_default_is_beside_
 
 
 def test_no_policy_found_says_where_it_looked_and_suggests_init(tmp_path):
-    """Issue 13 item 4: with no policy file, the error names the place looked and `acrguard init`."""
+    """With no policy file, the error names the place looked and `acrguard init`."""
     settings = Settings.from_env()
     defaulted = Settings(
         **{**vars(settings), "policy_file": tmp_path / "policies.yaml", "policy_named": False}

@@ -1,4 +1,4 @@
-"""The service runs only policies that `acrguard validate` accepts (issue 17 item 7)."""
+"""The service runs only policies that `acrguard validate` accepts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ SUB = "00000000-0000-0000-0000-00000000aaaa"
 
 
 def test_sweep_refuses_a_policy_that_validate_refuses(emu, tmp_path):
-    """Issue 17 item 7: a policy with an http:// webhook or a bad key_setting failed `validate` yet
+    """A policy with an http:// webhook or a bad key_setting failed `validate` yet
     ran in `sweep` (and in the Function, which loads it the same way). Now no command runs it, and no
     ARM request is made."""
     policy = tmp_path / "notify-policy.yaml"

@@ -1,4 +1,4 @@
-"""Issue 13 item 6: validation messages a person can act on, one problem per line with its key path."""
+"""Validation messages a person can act on, one problem per line with its key path."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from acrguard.policy import PolicyError, parse_policy
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])
 def test_an_empty_file_is_called_empty(text):
-    """Issue 13 item 6: an empty file said 'expected a mapping at the top level, got NoneType'."""
+    """An empty file is called empty (not 'expected a mapping at the top level, got NoneType')."""
     ((path, reason),) = problems(text)
     assert path == ""
     assert "the file is empty" in reason and "version: 1" in reason and "acrguard init" in reason
@@ -22,7 +22,7 @@ def test_an_empty_file_is_called_empty(text):
     ("text", "kind"), [("- 1\n", "a list"), ("just text\n", "text"), ("5\n", "a number")]
 )
 def test_a_top_level_that_is_not_a_mapping_names_its_type_in_words(text, kind):
-    """Issue 13 item 6: the top level must be keys; the message says what it found, in words."""
+    """The top level must be keys; the message says what it found, in words."""
     ((path, reason),) = problems(text)
     assert path == ""
     assert reason.startswith("expected keys (version, mode, scope, ...) at the top level") and kind in reason
@@ -33,13 +33,13 @@ def test_a_top_level_that_is_not_a_mapping_names_its_type_in_words(text, kind):
     [(c["policy"], c["path"], c["suggestion"]) for c in BAD_INPUT["unknown_keys"]],
 )
 def test_an_unknown_key_gets_the_nearest_known_one(text, path, suggestion):
-    """Issue 13 item 6: `rulez:` got no "did you mean `rules`?"."""
+    """An unknown key such as `rulez:` is answered with "did you mean `rules`?"."""
     found = problems(text)
     assert (path, f"unknown key; {suggestion}") in found, found
 
 
 def test_an_unknown_key_with_no_near_match_lists_the_allowed_ones():
-    """Issue 13 item 6: no close match -> the keys that are allowed there."""
+    """No close match -> the keys that are allowed there."""
     assert problems("version: 1\nscope: {zzz: 1}\n") == [("scope.zzz", "unknown key; allowed: subscriptions")]
 
 
@@ -53,7 +53,8 @@ def test_an_unknown_key_with_no_near_match_lists_the_allowed_ones():
     ],
 )
 def test_the_private_range_message_says_how_the_entry_relates_to_the_range(entry, expected):
-    """Issue 13 item 6: it read '10.0.0.0/8 overlaps 10.0.0.0/8, which is private'."""
+    """The message says whether the entry is, is inside, or contains the private range (not
+    '10.0.0.0/8 overlaps 10.0.0.0/8, which is private')."""
     found = problems(
         f"version: 1\nrules: {{network_rules: {{allowed_ips: ['{entry}'], min_prefix_length: 6}}}}\n"
     )
@@ -65,7 +66,7 @@ def test_the_private_range_message_says_how_the_entry_relates_to_the_range(entry
 
 
 def test_several_allowed_ips_problems_are_one_line_each_with_their_index():
-    """Issue 13 item 6: several allowed_ips problems were packed into one line."""
+    """Several allowed_ips problems are one line each, with the entry's index."""
     found = problems(
         "version: 1\nrules:\n  network_rules:\n    allowed_ips: ['20.1.2.0/24', '10.0.0.0/8', '300.1.1.1',"
         " '20.1.2.0/24', '2001:db8::/32']\n"
@@ -83,7 +84,7 @@ def test_several_allowed_ips_problems_are_one_line_each_with_their_index():
 
 
 def test_subscription_problems_are_one_line_each_with_their_index():
-    """Issue 13 item 6: scope.subscriptions problems were joined with '; ' into one line."""
+    """scope.subscriptions problems are one line each with their index, not joined with '; '."""
     good = "00000000-0000-0000-0000-00000000aaaa"
     found = problems(f"version: 1\nscope: {{subscriptions: [abc, '{good}', ' {good}', '{good}']}}\n")
     assert [p for p, _ in found] == [
@@ -95,7 +96,7 @@ def test_subscription_problems_are_one_line_each_with_their_index():
 
 
 def test_the_report_prints_one_problem_per_line():
-    """Issue 13 item 6: PolicyError's text is one 'file: key.path: reason' line per problem."""
+    """PolicyError's text is one 'file: key.path: reason' line per problem."""
     with pytest.raises(PolicyError) as info:
         parse_policy(
             "version: 1\nrules: {network_rules: {allowed_ips: ['10.0.0.1', '192.168.1.1']}}\n", "p.yaml"

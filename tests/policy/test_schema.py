@@ -1,4 +1,4 @@
-"""Issue 13 item 5: `acrguard schema` and the committed policies.schema.json, generated from the
+"""`acrguard schema` and the committed policies.schema.json, generated from the
 validator's own models, accept and refuse what the validator does."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def schema_accepts(text: str) -> bool:
 
 
 def test_the_committed_schema_is_the_generated_one():
-    """Issue 13 item 5: policies.schema.json is regenerated with `python -m acrguard.schema`."""
+    """policies.schema.json is regenerated with `python -m acrguard.schema`."""
     assert SCHEMA_FILE.read_text(encoding="utf-8") == render(), "run: python -m acrguard.schema"
     jsonschema.Draft202012Validator.check_schema(json.loads(render()))
 
@@ -50,7 +50,7 @@ def test_acrguard_schema_prints_it():
 
 
 def test_the_shipped_policy_points_editors_at_the_schema():
-    """Issue 13 item 5: the yaml-language-server modeline (VS Code's YAML extension) names the file."""
+    """The yaml-language-server modeline (VS Code's YAML extension) names the file."""
     first = SHIPPED.splitlines()[0]
     assert first == "# yaml-language-server: $schema=./policies.schema.json"
     assert (ROOT / first.split("$schema=")[1]).resolve() == SCHEMA_FILE
@@ -138,13 +138,13 @@ VALIDATOR_ONLY = {
 
 @pytest.mark.parametrize("name", GOOD)
 def test_both_accept_the_good_policies(name):
-    """Issue 13 item 5: every valid test policy is valid for the schema too (no false squiggles)."""
+    """Every valid test policy is valid for the schema too (no false squiggles)."""
     assert validator_accepts(GOOD[name]) and schema_accepts(GOOD[name])
 
 
 @pytest.mark.parametrize("name", BAD)
 def test_both_refuse_the_bad_policies(name):
-    """Issue 13 item 5: unknown keys, wrong types and bad enum values: both refuse."""
+    """Unknown keys, wrong types and bad enum values: both refuse."""
     text = BAD[name]
     assert not validator_accepts(text)
     assert not VALIDATOR.is_valid(yaml.safe_load(text) if text else None)
@@ -193,7 +193,7 @@ PATHS = _paths(BASE)
 @settings(max_examples=300, deadline=None)
 @given(path=st.sampled_from(PATHS), value=SCALARS, unknown=st.booleans())
 def test_schema_and_validator_agree_on_mutated_policies(path, value, unknown):
-    """Issue 13 item 5: one value retyped, or one unknown key added, anywhere in the shipped policy:
+    """One value retyped, or one unknown key added, anywhere in the shipped policy:
     the schema and the validator give the same verdict (the lockout guard aside: it needs code)."""
     doc = copy.deepcopy(BASE)
     parent = doc

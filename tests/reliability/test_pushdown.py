@@ -1,6 +1,6 @@
-"""Issue 16 item 1: the policy pushed into the Resource Graph query never hides a registry that needs
+"""The policy pushed into the Resource Graph query never hides a registry that needs
 attention. Over random registry states and random valid policies (the strategies of
-test_properties.py): a registry the query leaves out is compliant or skipped under ``plan()``.
+tests/registry_strategies.py): a registry the query leaves out is compliant or skipped under ``plan()``.
 
 The query is run by the emulator's strict KQL interpreter (emulator/kql.py) over the registry as
 ARG's ``resources`` row, the same code path the sweep's tests use over HTTPS.
@@ -37,7 +37,7 @@ def test_a_registry_the_query_leaves_out_is_compliant_under_plan(state, drawn):
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(state=states(), drawn=policies())
 def test_a_registry_the_fix_query_leaves_out_is_never_written_and_the_report_query_covers_it(state, drawn):
-    """Issue 16 item 4: the sweep's fix phase sends only the predicates of rules that may write; a
+    """The sweep's fix phase sends only the predicates of rules that may write; a
     registry it leaves out must need no write under ``plan()``, and the two phases together select
     every registry the whole policy's query selects."""
     policy, _ = drawn

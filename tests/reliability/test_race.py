@@ -1,4 +1,4 @@
-"""Issue 17 item 3: a person's burst of IP-rule additions races ACR Guard's fixes; no rule is lost.
+"""A person's burst of IP-rule additions races ACR Guard's fixes; no rule is lost.
 
 The scenario. A Premium registry's firewall was left open (``defaultAction: Allow``). A person
 adds N rules in a row with ``az acr network-rule add``: each is a GET and then a PATCH of the whole
@@ -120,7 +120,7 @@ def race_arm(emu: Any):
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_a_burst_of_rule_additions_never_loses_a_rule(emu, race_arm, chunk):
-    """Issue 17 item 3: over 200 seeded interleavings of a person's burst of rule additions with
+    """Over 200 seeded interleavings of a person's burst of rule additions with
     ACR Guard's fixes, 0 of the person's rules are lost, and every registry ends compliant."""
     outcomes = [
         run_interleaving(emu, race_arm, seed, SETTLE_S) for seed in range(chunk, INTERLEAVINGS, CHUNKS)

@@ -1,4 +1,4 @@
-"""The Resource Graph sweep never misses what ``plan()`` would fix (issue 22, item 3).
+"""The Resource Graph sweep never misses what ``plan()`` would fix.
 
 Soundness over every field the rules read: the documents vary every registry property the SDK
 model (the emulator's contract, derived from azure-mgmt-containerregistry's models) declares as a

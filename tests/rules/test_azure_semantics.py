@@ -1,4 +1,4 @@
-"""The rules read a registry the way ARM and Azure Policy do (issue 22, items 1 and 2).
+"""The rules read a registry the way ARM and Azure Policy do.
 
 Absent or null properties take the default the REST spec documents, and enum values compare
 case-insensitively. The facts, checked against sources nobody here wrote:
@@ -144,7 +144,7 @@ def test_a_declared_absent_is_refused_where_the_spec_documents_the_default(tmp_p
         discover("nowhere", tmp_path)
 
 
-# --- item 2: enums compare case-insensitively -------------------------------------------------
+# --- enums compare case-insensitively -------------------------------------------------
 
 CASINGS = [str.lower, str.upper, str.swapcase]
 

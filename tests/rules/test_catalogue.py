@@ -1,4 +1,4 @@
-"""Issue 15: ``acrguard rules`` and docs/RULES.md come from the rules' JSON files, and the coverage tables
+"""``acrguard rules`` and docs/RULES.md come from the rules' JSON files, and the coverage tables
 map every Azure Policy ACR built-in and every PSRule ``Azure.ACR.*`` rule."""
 
 from __future__ import annotations

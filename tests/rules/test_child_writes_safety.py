@@ -1,5 +1,5 @@
 """The safety promises hold for child writes (token PATCHes, diagnostic-setting PUTs) as for the
-registry's PATCH: a review of issue 15's child rules found each case below failing."""
+registry's PATCH: each case below once broke one of them."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def statuses(emu, resource_id):
 
 
 def test_a_registry_exempted_after_resource_graphs_index_keeps_its_tokens(emu):
-    """Review of issue 15, finding 1: a child write was decided from the Resource Graph row (stale
-    tags) with no re-read from ARM, so a registry tagged exempt moments ago had its tokens disabled."""
+    """A child write is decided from a fresh ARM read, not the Resource Graph row: a registry tagged
+    exempt after Resource Graph indexed it keeps its tokens."""
     resource_id = add(emu, "stalexempt", tokens=[{"name": "ci-push"}])
     emu.resource_graph.freeze()  # ARG trails ARM
     as_person(emu, "PATCH", resource_id, {"tags": {"acrguard": "exempt"}})
@@ -48,7 +48,7 @@ def test_a_registry_exempted_after_resource_graphs_index_keeps_its_tokens(emu):
 
 
 def test_a_dry_run_override_matched_by_a_new_tag_is_honoured_by_child_writes(emu):
-    """Review of issue 15, finding 1: never write in dry-run, even when the override that makes it
+    """Never write in dry-run, even when the override that makes it
     dry-run matches a tag Resource Graph has not indexed yet."""
     resource_id = add(emu, "staleprod", tokens=[{"name": "ci-push"}])
     emu.resource_graph.freeze()
@@ -59,7 +59,7 @@ def test_a_dry_run_override_matched_by_a_new_tag_is_honoured_by_child_writes(emu
 
 
 def test_writes_made_before_a_transient_failure_are_in_the_audit(emu):
-    """Review of issue 15, finding 2: two tokens disabled, then the third answered 503 until the
+    """Two tokens disabled, then the third answered 503 until the
     budget ran out: the only record was a rule-less "failed" naming the third token. Now the rule's
     record names the writes made and the state they left, and the error is still raised."""
     resource_id = add(emu, "partialtok", tokens=[{"name": "ci-aaa"}, {"name": "ci-bbb"}, {"name": "ci-ccc"}])
@@ -76,7 +76,7 @@ def test_writes_made_before_a_transient_failure_are_in_the_audit(emu):
 
 
 def test_a_rejected_write_leaves_a_truthful_after(emu):
-    """Review of issue 15, finding 3: a permanent rejection of the third write; the record's
+    """A permanent rejection of the third write; the record's
     `after` claimed every token disabled. Now it is the state the writes left."""
     resource_id = add(emu, "partialperm", tokens=[{"name": "ci-aaa"}, {"name": "ci-bbb"}, {"name": "ci-ccc"}])
     emu.inject(method="PATCH", route="tokens", path="tokens/ci-ccc", status=400, times=None)
@@ -88,7 +88,7 @@ def test_a_rejected_write_leaves_a_truthful_after(emu):
 
 
 def test_a_token_deleted_before_its_patch_does_not_stop_the_others(emu):
-    """Review of issue 15, finding 4: a 404 on one token's PATCH (deleted after the list) was taken
+    """A 404 on one token's PATCH (deleted after the list) was taken
     for the registry's 404: the rule said "registry ... was not found" and the other enabled tokens
     were never written. A deleted token is enabled for no one: the others are disabled."""
     resource_id = add(emu, "deletedtok", tokens=[{"name": "ci-aaa"}, {"name": "ci-bbb"}])
@@ -103,7 +103,7 @@ def test_a_token_deleted_before_its_patch_does_not_stop_the_others(emu):
 
 
 def test_an_allowed_name_with_a_trailing_newline_is_refused():
-    """Review of issue 15, finding 6: `$` matches before a final newline, so `allowed: ["ci-push\\n"]`
+    """`$` matches before a final newline, so `allowed: ["ci-push\\n"]`
     (a YAML block scalar) validated, matched no token, and ci-push would have been disabled."""
     with pytest.raises(PolicyError, match="allowed"):
         parse_policy(
@@ -112,7 +112,7 @@ def test_an_allowed_name_with_a_trailing_newline_is_refused():
 
 
 def test_a_report_phase_verdict_on_children_says_they_were_listed_from_arm(emu):
-    """Review of issue 15, finding 5: with a child rule on, the report phase lists the children
+    """With a child rule on, the report phase lists the children
     from ARM (Resource Graph cannot see them) yet the record said `state_from: resource-graph`.
     Now it says `resource-graph+arm`, and the only ARM calls are one list per registry."""
     resource_id = add(emu, "reportchild", tokens=[{"name": "ci-push"}])

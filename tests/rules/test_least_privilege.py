@@ -1,4 +1,4 @@
-"""Issue 15: least privilege stays exact. The custom role grants the RBAC actions of the rules the
+"""Least privilege stays exact. The custom role grants the RBAC actions of the rules the
 deployment enables and no other, and the Event Grid filter passes exactly their operations; the
 code (acrguard/contract.py) and infra/ (parameter ``enabledRules``) both derive them from
 acrguard/azure_contract.json, and these tests hold the two sides to the same answer.
@@ -342,7 +342,7 @@ def _event(load_sample, resource_id: str, operation: str) -> dict:
 
 
 def test_token_write_is_not_skipped_as_foreign(load_sample) -> None:
-    """Issue 15: a token write (repository_tokens reacts to it) re-evaluates its registry; the old
+    """A token write (repository_tokens reacts to it) re-evaluates its registry; the old
     flat operation list skipped it as "cannot change a guarded registry property"."""
     event = _event(
         load_sample, f"{REGISTRY}/tokens/ci-pull", "Microsoft.ContainerRegistry/registries/tokens/write"

@@ -1,4 +1,4 @@
-"""Issue 15: verdict parity with Azure Policy and PSRule.
+"""Verdict parity with Azure Policy and PSRule.
 
 Each registry under tests/data/parity/ is judged by the other tool's condition (restated in
 tests/data/parity/conditions.json, evaluated by tests/policy_eval.py) and by the ACR Guard rules

@@ -1,4 +1,4 @@
-"""Issue 15: the child-resource rules (repository_tokens, cache_rules, geo_replication,
+"""The child-resource rules (repository_tokens, cache_rules, geo_replication,
 diagnostic_settings), end to end through the real engine and SDKs against the emulator.
 
 What they cost is counted from the emulator's request log: the default policy reads the registry's
@@ -44,7 +44,7 @@ def run(text: str, *resource_ids: str, mode: str | None = None) -> Harness:
 
 
 def test_the_default_policy_lists_no_child_collection(emu, on_every_sku):
-    """Issue 15: 0 extra ARM calls per event for the default policy, children or not."""
+    """0 extra ARM calls per event for the default policy, children or not."""
     resource_id = on_every_sku(
         "defaults",
         tokens=[{"name": "ci-push"}],
@@ -164,7 +164,7 @@ def test_repository_tokens_allowed_names_are_checked():
 
 
 def test_a_token_write_event_reevaluates_its_registry(emu):
-    """Issue 15: Event Grid's registries/tokens/write names the token; it must route to the parent
+    """Event Grid's registries/tokens/write names the token; it must route to the parent
     registry, not be skipped as an operation that cannot change a guarded property."""
     resource_id = add(emu, "tokensevent", tokens=[{"name": "ci-push"}])
     token_id = f"{resource_id}/tokens/ci-push"
@@ -176,7 +176,7 @@ def test_a_token_write_event_reevaluates_its_registry(emu):
 
 
 def test_a_token_write_event_is_skipped_without_a_read_when_repository_tokens_is_off(emu):
-    """Issue 15: the engine acts on the operations its policy's rules react to (the deployment's
+    """The engine acts on the operations its policy's rules react to (the deployment's
     Event Grid filter): with repository_tokens off, a token's write is a logged skip that names
     the rule, and costs no ARM call (before: a GET that could decide nothing new)."""
     resource_id = add(emu, "tokensoff", tokens=[{"name": "ci-push"}])
@@ -189,7 +189,7 @@ def test_a_token_write_event_is_skipped_without_a_read_when_repository_tokens_is
 
 
 def test_a_diagnostic_setting_write_event_reevaluates_its_registry():
-    """Issue 15: Microsoft.Insights/diagnosticSettings/write under a registry routes to the registry."""
+    """Microsoft.Insights/diagnosticSettings/write under a registry routes to the registry."""
     registry = f"/subscriptions/{SUB}/resourceGroups/rg-platform/providers/Microsoft.ContainerRegistry/registries/diagreg"
     setting = f"{registry}/providers/Microsoft.Insights/diagnosticSettings/acrguard"
     [parsed] = parse_events([write_event(setting, "Microsoft.Insights/diagnosticSettings/write")])

@@ -162,7 +162,7 @@ def test_broad_existing_rule_is_flagged_not_removed(load_sample):
 
 
 def test_ip_rule_cap_blocks_instead_of_truncating(open_premium):
-    """Issue 17: ARM's cap is 200 IP rules per registry since January 2026 (was 100)."""
+    """ARM's cap is 200 IP rules per registry since January 2026 (was 100)."""
     existing = [{"action": "Allow", "value": f"198.18.{i // 256}.{i % 256}"} for i in range(199)]
     ev = NetworkRules().evaluate(
         registry(open_premium, networkRuleSet={"defaultAction": "Allow", "ipRules": existing}), net()
@@ -177,7 +177,7 @@ def test_ip_rule_cap_blocks_instead_of_truncating(open_premium):
 
 
 def test_the_patch_carries_only_canonical_ip_entries(open_premium):
-    """Issue 17 item 8: entries went into the PATCH as written. Every entry sent, the registry's own
+    """Entries went into the PATCH as written. Every entry sent, the registry's own
     (as ARM returned them) and the policy's, is now ipaddress's canonical form; a single address is
     sent bare, as ACR's docs write it."""
     existing = [

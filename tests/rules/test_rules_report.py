@@ -1,4 +1,4 @@
-"""Issue 15: the rules added for parity with Azure Policy and PSRule, end to end.
+"""The rules added for parity with Azure Policy and PSRule, end to end.
 
 Per SKU, dry-run, exemption and the fix (where one exists) through the real engine and SDK against
 the emulator, and what they cost: the report-only rules read only the registry's one GET.
