@@ -1,4 +1,4 @@
-"""Issue 17 item 4, beyond the sinks: a dead-letter container URL carries a SAS token in its query;
+"""Beyond the notification sinks: a dead-letter container URL carries a SAS token in its query;
 no error message or CLI output may show it."""
 
 from __future__ import annotations
@@ -32,3 +32,27 @@ def test_replay_dead_letter_with_a_bad_sas_url_never_prints_the_signature(emu):
     assert result.returncode in (1, 2)
     assert "S3cr3t" not in result.stdout + result.stderr
     adversarial(4, "replay --dead-letter with a malformed SAS URL", "refused; the signature is never shown")
+
+
+SECRET = "SECRETSIGNATURE123"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # the storage account's "Blob service SAS URL" (no container): "names no container"
+        f"https://acct.blob.core.windows.net/?sv=2022-11-02&ss=b&sig={SECRET}",
+        # not a URL the parser takes at all
+        f"acct.blob.core.windows.net/deadletters?sig={SECRET}",
+        # userinfo: echoed in "N blob(s) in <url>" and in every storage error line
+        f"https://user:{SECRET}@127.0.0.1:9/acct/deadletters",
+    ],
+    ids=["sas-no-container", "no-scheme", "userinfo"],
+)
+def test_a_dead_letter_url_secret_is_never_echoed(emu, url):
+    """No CLI output contains a dead-letter URL's path, query or userinfo (``replay --dead-letter
+    URL`` quoted the URL whole in its errors, a SAS token's ``sig=`` included, and kept its
+    userinfo in the container label printed on every line)."""
+    result = invoke("replay", "--dead-letter", url, "-o", "json", AZURE_STORAGE_CONNECTION_STRING=None)
+    assert result.returncode == 1
+    assert SECRET not in result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""Issue 17 ("Trust"): the engine's write path under retries, races and odd input.
+"""The engine's write path under retries, races and odd input.
 
 Real SDK, real HTTPS, the emulator as ARM. A second writer (a person) is played through the
 emulator's request hook: their GET and PATCH, with their own token, land exactly where the
@@ -45,7 +45,7 @@ FAILURES = {
 
 @pytest.mark.parametrize("failure", list(FAILURES))
 def test_a_retried_patch_is_recomputed_from_the_read_just_before_it(seeded, failure):
-    """Issue 17 item 2: our PATCH fails (409, 503, reset); meanwhile the person's write lands with
+    """Our PATCH fails (409, 503, reset); meanwhile the person's write lands with
     a new IP rule. The retry used to resend the change computed from the first read, dropping the
     person's rule while the audit line said "applied". Now it re-reads and keeps it."""
     fired = threading.Event()
@@ -57,7 +57,7 @@ def test_a_retried_patch_is_recomputed_from_the_read_just_before_it(seeded, fail
             seeded.inject(method="PATCH", resource_id=PROD, times=1, **FAILURES[failure])
 
     seeded.on_arm_request(person_writes_then_our_patch_fails)
-    h = make_harness(settle_s=0)  # item 2 alone: no waiting for the registry to settle
+    h = make_harness(settle_s=0)  # the retry alone: no waiting for the registry to settle
     h.engine.handle(write_event(PROD))
 
     assert fired.is_set()
@@ -76,7 +76,7 @@ def test_a_retried_patch_is_recomputed_from_the_read_just_before_it(seeded, fail
 
 
 def test_a_change_that_landed_before_the_retry_is_not_sent_twice(seeded):
-    """Issue 17 item 2, the other half: our PATCH was accepted but its status poll failed; the
+    """The other half of the retry: our PATCH was accepted but its status poll failed; the
     retry re-reads, finds nothing left to change, and sends no second PATCH."""
     seeded.set_lro("async", polls=0, retry_after=1)
     seeded.inject(route="operation", reset="rst", times=1)
@@ -90,7 +90,7 @@ def test_a_change_that_landed_before_the_retry_is_not_sent_twice(seeded):
 
 
 def test_a_kept_rule_open_to_everyone_is_flagged_on_the_first_pass(seeded):
-    """Issue 17 item 6: defaultAction Allow with an existing 0.0.0.0/0 rule. The PATCH sets Deny
+    """defaultAction Allow with an existing 0.0.0.0/0 rule. The PATCH sets Deny
     and keeps 0.0.0.0/0 (keep mode), so the registry is still open to everyone: the decision for
     the firewall must be "flagged" (a person must act), not "applied"."""
     as_person(
@@ -113,7 +113,7 @@ def test_a_kept_rule_open_to_everyone_is_flagged_on_the_first_pass(seeded):
 
 
 def test_a_failed_operation_with_a_transient_code_is_retried_and_then_raised(seeded):
-    """Issue 17 item 10: a long-running PATCH that ends Failed with a transient code
+    """A long-running PATCH that ends Failed with a transient code
     (InternalServerError, Conflict, throttling) was logged as "failed" and never raised, so the
     event was neither redelivered nor dead-lettered. Now it is retried, then raised."""
     seeded.set_lro("async", polls=0, retry_after=1, outcome="Failed", error_code="Conflict")
@@ -128,7 +128,7 @@ def test_a_failed_operation_with_a_transient_code_is_retried_and_then_raised(see
 
 
 def test_a_failed_operation_is_retried_until_it_succeeds(seeded):
-    """Issue 17 item 10: the first operation ends Failed (InternalServerError); the retry re-reads,
+    """The first operation ends Failed (InternalServerError); the retry re-reads,
     sends the PATCH again, that operation succeeds, and the decision is "applied"."""
     seeded.set_lro("async", polls=0, retry_after=1, outcome="Failed", error_code="InternalServerError")
     patches = []
@@ -151,7 +151,7 @@ def test_a_failed_operation_is_retried_until_it_succeeds(seeded):
 
 
 def test_a_failed_operation_with_a_permanent_code_is_failed_and_not_raised(seeded):
-    """Issue 17 item 10: a permanent failure code is not retried and not redelivered."""
+    """A permanent failure code is not retried and not redelivered."""
     seeded.set_lro("async", polls=0, retry_after=1, outcome="Failed", error_code="InvalidParameter")
     h = make_harness(settle_s=0)
     h.engine.handle(write_event(STD))
@@ -164,7 +164,7 @@ def test_a_failed_operation_with_a_permanent_code_is_failed_and_not_raised(seede
 
 
 def test_polling_stops_at_the_retry_budget_and_raises_for_redelivery(seeded):
-    """Issue 17 item 10: polling ignored the retry budget (two polls with Retry-After: 45 took
+    """Polling ignored the retry budget (two polls with Retry-After: 45 took
     90 s with a 3 s budget). An operation still running when the budget is spent has an unknown
     outcome: raise so that the redelivered event re-reads and finds out."""
     seeded.set_lro("async", polls=5, retry_after=45)
@@ -184,8 +184,8 @@ def test_polling_stops_at_the_retry_budget_and_raises_for_redelivery(seeded):
 
 
 def test_a_registry_id_the_parser_rejects_is_skipped_and_the_sweep_goes_on(seeded):
-    """Issue 17 item 11: one listed registry whose ID the parser rejects made a ValueError escape
-    ``reconcile``; the whole sweep stopped and the registries after it were never guarded."""
+    """A listed registry whose ID the parser rejects is skipped with its reason, and the sweep goes on
+    to the registries after it (a ValueError once escaped ``reconcile`` and stopped the sweep)."""
     good = seeded.get_registry(PROD)
     odd = {**good, "id": good["id"].replace("contosoprod", "bad_name!")}
     seeded.inject(route="list", status=200, body={"value": [odd, good]}, times=1)
@@ -212,8 +212,8 @@ def _same_stripe_as(name: str) -> str:
 
 
 def test_a_hanging_webhook_never_holds_up_a_decision_about_another_registry(seeded):
-    """Issue 17 item 12: notifications were sent while the per-registry lock was held, so a
-    webhook that never answered held a second delivery for the same lock stripe (19 s seen)."""
+    """Notifications are sent after the per-registry lock is released, so a webhook that never
+    answers holds up no delivery on the same lock stripe (19 s seen when they were sent under it)."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     arrived, release = threading.Event(), threading.Event()
@@ -262,3 +262,31 @@ def test_a_hanging_webhook_never_holds_up_a_decision_about_another_registry(seed
         "a webhook that never answers while another registry on the same lock stripe is handled",
         "the other registry was decided while the webhook still hung",
     )
+
+
+def test_a_rule_that_drifts_while_we_wait_to_settle_is_reported_when_our_patch_fixes_it(seeded):
+    """Every write has its audit line, and "fixed" is never reported as "compliant": the firewall
+    drifts, so the engine waits for the registry to settle; while it waits, a person turns
+    anonymous pull on. The re-read's plan fixes both and the PATCH turns anonymous pull off again,
+    so the records say anonymous pull was "applied" (emitted from the first read, they said
+    "compliant", and no record or notification told that we changed it)."""
+    as_person(seeded, "PATCH", PROD, {"properties": {"anonymousPullEnabled": False}})
+    gets: list[Any] = []
+    lock = threading.Lock()
+
+    def person_enables_anonymous_pull_during_our_wait(request: Any) -> None:
+        if request.method == "GET" and ours(seeded, request):
+            with lock:
+                gets.append(request)
+                second = len(gets) == 2
+            if second:
+                as_person(seeded, "PATCH", PROD, {"properties": {"anonymousPullEnabled": True}})
+
+    seeded.on_arm_request(person_enables_anonymous_pull_during_our_wait)
+    h = make_harness(settle_s=0.5)
+    h.engine.handle(write_event(PROD))
+
+    last_patch = seeded.requests_for(method="PATCH", resource_id=PROD)[-1]
+    assert ours(seeded, last_patch) and last_patch.body["properties"]["anonymousPullEnabled"] is False
+    anonymous = [r.outcome for r in h.records if r.rule == "anonymous_pull"]
+    assert "applied" in anonymous, f"our PATCH turned anonymous pull off, but the audit says {anonymous}"

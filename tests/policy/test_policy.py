@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from engine_helpers import BAD_INPUT
+from engine_helpers import BAD_INPUT, make_harness, rid, write_event
 from policy_helpers import problems
 from reliability import adversarial
 from repo_paths import ROOT
@@ -221,7 +221,7 @@ def test_mode_precedence():
 
 
 def test_a_dry_run_from_any_source_wins_over_enforce():
-    """Issue 17 item 1: a dry-run from any source (flag, ACRGUARD_MODE, the policy's mode, a
+    """A dry-run from any source (flag, ACRGUARD_MODE, the policy's mode, a
     rule's or an override's mode) means no write. ``enforce`` from the operator used to replace the
     policy's ``mode: dry-run``, and a base rule's ``mode: enforce`` beat an override's dry-run trial."""
     dry = parse_policy(BASE.replace("mode: enforce", "mode: dry-run"), mode_override="enforce")
@@ -235,7 +235,29 @@ def test_a_dry_run_from_any_source_wins_over_enforce():
     assert _mode(trial, "anonymous_pull") == ("enforce", "--mode (enforce)")
 
 
-# --- issue 17: trust ------------------------------------------------------------------------------
+def test_an_override_rule_enforce_does_not_upgrade_a_base_rule_dry_run(seeded):
+    """An override's ``mode: enforce`` for a rule does not upgrade the base rule's ``mode: dry-run``:
+    a dry-run from any source means no write (the override's rules were deep-merged over the base,
+    replacing the rule's dry-run before ``mode_of`` looked, and the registry was written). The
+    opposite case, a base rule's enforce against an override's dry-run trial, is
+    test_a_dry_run_from_any_source_wins_over_enforce above."""
+    policy = f"""
+version: 1
+mode: enforce
+rules:
+  anonymous_pull: {{enabled: true, mode: dry-run}}
+overrides:
+  - match: {{subscription: '{SUB_A}'}}
+    rules: {{anonymous_pull: {{mode: enforce}}}}
+"""
+    std = rid("contosostd")
+    h = make_harness(policy, settle_s=0)
+    h.engine.handle(write_event(std))
+    assert seeded.counters.writes(std) == 0
+    assert h.outcomes(std) == [("anonymous_pull", "planned"), ("firewall_unavailable", "flagged")]
+
+
+# --- odd and hostile policies: refused with a clear error, loaded in bounded time -----------------
 
 GUID_A = "00000000-0000-0000-0000-00000000aaaa"
 
@@ -271,7 +293,7 @@ GUID_A = "00000000-0000-0000-0000-00000000aaaa"
     ],
 )
 def test_every_subscription_value_is_validated(text, path, reason):
-    """Issue 17 item 7: an override's match.subscription that can never match (a resource ID, a GUID
+    """An override's match.subscription that can never match (a resource ID, a GUID
     with a trailing space) used to be accepted, so a "trial in dry-run" override was silently ignored
     and the firewall enforced. Every subscription value is a GUID, written alone."""
     found = problems("version: 1\n" + text + "\n")
@@ -280,7 +302,7 @@ def test_every_subscription_value_is_validated(text, path, reason):
 
 
 def test_the_loader_runs_the_notify_checks_too_and_reports_everything_in_one_pass():
-    """Issue 17 item 7: `acrguard validate` rejected an http:// webhook and a bad key_setting, but the
+    """`acrguard validate` rejected an http:// webhook and a bad key_setting, but the
     service loaded the same policy and ran. The loader itself now runs every check, all at once."""
     found = problems(
         "version: 1\nmode: yolo\n"
@@ -301,7 +323,7 @@ def test_the_loader_runs_the_notify_checks_too_and_reports_everything_in_one_pas
 
 
 def test_a_loopback_http_webhook_is_still_accepted():
-    """Issue 17 item 7: the shared validator keeps validate's rule that http:// is fine for localhost."""
+    """The shared validator keeps validate's rule that http:// is fine for localhost."""
     policy = parse_policy("version: 1\nnotify: {webhooks: [{url: 'http://127.0.0.1:8080/hook'}]}\n")
     assert policy.doc.notify.webhooks[0].url.startswith("http://127.0.0.1")
 
@@ -316,8 +338,8 @@ def test_a_loopback_http_webhook_is_still_accepted():
     ],
 )
 def test_non_canonical_ip_entries_are_refused_naming_the_canonical_form(value, canonical):
-    """Issue 17 item 8: these passed validation and went into the PATCH as written, where ACR (which
-    documents an IPv4 address or CIDR range) may refuse the whole PATCH."""
+    """An allowed_ips entry that is not an IPv4 address or CIDR range in canonical form is refused,
+    naming the canonical form; sent as written, ACR may refuse the whole PATCH."""
     found = problems(f"version: 1\nrules: {{network_rules: {{allowed_ips: ['{value}']}}}}\n")
     assert found == [
         (
@@ -330,7 +352,7 @@ def test_non_canonical_ip_entries_are_refused_naming_the_canonical_form(value, c
 
 
 def test_ip_rule_cap_is_200():
-    """Issue 17: ARM's cap on IP rules per registry is 200 since January 2026 (was 100)."""
+    """ARM's cap on IP rules per registry is 200 since January 2026 (was 100)."""
     ips = [f"20.18.{i // 256}.{i % 256}" for i in range(201)]
     parse_policy(f"version: 1\nrules: {{network_rules: {{allowed_ips: {ips[:200]}}}}}\n")
     found = problems(f"version: 1\nrules: {{network_rules: {{allowed_ips: {ips}}}}}\n")
@@ -348,7 +370,7 @@ BOMB = _alias_bomb()
 
 
 def test_an_alias_bomb_fails_fast_with_a_short_clear_error():
-    """Issue 17 item 9: nine levels of anchors assigned to `mode:` grew past 1.8 GB in 60 s (the error
+    """Nine levels of anchors assigned to `mode:` grew past 1.8 GB in 60 s (the error
     message repr'd the expanded value). Run in a child with 1 GB of address space and a generous
     30 s timeout, so the old behaviour fails this test instead of the machine."""
     script = (
@@ -371,7 +393,7 @@ def test_an_alias_bomb_fails_fast_with_a_short_clear_error():
 
 
 def test_error_messages_clip_the_values_they_show():
-    """Issue 17 item 9: every error message is bounded, whatever the size of the value it names."""
+    """Every error message is bounded, whatever the size of the value it names."""
     huge = "x" * 100_000
     for text in (
         f"mode: {huge}",
@@ -389,7 +411,7 @@ def test_error_messages_clip_the_values_they_show():
 
 
 def test_a_policy_larger_than_256_kib_is_refused_before_parsing(tmp_path):
-    """Issue 17 item 9: the loader bounds the document's size as well as its alias expansion."""
+    """The loader bounds the document's size as well as its alias expansion."""
     path = tmp_path / "big.yaml"
     path.write_text("version: 1\n" + "# padding\n" * 120_000)
     with pytest.raises(PolicyError) as info:
@@ -398,7 +420,7 @@ def test_a_policy_larger_than_256_kib_is_refused_before_parsing(tmp_path):
 
 
 def test_names_compare_with_casefold_not_lower():
-    """Issue 17 item 14: exemption and override keys compared with lower(); names where lower() and
+    """Exemption and override keys compared with lower(); names where lower() and
     casefold() differ ('STRASSE' and 'straße') must compare the way casefold() does."""
     policy = parse_policy(
         f"""
@@ -426,7 +448,7 @@ overrides:
 
 
 def test_many_overrides_check_the_base_allow_list_once(monkeypatch):
-    """Issue 17 item 9 (found beside it): every override's merged rules carry the base allow-list
+    """Every override's merged rules carry the base allow-list
     again, and each copy was checked entry by entry: a 47 KB policy with 1,000 overrides and 200 IPs
     took 23 s to load. Each distinct allow-list is now checked once."""
     from remediators import ipranges
