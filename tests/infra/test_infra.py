@@ -26,7 +26,9 @@ from bicep_eval import Template
 from pycep import BicepParser  # pycep-parser, in the dev extra
 from repo_paths import ROOT as REPO
 
+from acrguard.arm import REQUIRED_ACTIONS
 from acrguard.contract import RULES, operation_names, role_actions
+from acrguard.events import ACCEPTED_OPERATIONS
 from bench.common import package_tree
 
 INFRA = REPO / "infra"
@@ -122,14 +124,6 @@ def contract_key(path: Path, value: Any) -> str | None:
         if loads_contract(source) is not None and isinstance(key, str):
             return key
     return None
-
-
-def import_or_xfail(module: str, attribute: str) -> Any:
-    """Import an engine attribute lazily: the engine is written in parallel with infra/."""
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as exc:
-        pytest.xfail(f"{module}.{attribute} is not available yet ({exc}); the engine wires it")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -311,8 +305,7 @@ def test_event_subscription_filter_reads_the_contract() -> None:
 
 
 def test_handler_accepts_exactly_the_filtered_operations() -> None:
-    accepted = import_or_xfail("acrguard.events", "ACCEPTED_OPERATIONS")
-    assert set(accepted) == set(operation_names(RULES))
+    assert set(ACCEPTED_OPERATIONS) == set(operation_names(RULES))
 
 
 def test_custom_role_reads_the_contract() -> None:
@@ -347,8 +340,7 @@ def test_custom_role_reads_the_contract() -> None:
 
 
 def test_code_requires_exactly_the_role_actions() -> None:
-    required = import_or_xfail("acrguard.arm", "REQUIRED_ACTIONS")
-    assert set(required) == set(role_actions(()))  # the base: every deployment's role grants it
+    assert set(REQUIRED_ACTIONS) == set(role_actions(()))  # the base: every deployment's role grants it
 
 
 def test_every_target_subscription_gets_role_topic_and_subscription() -> None:
