@@ -11,7 +11,7 @@ turns the policy filter off, so a new rule without a predicate is swept everywhe
 Exact filters only for scope: ``scope.subscriptions`` and ``exempt.registries`` compare resource
 IDs case-insensitively, which ``in~`` does exactly. Exemption *tags* are not pushed down: ARG's tag
 names are case-sensitive where the policy's are not, so those registries come back and are reported
-exempt as before. tests/test_pushdown.py proves with hypothesis that a registry the query leaves
+exempt as before. tests/reliability/test_pushdown.py proves with hypothesis that a registry the query leaves
 out is compliant (or skipped) under :func:`acrguard.plan.plan`.
 """
 

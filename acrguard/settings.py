@@ -3,7 +3,7 @@
 Each setting is parsed and range-checked here, once: a bad value stops the process with an error
 that names the setting, its allowed values and what it got (every bad one in one pass), never a
 bare ``could not convert string to float``. The README's settings table is checked against
-:data:`SETTINGS` (tests/test_settings.py), and a test checks that the Bicep sets or defaults each
+:data:`SETTINGS` (tests/docs/test_settings.py), and a test checks that the Bicep sets or defaults each
 name, so nothing may read an ACRGUARD_* variable elsewhere with os.environ.
 
 Some bounds come from the platform, not from taste (acrguard.budget): where a host.json ships

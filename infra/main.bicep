@@ -7,7 +7,7 @@
 //
 // Bicep cannot be compiled in this repository's CI (its CLI is a downloaded binary): the
 // templates stay deliberately conventional, checkov and pycep check them offline
-// (tests/test_infra.py), and `az bicep build --file infra/main.bicep` is the first thing to run
+// (tests/infra/test_infra.py), and `az bicep build --file infra/main.bicep` is the first thing to run
 // on a machine that has the CLI.
 targetScope = 'subscription'
 

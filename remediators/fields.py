@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 #: Microsoft.ContainerRegistry/Registry/stable/2025-11-01/containerregistry.json at commit
 #: 23a78d00c75519f9ecc5519f2965682a646117d0 (RegistryProperties, NetworkRuleSet, the five policies).
 #: ``encryption.status``, ``sku.name`` and a private endpoint's status document no default.
-#: tests/test_arm_defaults.py checks each entry against the SDK model (the emulator's contract).
+#: tests/rules/test_rule_defaults.py checks each entry against the SDK model (the emulator's contract).
 DEFAULTS: Mapping[str, Any] = {
     "properties.adminUserEnabled": False,
     "properties.anonymousPullEnabled": False,

@@ -3,13 +3,13 @@
 A sample is a fenced block right after ``<!-- sample: COMMAND -->``. Its first line is
 ``$ COMMAND    # exit N; ARM calls: …`` (each part only when not 0) and the rest is the command's stdout, as printed, with
 what changes from run to run normalised (times, durations, random IDs, the temporary directory).
-Each command runs as tests/test_docs_commands.py runs the documented commands: by bash, with the
+Each command runs as tests/docs/test_docs_commands.py runs the documented commands: by bash, with the
 document's earlier ``NAME=value`` lines, from a directory that looks like a clone's root, against
 the emulator seeded with the demo estate (fresh for each sample), with only what the emulator's
 ``export`` lines set.
 
 ``python -m tests.cli_samples`` rewrites every sample in place (it starts its own emulator);
-tests/test_cli_samples.py fails when one is stale.
+tests/docs/test_cli_samples.py fails when one is stale.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The template's ``@description``s are the one place a parameter is explained; this renders them,
 with each parameter's type, default, constraints and the azd environment value
 ``infra/main.parameters.json`` maps it to, into the block between the markers in docs/DEPLOY.md.
-``python -m tests.deploy_params`` rewrites that block; tests/test_deploy_docs.py fails when it is
+``python -m tests.deploy_params`` rewrites that block; tests/infra/test_deploy_docs.py fails when it is
 stale. pycep-parser (the dev extra) reads the template, as tests/bicep_eval.py does.
 
 azd's substitution syntax in a parameters file, ``"value": "${NAME}"`` and ``"${NAME=default}"``:

@@ -49,7 +49,7 @@ rules:
   network_rules:
     enabled: true
     allowed_ips: ["20.1.2.0/24", "20.9.8.7"]
-  # On by default, but these tests count the write rules' records; tests/test_rules_report.py
+  # On by default, but these tests count the write rules' records; tests/rules/test_rules_report.py
   # covers it, and tests that load policies.yaml see it.
   firewall_unavailable: {enabled: false}
 """
@@ -129,6 +129,11 @@ def as_person(emu: Any, method: str, resource_id: str, body: Any = None) -> dict
     response = emu.arm_request(method, f"{resource_id}?api-version=2025-11-01", json=body)
     response.raise_for_status()
     return response.json() if response.content else {}
+
+
+def ours(emu: Any, request: Any) -> bool:
+    """Whether an emulator request was made by ACR Guard (its managed identity), not by a person."""
+    return request.principal is not None and request.principal.object_id == emu.managed_identity.object_id
 
 
 class SimulatedClock:

@@ -1,4 +1,4 @@
-"""One engine process of a cross-instance race (tests/test_race_instances.py): a Function instance.
+"""One engine process of a cross-instance race (tests/reliability/test_race_instances.py): a Function instance.
 
 ``python tests/race_worker.py HOST PORT NAME`` with the authkey on stdin. The environment wires
 the real SDK to the emulator (and ACRGUARD_LEASE_CONTAINER_URL plus AZURE_STORAGE_CONNECTION_STRING

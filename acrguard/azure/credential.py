@@ -137,7 +137,7 @@ class SingleFlightCredential:
     """Concurrent identical token requests share one call to the wrapped credential.
 
     azure-identity caches tokens but does not coalesce misses: a cold worker hit by 16 invocations
-    at once asked the identity endpoint 8 to 11 times (tests/test_concurrency.py). Here the first
+    at once asked the identity endpoint 8 to 11 times (tests/reliability/test_concurrency.py). Here the first
     caller (the leader) asks; callers arriving meanwhile wait for the leader's outcome, token or
     exception, so a hung identity endpoint is also asked once per flight, not once per thread.
     Nobody waits longer than the leader's own request, which the credential's timeouts bound.

@@ -2,7 +2,7 @@
 
 It is built from the msgspec Structs of acrguard/policy/model.py and each remediator's ``Config``, so it
 cannot drift from what the validator accepts: types, enums and unknown keys agree exactly
-(tests/test_schema.py). Checks that need code (a private CIDR, the firewall's lockout guard, an
+(tests/policy/test_schema.py). Checks that need code (a private CIDR, the firewall's lockout guard, an
 override's match that matches nothing) stay the validator's; the schema is for editors.
 ``python -m acrguard.policy.schema`` rewrites the committed policies.schema.json.
 """

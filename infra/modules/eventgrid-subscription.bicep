@@ -59,7 +59,7 @@ resource registryWrites 'Microsoft.EventGrid/systemTopics/eventSubscriptions@202
     filter: {
       includedEventTypes: contract.eventTypes
       // One value per operation, one for the subject: Event Grid allows 25 filters and 25
-      // values in all per subscription (tests/test_contract.py keeps every rule set under that).
+      // values in all per subscription (tests/rules/test_least_privilege.py keeps every rule set under that).
       advancedFilters: [
         {
           operatorType: 'StringIn'

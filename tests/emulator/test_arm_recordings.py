@@ -16,7 +16,6 @@ import copy
 import json
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +23,14 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.mgmt.containerregistry.models import Registry, Sku
 from reliability import adversarial
+from repo_paths import DATA, ROOT
 
 from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import plan
 from acrguard.policy import load_policy
 from emulator import Emulator
 
-CORPUS = json.loads((Path(__file__).parents[1] / "data" / "arm_recordings.json").read_text())
+CORPUS = json.loads((DATA / "arm_recordings.json").read_text())
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 LOCATION = re.compile(
@@ -273,7 +273,7 @@ def test_a_second_registry_with_a_login_server_already_taken_is_409_already_in_u
 
 
 # ---------------------------------------------------------------- plan() over the recorded bodies
-SHIPPED = load_policy(Path(__file__).parents[2] / "policies.yaml")
+SHIPPED = load_policy(ROOT / "policies.yaml")
 BODIES = CORPUS["registry_bodies"]
 REPLAY_ID = (
     f"/subscriptions/{SUB}/resourceGroups/rg-replay/providers/Microsoft.ContainerRegistry/registries/recorded"
@@ -315,7 +315,7 @@ def test_a_recorded_premium_registry_open_to_the_internet_gets_the_firewall_unde
     networkRuleSet Allow and no IP rule, so network_rules plans Deny plus the allow-list."""
     from acrguard.policy import load_policy
 
-    outcomes = _outcomes(body, load_policy(Path(__file__).parents[2] / "demo" / "policies.yaml"))
+    outcomes = _outcomes(body, load_policy(ROOT / "demo" / "policies.yaml"))
     assert outcomes["network_rules"] == "planned" and outcomes["firewall_unavailable"] == "compliant"
 
 

@@ -1,6 +1,6 @@
 """Contract: registries/cacheRules and registries/replications lists through the unmodified SDK.
 
-Issue 15: the cache_rules and geo_replication rules report from one list call each.
+The cache_rules and geo_replication rules report from one list call each.
 """
 
 from __future__ import annotations

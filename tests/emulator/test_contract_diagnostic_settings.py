@@ -1,6 +1,6 @@
 """Contract: a registry's Microsoft.Insights/diagnosticSettings through the unmodified azure-mgmt-monitor.
 
-Issue 15: the diagnostic_settings rule lists a registry's settings and PUTs one that sends the
+The diagnostic_settings rule lists a registry's settings and PUTs one that sends the
 login and repository events to the policy's Log Analytics workspace. azure-mgmt-monitor 6.x is
 the last stable line with ``diagnostic_settings`` (api-version 2021-05-01-preview); 7.0.0 has none.
 """

@@ -33,7 +33,7 @@ def _no_exports() -> Policies:
 
 
 def test_disabling_exports_while_public_access_stays_enabled_is_refused(emu: Emulator, arm_client) -> None:
-    """Issue 15 item 6: the emulator accepted this state, which ARM refuses."""
+    """ARM refuses this state, so the emulator does too (it once accepted it)."""
     rid = emu.add_registry(subscription=SUB, resource_group=RG, name="exportreg")
     with pytest.raises(HttpResponseError) as refused:
         arm_client(SUB).registries.begin_update(RG, "exportreg", _update(policies=_no_exports())).result()

@@ -360,7 +360,7 @@ def test_invalid_ip_rules_answer_400(emu: Emulator, arm_client, ip_rules: list, 
 
 
 def test_two_hundred_ip_rules_are_accepted(emu: Emulator, arm_client) -> None:
-    """Issue 17: ARM's cap is 200 IP rules per registry since January 2026 (201 is refused above)."""
+    """ARM's cap is 200 IP rules per registry since January 2026 (201 is refused above)."""
     emu.add_registry(subscription=SUB, resource_group=RG, name="maxrules")
     rules = [IPRule(ip_address_or_range=f"198.51.{i // 250}.{i % 250}") for i in range(200)]
     result = (

@@ -1,4 +1,4 @@
-"""Issue 14: the emulator speaks ACR's REST contract (api-version 2025-11-01) exactly.
+"""The emulator speaks ACR's REST contract (api-version 2025-11-01) exactly.
 
 Requests go over HTTPS as plain JSON, so bodies the SDK would never build (wrong types, unknown
 enum values, read-only fields) reach the emulator as a careless client would send them. The spec
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+import repo_paths
 import requests
 from azure.mgmt.containerregistry.models import Registry, Sku
 
@@ -23,7 +23,7 @@ from emulator import Emulator, wire_schema
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 RG = "rg-contract"
 NAME = "contosocontract"
-DATA = Path(__file__).resolve().parents[1] / "data" / "contract"
+DATA = repo_paths.DATA / "contract"
 CASES = json.loads((DATA / "invalid-requests.json").read_text())
 KEY = "https://kv.vault.azure.net/keys/k"
 SERVER_SET = {  # what ARM computed for the seeded registry: a PATCH must never replace or wipe it
@@ -91,7 +91,7 @@ def _assert_conforms(answer: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- spec-shaped examples
 def test_spec_shaped_create_and_update_are_accepted_and_answers_conform(emu: Emulator) -> None:
-    """Issue 14 'both sides': RegistryCreate/RegistryUpdate-shaped requests; RegistryGet-shaped answers."""
+    """RegistryCreate/RegistryUpdate-shaped requests; RegistryGet-shaped answers."""
     created = _send(emu, "PUT", _data("registry-create.request.json"))
     assert created.status_code == 200, created.text
     _assert_conforms(created.json())
@@ -122,17 +122,17 @@ def test_spec_shaped_create_and_update_are_accepted_and_answers_conform(emu: Emu
 
 
 def test_zone_redundant_create_keeps_its_zone_redundancy(emu: Emulator) -> None:
-    """Issue 14 item 4: zoneRedundancy is set by PUT (RegistryCreateZoneRedundant)."""
+    """zoneRedundancy is set by PUT (RegistryCreateZoneRedundant)."""
     response = _send(emu, "PUT", _data("registry-create-zone-redundant.request.json"))
     assert response.status_code == 200, response.text
     assert _get(emu)["properties"]["zoneRedundancy"] == "Enabled"
 
 
-# ---------------------------------------------------------------- item 1: JSON types
+# ---------------------------------------------------------------- JSON types
 @pytest.mark.parametrize("method", ["PATCH", "PUT"])
 @pytest.mark.parametrize("case", CASES["wrong_type"], ids=[c["case"] for c in CASES["wrong_type"]])
 def test_a_wrong_json_type_is_a_400_and_nothing_is_stored(emu: Emulator, case: dict, method: str) -> None:
-    """Issue 14 item 1: a value of the wrong JSON type answers 400; it is never stored or echoed."""
+    """A value of the wrong JSON type answers 400; it is never stored or echoed."""
     _seed_premium(emu)
     before = _get(emu)
     body = {key: value for key, value in case.items() if key in ("properties", "tags", "identity")}
@@ -148,10 +148,10 @@ def test_a_wrong_json_type_is_a_400_and_nothing_is_stored(emu: Emulator, case: d
     assert _get(emu) == before
 
 
-# ---------------------------------------------------------------- item 2: enums
+# ---------------------------------------------------------------- enums
 @pytest.mark.parametrize("case", CASES["wrong_enum"], ids=[c["case"] for c in CASES["wrong_enum"]])
 def test_a_value_outside_the_enum_is_a_400_naming_the_allowed_values(emu: Emulator, case: dict) -> None:
-    """Issue 14 item 2: values outside the allowed list answer 400 and are not stored."""
+    """Values outside the allowed list answer 400 and are not stored."""
     _seed_premium(emu)
     before = _get(emu)
     body = {key: value for key, value in case.items() if key in ("properties", "identity")}
@@ -167,7 +167,7 @@ def test_a_value_outside_the_enum_is_a_400_naming_the_allowed_values(emu: Emulat
 
 @pytest.mark.parametrize("case", CASES["enum_casing"], ids=[c["case"] for c in CASES["enum_casing"]])
 def test_enum_casing_is_accepted_and_answered_canonically(emu: Emulator, case: dict) -> None:
-    """Issue 14 item 2: ARM reads enums case-insensitively and answers the spec's spelling."""
+    """ARM reads enums case-insensitively and answers the spec's spelling."""
     _seed_premium(emu)
 
     response = _send(emu, "PATCH", {"properties": case["properties"]})
@@ -177,10 +177,10 @@ def test_enum_casing_is_accepted_and_answered_canonically(emu: Emulator, case: d
     assert _at(_get(emu), case["path"]) == case["stored"]
 
 
-# ---------------------------------------------------------------- item 3: read-only fields
+# ---------------------------------------------------------------- read-only fields
 @pytest.mark.parametrize("case", CASES["read_only"], ids=[c["case"] for c in CASES["read_only"]])
 def test_a_read_only_field_in_a_patch_is_ignored_and_the_server_value_kept(emu: Emulator, case: dict) -> None:
-    """Issue 14 item 3: read-only fields sent in a PATCH are silently ignored, never stored."""
+    """Read-only fields sent in a PATCH are silently ignored, never stored."""
     _seed_premium(emu)
     before = _at(_get(emu), case["path"])
     body = {key: value for key, value in case.items() if key in ("properties", "identity", "sku")}
@@ -196,7 +196,7 @@ def test_a_read_only_field_in_a_patch_is_ignored_and_the_server_value_kept(emu: 
 
 
 def test_a_patch_of_retention_policy_never_wipes_its_last_updated_time(emu: Emulator) -> None:
-    """Issue 14 item 3: retentionPolicy without lastUpdatedTime keeps the server's value, or the server
+    """retentionPolicy without lastUpdatedTime keeps the server's value, or the server
     sets a new one when the policy changes; it never disappears."""
     _seed_premium(emu)
     stamp = _get(emu)["properties"]["policies"]["retentionPolicy"]["lastUpdatedTime"]
@@ -216,7 +216,7 @@ def test_a_patch_of_retention_policy_never_wipes_its_last_updated_time(emu: Emul
 
 
 def test_replacing_encryption_keeps_the_key_vault_values_the_server_set(emu: Emulator) -> None:
-    """Issue 14 item 3: a PATCH replaces encryption whole, but not its read-only key vault fields."""
+    """A PATCH replaces encryption whole, but not its read-only key vault fields."""
     _seed_premium(emu)
     sent = {"keyIdentifier": KEY, "identity": SERVER_SET["encryption"]["keyVaultProperties"]["identity"]}
     body = {"properties": {"encryption": {"status": "enabled", "keyVaultProperties": sent}}}
@@ -227,7 +227,7 @@ def test_replacing_encryption_keeps_the_key_vault_values_the_server_set(emu: Emu
 
 
 def test_identity_ids_are_the_servers(emu: Emulator) -> None:
-    """Issue 14 item 3: a PATCH of identity keeps the principal ARM assigned; a new one gets IDs from ARM."""
+    """A PATCH of identity keeps the principal ARM assigned; a new one gets IDs from ARM."""
     _seed_premium(emu)
     assert _send(emu, "PATCH", {"identity": {"type": "SystemAssigned"}}).status_code == 200
     assert _get(emu)["identity"] == SERVER_IDENTITY
@@ -240,7 +240,7 @@ def test_identity_ids_are_the_servers(emu: Emulator) -> None:
     assert identity["principalId"] not in (None, SERVER_IDENTITY["principalId"])
 
 
-# ---------------------------------------------------------------- item 4: create-only fields
+# ---------------------------------------------------------------- create-only fields
 @pytest.mark.parametrize(
     "body, path",
     [
@@ -250,7 +250,7 @@ def test_identity_ids_are_the_servers(emu: Emulator) -> None:
     ],
 )
 def test_a_create_only_field_in_a_patch_is_refused(emu: Emulator, body: dict, path: str) -> None:
-    """Issue 14 item 4: zoneRedundancy (and location) are not in RegistryUpdateParameters: 400."""
+    """zoneRedundancy (and location) are not in RegistryUpdateParameters: 400."""
     _seed_premium(emu)
     before = _get(emu)
 
@@ -263,7 +263,7 @@ def test_a_create_only_field_in_a_patch_is_refused(emu: Emulator, body: dict, pa
 
 
 def test_a_replacing_put_cannot_change_zone_redundancy_and_keeps_it_when_left_out(emu: Emulator) -> None:
-    """Issue 14 item 4: zoneRedundancy is fixed at creation; a replacing PUT keeps it."""
+    """zoneRedundancy is fixed at creation; a replacing PUT keeps it."""
     assert _send(emu, "PUT", _data("registry-create-zone-redundant.request.json")).status_code == 200
     replace = {
         "location": "westeurope",
@@ -279,7 +279,7 @@ def test_a_replacing_put_cannot_change_zone_redundancy_and_keeps_it_when_left_ou
 
 
 def test_create_only_fields_derived_from_the_sdk_match_the_spec() -> None:
-    """Issue 14 'contract as data': Registry minus RegistryUpdateParameters is what the spec makes
+    """Registry minus RegistryUpdateParameters is what the spec makes
     create-only (read from stable/2025-11-01: zoneRedundancy in properties, location at the top)."""
     created, updated = wire_schema.registry_schema(), wire_schema.update_schema()
     top = {n for n, f in created.fields.items() if not f.read_only} - set(updated.fields)
@@ -293,9 +293,9 @@ def test_create_only_fields_derived_from_the_sdk_match_the_spec() -> None:
     }  # fmt: skip
 
 
-# ---------------------------------------------------------------- item 5: preview-only properties
+# ---------------------------------------------------------------- preview-only properties
 def test_preview_only_properties_are_neither_answered_nor_accepted(emu: Emulator, load_sample) -> None:
-    """Issue 14 item 5: metadataSearch and policies.softDeletePolicy are not in 2025-11-01."""
+    """metadataSearch and policies.softDeletePolicy are not in 2025-11-01."""
     sample = load_sample("registries/premium-open")
     sample["id"] = sample["id"].replace("/rg-platform/", f"/{RG}/")
     sample["properties"]["metadataSearch"] = "Enabled"
@@ -316,10 +316,10 @@ def test_preview_only_properties_are_neither_answered_nor_accepted(emu: Emulator
         _assert_conforms(answer)
 
 
-# ---------------------------------------------------------------- item 6: defaults
+# ---------------------------------------------------------------- defaults
 @pytest.mark.parametrize("sku", ["Basic", "Standard", "Premium"])
 def test_defaults_follow_the_spec_examples(emu: Emulator, sku: str) -> None:
-    """Issue 14 item 6: every SKU reports the spec example's five policies (with
+    """Every SKU reports the spec example's five policies (with
     azureADAuthenticationAsArmPolicy enabled); only Premium reports networkRuleSet {Allow, []}."""
     response = _send(emu, "PUT", {"location": "westeurope", "sku": {"name": sku}})
 
@@ -335,9 +335,9 @@ def test_defaults_follow_the_spec_examples(emu: Emulator, sku: str) -> None:
         assert "networkRuleSet" not in properties
 
 
-# ---------------------------------------------------------------- item 7: PUT long-running
+# ---------------------------------------------------------------- PUT long-running
 def test_put_offers_the_asynchronous_form_like_patch(emu: Emulator, arm_client) -> None:
-    """Issue 14 item 7: Registries_Create is long-running; async PUT answers 201 + Azure-AsyncOperation
+    """Registries_Create is long-running; async PUT answers 201 + Azure-AsyncOperation
     with provisioningState Creating, and the SDK's poller drives it to Succeeded."""
     emu.set_lro("async", polls=1, retry_after=1)
     client = arm_client(SUB)
@@ -364,7 +364,7 @@ def test_put_offers_the_asynchronous_form_like_patch(emu: Emulator, arm_client) 
 def test_a_failed_asynchronous_create_leaves_the_registry_failed_without_an_event(
     emu: Emulator, arm_client
 ) -> None:
-    """Issue 14 item 7: a create whose operation fails is reported Failed, and no write event follows."""
+    """A create whose operation fails is reported Failed, and no write event follows."""
     emu.set_lro("async", polls=0, retry_after=1, outcome="Failed")
     client = arm_client(SUB)
 

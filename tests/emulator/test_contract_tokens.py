@@ -1,6 +1,6 @@
 """Contract: registries/tokens (list, get, PATCH) through the unmodified azure-mgmt-containerregistry.
 
-Issue 15: the repository_tokens rule lists a registry's tokens and PATCHes each one's status.
+The repository_tokens rule lists a registry's tokens and PATCHes each one's status.
 """
 
 from __future__ import annotations

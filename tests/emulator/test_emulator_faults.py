@@ -234,7 +234,7 @@ def test_request_log_sequence_numbers_are_unique(emu: Emulator, rid: str) -> Non
 
 
 def test_a_request_still_in_flight_at_reset_does_not_leak_into_the_next_test(emu: Emulator, rid: str) -> None:
-    """Issue 12 item 5: this slept as long as the injected delay, so it could pass before the
+    """This slept as long as the injected delay, so it could pass before the
     request ended. Now the request is held until after the reset, and drain() waits for it to end."""
     arrived, release = threading.Event(), threading.Event()
 

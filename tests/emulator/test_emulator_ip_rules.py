@@ -1,5 +1,5 @@
 """The emulator refuses the IP rules ARM refuses: only an IPv4 address or CIDR range as ACR documents
-it (issue 17 item 8). The 200-rule cap is tested in test_contract_registries."""
+it. The 200-rule cap is tested in test_contract_registries."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _patch(arm_client, name: str, values: list[str]):
     "value", [" 198.51.100.7 ", "203.0.113.0/255.255.255.0", "203.0.113.0/0.0.0.255", "198.51.100.64/026"]
 )
 def test_non_canonical_ip_rules_answer_400_in_arms_error_shape(emu: Emulator, arm_client, value) -> None:
-    """Issue 17 item 8: the emulator accepted (and stored) any spelling ipaddress could read."""
+    """An IP rule in a spelling ACR does not take is a 400 in ARM's error shape, never stored (the
+    emulator once stored any spelling ipaddress could read)."""
     emu.add_registry(subscription=SUB, resource_group=RG, name="iprules")
     with pytest.raises(HttpResponseError) as caught:
         _patch(arm_client, "iprules", ["192.0.2.10", value])
@@ -35,7 +36,7 @@ def test_non_canonical_ip_rules_answer_400_in_arms_error_shape(emu: Emulator, ar
 
 
 def test_canonical_ip_rules_are_accepted_and_stored_as_sent(emu: Emulator, arm_client) -> None:
-    """Issue 17 item 8: an address, with or without /32, and a CIDR range are what ACR takes."""
+    """An address, with or without /32, and a CIDR range are what ACR takes."""
     emu.add_registry(subscription=SUB, resource_group=RG, name="iprules")
     values = ["198.51.100.7", "198.51.100.8/32", "198.51.100.64/26"]
     result = _patch(arm_client, "iprules", values)

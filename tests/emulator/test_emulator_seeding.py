@@ -182,7 +182,7 @@ def test_large_generated_estate_seeds_and_lists_quickly(emu: Emulator, arm_clien
     ],
 )
 def test_a_seed_with_a_wrong_type_or_enum_value_is_refused(entry: dict, reason: str) -> None:
-    """Issue 14 items 1-2: a seed cannot hold a state ARM would refuse to store."""
+    """A seed cannot hold a state ARM would refuse to store."""
     seed = [{"subscription": SUB_A, "resource_group": "rg", "name": "contososeed", **entry}]
     with pytest.raises(
         SeedError, match=r"registries\[0\]: ARM would refuse this registry: InvalidRequestContent"
@@ -192,7 +192,8 @@ def test_a_seed_with_a_wrong_type_or_enum_value_is_refused(entry: dict, reason: 
 
 
 def test_seeds_take_the_api_versions_shape(load_sample) -> None:
-    """Issue 14 items 2 and 5: enum casing is made canonical; preview-only properties are dropped."""
+    """Seeds take the api-version's shape: enum casing is made canonical; preview-only properties
+    are dropped."""
     document = load_sample("registries/premium-open")
     document["properties"] |= {"publicNetworkAccess": "disabled", "metadataSearch": "Enabled"}
     compact = {"subscription": SUB_A, "resource_group": "rg", "name": "contososeed",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from repo_paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 
 

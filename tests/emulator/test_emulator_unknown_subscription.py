@@ -1,5 +1,5 @@
 """The emulator answers like ARM for a subscription it does not know: 404 ``SubscriptionNotFound``,
-also when listing its registries (issue 17 item 15). Real SDK client, real HTTPS."""
+also when listing its registries. Real SDK client, real HTTPS."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def _names(client) -> list[str]:
 
 
 def test_listing_the_registries_of_an_unknown_subscription_is_subscription_not_found(emu, arm_client):
-    """Issue 17 item 15: the emulator answered any subscription ID with an empty registry list."""
+    """Listing the registries of a subscription nobody added is ARM's SubscriptionNotFound, not an
+    empty list."""
     emu.seed(DEMO_SEED)
     with pytest.raises(ResourceNotFoundError) as raised:
         _names(arm_client(UNKNOWN))
@@ -28,7 +29,7 @@ def test_listing_the_registries_of_an_unknown_subscription_is_subscription_not_f
 
 
 def test_known_subscriptions_without_registries_list_empty(emu, arm_client):
-    """Issue 17 item 15: added subscriptions, and seeded ones whose registries are all deleted, exist."""
+    """Added subscriptions, and seeded ones whose registries are all deleted, exist."""
     emu.add_subscription(SUB_C)
     assert _names(arm_client(SUB_C)) == []
     emu.seed(DEMO_SEED)
