@@ -45,6 +45,10 @@ def build_engine(settings: Settings | None = None, run: RunMode | None = None) -
     settings = settings or Settings.from_env()
     policy = load_policy(settings.policy_file)
     audit = Audit()
+    if settings.audit_file:  # the local trail `acrguard history` and `undo` read (no workspace)
+        from acrguard.history import AuditFile
+
+        audit.add_listener(AuditFile(settings.audit_file))
     notifier = notifier_for(policy, settings)
     if notifier is not None:
         audit.add_listener(notifier)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,21 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _guid() -> Parse:
+    """A GUID, as Azure writes workspace and subscription IDs."""
+
+    def parse(raw: str) -> str:
+        try:
+            return str(uuid.UUID(raw.strip()))
+        except ValueError:
+            raise ValueError(
+                f"must be a GUID (00000000-0000-0000-0000-000000000000), got {raw.strip()[:40]!r}"
+            ) from None
+
+    parse.allowed = "a GUID"  # type: ignore[attr-defined]
+    return parse
+
+
 _text.allowed = "any text"  # type: ignore[attr-defined]
 
 
@@ -204,6 +220,23 @@ SETTINGS: dict[str, Setting] = {
         "The identity is used, or AZURE_STORAGE_CONNECTION_STRING when set (Azurite).",
         _url(http_loopback=True),
     ),
+    "ACRGUARD_AUDIT_FILE": Setting(
+        "audit_file",
+        "Also append every decision, as one JSON line with its time, to this local file: what "
+        "`acrguard history` and `acrguard undo` read without a workspace (the CLI, the demo).",
+    ),
+    "ACRGUARD_HISTORY_WORKSPACE": Setting(
+        "history_workspace",
+        "Log Analytics workspace ID (a GUID) that `acrguard history` and `acrguard undo` query for "
+        "the decisions the Function App logged (infra's workspace; `--workspace` overrides it).",
+        _guid(),
+    ),
+    "ACRGUARD_LOGS_ENDPOINT": Setting(
+        "logs_endpoint",
+        "Log Analytics query endpoint (sovereign clouds, or the emulator).",
+        _url(),
+        "https://api.loganalytics.io/v1",
+    ),
     "ACRGUARD_NOTIFY_WEBHOOK_URL": Setting(
         "notify_webhook_url", "Webhook sink URL for planned/applied decisions.", _url(http_loopback=True)
     ),
@@ -253,6 +286,9 @@ class Settings:
     notify_eventgrid_key: str | None = field(default=None, repr=False)
     notify_on_failed: bool = False
     lease_container_url: str | None = None
+    audit_file: str | None = None
+    history_workspace: str | None = None
+    logs_endpoint: str = "https://api.loganalytics.io/v1"
     policy_named: bool = True  # False when policy_file is the default (no ACRGUARD_POLICY_FILE)
 
     @classmethod

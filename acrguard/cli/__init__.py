@@ -15,7 +15,18 @@ from acrguard.cli.run import ExitCode
 __all__ = ["app", "main"]
 
 #: The order of ``acrguard --help``: what an operator runs most, first; a command not named here last.
-HELP_ORDER = ("replay", "check", "explain", "sweep", "validate", "init", "version", "schema", "rules")
+HELP_ORDER = (
+    "replay",
+    "check",
+    "explain",
+    "history",
+    "sweep",
+    "validate",
+    "init",
+    "version",
+    "schema",
+    "rules",
+)
 
 
 def _help_rank(info: typer.models.CommandInfo) -> int:

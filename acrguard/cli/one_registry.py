@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from acrguard.cli import render
 from acrguard.cli.render import Item
@@ -46,3 +48,33 @@ def explain(run: Run, target: Target) -> None:
         "drift": sum(r["verdict"] == "drift" for r in enabled),
     }
     run.finish(ExitCode.OK, summary, [explanation])
+
+
+@command
+def history(
+    run: Run,
+    registry: Annotated[
+        str,
+        typer.Argument(
+            metavar="REGISTRY", help="The registry: its resource ID, or its name.", show_default=False
+        ),
+    ],
+    since: Annotated[
+        str, typer.Option("--since", metavar="DURATION", help="How far back: 30m, 4h, 7d, 2w.")
+    ] = "7d",
+    rule: Annotated[
+        str | None, typer.Option("--rule", metavar="RULE", help="Only this rule's decisions.")
+    ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            metavar="GUID",
+            help="Log Analytics workspace ID (default: ACRGUARD_HISTORY_WORKSPACE, else ACRGUARD_AUDIT_FILE).",
+        ),
+    ] = None,
+) -> None:
+    """A registry's decisions, newest first: what drifted, who caused it, what was done. Never writes."""
+    from acrguard.cli import history as history_command
+
+    history_command.show(run, registry, since, rule, workspace)

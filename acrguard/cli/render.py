@@ -164,6 +164,28 @@ def check_table(item: Item) -> Table:
     return table
 
 
+def history_table(registry: str, found: Sequence[dict[str, Any]], since: str) -> Table:
+    """``acrguard history``: one row per decision, newest first, with who caused it."""
+    table = Table(
+        title=f"{registry}: {len(found)} decision(s) in the last {since}, newest first", show_lines=True
+    )
+    for name in ("time", "rule", "outcome", "caller", "before", "after", "reason"):
+        table.add_column(name, overflow="fold")
+    for d in found:
+        caller = d.get("caller") or {}
+        _add_row(
+            table,
+            str(d.get("time", "")),
+            d.get("rule") or "-",
+            _outcome(str(d.get("outcome"))),
+            caller.get("upn") or caller.get("name") or caller.get("appid") or caller.get("object_id") or "-",
+            _props(d.get("before")),
+            _props(d.get("after")),
+            str(d.get("reason") or ""),
+        )
+    return table
+
+
 FINDINGS = ("applied", "planned", "flagged", "failed")  # what a sweep table lists, record by record
 
 

@@ -274,6 +274,21 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           name: 'ACRGUARD_NOTIFY_ON_FAILED'
           value: notifyOnFailed ? 'true' : 'false'
         }
+        {
+          // The CLI's local trail for `history` and `undo`; the app's decisions go to its workspace.
+          name: 'ACRGUARD_AUDIT_FILE'
+          value: ''
+        }
+        {
+          // Read by `acrguard history`/`undo` only (the CLI); empty here: the app never queries it.
+          name: 'ACRGUARD_HISTORY_WORKSPACE'
+          value: ''
+        }
+        {
+          // Empty: the public cloud's query endpoint (the CLI's; the app never queries it).
+          name: 'ACRGUARD_LOGS_ENDPOINT'
+          value: ''
+        }
       ]
     }
   }
