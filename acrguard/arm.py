@@ -48,7 +48,7 @@ from acrguard.arm_errors import (
     retry_after_seconds,
 )
 from acrguard.clock import SYSTEM, Clock
-from acrguard.contract import role_actions
+from acrguard.contract import READ_ACTION, WRITE_ACTION
 from acrguard.credential import SingleFlightCredential
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings
@@ -69,10 +69,6 @@ if TYPE_CHECKING:
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
     from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
 
-#: The RBAC actions this module calls: the contract's base, which every deployment's role grants.
-REQUIRED_ACTIONS = frozenset(role_actions(()))
-READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
-WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 
 log = logging.getLogger("acrguard.arm")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from remediators import all_remediators
+from remediators import all_rules
 
 RULES_DOC = Path(__file__).resolve().parents[1] / "docs" / "RULES.md"
 
@@ -34,7 +34,7 @@ class Control:
     def rules(self) -> tuple[str, ...]:
         """The ACR Guard rules that cover it: those whose ``azure_policy`` or ``psrule`` name it
         (the rules' JSON files declare the mapping; the table does not restate it)."""
-        return tuple(r.name for r in all_remediators() if self.id in (*r.azure_policy, *r.psrule))
+        return tuple(r.name for r in all_rules() if self.id in (*r.azure_policy, *r.psrule))
 
 
 _DINE = (
@@ -230,7 +230,7 @@ def rules() -> list[dict[str, Any]]:
             "notes": r.notes,
             "description": r.description,
         }
-        for r in all_remediators()
+        for r in all_rules()
     ]
 
 

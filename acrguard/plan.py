@@ -19,7 +19,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from acrguard.audit import Outcome
-from remediators import Evaluation, Remediator, Status, all_remediators
+from remediators import Evaluation, Rule, Status, all_rules
 from remediators.base import Children, sku_name
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ WHOLE_LIST_PROPERTIES = frozenset({"network_rule_set"})
 
 
 @cache
-def remediators() -> Mapping[str, Remediator]:
-    return {r.name: r for r in all_remediators()}
+def rules_by_name() -> Mapping[str, Rule]:
+    return {r.name: r for r in all_rules()}
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def children_needed(policy: Policy, ref: RegistryRef, registry: Any) -> tuple[st
     """The child collections :func:`plan` needs for ``registry``: those of the rules enabled for it
     (after overrides) that its SKU supports. Empty for the default policy: one GET, nothing more."""
     resolution = policy.resolve(ref, getattr(registry, "tags", None))
-    rules = remediators()
+    rules = rules_by_name()
     sku = sku_name(registry)
     needed: dict[str, None] = {}
     for name in resolution.enabled():
@@ -148,7 +148,7 @@ def plan(policy: Policy, ref: RegistryRef, registry: Any, children: Children | N
     """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it) and its listed ``children``.
     Pure: no I/O."""
     resolution = policy.resolve(ref, getattr(registry, "tags", None))
-    rules = remediators()
+    rules = rules_by_name()
     decisions = []
     for name in resolution.enabled():
         evaluation = rules[name].evaluate(registry, resolution.rules[name], children)

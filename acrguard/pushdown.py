@@ -1,6 +1,6 @@
 """The policy as one Resource Graph query: only registries that may violate it come back.
 
-Each rule states a conservative KQL predicate (``Remediator.kql_may_violate``): true for every
+Each rule states a conservative KQL predicate (``Rule.kql_may_violate``): true for every
 registry it could find drifted, flagged or blocked. It is the negation of the condition the rule's
 check itself uses to answer "nothing to do" (``settled``, remediators/fields.py), read from the same
 fields with the same defaults and enum casing, so the query cannot miss what ``plan()`` fixes. The query ORs the predicates of every rule
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from acrguard.plan import dry_run_everywhere, remediators
+from acrguard.plan import dry_run_everywhere, rules_by_name
 from acrguard.resource_ids import RegistryRef
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def write_predicate(policy: Policy) -> str | None:
 
 def _predicate(policy: Policy, *, writers_only: bool) -> str | None:
     parts: list[str] = []
-    for name, rule in remediators().items():
+    for name, rule in rules_by_name().items():
         if writers_only and (not rule.fixes or dry_run_everywhere(policy, name)):
             continue
         for rules in (policy.rules, *policy.override_rules):

@@ -10,7 +10,7 @@ from typing import Any
 from remediators.base import (
     PUBLIC_NETWORK_ACCESS,
     Evaluation,
-    Remediator,
+    Rule,
     RuleConfig,
     Status,
     policy_status,
@@ -21,7 +21,7 @@ from remediators.fields import AllOf, Condition, Field
 EXPORT_STATUS = Field("properties.policies.exportPolicy.status")
 
 
-class ExportPolicy(Remediator):
+class ExportPolicy(Rule):
     def settled(self, config: RuleConfig) -> Condition | None:
         return AllOf((EXPORT_STATUS.among(["disabled"]), PUBLIC_NETWORK_ACCESS.among(["Disabled"])))
 

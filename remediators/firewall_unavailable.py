@@ -11,7 +11,7 @@ from remediators.base import (
     PUBLIC_NETWORK_ACCESS,
     SKU,
     Evaluation,
-    Remediator,
+    Rule,
     RuleConfig,
     Status,
     public_access,
@@ -20,7 +20,7 @@ from remediators.base import (
 from remediators.fields import AnyOf, Condition
 
 
-class FirewallUnavailable(Remediator):
+class FirewallUnavailable(Rule):
     def settled(self, config: RuleConfig) -> Condition | None:
         return AnyOf((SKU.among(["Premium"]), PUBLIC_NETWORK_ACCESS.among(["Disabled"])))
 

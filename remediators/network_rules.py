@@ -16,7 +16,7 @@ from remediators.base import (
     PUBLIC_NETWORK_ACCESS,
     Evaluation,
     FieldError,
-    Remediator,
+    Rule,
     RuleConfig,
     Status,
     public_access,
@@ -102,7 +102,7 @@ def shown(field: Field, registry: Any) -> str:
     return f"not set (ARM's default: {kusto_text(field.default)})"
 
 
-class NetworkRules(Remediator):
+class NetworkRules(Rule):
     Config = NetworkRulesConfig
 
     def settled(self, config: NetworkRulesConfig) -> Condition:  # type: ignore[override]

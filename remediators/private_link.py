@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, approved_endpoints, sku_name
+from remediators.base import Evaluation, Rule, RuleConfig, Status, approved_endpoints, sku_name
 
 
-class PrivateLink(Remediator):
+class PrivateLink(Rule):
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         approved = len(approved_endpoints(registry))
         before = {"approvedPrivateEndpoints": approved}

@@ -20,12 +20,19 @@ import pytest
 from bicep_eval import Template, parse
 
 from acrguard.arm_children import _LIST
-from acrguard.contract import CONTRACT, RULES, operation_names, role_actions, rules_enabled
+from acrguard.contract import (
+    CONTRACT,
+    READ_ACTION,
+    RULES,
+    WRITE_ACTION,
+    operation_names,
+    role_actions,
+    rules_enabled,
+)
 from acrguard.events import ACCEPTED_OPERATIONS, Skip, Target, accepted_operations, parse_events
 from acrguard.policy import load_policy, parse_policy
 from acrguard.resource_ids import PROVIDER_PREFIX
-from remediators import all_remediators
-from remediators.base import READ_ACTION, WRITE_ACTION
+from remediators import all_rules
 
 REPO = Path(__file__).resolve().parent.parent
 INFRA = REPO / "infra"
@@ -36,7 +43,7 @@ MG = INFRA / "management-group.bicep"
 #: Event Grid: at most 25 advanced filter values per event subscription, all filters together.
 MAX_FILTER_VALUES = 25
 
-DISCOVERED = tuple(rule.name for rule in all_remediators())
+DISCOVERED = tuple(rule.name for rule in all_rules())
 NEW_ACTIONS = {
     "repository_tokens": {
         "Microsoft.ContainerRegistry/registries/tokens/read",
@@ -90,7 +97,7 @@ EXTRA_ACTIONS = {
 }
 
 
-@pytest.mark.parametrize("rule", all_remediators(), ids=lambda r: r.name)
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.name)
 def test_each_rules_entry_grants_what_the_rule_does_and_no_more(rule) -> None:
     """The contract is the one place a rule's RBAC actions and operations are declared (the rule
     reads its entry); each entry is held to what the rule's metadata and logic imply: a fixing rule
@@ -102,7 +109,7 @@ def test_each_rules_entry_grants_what_the_rule_does_and_no_more(rule) -> None:
     assert set(entry) == {"roleActions", "operationNames", *(("workspaceActions",) if on_workspace else ())}
     actions = entry["roleActions"]
     assert set(entry.get("workspaceActions", ())) == (on_workspace or set())
-    assert (rule.rbac_actions(), rule.event_operations()) == (
+    assert (rule.rbac_actions(), rule.event_operations) == (
         (*actions, *entry.get("workspaceActions", ())),
         tuple(entry["operationNames"]),
     )
@@ -155,7 +162,7 @@ def test_role_for_the_default_policy_is_exactly_base_plus_default_rules() -> Non
     """The empty policy (every rule at its default) and the shipped policies.yaml: read and write
     registries, nothing of the opt-in rules."""
     defaults = rules_enabled(parse_policy("version: 1\n"))
-    assert defaults == tuple(sorted(r.name for r in all_remediators() if r.default_enabled))
+    assert defaults == tuple(sorted(r.name for r in all_rules() if r.default_enabled))
     for rules in (defaults, _policy_rules()):
         expected = set(CONTRACT["base"]["roleActions"]).union(
             *(CONTRACT["rules"][name]["roleActions"] for name in rules)

@@ -48,13 +48,13 @@ from emulator import registry_document
 from emulator.acr_rules import check_registry
 from emulator.http_types import ArmError as EmulatedArmError
 from emulator.registry_documents import merge_properties
-from remediators import Status, all_remediators, ipranges
+from remediators import Status, all_rules, ipranges
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 RG = "rg-props"
 NAME = "contosoprops"
 REF = RegistryRef(SUB, RG, NAME)
-REMEDIATORS = {r.name: r for r in all_remediators()}
+RULES = {r.name: r for r in all_rules()}
 
 examples = ExampleCounter("hypothesis", "test_properties")
 

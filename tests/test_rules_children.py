@@ -20,7 +20,7 @@ from acrguard.events import Skip, Target, parse_events
 from acrguard.explain import explain
 from acrguard.policy import PolicyError, parse_policy
 from acrguard.resource_ids import RegistryRef
-from remediators import all_remediators
+from remediators import all_rules
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 WORKSPACE = f"/subscriptions/{SUB}/resourceGroups/rg-monitor/providers/Microsoft.OperationalInsights/workspaces/law-sec"
@@ -37,7 +37,7 @@ CONFIG = {"diagnostic_settings": f"workspace_id: {WORKSPACE}"}
 def policy(*rules: str, mode: str = "enforce", **configs: str) -> str:
     """Exactly ``rules`` enabled (with ``configs``: extra YAML flow-mapping entries per rule)."""
     lines = []
-    for r in all_remediators():
+    for r in all_rules():
         if r.name == "network_rules":
             continue
         extra = ", ".join(
