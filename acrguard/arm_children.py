@@ -16,7 +16,7 @@ from typing import Any
 from acrguard.arm import Arm
 from acrguard.arm_errors import PermanentArmError, RegistryNotFound
 from acrguard.resource_ids import RegistryRef
-from remediators.base import ChildWrite
+from remediators import ChildWrite
 
 _CR = "Microsoft.ContainerRegistry/registries"
 _INSIGHTS = "Microsoft.Insights/diagnosticSettings"

@@ -14,8 +14,7 @@ from acrguard.arm_errors import ArmError, RegistryNotFound, TransientArmError
 from acrguard.plan import RuleDecision, plan
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
-from remediators import Status
-from remediators.base import Children
+from remediators import Children, Status
 
 
 def write_children(

@@ -34,8 +34,7 @@ from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
 from acrguard.results import RegistryResult, Summary
 from acrguard.settle import MAX_DEFERRALS, ListQuiet
-from remediators import Status
-from remediators.base import Children
+from remediators import Children, Status
 
 if TYPE_CHECKING:
     from acrguard.lease import RegistryLeases

@@ -19,8 +19,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from acrguard.audit import Outcome
-from remediators import Evaluation, Rule, Status, all_rules
-from remediators.base import Children, sku_name
+from remediators import Children, Evaluation, Rule, Status, all_rules, sku_name
 
 if TYPE_CHECKING:
     from acrguard.policy import Policy, Resolution
@@ -102,10 +101,6 @@ class Plan:
     def child_fixes(self) -> tuple[RuleDecision, ...]:
         """The fixes written to child resources (a token's PATCH, a diagnostic setting's PUT)."""
         return tuple(d for d in self.decisions if d.action == "fix" and d.evaluation.writes)
-
-    @property
-    def flagged(self) -> tuple[RuleDecision, ...]:
-        return tuple(d for d in self.decisions if d.needs_person)
 
     @property
     def writes(self) -> bool:

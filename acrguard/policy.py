@@ -22,8 +22,7 @@ import msgspec
 from acrguard.policy_validate import KINDS, PolicyError, check_each, convert, shown, struct_fields
 from acrguard.policy_yaml import MAX_EXPANDED_VALUES, MAX_POLICY_BYTES, load_yaml, read_policy_text
 from acrguard.resource_ids import RegistryRef
-from remediators import Rule, RuleConfig, all_rules
-from remediators.base import FieldError, Mode
+from remediators import FieldError, Mode, Rule, RuleConfig, all_rules
 
 __all__ = [
     "MAX_EXPANDED_VALUES",

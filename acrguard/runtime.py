@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from acrguard.engine import Engine
     from acrguard.settings import Settings
-    from remediators.base import Mode
+    from remediators import Mode
 
 _engine: Engine | None = None
 _lock = threading.Lock()

@@ -20,11 +20,25 @@ import types
 from functools import cache
 from pathlib import Path
 
-from remediators.base import Evaluation, PropertyRule, ReportRule, Rule, RuleConfig, Status
+from remediators.base import PropertyRule, ReportRule, Rule, sku_name
 from remediators.spec import HELPERS, RuleSpec, RuleSpecError
 from remediators.spec import load as load_spec
+from remediators.verdict import Children, ChildWrite, Evaluation, FieldError, Mode, RuleConfig, Status
 
-__all__ = ["Evaluation", "Rule", "RuleConfig", "Status", "all_rules", "discover"]
+#: What the service uses of the rules: it imports these from here, never from the modules.
+__all__ = [
+    "ChildWrite",
+    "Children",
+    "Evaluation",
+    "FieldError",
+    "Mode",
+    "Rule",
+    "RuleConfig",
+    "Status",
+    "all_rules",
+    "discover",
+    "sku_name",
+]
 
 
 @cache

@@ -1,6 +1,6 @@
-"""What every remediator is: metadata (its ``<name>.json``), a policy config model, and one pure check.
+"""What every rule is: metadata (its ``<name>.json``), a policy config model, and one pure check.
 
-A remediator answers two questions about a typed SDK ``Registry`` and nothing else: does it
+A rule answers two questions about a typed SDK ``Registry`` and nothing else: does it
 violate my rule under this config, and which properties (``RegistryUpdateParameters`` keyword
 arguments, so only what changes) fix it. No SDK client, no I/O, no knowledge of the engine:
 that keeps every rule testable as a pure function (and with hypothesis).
@@ -13,87 +13,12 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
-
-import msgspec
+from typing import Any, ClassVar
 
 from remediators.fields import DEFAULTS, Condition, Field, kusto_text, raw
 from remediators.spec import HELPERS, SKUS, RuleSpec, RuleSpecError
 from remediators.spec import load as load_spec
-
-Mode = Literal["dry-run", "enforce"]
-FixType = Literal["fix", "opt-in fix", "report"]
-#: A registry's child resources as ARM lists them (REST shapes: ``{"name", "properties": {...}}``),
-#: by collection (``tokens``, ``cacheRules``, ``replications``, ``diagnosticSettings``).
-Children = Mapping[str, Sequence[Mapping[str, Any]]]
-
-
-class Status(enum.StrEnum):
-    """The verdict of one rule on one registry."""
-
-    COMPLIANT = "compliant"
-    DRIFT = "drift"  # a fix exists: ``change`` holds it
-    FLAGGED = "flagged"  # a problem we will not fix automatically (a person must decide)
-    UNSUPPORTED = "unsupported"  # the registry's SKU cannot carry this rule
-    BLOCKED = "blocked"  # a fix exists in principle but applying it would be unsafe or rejected
-
-
-class FieldError(ValueError):
-    """A config check that failed on one field, raised from ``__post_init__``.
-
-    msgspec reports ``__post_init__`` errors at the struct's path; the policy loader appends
-    ``field`` so the message points at the key the user has to fix.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.problems: tuple[tuple[str, str], ...] = ((field, message),)
-
-    @classmethod
-    def each(cls, problems: Sequence[tuple[str, str]]) -> FieldError:
-        """Several problems, each ``(field path, reason)``, e.g. ``("allowed_ips[2]", ...)``: the
-        policy report gives each its own line."""
-        error = cls(problems[0][0], "; ".join(f"{field}: {reason}" for field, reason in problems))
-        error.problems = tuple(problems)
-        return error
-
-
-class RuleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Fields every rule accepts in policies.yaml. Unknown keys are errors (strict policy).
-
-    A msgspec Struct rather than a pydantic model: the policy is validated on every cold start,
-    before the first event, and msgspec costs a few milliseconds there where pydantic cost about
-    60 (docs/BENCHMARKS.md). Subclasses inherit the strictness and add their own fields and checks.
-    """
-
-    enabled: bool = True
-    mode: Mode | None = None  # per-rule override of the policy's mode
-
-
-@dataclass(frozen=True)
-class ChildWrite:
-    """One write to a child resource that fixes a child-resource rule: ``PATCH`` of a token, ``PUT``
-    of a diagnostic setting. ``body`` is the REST body (acrguard.arm_children sends it)."""
-
-    collection: str
-    name: str
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One rule's verdict. ``before``/``after`` use ARM's REST property names (audit-friendly)."""
-
-    rule: str
-    status: Status
-    reason: str
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)  # the desired state, when status is DRIFT
-    change: dict[str, Any] = field(default_factory=dict)  # RegistryUpdateParameters kwargs
-    notes: tuple[str, ...] = ()  # extra findings that need a person (e.g. an over-broad IP rule)
-    writes: tuple[ChildWrite, ...] = ()  # a child-resource rule's fix (``change`` stays empty)
+from remediators.verdict import Children, Evaluation, FixType, RuleConfig, Status
 
 
 class Rule:
@@ -167,7 +92,7 @@ class Rule:
     def kql_may_violate(self, config: RuleConfig) -> str | None:
         """A KQL predicate over ARG's ``resources`` row that is true for every registry this rule
         could find non-compliant (drift, flagged or blocked) under ``config``: a conservative
-        superset, used to let Resource Graph skip compliant registries (acrguard.pushdown).
+        superset, used to let Resource Graph skip compliant registries (the sweep's pushdown).
 
         Derived from :meth:`settled`, so it reads every field the check compares and selects what
         the check does not recognise. None (no condition) means "cannot say": every registry is
@@ -202,7 +127,7 @@ class ChildRule(Rule):
     """A rule about a registry's child resources (tokens, cache rules, replicas, diagnostic settings).
 
     ARM's registry GET does not carry them, so the rule declares its ``children`` and gets them
-    listed: :func:`acrguard.plan.plan` stays pure (the engine lists, the rule judges). Resource
+    listed: the decision stays pure (the engine lists, the rule judges). Resource
     Graph cannot see children either, so the pushdown keeps every registry of a supported SKU.
     """
 

@@ -7,16 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import (
-    PUBLIC_NETWORK_ACCESS,
-    Evaluation,
-    Rule,
-    RuleConfig,
-    Status,
-    policy_status,
-    public_access,
-)
+from remediators.base import PUBLIC_NETWORK_ACCESS, Rule, policy_status, public_access
 from remediators.fields import AllOf, Condition, Field
+from remediators.verdict import Evaluation, RuleConfig, Status
 
 EXPORT_STATUS = Field("properties.policies.exportPolicy.status")
 

@@ -7,17 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import (
-    PUBLIC_NETWORK_ACCESS,
-    SKU,
-    Evaluation,
-    Rule,
-    RuleConfig,
-    Status,
-    public_access,
-    sku_name,
-)
+from remediators.base import PUBLIC_NETWORK_ACCESS, SKU, Rule, public_access, sku_name
 from remediators.fields import AnyOf, Condition
+from remediators.verdict import Evaluation, RuleConfig, Status
 
 
 class FirewallUnavailable(Rule):

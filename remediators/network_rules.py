@@ -12,16 +12,9 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, field
 
 from remediators import ipranges
-from remediators.base import (
-    PUBLIC_NETWORK_ACCESS,
-    Evaluation,
-    FieldError,
-    Rule,
-    RuleConfig,
-    Status,
-    public_access,
-)
+from remediators.base import PUBLIC_NETWORK_ACCESS, Rule, public_access
 from remediators.fields import AllOf, AnyOf, Condition, Exactly, Field, kusto_text, raw
+from remediators.verdict import Evaluation, FieldError, RuleConfig, Status
 
 
 class NetworkRulesConfig(RuleConfig):

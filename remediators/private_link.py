@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Rule, RuleConfig, Status, approved_endpoints, sku_name
+from remediators.base import Rule, approved_endpoints, sku_name
+from remediators.verdict import Evaluation, RuleConfig, Status
 
 
 class PrivateLink(Rule):

@@ -20,7 +20,7 @@ import msgspec
 
 HERE = os.path.dirname(__file__)
 #: Modules that hold shared code, not rules: never a rule, and never given a JSON file.
-HELPERS = frozenset({"base", "fields", "ipranges", "spec"})
+HELPERS = frozenset({"base", "fields", "ipranges", "spec", "verdict"})
 
 
 Severity = Literal["low", "medium", "high"]

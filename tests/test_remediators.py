@@ -11,10 +11,11 @@ import pytest
 from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
 
 from remediators import Status, all_rules, discover
-from remediators.base import PropertyRule, ReportRule, RuleConfig
+from remediators.base import PropertyRule, ReportRule
 from remediators.network_rules import NetworkRules, NetworkRulesConfig
 from remediators.public_network_access import PublicNetworkAccessConfig
 from remediators.spec import HELPERS, RuleSpecError
+from remediators.verdict import RuleConfig
 
 ALLOWED = ["20.1.2.0/24", "20.9.8.7"]
 RULES = {r.name: r for r in all_rules()}
@@ -237,7 +238,8 @@ SPEC = {
     },
 }
 MODULE = """
-from remediators.base import Rule, Status
+from remediators.base import Rule
+from remediators.verdict import Status
 
 
 class Thing(Rule):

@@ -10,8 +10,8 @@ import pytest
 from engine_helpers import make_harness, write_event
 
 from remediators import Status, all_rules
-from remediators.base import RuleConfig
 from remediators.network_rules import NetworkRules, NetworkRulesConfig
+from remediators.verdict import RuleConfig
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 #: The report-only rules that read only the registry's GET (the child-resource ones list a collection:
