@@ -99,8 +99,8 @@ EXTRA_ACTIONS = {
 
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.name)
 def test_each_rules_entry_grants_what_the_rule_does_and_no_more(rule) -> None:
-    """The contract is the one place a rule's RBAC actions and operations are declared (the rule
-    reads its entry); each entry is held to what the rule's metadata and logic imply: a fixing rule
+    """A rule's RBAC actions and operations are declared once, in its JSON, and its contract entry
+    says the same; each entry is held to what the rule's metadata and logic imply: a fixing rule
     PATCHes the registry unless it is a child rule, which writes its children instead; a report
     rule only reads; a child rule can list each collection it judges, and a change to one reaches
     the function. Every action is accounted for, so least privilege stays exact."""
