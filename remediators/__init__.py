@@ -43,7 +43,7 @@ __all__ = [
 
 @cache
 def all_rules() -> tuple[Rule, ...]:
-    """Every remediator, instantiated once, in a stable (name) order."""
+    """Every rule, instantiated once, in a stable (name) order."""
     return discover(__name__, Path(__path__[0]))
 
 

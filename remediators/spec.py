@@ -80,6 +80,10 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
             raise ValueError("has both a property and a report block; a rule declares one check")
         if not self.role_actions:
             raise ValueError("role_actions is empty: a rule needs at least the registry's read")
+        for key in ("role_actions", "workspace_actions"):
+            wildcard = next((action for action in getattr(self, key) if "*" in action), None)
+            if wildcard:
+                raise ValueError(f"{key}: {wildcard} is a wildcard; least privilege names each action")
         if self.report is not None and self.fixes:
             raise ValueError("a report block is report-only: set fixes to false, or use a property block")
 

@@ -340,6 +340,14 @@ def test_a_module_rule_takes_its_metadata_from_its_json(package, open_premium):
         ({"description": " "}, r"thing.json: description is empty: a rule says what it is and why"),
         ({"report": SPEC["property"]}, r"thing.json: has both a property and a report block"),
         ({"property": {**SPEC["property"], "wantde": False}}, r"unknown field `wantde` - at `\$.property`"),
+        (
+            {"role_actions": []},
+            r"thing.json: role_actions is empty: a rule needs at least the registry's read",
+        ),
+        (
+            {"workspace_actions": ["Microsoft.OperationalInsights/workspaces/*"]},
+            r"thing.json: workspace_actions: Microsoft.OperationalInsights/workspaces/\* is a wildcard",
+        ),
     ],
 )
 def test_a_typo_in_a_rules_json_names_the_file_and_the_key(package, change, message):

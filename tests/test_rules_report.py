@@ -197,8 +197,8 @@ def test_report_rules_on_premium(load_sample, rule, props, status):
             doc["properties"]["policies"].update(value)
         else:
             doc["properties"][key] = value
-    remediator = next(r for r in all_rules() if r.name == rule)
-    evaluation = remediator.evaluate(Registry(doc), RuleConfig())
+    found = next(r for r in all_rules() if r.name == rule)
+    evaluation = found.evaluate(Registry(doc), RuleConfig())
     assert evaluation.status is status and evaluation.change == {}
 
 
