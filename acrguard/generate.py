@@ -123,7 +123,7 @@ _ONBOARDING = {
 }
 
 
-def _entry(rule: type[Rule] | Rule) -> dict[str, list[str]]:
+def _entry(rule: Rule) -> dict[str, list[str]]:
     entry = {"roleActions": list(rule.role_actions)}
     if rule.workspace_actions:
         entry["workspaceActions"] = list(rule.workspace_actions)
