@@ -14,8 +14,7 @@ from acrguard.azure.errors import ArmError, RegistryNotFound, TransientArmError
 from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import RuleDecision, plan
 from acrguard.policy import Policy
-from remediators import Status
-from remediators.base import Children
+from remediators import Children, Status
 
 
 def write_children(

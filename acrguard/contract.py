@@ -1,9 +1,10 @@
 """The Azure contract shared with infra/: handled events, operations and RBAC actions, per rule.
 
-``azure_contract.json`` holds a ``base`` (what every deployment needs) and one entry per rule. A
-deployment grants, and listens for, the base plus the entries of the rules its policy enables:
-infra/ computes the same union from its ``enabledRules`` parameter, which
-``python -m acrguard.contract --enabled-rules policies.yaml`` prints for a policy file.
+``azure_contract.json`` holds a ``base`` (what every deployment needs) and one entry per rule, the
+rule's own (its JSON file; acrguard/generate.py writes the contract). A deployment grants, and
+listens for, the base plus the entries of the rules its policy enables: infra/ computes the same
+union from its ``enabledRules`` parameter, which ``python -m acrguard.contract --enabled-rules
+policies.yaml`` prints for a policy file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from acrguard.policy import Policy
 
+#: The actions of the engine's own calls (acrguard.azure.arm): every deployment's role grants them.
+READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
+WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 CONTRACT_FILE = Path(__file__).with_name("azure_contract.json")
 CONTRACT: dict[str, Any] = json.loads(CONTRACT_FILE.read_text(encoding="utf-8"))
 #: Every rule the contract knows, in order (the ``@allowed`` values of infra/'s ``enabledRules``).

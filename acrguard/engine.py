@@ -30,13 +30,12 @@ from acrguard.child_writes import write_children
 from acrguard.clock import Clock
 from acrguard.events import EventContext, Skip, accepted_operations, parse_events
 from acrguard.locks import RegistryLocks
-from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
+from acrguard.plan import Plan, RuleDecision, children_needed, plan, rules_by_name
 from acrguard.policy import Policy
 from acrguard.results import RegistryResult, Summary
 from acrguard.run_mode import POLICY_DECIDES, RunMode, default_mode
 from acrguard.settle import MAX_DEFERRALS, ListQuiet
-from remediators import Status
-from remediators.base import Children
+from remediators import Children, Status
 
 if TYPE_CHECKING:
     from acrguard.lease import RegistryLeases
@@ -468,7 +467,7 @@ class Engine:
         ) -> None:
             ev = decision.evaluation if decision else None
             mode = decision.mode if decision else None
-            rule = remediators().get(ev.rule) if ev else None
+            rule = rules_by_name().get(ev.rule) if ev else None
             record = AuditRecord(
                 outcome=outcome,
                 registry=ref.resource_id,

@@ -26,7 +26,7 @@ class RuleExplanation:
     config_from: str  # "base rules", "default" or "override #i"
     mode: str | None
     mode_from: str | None
-    verdict: str  # a remediators Status value, "disabled", or "not evaluated"
+    verdict: str  # a rule's Status value, "disabled", or "not evaluated"
     reason: str
     config: dict[str, Any] = field(default_factory=dict)
 

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from acrguard.audit import Outcome
 from acrguard.run_mode import POLICY_DECIDES, RunMode
-from remediators import Evaluation, Remediator, Status, all_remediators
-from remediators.base import Children, sku_name
+from remediators import Children, Evaluation, Rule, Status, all_rules, sku_name
 
 if TYPE_CHECKING:
     from acrguard.azure.resource_ids import RegistryRef
@@ -42,8 +41,8 @@ WHOLE_LIST_PROPERTIES = frozenset({"network_rule_set"})
 
 
 @cache
-def remediators() -> Mapping[str, Remediator]:
-    return {r.name: r for r in all_remediators()}
+def rules_by_name() -> Mapping[str, Rule]:
+    return {r.name: r for r in all_rules()}
 
 
 @dataclass(frozen=True)
@@ -105,10 +104,6 @@ class Plan:
         return tuple(d for d in self.decisions if d.action == "fix" and d.evaluation.writes)
 
     @property
-    def flagged(self) -> tuple[RuleDecision, ...]:
-        return tuple(d for d in self.decisions if d.needs_person)
-
-    @property
     def writes(self) -> bool:
         return bool(self.change) and self.conflict is None
 
@@ -136,7 +131,7 @@ def children_needed(policy: Policy, ref: RegistryRef, registry: Any) -> tuple[st
     """The child collections :func:`plan` needs for ``registry``: those of the rules enabled for it
     (after overrides) that its SKU supports. Empty for the default policy: one GET, nothing more."""
     resolution = policy.resolve(ref, getattr(registry, "tags", None))
-    rules = remediators()
+    rules = rules_by_name()
     sku = sku_name(registry)
     needed: dict[str, None] = {}
     for name in resolution.enabled():
@@ -155,7 +150,7 @@ def plan(
     """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it) and its listed ``children``,
     under the operator's ``run`` mode. Pure: no I/O."""
     resolution = policy.resolve(ref, getattr(registry, "tags", None))
-    rules = remediators()
+    rules = rules_by_name()
     decisions = []
     for name in resolution.enabled():
         evaluation = rules[name].evaluate(registry, resolution.rules[name], children)

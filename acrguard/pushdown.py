@@ -1,6 +1,6 @@
 """The policy as one Resource Graph query: only registries that may violate it come back.
 
-Each rule states a conservative KQL predicate (``Remediator.kql_may_violate``): true for every
+Each rule states a conservative KQL predicate (``Rule.kql_may_violate``): true for every
 registry it could find drifted, flagged or blocked. It is the negation of the condition the rule's
 check itself uses to answer "nothing to do" (``settled``, remediators/fields.py), read from the same
 fields with the same defaults and enum casing, so the query cannot miss what ``plan()`` fixes. The query ORs the predicates of every rule
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from acrguard.azure.resource_ids import RegistryRef
-from acrguard.plan import dry_run_everywhere, remediators
+from acrguard.plan import dry_run_everywhere, rules_by_name
 from acrguard.run_mode import POLICY_DECIDES, RunMode
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def _predicate(policy: Policy, *, writers_under: RunMode | None) -> str | None:
     """Every enabled rule's predicate ORed; with ``writers_under``, only the rules that may write
     under that run mode."""
     parts: list[str] = []
-    for name, rule in remediators().items():
+    for name, rule in rules_by_name().items():
         run = writers_under
         if run is not None and (not rule.fixes or dry_run_everywhere(policy, run, name)):
             continue

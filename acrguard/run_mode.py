@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from acrguard.policy import Policy
-    from remediators.base import Mode
+    from remediators import Mode
 
 
 @dataclass(frozen=True)

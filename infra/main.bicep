@@ -33,6 +33,7 @@ param targetSubscriptionIds array = [
   subscription().subscriptionId
 ]
 
+// The rule names are generated from remediators/<name>.json by `make generate`.
 @allowed([
   'admin_user'
   'anonymous_pull'

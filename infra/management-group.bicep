@@ -40,6 +40,7 @@ param location string = deployment().location
 @description('Start remediation tasks for the subscriptions that exist today.')
 param remediateExisting bool = true
 
+// The rule names are generated from remediators/<name>.json by `make generate`.
 @allowed([
   'admin_user'
   'anonymous_pull'

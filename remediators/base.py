@@ -1,6 +1,6 @@
-"""What every remediator is: metadata (its ``<name>.json``), a policy config model, and one pure check.
+"""What every rule is: metadata (its ``<name>.json``), a policy config model, and one pure check.
 
-A remediator answers two questions about a typed SDK ``Registry`` and nothing else: does it
+A rule answers two questions about a typed SDK ``Registry`` and nothing else: does it
 violate my rule under this config, and which properties (``RegistryUpdateParameters`` keyword
 arguments, so only what changes) fix it. No SDK client, no I/O, no knowledge of the engine:
 that keeps every rule testable as a pure function (and with hypothesis).
@@ -13,92 +13,15 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
-
-import msgspec
+from typing import Any, ClassVar
 
 from remediators.fields import DEFAULTS, Condition, Field, kusto_text, raw
 from remediators.spec import HELPERS, SKUS, RuleSpec, RuleSpecError
 from remediators.spec import load as load_spec
-
-Mode = Literal["dry-run", "enforce"]
-FixType = Literal["fix", "opt-in fix", "report"]
-READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
-WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
-#: A registry's child resources as ARM lists them (REST shapes: ``{"name", "properties": {...}}``),
-#: by collection (``tokens``, ``cacheRules``, ``replications``, ``diagnosticSettings``).
-Children = Mapping[str, Sequence[Mapping[str, Any]]]
+from remediators.verdict import Children, Evaluation, FixType, RuleConfig, Status
 
 
-class Status(enum.StrEnum):
-    """The verdict of one rule on one registry."""
-
-    COMPLIANT = "compliant"
-    DRIFT = "drift"  # a fix exists: ``change`` holds it
-    FLAGGED = "flagged"  # a problem we will not fix automatically (a person must decide)
-    UNSUPPORTED = "unsupported"  # the registry's SKU cannot carry this rule
-    BLOCKED = "blocked"  # a fix exists in principle but applying it would be unsafe or rejected
-
-
-class FieldError(ValueError):
-    """A config check that failed on one field, raised from ``__post_init__``.
-
-    msgspec reports ``__post_init__`` errors at the struct's path; the policy loader appends
-    ``field`` so the message points at the key the user has to fix.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.problems: tuple[tuple[str, str], ...] = ((field, message),)
-
-    @classmethod
-    def each(cls, problems: Sequence[tuple[str, str]]) -> FieldError:
-        """Several problems, each ``(field path, reason)``, e.g. ``("allowed_ips[2]", ...)``: the
-        policy report gives each its own line."""
-        error = cls(problems[0][0], "; ".join(f"{field}: {reason}" for field, reason in problems))
-        error.problems = tuple(problems)
-        return error
-
-
-class RuleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Fields every rule accepts in policies.yaml. Unknown keys are errors (strict policy).
-
-    A msgspec Struct rather than a pydantic model: the policy is validated on every cold start,
-    before the first event, and msgspec costs a few milliseconds there where pydantic cost about
-    60 (docs/BENCHMARKS.md). Subclasses inherit the strictness and add their own fields and checks.
-    """
-
-    enabled: bool = True
-    mode: Mode | None = None  # per-rule override of the policy's mode
-
-
-@dataclass(frozen=True)
-class ChildWrite:
-    """One write to a child resource that fixes a child-resource rule: ``PATCH`` of a token, ``PUT``
-    of a diagnostic setting. ``body`` is the REST body (acrguard.azure.children sends it)."""
-
-    collection: str
-    name: str
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One rule's verdict. ``before``/``after`` use ARM's REST property names (audit-friendly)."""
-
-    rule: str
-    status: Status
-    reason: str
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)  # the desired state, when status is DRIFT
-    change: dict[str, Any] = field(default_factory=dict)  # RegistryUpdateParameters kwargs
-    notes: tuple[str, ...] = ()  # extra findings that need a person (e.g. an over-broad IP rule)
-    writes: tuple[ChildWrite, ...] = ()  # a child-resource rule's fix (``change`` stays empty)
-
-
-class Remediator:
+class Rule:
     """Base class of every rule. Its metadata comes from ``<name>.json`` (see remediators.spec):
     a class in ``remediators/<name>.py`` gets it when the class is created, so importing the module
     gives the complete rule; discovery builds a JSON-only rule's class with ``spec=``."""
@@ -114,6 +37,9 @@ class Remediator:
     psrule: ClassVar[tuple[str, ...]]
     fixes: ClassVar[bool]
     notes: ClassVar[str]
+    role_actions: ClassVar[tuple[str, ...]]
+    workspace_actions: ClassVar[tuple[str, ...]]
+    event_operations: ClassVar[tuple[str, ...]]
     Config: ClassVar[type[RuleConfig]] = RuleConfig
     #: The child collections the rule reads (see :class:`ChildRule`); the engine lists one only
     #: when a rule enabled for the registry needs it, so the default policy costs one GET.
@@ -145,17 +71,9 @@ class Remediator:
 
     @classmethod
     def rbac_actions(cls) -> tuple[str, ...]:
-        """The RBAC actions this rule's reads and writes need: the rule's ``roleActions`` in
-        acrguard/azure_contract.json (the custom role grants their union), then its
-        ``workspaceActions`` (granted on the destination workspace only); infra/ reads both."""
-        entry = _contract_entry(cls.name)
-        return (*entry["roleActions"], *entry.get("workspaceActions", ()))
-
-    @classmethod
-    def event_operations(cls) -> tuple[str, ...]:
-        """The Event Grid operations, besides the contract's base ones, after which the parent
-        registry is re-evaluated for this rule (``registries/tokens/write``...)."""
-        return tuple(_contract_entry(cls.name)["operationNames"])
+        """Every RBAC action this rule's reads and writes need: its role actions (the custom role
+        grants their union), then its workspace actions (granted on the destination only)."""
+        return (*cls.role_actions, *cls.workspace_actions)
 
     def evaluate(self, registry: Any, config: RuleConfig, children: Children | None = None) -> Evaluation:
         """Return this rule's verdict for ``registry`` (an SDK ``Registry``) and, for a
@@ -174,7 +92,7 @@ class Remediator:
     def kql_may_violate(self, config: RuleConfig) -> str | None:
         """A KQL predicate over ARG's ``resources`` row that is true for every registry this rule
         could find non-compliant (drift, flagged or blocked) under ``config``: a conservative
-        superset, used to let Resource Graph skip compliant registries (acrguard.pushdown).
+        superset, used to let Resource Graph skip compliant registries (the sweep's pushdown).
 
         Derived from :meth:`settled`, so it reads every field the check compares and selects what
         the check does not recognise. None (no condition) means "cannot say": every registry is
@@ -205,11 +123,11 @@ class Remediator:
         return Evaluation(self.name, status, reason, **kwargs)
 
 
-class ChildRule(Remediator):
+class ChildRule(Rule):
     """A rule about a registry's child resources (tokens, cache rules, replicas, diagnostic settings).
 
     ARM's registry GET does not carry them, so the rule declares its ``children`` and gets them
-    listed: :func:`acrguard.plan.plan` stays pure (the engine lists, the rule judges). Resource
+    listed: the decision stays pure (the engine lists, the rule judges). Resource
     Graph cannot see children either, so the pushdown keeps every registry of a supported SKU.
     """
 
@@ -233,7 +151,7 @@ class ChildRule(Remediator):
         raise NotImplementedError
 
 
-class PropertyRule(Remediator):
+class PropertyRule(Rule):
     """A rule that asks one property for one value: declared, not coded.
 
     ``path`` is the property's ARM path (``properties.policies.exportPolicy.status``); the SDK
@@ -379,13 +297,12 @@ def sku_name(registry: Any) -> str:
 #: What a rule's JSON declares; a rule class that sets one of these in code would shadow it.
 _DECLARED = (
     "name", "title", "description", "severity", "skus", "default_enabled", "fixes", "references",
-    "azure_policy", "psrule", "notes", "path", "wanted", "absent", "compliant", "violation",
+    "azure_policy", "psrule", "notes", "role_actions", "workspace_actions", "event_operations",
+    "rbac_actions", "path", "wanted", "absent", "compliant", "violation",
 )  # fmt: skip
-#: What acrguard/azure_contract.json declares for a rule (infra/ reads it there).
-_CONTRACTED = ("child_actions", "event_operations", "rbac_actions")
 
 
-def _describe(cls: type[Remediator], name: str, spec: RuleSpec, where: str) -> None:
+def _describe(cls: type[Rule], name: str, spec: RuleSpec, where: str) -> None:
     """Set ``cls``'s metadata from ``spec``, after checking the class and the JSON agree (``where``
     is ``remediators/<name>``, for the messages)."""
     in_code = [key for key in _DECLARED if key in cls.__dict__]
@@ -393,17 +310,11 @@ def _describe(cls: type[Remediator], name: str, spec: RuleSpec, where: str) -> N
         raise RuleSpecError(
             f"{where}.py: {cls.__name__} sets {', '.join(in_code)}; that belongs in {name}.json"
         )
-    in_contract = [key for key in _CONTRACTED if key in cls.__dict__]
-    if in_contract:
-        raise RuleSpecError(
-            f"{where}.py: {cls.__name__} sets {', '.join(in_contract)}; a rule's RBAC actions and Event "
-            f"Grid operations belong in acrguard/azure_contract.json (rules.{name})"
-        )
     check = spec.declared()
     # The JSON's check and the class agree: a report block is a ReportRule, a property block a
-    # PropertyRule, no block a plain Remediator (or ChildRule) whose check is code.
-    want = ReportRule if spec.report else PropertyRule if spec.property else Remediator
-    have = next(k for k in (ReportRule, PropertyRule, Remediator) if issubclass(cls, k))
+    # PropertyRule, no block a plain Rule (or ChildRule) whose check is code.
+    want = ReportRule if spec.report else PropertyRule if spec.property else Rule
+    have = next(k for k in (ReportRule, PropertyRule, Rule) if issubclass(cls, k))
     if want is not have:
         block = "a report" if spec.report else "a property" if spec.property else "no property or report"
         raise RuleSpecError(
@@ -413,6 +324,8 @@ def _describe(cls: type[Remediator], name: str, spec: RuleSpec, where: str) -> N
     cls.severity, cls.skus = spec.severity, spec.skus
     cls.default_enabled, cls.fixes, cls.notes = spec.default_enabled, spec.fixes, spec.notes
     cls.references, cls.azure_policy, cls.psrule = spec.references, spec.azure_policy, spec.psrule
+    cls.role_actions, cls.workspace_actions = spec.role_actions, spec.workspace_actions
+    cls.event_operations = spec.event_operations
     if check is not None:
         assert issubclass(cls, PropertyRule)
         if check.absent is not None and check.path in DEFAULTS:
@@ -426,14 +339,3 @@ def _describe(cls: type[Remediator], name: str, spec: RuleSpec, where: str) -> N
             cls.compliant = check.compliant
         if check.violation:
             cls.violation = check.violation
-
-
-def _contract_entry(name: str) -> Mapping[str, Any]:
-    """The rule's entry in acrguard/azure_contract.json: its RBAC actions and Event Grid operations
-    are declared there once, where infra/'s Bicep reads them."""
-    from acrguard.contract import CONTRACT, CONTRACT_FILE
-
-    try:
-        return CONTRACT["rules"][name]
-    except KeyError:
-        raise KeyError(f"rule {name!r} has no entry in {CONTRACT_FILE.name} (rules.{name})") from None

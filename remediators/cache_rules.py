@@ -10,7 +10,8 @@ from typing import Any
 
 from msgspec import field
 
-from remediators.base import Children, ChildRule, Evaluation, RuleConfig, Status
+from remediators.base import ChildRule
+from remediators.verdict import Children, Evaluation, RuleConfig, Status
 
 
 class CacheRulesConfig(RuleConfig):

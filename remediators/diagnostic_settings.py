@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from remediators.base import Children, ChildRule, ChildWrite, Evaluation, FieldError, RuleConfig, Status
+from remediators.base import ChildRule
+from remediators.verdict import Children, ChildWrite, Evaluation, FieldError, RuleConfig, Status
 
 SETTING_NAME = "acrguard"
 MAX_SETTINGS = 5  # ARM's limit of diagnostic settings per resource

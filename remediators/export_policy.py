@@ -7,21 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import (
-    PUBLIC_NETWORK_ACCESS,
-    Evaluation,
-    Remediator,
-    RuleConfig,
-    Status,
-    policy_status,
-    public_access,
-)
+from remediators.base import PUBLIC_NETWORK_ACCESS, Rule, policy_status, public_access
 from remediators.fields import AllOf, Condition, Field
+from remediators.verdict import Evaluation, RuleConfig, Status
 
 EXPORT_STATUS = Field("properties.policies.exportPolicy.status")
 
 
-class ExportPolicy(Remediator):
+class ExportPolicy(Rule):
     def settled(self, config: RuleConfig) -> Condition | None:
         return AllOf((EXPORT_STATUS.among(["disabled"]), PUBLIC_NETWORK_ACCESS.among(["Disabled"])))
 

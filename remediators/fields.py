@@ -3,7 +3,7 @@
 A rule's "nothing to do here" condition is a small expression over ARM properties
 (:class:`Among`, :class:`Exactly`, :class:`AllOf`, :class:`AnyOf`). ``holds(registry)`` decides it
 in ``plan()``; ``kql()`` states the same condition to Resource Graph, and a rule's pushdown
-predicate is ``not(<kql>)`` (base.Remediator.kql_may_violate). Both sides read the same wire JSON
+predicate is ``not(<kql>)`` (base.Rule.kql_may_violate). Both sides read the same wire JSON
 (the SDK model is a mapping over it) and compare the same text, Kusto's ``tostring`` of the value,
 case-insensitively for enums (as ARM and Azure Policy's ``equals`` do). So a field the check reads
 cannot be missing from the predicate, and a value the check does not recognise (absent without a

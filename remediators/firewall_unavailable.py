@@ -7,20 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import (
-    PUBLIC_NETWORK_ACCESS,
-    SKU,
-    Evaluation,
-    Remediator,
-    RuleConfig,
-    Status,
-    public_access,
-    sku_name,
-)
+from remediators.base import PUBLIC_NETWORK_ACCESS, SKU, Rule, public_access, sku_name
 from remediators.fields import AnyOf, Condition
+from remediators.verdict import Evaluation, RuleConfig, Status
 
 
-class FirewallUnavailable(Remediator):
+class FirewallUnavailable(Rule):
     def settled(self, config: RuleConfig) -> Condition | None:
         return AnyOf((SKU.among(["Premium"]), PUBLIC_NETWORK_ACCESS.among(["Disabled"])))
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Children, ChildRule, Evaluation, RuleConfig, Status
+from remediators.base import ChildRule
+from remediators.verdict import Children, Evaluation, RuleConfig, Status
 
 
 def region(name: Any) -> str:

@@ -1,4 +1,4 @@
-"""IPv4 allow-list helpers shared by the network remediator and the policy validator.
+"""IPv4 allow-list helpers shared by the network_rules rule and the policy validator.
 
 ACR's firewall accepts public IPv4 addresses and CIDR ranges only ("IPv4 address or CIDR range",
 ``az acr network-rule add``). Policy entries must be written that way (no spaces, no netmask, no

@@ -12,16 +12,9 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, field
 
 from remediators import ipranges
-from remediators.base import (
-    PUBLIC_NETWORK_ACCESS,
-    Evaluation,
-    FieldError,
-    Remediator,
-    RuleConfig,
-    Status,
-    public_access,
-)
+from remediators.base import PUBLIC_NETWORK_ACCESS, Rule, public_access
 from remediators.fields import AllOf, AnyOf, Condition, Exactly, Field, kusto_text, raw
+from remediators.verdict import Evaluation, FieldError, RuleConfig, Status
 
 
 class NetworkRulesConfig(RuleConfig):
@@ -102,7 +95,7 @@ def shown(field: Field, registry: Any) -> str:
     return f"not set (ARM's default: {kusto_text(field.default)})"
 
 
-class NetworkRules(Remediator):
+class NetworkRules(Rule):
     Config = NetworkRulesConfig
 
     def settled(self, config: NetworkRulesConfig) -> Condition:  # type: ignore[override]

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, Remediator, RuleConfig, Status, approved_endpoints, sku_name
+from remediators.base import Rule, approved_endpoints, sku_name
+from remediators.verdict import Evaluation, RuleConfig, Status
 
 
-class PrivateLink(Remediator):
+class PrivateLink(Rule):
     def check(self, registry: Any, config: RuleConfig) -> Evaluation:
         approved = len(approved_endpoints(registry))
         before = {"approvedPrivateEndpoints": approved}

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, PropertyRule, RuleConfig, Status, approved_endpoints
+from remediators.base import PropertyRule, approved_endpoints
+from remediators.verdict import Evaluation, RuleConfig, Status
 
 
 class PublicNetworkAccessConfig(RuleConfig):

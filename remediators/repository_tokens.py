@@ -10,16 +10,8 @@ from typing import Any
 
 from msgspec import field
 
-from remediators.base import (
-    Children,
-    ChildRule,
-    ChildWrite,
-    Evaluation,
-    FieldError,
-    RuleConfig,
-    Status,
-    plain,
-)
+from remediators.base import ChildRule, plain
+from remediators.verdict import Children, ChildWrite, Evaluation, FieldError, RuleConfig, Status
 
 #: ACR token names: 5 to 50 letters, digits and hyphens.
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9-]{5,50}")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediators.base import Evaluation, ReportRule, RuleConfig, Status
+from remediators.base import ReportRule
 from remediators.fields import Field
+from remediators.verdict import Evaluation, RuleConfig, Status
 
 DAYS = Field("properties.policies.retentionPolicy.days")
 

@@ -1,7 +1,8 @@
 """A rule's metadata as data: the ``<name>.json`` beside its module, validated when it is loaded.
 
 Each rule is one JSON file in this package (title, severity, SKUs, fix kind, references, the Azure
-Policy and PSRule controls, notes, and the ``description`` that says why the rule exists). A rule
+Policy and PSRule controls, notes, the ``description`` that says why the rule exists, and what it
+needs from Azure: its RBAC actions and the Event Grid operations it reacts to). A rule
 that asks one property for one value is only that file: its ``property`` (or, report-only,
 ``report``) block declares the check, and discovery builds the class from
 :class:`~remediators.base.PropertyRule`. A rule with logic keeps a ``<name>.py`` for the logic and
@@ -19,7 +20,7 @@ import msgspec
 
 HERE = os.path.dirname(__file__)
 #: Modules that hold shared code, not rules: never a rule, and never given a JSON file.
-HELPERS = frozenset({"base", "fields", "ipranges", "spec"})
+HELPERS = frozenset({"base", "fields", "ipranges", "spec", "verdict"})
 
 
 Severity = Literal["low", "medium", "high"]
@@ -58,6 +59,14 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     azure_policy: tuple[str, ...] = ()
     psrule: tuple[str, ...] = ()
     notes: str = ""  # what a deployment should know before enabling the rule
+    #: The RBAC actions the rule's reads and writes need: the custom role grants the union of the
+    #: enabled rules' (acrguard/azure_contract.json, generated from these files, is what infra/ reads).
+    role_actions: tuple[str, ...]
+    #: Actions granted on a destination Log Analytics workspace only, never in the role.
+    workspace_actions: tuple[str, ...] = ()
+    #: Event Grid operations, besides every deployment's registry writes, after which the parent
+    #: registry is re-evaluated for this rule (``registries/tokens/write``...).
+    event_operations: tuple[str, ...] = ()
     property: Check | None = None
     report: Check | None = None
 
@@ -69,6 +78,12 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
             raise ValueError(f"skus is empty: list at least one of {', '.join(SKUS)}")
         if self.property is not None and self.report is not None:
             raise ValueError("has both a property and a report block; a rule declares one check")
+        if not self.role_actions:
+            raise ValueError("role_actions is empty: a rule needs at least the registry's read")
+        for key in ("role_actions", "workspace_actions"):
+            wildcard = next((action for action in getattr(self, key) if "*" in action), None)
+            if wildcard:
+                raise ValueError(f"{key}: {wildcard} is a wildcard; least privilege names each action")
         if self.report is not None and self.fixes:
             raise ValueError("a report block is report-only: set fixes to false, or use a property block")
 

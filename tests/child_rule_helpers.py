@@ -7,7 +7,7 @@ list one collection of the registry; :data:`CHILD_RULES` names it as the emulato
 
 from __future__ import annotations
 
-from remediators import all_remediators
+from remediators import all_rules
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 WORKSPACE = f"/subscriptions/{SUB}/resourceGroups/rg-monitor/providers/Microsoft.OperationalInsights/workspaces/law-sec"
@@ -24,7 +24,7 @@ CONFIG = {"diagnostic_settings": f"workspace_id: {WORKSPACE}"}
 def policy(*rules: str, mode: str = "enforce", **configs: str) -> str:
     """Exactly ``rules`` enabled (with ``configs``: extra YAML flow-mapping entries per rule)."""
     lines = []
-    for r in all_remediators():
+    for r in all_rules():
         if r.name == "network_rules":
             continue
         extra = ", ".join(

@@ -49,7 +49,7 @@ from acrguard.azure.errors import (
 from acrguard.azure.local import START_EMULATOR, refused_locally
 from acrguard.azure.resource_ids import RegistryRef
 from acrguard.clock import SYSTEM, Clock
-from acrguard.contract import role_actions
+from acrguard.contract import READ_ACTION, WRITE_ACTION
 from acrguard.settings import Settings
 
 __all__ = [  # the errors are part of this module's interface: callers catch them from here
@@ -68,10 +68,6 @@ if TYPE_CHECKING:
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
     from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
 
-#: The RBAC actions this module calls: the contract's base, which every deployment's role grants.
-REQUIRED_ACTIONS = frozenset(role_actions(()))
-READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
-WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 
 log = logging.getLogger("acrguard.arm")

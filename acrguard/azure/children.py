@@ -16,7 +16,7 @@ from typing import Any
 from acrguard.azure.arm import Arm
 from acrguard.azure.errors import PermanentArmError, RegistryNotFound
 from acrguard.azure.resource_ids import RegistryRef
-from remediators.base import ChildWrite
+from remediators import ChildWrite
 
 _CR = "Microsoft.ContainerRegistry/registries"
 _INSIGHTS = "Microsoft.Insights/diagnosticSettings"

@@ -85,9 +85,9 @@ def _registry(text: str) -> str:
 
 
 def all_rule_names() -> set[str]:
-    from acrguard.plan import remediators
+    from acrguard.plan import rules_by_name
 
-    return set(remediators())
+    return set(rules_by_name())
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,20 +13,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from acrguard.notify.notifier import NOTIFIED_OUTCOMES, Notifier, Sink, SinkError, chunks
+from acrguard.notify.notifier import Notifier, Sink
 
 if TYPE_CHECKING:
     from acrguard.policy import Policy
     from acrguard.settings import Settings
 
-__all__ = [
-    "NOTIFIED_OUTCOMES",
-    "Notifier",
-    "Sink",
-    "SinkError",
-    "chunks",
-    "notifier_for",
-]
+__all__ = ["Notifier", "notifier_for"]
 
 
 def notifier_for(policy: Policy, settings: Settings) -> Notifier | None:

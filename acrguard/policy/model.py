@@ -22,8 +22,7 @@ import msgspec
 from acrguard.azure.resource_ids import RegistryRef
 from acrguard.policy.text import MAX_EXPANDED_VALUES, MAX_POLICY_BYTES, load_yaml, read_policy_text
 from acrguard.policy.validate import KINDS, PolicyError, check_each, convert, shown, struct_fields
-from remediators import Remediator, RuleConfig, all_remediators
-from remediators.base import FieldError, Mode
+from remediators import FieldError, Mode, Rule, RuleConfig, all_rules
 
 __all__ = [
     "MAX_EXPANDED_VALUES",
@@ -128,13 +127,12 @@ class Notify(_Strict):
 def rules_model() -> type[msgspec.Struct]:
     """The ``rules:`` model: one optional field per remediator, with its own config class."""
     fields = [
-        (rem.name, rem.Config, msgspec.field(default_factory=_default_config(rem)))
-        for rem in all_remediators()
+        (rem.name, rem.Config, msgspec.field(default_factory=_default_config(rem))) for rem in all_rules()
     ]
     return msgspec.defstruct("Rules", fields, bases=(_Strict,))
 
 
-def _default_config(rem: Remediator) -> Callable[[], RuleConfig]:
+def _default_config(rem: Rule) -> Callable[[], RuleConfig]:
     # An omitted rule takes its remediator's default; network_rules defaults to off because no
     # allow-list is a safe guess (enabling it with none would lock clients out).
     return lambda: rem.Config(enabled=rem.default_enabled)

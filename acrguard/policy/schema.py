@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from acrguard.policy import model as policy
-from remediators import all_remediators
+from remediators import all_rules
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "policies.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -64,7 +64,7 @@ def policy_schema() -> dict[str, Any]:
         definition.pop("description", None)
     for name, text in DESCRIPTIONS.items():
         defs["Policy"]["properties"][name]["description"] = text
-    for rem in all_remediators():
+    for rem in all_rules():
         skus = " and ".join(sorted(rem.skus))
         defs["Rules"]["properties"][rem.name]["description"] = f"{rem.title} ({skus})."
     guid = {"type": "string", "pattern": f"^{policy.GUID.pattern}$"}

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from remediators.base import FieldError
+from remediators import FieldError
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 80

@@ -205,10 +205,10 @@ def test_the_timer_uses_resource_graph_when_the_setting_says_arg(seeded):
 
 def test_a_rule_without_a_predicate_turns_the_pushdown_off(monkeypatch):
     """A new rule that states no KQL predicate must never let ARG skip a registry."""
-    from acrguard.plan import remediators
+    from acrguard.plan import rules_by_name
 
     policy = make_harness().engine.policy
     assert pushdown.policy_predicate(policy) is not None
-    monkeypatch.setattr(type(remediators()["anonymous_pull"]), "kql_may_violate", lambda self, config: None)
+    monkeypatch.setattr(type(rules_by_name()["anonymous_pull"]), "kql_may_violate", lambda self, config: None)
     assert pushdown.policy_predicate(policy) is None
     assert "anonymousPullEnabled" not in pushdown.query(policy)

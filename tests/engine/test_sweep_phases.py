@@ -13,7 +13,7 @@ from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, rid
 
 from acrguard import graph_sweep
 from acrguard.azure.resource_ids import RegistryRef
-from acrguard.plan import remediators
+from acrguard.plan import rules_by_name
 from emulator.arm_paths import resource_key
 
 PROD, LOCKED, STD = rid("contosoprod"), rid("contosolocked"), rid("contosostd")
@@ -88,7 +88,7 @@ def test_the_sweep_fixes_first_then_reports_from_resource_graph_without_arm_call
     queries = seeded.requests_for(route="resourcegraph")
     assert [fix["arg_queries"], report["arg_queries"]] == [1, 1] and len(queries) == 2
     assert "anonymousPullEnabled" in queries[0].body["query"]
-    firewall_unavailable = remediators()["firewall_unavailable"]
+    firewall_unavailable = rules_by_name()["firewall_unavailable"]
     report_only = firewall_unavailable.kql_may_violate(firewall_unavailable.Config())
     assert report_only not in queries[0].body["query"] and report_only in queries[1].body["query"]
     # The report phase made no ARM call at all.

@@ -136,11 +136,11 @@ def test_values_are_never_coerced():
     assert problems("version: 1.0\n") == [("version", "must be 1, got 1.0")]
 
 
-def test_every_remediator_default_config_passes_its_own_checks():
-    """An omitted rule takes its remediator's default config; it must be valid, or every policy fails."""
-    from remediators import all_remediators
+def test_every_rule_default_config_passes_its_own_checks():
+    """An omitted rule takes its default config; it must be valid, or every policy fails."""
+    from remediators import all_rules
 
-    for rem in all_remediators():
+    for rem in all_rules():
         assert rem.Config(enabled=rem.default_enabled).enabled is rem.default_enabled
 
 

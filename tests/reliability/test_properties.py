@@ -43,9 +43,9 @@ from acrguard.settings import Settings
 from emulator.acr_rules import check_registry
 from emulator.http_types import ArmError as EmulatedArmError
 from emulator.registry_documents import merge_properties
-from remediators import Status, all_remediators, ipranges
+from remediators import Status, all_rules, ipranges
 
-REMEDIATORS = {r.name: r for r in all_remediators()}
+RULES = {r.name: r for r in all_rules()}
 
 examples = ExampleCounter("hypothesis", "test_properties")
 

@@ -33,11 +33,11 @@ from acrguard.plan import plan
 from acrguard.policy import Policy, parse_policy
 from emulator import kql, registry_document, wire_schema
 from emulator.graph_api import _row
-from remediators import all_remediators, ipranges
+from remediators import all_rules, ipranges
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 REF = RegistryRef(SUB, "rg-sound", "soundreg")
-RULES = {r.name: r for r in all_remediators()}
+RULES = {r.name: r for r in all_rules()}
 CHILDREN = {c: [] for c in ("tokens", "cacheRules", "replications", "diagnosticSettings")}
 WORKSPACE = f"/subscriptions/{SUB}/resourceGroups/rg-monitor/providers/Microsoft.OperationalInsights/workspaces/law-sound"
 

@@ -33,13 +33,13 @@ from azure.mgmt.containerregistry.models import Registry
 from reliability import adversarial
 
 from emulator import registry_document
-from remediators import Status, all_remediators
+from remediators import Status, all_rules
 from remediators.base import PropertyRule
 from remediators.fields import DEFAULTS, raw
 from remediators.network_rules import NetworkRulesConfig
 from remediators.public_network_access import PublicNetworkAccessConfig
 
-RULES = {r.name: r for r in all_remediators()}
+RULES = {r.name: r for r in all_rules()}
 PROPERTY_RULES = sorted(name for name, rule in RULES.items() if isinstance(rule, PropertyRule))
 ALLOWED = ["20.1.2.0/24", "20.9.8.7"]
 
@@ -136,7 +136,8 @@ def test_a_declared_absent_is_refused_where_the_spec_documents_the_default(tmp_p
 
     (tmp_path / "redundant.json").write_text(
         '{"title": "t", "description": "d", "severity": "low", "skus": ["Premium"],'
-        ' "default_enabled": false, "fixes": false, "report": {"path": "properties.zoneRedundancy",'
+        ' "default_enabled": false, "fixes": false, "role_actions": ["Microsoft.ContainerRegistry/registries/read"],'
+        ' "report": {"path": "properties.zoneRedundancy",'
         ' "wanted": "Enabled", "absent": "Enabled", "compliant": "c", "violation": "v"}}',
         encoding="utf-8",
     )

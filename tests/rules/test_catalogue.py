@@ -6,7 +6,7 @@ from __future__ import annotations
 from cli_helpers import invoke, json_out
 
 from acrguard import catalogue
-from remediators import all_remediators
+from remediators import all_rules
 
 #: The ACR built-ins of Azure Policy (Container Registry category, plus the ACR definitions filed under
 #: Monitoring, Network, Resilience, Security Center and Mission) and PSRule's Azure.ACR.* rules, as
@@ -39,7 +39,7 @@ def test_every_known_control_is_mapped_or_out_of_scope_with_a_reason():
 
 def test_the_catalogue_names_a_rule_that_is_not_mapped():
     """problems() is what keeps a rule's azure_policy IDs and the coverage table in step."""
-    rule = next(r for r in all_remediators() if r.name == "quarantine")
+    rule = next(r for r in all_rules() if r.name == "quarantine")
     saved = rule.__class__.azure_policy
     rule.__class__.azure_policy = ("00000000-0000-0000-0000-000000000000",)
     try:
@@ -54,7 +54,7 @@ def test_acrguard_rules_json_lists_every_rule_with_its_metadata():
     result = invoke("-o", "json", "rules")
     assert result.returncode == 0, result.stderr
     listed = {r["name"]: r for r in json_out(result)["results"]}
-    assert set(listed) == {r.name for r in all_remediators()}
+    assert set(listed) == {r.name for r in all_rules()}
     unworded = {"references": [], "title": "", "notes": "", "description": ""}
     assert listed["firewall_unavailable"] | unworded == {
         "name": "firewall_unavailable",
@@ -81,7 +81,7 @@ def test_acrguard_rules_json_lists_every_rule_with_its_metadata():
 def test_acrguard_rules_table_names_every_rule():
     result = invoke("rules")
     assert result.returncode == 0, result.stderr
-    for rule in all_remediators():
+    for rule in all_rules():
         assert rule.name in result.stdout
     assert "opt-in fix" in result.stdout and "report" in result.stdout
 
@@ -91,7 +91,7 @@ def test_the_custom_role_grants_exactly_what_the_rules_need():
     the union of every rule's RBAC actions; tests/rules/test_least_privilege.py checks each rule's entry."""
     from acrguard.contract import role_actions, workspace_actions
 
-    names = [rule.name for rule in all_remediators()]
-    needed = {action for rule in all_remediators() for action in rule.rbac_actions()}
+    names = [rule.name for rule in all_rules()]
+    needed = {action for rule in all_rules() for action in rule.rbac_actions()}
     assert needed == set(role_actions(names)) | set(workspace_actions(names))
     assert not set(role_actions(names)) & set(workspace_actions(names))  # the workspace's stay off the role

@@ -22,11 +22,18 @@ from repo_paths import ROOT as REPO
 
 from acrguard.azure.children import _LIST
 from acrguard.azure.resource_ids import PROVIDER_PREFIX
-from acrguard.contract import CONTRACT, RULES, operation_names, role_actions, rules_enabled
+from acrguard.contract import (
+    CONTRACT,
+    READ_ACTION,
+    RULES,
+    WRITE_ACTION,
+    operation_names,
+    role_actions,
+    rules_enabled,
+)
 from acrguard.events import ACCEPTED_OPERATIONS, Skip, Target, accepted_operations, parse_events
 from acrguard.policy import load_policy, parse_policy
-from remediators import all_remediators
-from remediators.base import READ_ACTION, WRITE_ACTION
+from remediators import all_rules
 
 INFRA = REPO / "infra"
 TARGET = INFRA / "modules" / "target-subscription.bicep"
@@ -36,7 +43,7 @@ MG = INFRA / "management-group.bicep"
 #: Event Grid: at most 25 advanced filter values per event subscription, all filters together.
 MAX_FILTER_VALUES = 25
 
-DISCOVERED = tuple(rule.name for rule in all_remediators())
+DISCOVERED = tuple(rule.name for rule in all_rules())
 NEW_ACTIONS = {
     "repository_tokens": {
         "Microsoft.ContainerRegistry/registries/tokens/read",
@@ -90,10 +97,10 @@ EXTRA_ACTIONS = {
 }
 
 
-@pytest.mark.parametrize("rule", all_remediators(), ids=lambda r: r.name)
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.name)
 def test_each_rules_entry_grants_what_the_rule_does_and_no_more(rule) -> None:
-    """The contract is the one place a rule's RBAC actions and operations are declared (the rule
-    reads its entry); each entry is held to what the rule's metadata and logic imply: a fixing rule
+    """A rule's RBAC actions and operations are declared once, in its JSON, and its contract entry
+    says the same; each entry is held to what the rule's metadata and logic imply: a fixing rule
     PATCHes the registry unless it is a child rule, which writes its children instead; a report
     rule only reads; a child rule can list each collection it judges, and a change to one reaches
     the function. Every action is accounted for, so least privilege stays exact."""
@@ -102,7 +109,7 @@ def test_each_rules_entry_grants_what_the_rule_does_and_no_more(rule) -> None:
     assert set(entry) == {"roleActions", "operationNames", *(("workspaceActions",) if on_workspace else ())}
     actions = entry["roleActions"]
     assert set(entry.get("workspaceActions", ())) == (on_workspace or set())
-    assert (rule.rbac_actions(), rule.event_operations()) == (
+    assert (rule.rbac_actions(), rule.event_operations) == (
         (*actions, *entry.get("workspaceActions", ())),
         tuple(entry["operationNames"]),
     )
@@ -155,7 +162,7 @@ def test_role_for_the_default_policy_is_exactly_base_plus_default_rules() -> Non
     """The empty policy (every rule at its default) and the shipped policies.yaml: read and write
     registries, nothing of the opt-in rules."""
     defaults = rules_enabled(parse_policy("version: 1\n"))
-    assert defaults == tuple(sorted(r.name for r in all_remediators() if r.default_enabled))
+    assert defaults == tuple(sorted(r.name for r in all_rules() if r.default_enabled))
     for rules in (defaults, _policy_rules()):
         expected = set(CONTRACT["base"]["roleActions"]).union(
             *(CONTRACT["rules"][name]["roleActions"] for name in rules)

@@ -17,14 +17,14 @@ from azure.mgmt.containerregistry.models import Registry
 from policy_eval import evaluate
 
 from acrguard import catalogue
-from remediators import Status, all_remediators
+from remediators import Status, all_rules
 from remediators.diagnostic_settings import DiagnosticSettingsConfig
 from remediators.network_rules import NetworkRulesConfig
 
 DATA = repo_paths.DATA / "parity"
 CONDITIONS = json.loads((DATA / "conditions.json").read_text(encoding="utf-8"))
 CASES = sorted(p.stem for p in DATA.glob("*.json") if p.stem != "conditions")
-RULES = {r.name: r for r in all_remediators()}
+RULES = {r.name: r for r in all_rules()}
 PARAMETERS = CONDITIONS["parameters"]
 #: The policy ACR Guard is judged with: every rule's defaults, the firewall with one allowed range,
 #: the diagnostic settings with the workspace the Log Analytics definition is assigned.

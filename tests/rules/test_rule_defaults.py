@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from emulator import registry_document, wire_schema
-from remediators import all_remediators
+from remediators import all_rules
 from remediators.fields import DEFAULTS, raw
 from remediators.network_rules import NetworkRulesConfig
 
@@ -58,7 +58,7 @@ def test_a_new_registry_in_the_emulator_reports_the_spec_defaults(sku: str) -> N
 
 def test_every_property_a_rule_compares_has_a_default_or_a_declared_reading() -> None:
     compared: set[str] = set()
-    for rule in all_remediators():
+    for rule in all_rules():
         if rule.children:
             continue  # judged from the listed children, not the registry's properties
         config = NetworkRulesConfig(allowed_ips=["20.1.2.0/24"], bypass_for_tasks=True)

@@ -10,14 +10,15 @@ import pytest
 from azure.mgmt.containerregistry.models import Registry, RegistryUpdateParameters
 from repo_paths import ROOT
 
-from remediators import Status, all_remediators, discover
-from remediators.base import PropertyRule, ReportRule, RuleConfig
+from remediators import Status, all_rules, discover
+from remediators.base import PropertyRule, ReportRule
 from remediators.network_rules import NetworkRules, NetworkRulesConfig
 from remediators.public_network_access import PublicNetworkAccessConfig
 from remediators.spec import HELPERS, RuleSpecError
+from remediators.verdict import RuleConfig
 
 ALLOWED = ["20.1.2.0/24", "20.9.8.7"]
-RULES = {r.name: r for r in all_remediators()}
+RULES = {r.name: r for r in all_rules()}
 
 
 def registry(doc: dict, sku: str | None = None, **props) -> Registry:
@@ -43,7 +44,7 @@ def denying(*allowed: str) -> dict:
 
 
 def test_discovery_finds_one_rule_per_json_file():
-    assert [r.name for r in all_remediators()] == [
+    assert [r.name for r in all_rules()] == [
         "admin_user",
         "anonymous_pull",
         "arm_audience_tokens",
@@ -225,6 +226,10 @@ SPEC = {
     "skus": ["Standard", "Premium"],
     "default_enabled": False,
     "fixes": True,
+    "role_actions": [
+        "Microsoft.ContainerRegistry/registries/read",
+        "Microsoft.ContainerRegistry/registries/write",
+    ],
     "property": {
         "path": "properties.adminUserEnabled",
         "wanted": False,
@@ -233,10 +238,11 @@ SPEC = {
     },
 }
 MODULE = """
-from remediators.base import Remediator, Status
+from remediators.base import Rule
+from remediators.verdict import Status
 
 
-class Thing(Remediator):
+class Thing(Rule):
     def check(self, registry, config):
         return self.result(Status.FLAGGED, "always")
 """
@@ -266,7 +272,7 @@ def package(tmp_path, monkeypatch):
 
 def test_every_json_is_a_rule_and_every_rule_module_has_its_json():
     """The shipped package: helpers are never rules, and no module or file is left unpaired."""
-    names = {r.name for r in all_remediators()}
+    names = {r.name for r in all_rules()}
     assert names == {p.stem for p in PACKAGE.glob("*.json")}
     assert not names & HELPERS and {"base", "ipranges", "spec"} <= HELPERS
     modules = {p.stem for p in PACKAGE.glob("*.py")} - HELPERS - {"__init__"}
@@ -334,6 +340,14 @@ def test_a_module_rule_takes_its_metadata_from_its_json(package, open_premium):
         ({"description": " "}, r"thing.json: description is empty: a rule says what it is and why"),
         ({"report": SPEC["property"]}, r"thing.json: has both a property and a report block"),
         ({"property": {**SPEC["property"], "wantde": False}}, r"unknown field `wantde` - at `\$.property`"),
+        (
+            {"role_actions": []},
+            r"thing.json: role_actions is empty: a rule needs at least the registry's read",
+        ),
+        (
+            {"workspace_actions": ["Microsoft.OperationalInsights/workspaces/*"]},
+            r"thing.json: workspace_actions: Microsoft.OperationalInsights/workspaces/\* is a wildcard",
+        ),
     ],
 )
 def test_a_typo_in_a_rules_json_names_the_file_and_the_key(package, change, message):
@@ -342,7 +356,9 @@ def test_a_typo_in_a_rules_json_names_the_file_and_the_key(package, change, mess
         package.rules()
 
 
-@pytest.mark.parametrize("missing", ["title", "description", "severity", "skus", "default_enabled", "fixes"])
+@pytest.mark.parametrize(
+    "missing", ["title", "description", "severity", "skus", "default_enabled", "fixes", "role_actions"]
+)
 def test_a_missing_field_names_the_file_and_the_field(package, missing):
     package.write("thing", {k: v for k, v in SPEC.items() if k != missing})
     with pytest.raises(RuleSpecError, match=f"thing.json: Object missing required field `{missing}`"):
@@ -367,10 +383,10 @@ def test_a_rule_module_without_its_json_is_an_error(package):
         ),
         (
             SPEC,
-            MODULE.replace("    def check", "    child_actions = ()\n\n    def check"),
-            "belong in acrguard/azure_contract.json",
+            MODULE.replace("    def check", "    role_actions = ()\n\n    def check"),
+            "Thing sets role_actions; that belongs in thing.json",
         ),
-        (SPEC, MODULE, "has a property block, so Thing must be a PropertyRule, not a Remediator"),
+        (SPEC, MODULE, "has a property block, so Thing must be a PropertyRule, not a Rule"),
         (
             {**SPEC, "property": None},
             MODULE + "\n\nclass Other(Thing):\n    pass\n",

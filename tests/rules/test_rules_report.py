@@ -9,19 +9,19 @@ from __future__ import annotations
 import pytest
 from engine_helpers import make_harness, write_event
 
-from remediators import Status, all_remediators
-from remediators.base import RuleConfig
+from remediators import Status, all_rules
 from remediators.network_rules import NetworkRules, NetworkRulesConfig
+from remediators.verdict import RuleConfig
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 #: The report-only rules that read only the registry's GET (the child-resource ones list a collection:
 #: tests/rules/test_rules_children.py).
-REPORT_ONLY = [r.name for r in all_remediators() if r.fix_type() == "report" and not r.children]
+REPORT_ONLY = [r.name for r in all_rules() if r.fix_type() == "report" and not r.children]
 
 
 def policy(*rules: str, mode: str = "enforce", extra: str = "") -> str:
     """A policy enabling exactly ``rules`` (the default-on ones are switched off unless named)."""
-    lines = [f"  {r.name}: {{enabled: {'true' if r.name in rules else 'false'}}}" for r in all_remediators()]
+    lines = [f"  {r.name}: {{enabled: {'true' if r.name in rules else 'false'}}}" for r in all_rules()]
     lines = [line for line in lines if not line.startswith("  network_rules:")]
     return (
         f"version: 1\nmode: {mode}\nexempt:\n  tags: {{acrguard: exempt}}\nrules:\n"
@@ -197,13 +197,13 @@ def test_report_rules_on_premium(load_sample, rule, props, status):
             doc["properties"]["policies"].update(value)
         else:
             doc["properties"][key] = value
-    remediator = next(r for r in all_remediators() if r.name == rule)
-    evaluation = remediator.evaluate(Registry(doc), RuleConfig())
+    found = next(r for r in all_rules() if r.name == rule)
+    evaluation = found.evaluate(Registry(doc), RuleConfig())
     assert evaluation.status is status and evaluation.change == {}
 
 
 def test_report_only_rules_never_drift_and_need_no_write_permission():
-    for rule in all_remediators():
+    for rule in all_rules():
         if rule.fix_type() == "report":
             assert rule.rbac_actions()[0] == "Microsoft.ContainerRegistry/registries/read", rule.name
             assert not [a for a in rule.rbac_actions() if a.endswith("/write")], rule.name
