@@ -53,7 +53,7 @@ class Engine:
         run: RunMode = POLICY_DECIDES,
     ) -> None:
         self.policy = policy
-        self.run = run  # the operator's mode: plan() applies it over the policy's
+        self.run_mode = run  # the operator's mode: plan() applies it over the policy's
         self.arm = arm
         self.audit = audit or Audit()
         # Across instances: one writer of a registry's IP rule list at a time (acrguard.lease).
@@ -234,7 +234,7 @@ class Engine:
         children = self.children(ref, registry)
         if state_from[0] == "resource-graph" and children:
             state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
-        decided = plan(self.policy, ref, registry, children, self.run)
+        decided = plan(self.policy, ref, registry, children, self.run_mode)
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
@@ -444,7 +444,7 @@ class Engine:
                 emit("applied", ours, ours.evaluation.reason, after=done, sku=sku)
 
     def _plan(self, ref: RegistryRef, registry: Any, children: Children) -> Plan:
-        return plan(self.policy, ref, registry, self.children(ref, registry, children), self.run)
+        return plan(self.policy, ref, registry, self.children(ref, registry, children), self.run_mode)
 
     # -- audit helpers --------------------------------------------------------------------------
 
@@ -493,7 +493,7 @@ class Engine:
         return emit
 
     def _default_mode(self) -> str:
-        return default_mode(self.policy, self.run)
+        return default_mode(self.policy, self.run_mode)
 
     def _skip_event(self, skip: Skip, source: str) -> RegistryResult:
         ctx = skip.context

@@ -61,7 +61,7 @@ def sweep(
     violate the policy, decided from its row with no ARM call)."""
     graph = graph or ResourceGraph(engine.arm)
     subs = subscriptions or (engine.policy.subscriptions if not management_groups else None)
-    fix_query, report_query = pushdown.phases(engine.policy, engine.run)
+    fix_query, report_query = pushdown.phases(engine.policy, engine.run_mode)
     summary = Summary()
     workers = max(1, concurrency or engine.arm.settings.sweep_concurrency)
     decided: set[str] = set()

@@ -35,7 +35,7 @@ def explain(run: Run, target: Target) -> None:
 
     engine, ref = _target(run, *target)
     explanation = explain_registry(
-        engine.policy, ref, *_read(engine, ref, children=True), engine.run
+        engine.policy, ref, *_read(engine, ref, children=True), engine.run_mode
     ).to_dict()
     if not run.json:
         out = render.console()

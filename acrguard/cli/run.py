@@ -258,8 +258,8 @@ class Run:
         except PolicyError as exc:
             problems = [(exc.file, f"{path or '<root>'}: {reason}") for path, reason in exc.problems]
             raise CliError("invalid policy", problems) from None
-        self.mode = default_mode(engine.policy, engine.run)
-        self.forced_dry_run = engine.run.forced_dry_run
+        self.mode = default_mode(engine.policy, engine.run_mode)
+        self.forced_dry_run = engine.run_mode.forced_dry_run
         return engine
 
     def error(self, input: str | None, message: str) -> None:

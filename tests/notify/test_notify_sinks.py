@@ -182,7 +182,7 @@ def test_eventgrid_from_settings_uses_the_identity_and_reports_failures_when_ask
     seeded.inject(method="PATCH", resource_id=STD, status=400, times=None)
     engine = engine_for("", mode=None)
     engine.handle(write_event(STD))  # enforce: the PATCH is rejected -> failed
-    engine.run = RunMode("dry-run", "--dry-run")
+    engine.run_mode = RunMode("dry-run", "--dry-run")
     engine.handle(write_event(PROD))  # dry-run: planned
     types = sorted(e["type"] for e in seeded.topic_events)
     assert types == [
