@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from acrguard import budget, provisioning
+from acrguard import budget
 from acrguard.arm_errors import (
     BACKOFF,
     START_EMULATOR,
@@ -189,7 +189,9 @@ class Arm:
 
     def get(self, ref: RegistryRef, *, until_idle: bool = False) -> Registry:
         """The registry; with ``until_idle``, read again (within the budget) while ARM is creating or
-        updating it, then raise TransientArmError if it still is (acrguard.provisioning)."""
+        updating it, then raise TransientArmError if it still is (acrguard.engine.provisioning)."""
+
+        from acrguard.engine import provisioning
 
         def read() -> Registry:
             registry = self.client(ref.subscription_id).registries.get(ref.resource_group, ref.name)

@@ -65,7 +65,7 @@ class RegistryNotFound(PermanentArmError):
 
 class Unsettled(TransientArmError):
     """The registry's IP rule list kept changing past the write's deferrals or budget, so it was not
-    replaced (acrguard.settle). The rule's own record (``flagged``, so a person is notified) told
+    replaced (acrguard.engine.settle). The rule's own record (``flagged``, so a person is notified) told
     it. Raised, not swallowed: the record alone would leave the firewall open until the next
     reconcile (hours); Event Grid's redelivery re-reads and writes the list once it is quiet."""
 
@@ -75,7 +75,7 @@ class Unsettled(TransientArmError):
 
 
 class InFlight(Exception):
-    """The registry was read while ARM was creating or updating it (acrguard.provisioning): read
+    """The registry was read while ARM was creating or updating it (acrguard.engine.provisioning): read
     again, with the usual backoff, within the attempts and the budget; then raised as transient."""
 
     def __init__(self, reason: str, state: str) -> None:

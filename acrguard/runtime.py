@@ -55,7 +55,7 @@ def build_engine(
     if settings.lease_container_url:
         import os
 
-        from acrguard.lease import RegistryLeases
+        from acrguard.engine.lease import RegistryLeases
 
         connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
         leases = RegistryLeases(settings.lease_container_url, arm, connection_string)

@@ -195,7 +195,7 @@ def test_a_resource_graph_query_in_flight_at_the_deadline_is_abandoned_there(emu
     """Resource Graph answers only after 2 s, with 0.7 s left of the invocation: the query's read
     timeout is capped at what is left, as ARM's requests are (not ACRGUARD_HTTP_TIMEOUT_S, 20 s),
     so the sweep gives up at its deadline instead of running past the host's functionTimeout."""
-    from acrguard import pushdown
+    from acrguard.engine import pushdown
     from acrguard.resource_graph import ResourceGraph
 
     drifting_registry(emu, "slowgraph")

@@ -17,8 +17,8 @@ import yaml
 from engine_helpers import SUB_A, SimulatedClock, make_harness
 from reliability import adversarial
 
-from acrguard import graph_sweep
 from acrguard.arm_errors import quota_resets_after
+from acrguard.engine import graph_sweep
 from acrguard.resource_graph import ResourceGraph
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "resource_graph_faults.yaml").read_text())

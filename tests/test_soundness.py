@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from reliability import ExampleCounter, adversarial, record
 from test_properties import allow_lists
 
-from acrguard import pushdown
+from acrguard.engine import pushdown
 from acrguard.plan import plan
 from acrguard.policy import Policy, parse_policy
 from acrguard.resource_ids import RegistryRef

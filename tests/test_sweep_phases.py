@@ -11,7 +11,7 @@ import threading
 from cli_helpers import writes
 from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, rid
 
-from acrguard import graph_sweep
+from acrguard.engine import graph_sweep
 from acrguard.plan import remediators
 from acrguard.resource_ids import RegistryRef
 from emulator.resource_ids import resource_key

@@ -3,7 +3,7 @@
 Two phases, so that what can be fixed is fixed first, whatever the estate's report-only findings:
 
 - **fix**: a query with only the predicates of rules that may write (fixing rules not in dry-run,
-  :func:`acrguard.pushdown.write_predicate`), its rows decided on the sweep's worker threads;
+  :func:`acrguard.engine.pushdown.write_predicate`), its rows decided on the sweep's worker threads;
 - **report**: the whole policy's query, streamed page by page; each registry the fix phase did not
   decide is decided from its row (report-only findings such as ``firewall_unavailable``, dry-run
   plans), with no ARM call (but one list per collection an enabled child rule needs: ARG cannot
@@ -32,10 +32,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from acrguard import pushdown
 from acrguard.arm import ArmError
-from acrguard.context_pool import ContextPool
-from acrguard.engine import Engine, RegistryResult, Summary
+from acrguard.engine import Engine, RegistryResult, Summary, pushdown
+from acrguard.engine.context_pool import ContextPool
 from acrguard.resource_graph import ResourceGraph
 from acrguard.resource_ids import RegistryRef
 

@@ -46,7 +46,7 @@ class Summary:
     @property
     def in_transition(self) -> dict[str, int]:
         """Registries left unwritten because ARM was creating, updating or deleting them, by state:
-        Deleting ones are skipped, Creating/Updating ones raised for redelivery (acrguard.provisioning)."""
+        Deleting ones are skipped, Creating/Updating ones raised for redelivery (acrguard.engine.provisioning)."""
         return dict(Counter(r.provisioning_state.capitalize() for r in self.results if r.provisioning_state))
 
     @property

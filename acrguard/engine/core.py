@@ -15,7 +15,6 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from acrguard import provisioning
 from acrguard.arm import (
     Arm,
     ArmError,
@@ -25,20 +24,21 @@ from acrguard.arm import (
     Unsettled,
 )
 from acrguard.audit import Audit, AuditRecord, Outcome
-from acrguard.child_writes import write_children
 from acrguard.clock import Clock
+from acrguard.engine import provisioning
+from acrguard.engine.child_writes import write_children
+from acrguard.engine.locks import RegistryLocks
+from acrguard.engine.results import RegistryResult, Summary
+from acrguard.engine.settle import MAX_DEFERRALS, ListQuiet
 from acrguard.events import EventContext, Skip, accepted_operations, parse_events
-from acrguard.locks import RegistryLocks
 from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
-from acrguard.results import RegistryResult, Summary
-from acrguard.settle import MAX_DEFERRALS, ListQuiet
 from remediators import Status
 from remediators.base import Children
 
 if TYPE_CHECKING:
-    from acrguard.lease import RegistryLeases
+    from acrguard.engine.lease import RegistryLeases
 
 log = logging.getLogger("acrguard.engine")
 
@@ -50,7 +50,7 @@ class Engine:
         self.policy = policy
         self.arm = arm
         self.audit = audit or Audit()
-        # Across instances: one writer of a registry's IP rule list at a time (acrguard.lease).
+        # Across instances: one writer of a registry's IP rule list at a time (acrguard.engine.lease).
         self.leases = leases
         # Two deliveries of the same registry in this process are serialised so the second
         # re-reads after the first wrote (one write, not two).
@@ -148,7 +148,7 @@ class Engine:
         from concurrent.futures import Future
 
         # Workers run in a copy of this call's context: its notification batch and its deadline.
-        from acrguard.context_pool import ContextPool
+        from acrguard.engine.context_pool import ContextPool
 
         summary = Summary()
         subs = list(subscriptions or self.policy.subscriptions or self.arm.list_subscriptions())
@@ -287,7 +287,7 @@ class Engine:
         """Fix what ``first`` found: what replaces no list at once, the IP rule list once it is quiet.
 
         A plan with no list to replace, or whose list has been quiet for ``settle_s``
-        (acrguard.settle), is ONE PATCH. Otherwise the fixes that replace no list (anonymous pull,
+        (acrguard.engine.settle), is ONE PATCH. Otherwise the fixes that replace no list (anonymous pull,
         the admin user, public network access, the ``policies``) are PATCHed at once and the list is
         put off: sleep until it can be quiet, read again, decide again from that read (a change
         someone made meanwhile is part of it), and go round again, at most ``MAX_DEFERRALS`` times
@@ -353,7 +353,7 @@ class Engine:
         """The PATCH that replaces the IP rule list (with whatever else drifts), from a read taken
         once the list was quiet: the one place a whole list is written.
 
-        Across Function instances it is written under the registry's lease (acrguard.lease), from
+        Across Function instances it is written under the registry's lease (acrguard.engine.lease), from
         a read taken under it: another instance's write of the list before we held the lease is
         in that read (and, the list having just changed, restarts the quiet period)."""
         if self.leases is None:
