@@ -12,8 +12,7 @@ from engine_helpers import SUB_A, make_harness, rid, write_event
 from reliability import adversarial
 from webhook_receiver import WebhookReceiver
 
-from acrguard.engine import graph_sweep
-from acrguard.engine.results import Summary
+from acrguard.engine import Summary, graph_sweep
 from acrguard.notify import notifier_for
 
 PROD, STD = rid("contosoprod"), rid("contosostd")

@@ -1,6 +1,6 @@
 """The engine: one code path from a candidate registry to its decision, write and audit records."""
 
-from acrguard.engine.core import Engine
-from acrguard.engine.results import RegistryResult, Summary
+from acrguard.engine.convergence import RegistryResult
+from acrguard.engine.core import Engine, Summary
 
 __all__ = ["Engine", "RegistryResult", "Summary"]

@@ -1,7 +1,7 @@
 """One writer of a registry's IP rule list across Function instances: a blob lease per registry.
 
 Why. Flex Consumption scales out, and Event Grid may hand two writes of one registry to two
-instances at once. The per-registry lock (acrguard.engine.locks) holds only within a process. A PATCH
+instances at once. The per-registry lock (acrguard.engine.core.RegistryLocks) holds only within a process. A PATCH
 of ``networkRuleSet`` replaces the whole list (registries have no ETag), so two instances that
 each read, wait for the registry to settle and write, each write from their own read: the later
 one can undo what was added after its read. A blob lease is Azure Storage's own mutual exclusion
