@@ -46,7 +46,7 @@ from acrguard.arm_errors import (
     refused_locally,
     retry_after_seconds,
 )
-from acrguard.clock import SYSTEM, Clock
+from acrguard.budget import SYSTEM, Clock
 from acrguard.contract import role_actions
 from acrguard.credential import SingleFlightCredential
 from acrguard.resource_ids import RegistryRef

@@ -23,7 +23,7 @@ from reliability import adversarial
 
 from acrguard import budget, runtime
 from acrguard.arm import TransientArmError
-from acrguard.clock import SYSTEM
+from acrguard.budget import SYSTEM
 from acrguard.resource_ids import RegistryRef
 from acrguard.settings import Settings, SettingsError
 

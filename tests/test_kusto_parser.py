@@ -1,6 +1,6 @@
 """Every Resource Graph query the product can send passes Microsoft's own Kusto parser.
 
-The queries (``acrguard.engine.pushdown.phases`` and ``query``, what acrguard/graph_sweep.py sends through
+The queries (``acrguard.engine.pushdown.phases`` and ``query``, what acrguard/engine/graph_sweep.py sends through
 acrguard/resource_graph.py) are generated for the shipped policies.yaml, the ``acrguard init``
 starter, every policy in the README, docs/, examples/, demo/ and bench/, every policy text in the tests, and
 hypothesis-generated policies. They are checked in one Node process (tests/kusto_check.mjs) by

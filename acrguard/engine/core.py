@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from acrguard.arm import Arm, ArmError, TransientArmError
 from acrguard.audit import Audit, AuditRecord
-from acrguard.clock import Clock
-from acrguard.engine import sources
-from acrguard.engine.convergence import Convergence, RegistryResult, child_collections, default_mode
+from acrguard.budget import Clock
+from acrguard.engine import children, sources
+from acrguard.engine.convergence import Convergence
+from acrguard.engine.records import RegistryResult, default_mode
 from acrguard.engine.sources import ARM, Candidate, Passed, Source
 from acrguard.events import EventContext, accepted_operations
 from acrguard.policy import Policy
@@ -112,7 +113,7 @@ class Engine:
     ) -> Summary:
         """Every registry of every scoped subscription, from list pages (no per-registry GET)."""
         workers = self.workers(concurrency)
-        listed = sources.listed(self.arm, self.policy, subscriptions, workers)
+        listed = sources.list_pages(self.arm, self.policy, subscriptions, workers)
         return self.run(listed, workers, source=source, on_result=on_result)
 
     def run(
@@ -179,7 +180,7 @@ class Engine:
 
     def children(self, ref: RegistryRef, registry: Any) -> dict[str, Any]:
         """The child collections the rules enabled for ``registry`` need (none for the default policy)."""
-        return child_collections(self, ref, registry)
+        return children.collections(self.policy, self.arm, ref, registry)
 
     def _passed(self, item: Passed, source: str) -> RegistryResult:
         """One record for what a source could not make a candidate of."""

@@ -92,7 +92,7 @@ def sweep(
         # Switch sources: what Resource Graph's phases decided before it failed stands (writes were
         # re-read from ARM first); the list decides, writes, audits and reports only the others.
         workers = engine.workers(concurrency)
-        run(once(sources.listed(engine.arm, engine.policy, subs, workers)), workers)
+        run(once(sources.list_pages(engine.arm, engine.policy, subs, workers)), workers)
         summary.details.update(source="list", fallback=reason, **graph.stats.as_dict())
         return summary
     summary.details.update(

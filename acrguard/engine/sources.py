@@ -59,7 +59,7 @@ def events(payload: Any, operations: frozenset[str]) -> Iterator[Candidate | Pas
             yield Candidate(parsed.ref, context=parsed.context)
 
 
-def listed(arm: Arm, policy: Policy, subscriptions: Iterable[str] | None, workers: int) -> Source:
+def list_pages(arm: Arm, policy: Policy, subscriptions: Iterable[str] | None, workers: int) -> Source:
     """Every registry of every scoped subscription, from list pages (each with all properties).
 
     Subscriptions are listed ``workers`` at a time: a subscription's pages are sequential (each

@@ -1,8 +1,9 @@
-"""A child rule's fix (a token's PATCH, a diagnostic setting's PUT), written one child at a time.
+"""A registry's child collections (tokens, cache rules, replications, diagnostic settings): listed
+only when an enabled rule needs them, and a child rule's fix written one child at a time.
 
-Apart from the registry PATCH because its failure modes differ: several writes, some of which may
-land before one fails, and children that vanish between the list and the write. What the writes
-did is returned as a value; the convergence confirms and records it.
+The writes are apart from the registry PATCH because their failure modes differ: several writes,
+some of which may land before one fails, and children that vanish between the list and the
+write. What the writes did is returned as a value; the convergence confirms and records it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,24 @@ from typing import Any
 
 from acrguard.arm import Arm
 from acrguard.arm_errors import ArmError, RegistryNotFound
-from acrguard.plan import RuleDecision
+from acrguard.plan import RuleDecision, children_needed
+from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
 from remediators.base import Children
+
+
+def collections(
+    policy: Policy, arm: Arm, ref: RegistryRef, registry: Any, known: Children | None = None
+) -> Children:
+    """The child collections the rules enabled for ``registry`` need, ``known`` ones reused: one
+    list call per collection still missing, none at all for the default policy."""
+    have = dict(known or {})
+    missing = [c for c in children_needed(policy, ref, registry) if c not in have]
+    if missing:
+        from acrguard.arm_children import list_children  # loaded only when a child rule is on
+
+        have.update(list_children(arm, ref, missing))
+    return have
 
 
 @dataclass
@@ -42,7 +58,7 @@ class ChildWrites:
         return f"{len(names)} of {self.planned} writes made ({', '.join(names)}), then " if names else ""
 
 
-def write_children(arm: Arm, ref: RegistryRef, d: RuleDecision) -> ChildWrites:
+def write(arm: Arm, ref: RegistryRef, d: RuleDecision) -> ChildWrites:
     """Each of ``d``'s writes in turn. A child deleted since it was listed is gone, not an error; the
     first other failure stops the writes (the registry's own deletion ends them too)."""
     from acrguard.arm_children import ChildNotFound, write_child
