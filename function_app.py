@@ -31,7 +31,7 @@ def on_registry_write(event: func.EventGridEvent) -> None:
 @app.function_name("reconcile")
 @app.timer_trigger(arg_name="timer", schedule=reconcile_schedule(), run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest) -> None:
-    from acrguard import graph_sweep
+    from acrguard.engine import graph_sweep
 
     engine = runtime.engine()
     with budget.for_timer(engine.clock, host_timeout()):

@@ -86,7 +86,7 @@ class Audit:
     def batch(self) -> Iterator[None]:
         """Listeners that can hold their output (notifiers) hold it until the block ends, so a
         sweep sends a few notification requests instead of one per decision. What is held is this
-        call's output (and its workers', run in a :class:`acrguard.context_pool.ContextPool`):
+        call's output (and its workers', run in a :class:`acrguard.engine.context_pool.ContextPool`):
         an event decided on another thread meanwhile is not held."""
         with self._lock:
             listeners = list(self._listeners)

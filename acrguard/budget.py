@@ -15,7 +15,11 @@ by what is left of the invocation's deadline, not only by the per-operation retr
   from a wheel has no host and no host.json; nothing cuts it, so only the settings' static ranges apply.
 
 The deadline is a context variable (one per invocation, not per process: the timer and the
-events share one engine). Times come from the ARM layer's clock, so simulated time applies.
+events share one engine). Times come from the ARM layer's :class:`Clock`, injectable so that race
+scenarios run on simulated time: the engine compares ``systemData.lastModifiedAt`` with ``time()``
+and waits with ``sleep()``; the ARM layer sleeps between retries and polls with the same clock,
+and measures budgets and deadlines with ``monotonic()``. Production uses :data:`SYSTEM`; tests
+pass a clock whose ``sleep`` advances simulated time instead.
 """
 
 from __future__ import annotations
@@ -23,13 +27,12 @@ from __future__ import annotations
 import contextvars
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from acrguard.clock import Clock
+from typing import Any, Protocol, TypeVar
 
 #: Event Grid's wait for a delivery's answer (see the module docstring for the source).
 DELIVERY_TIMEOUT_S = 30.0
@@ -39,6 +42,33 @@ MARGIN_S = 5.0
 EVENT_DEADLINE_S = DELIVERY_TIMEOUT_S - MARGIN_S
 
 T = TypeVar("T")
+
+
+class Clock(Protocol):
+    def time(self) -> float:
+        """Seconds since the epoch (comparable with ARM's UTC timestamps)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a scale that never goes back (budgets and deadlines are measured on it)."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+SYSTEM: Clock = SystemClock()
 
 
 @dataclass(frozen=True)

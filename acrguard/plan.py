@@ -36,7 +36,7 @@ _REPORTED: dict[Status, Outcome] = {
     Status.UNSUPPORTED: "skipped",
 }
 #: Properties a PATCH replaces whole (a list inside): sending one can drop what someone else just
-#: added, so the engine writes one only once the list has been quiet (acrguard.settle).
+#: added, so the engine writes one only once the list has been quiet (acrguard.engine.settle).
 WHOLE_LIST_PROPERTIES = frozenset({"network_rule_set"})
 
 

@@ -57,11 +57,11 @@ def build_engine(settings: Settings | None = None, run: RunMode | None = None) -
     if settings.lease_container_url:
         import os
 
-        from acrguard.lease import RegistryLeases
+        from acrguard.engine.lease import RegistryLeases
 
         connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
         leases = RegistryLeases(settings.lease_container_url, arm, connection_string)
-    return Engine(policy, arm, audit, leases=leases, run=run or run_mode(settings.mode))  # type: ignore[arg-type]
+    return Engine(policy, arm, audit, leases=leases, run_mode=run or run_mode(settings.mode))  # type: ignore[arg-type]
 
 
 def reset() -> None:

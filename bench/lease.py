@@ -1,4 +1,4 @@
-"""What the per-registry blob lease (acrguard/lease.py) costs an IP-list write.
+"""What the per-registry blob lease (acrguard/engine/lease.py) costs an IP-list write.
 
 Measured in this process against the emulator (ARM at 50 ms per call) and Azurite (the blob
 service on loopback, so the lease's own round trips are a lower bound of Azure Storage's):
@@ -43,7 +43,7 @@ def measure(samples: int = SAMPLES) -> dict[str, Any]:
 
     from acrguard import runtime
     from acrguard.azure.resource_ids import RegistryRef
-    from acrguard.lease import RegistryLeases
+    from acrguard.engine.lease import RegistryLeases
 
     out: dict[str, Any] = {"samples": samples, "arm_latency_s": LATENCY_S}
     with tempfile.TemporaryDirectory() as folder, azurite(Path(folder)) as storage, emulator() as emu:

@@ -8,7 +8,7 @@ from the child's rusage. The emulator's RSS for the estate is measured in this p
 
 Target (issue 16): the ARG sweep fixes every drifted registry in <= 30 s, with <= 5 ARG queries
 plus 2 ARM calls per drifted registry, and >= 10x fewer calls than the list sweep. The sweep runs
-in two phases (acrguard.graph_sweep): the fix phase is what the target measures; the report phase
+in two phases (acrguard.engine.graph_sweep): the fix phase is what the target measures; the report phase
 (report-only findings, from ARG's rows) is reported beside it and must make no ARM call. The
 emulator's CPU time during each sweep is measured in this process, which is the emulator.
 """

@@ -127,7 +127,7 @@ def replace_section(document: str, results: dict[str, Any]) -> str:
 def _phases(sc: dict[str, Any]) -> list[str]:
     """The Resource Graph sweep's two phases, and how much of its wall the emulator's CPU was."""
     out = [
-        "The Resource Graph sweep runs in two phases (acrguard.graph_sweep). **Fix**: one query with the "
+        "The Resource Graph sweep runs in two phases (acrguard.engine.graph_sweep). **Fix**: one query with the "
         "predicates of the rules that may write (enforce mode, fixing rules); a candidate that would be "
         "written is re-read from ARM, then PATCHed. **Report**: the whole policy's query, streamed; its "
         "registries (report-only findings such as firewall_unavailable, dry-run plans) are decided from "

@@ -66,7 +66,7 @@ def run_reconcile(engine: Any, spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_graph(engine: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """The Resource Graph sweep of the tenant (bench.scale)."""
-    from acrguard import graph_sweep
+    from acrguard.engine import graph_sweep
 
     started = time.perf_counter()
     cpu = time.process_time()

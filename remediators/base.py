@@ -92,7 +92,7 @@ class Rule:
     def kql_may_violate(self, config: RuleConfig) -> str | None:
         """A KQL predicate over ARG's ``resources`` row that is true for every registry this rule
         could find non-compliant (drift, flagged or blocked) under ``config``: a conservative
-        superset, used to let Resource Graph skip compliant registries (the sweep's pushdown).
+        superset, used to let Resource Graph skip compliant registries (acrguard.engine.pushdown).
 
         Derived from :meth:`settled`, so it reads every field the check compares and selects what
         the check does not recognise. None (no condition) means "cannot say": every registry is

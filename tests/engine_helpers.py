@@ -69,7 +69,7 @@ def make_harness(policy: str = POLICY, mode: str | None = None, **settings: Any)
     arm = Arm(dataclasses.replace(base, **{"retry_budget_s": 6.0, "max_attempts": 4, **settings}))
     records: list[AuditRecord] = []
     engine = Engine(
-        parse_policy(policy, "test-policy.yaml"), arm, Audit([records.append]), run=run_mode(mode)
+        parse_policy(policy, "test-policy.yaml"), arm, Audit([records.append]), run_mode=run_mode(mode)
     )  # type: ignore[arg-type]
     return Harness(engine, records)
 

@@ -65,7 +65,7 @@ class Timeline:
             self.step()
         self.now = max(self.now, when)
 
-    # the acrguard.clock.Clock protocol
+    # the acrguard.budget.Clock protocol
     def time(self) -> float:
         return self.now
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 class RemoteClock:
-    """acrguard.clock.Clock on the coordinator's simulated time."""
+    """acrguard.budget.Clock on the coordinator's simulated time."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

@@ -12,10 +12,10 @@ the clock (simulated time applies). When the budget runs out the error is raised
 becomes :class:`RegistryNotFound`, 403 :class:`PermissionDenied`, any other 4xx
 :class:`PermanentArmError`: none of them is retried.
 
-A retried write never repeats a PATCH: every attempt computes its change from the read just
-before it (the first attempt from the caller's fresh read, each later one from a new GET), so a
-rule someone added while our first attempt failed is part of what the retry sends, and a change
-that already landed is not sent twice. Long-running PATCHes are polled within the same budget; an
+This module offers plain calls (each retried on its own) and :meth:`Arm.attempts`, the same retry
+loop around a block of the caller's; it never decides what to write. The engine's PATCH runs as
+such a block, every attempt computing its change from the read just before it (acrguard.engine),
+so a retried write never repeats a PATCH. Long-running PATCHes are polled within the same budget; an
 operation that ends ``Failed`` with a transient code is retried like any transient failure.
 """
 
@@ -26,9 +26,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception
+from tenacity import AttemptManager, RetryCallState, Retrying, retry_if_exception
 
-from acrguard import budget, provisioning
+from acrguard import budget
 from acrguard.azure.credential import SingleFlightCredential
 from acrguard.azure.errors import (
     BACKOFF,
@@ -41,15 +41,14 @@ from acrguard.azure.errors import (
     PollingBudgetExceeded,
     RegistryNotFound,
     TransientArmError,
-    Unsettled,
     is_transient,
     operation_error_code,
     retry_after_seconds,
 )
 from acrguard.azure.local import START_EMULATOR, refused_locally
 from acrguard.azure.resource_ids import RegistryRef
-from acrguard.clock import SYSTEM, Clock
-from acrguard.contract import READ_ACTION, WRITE_ACTION
+from acrguard.budget import SYSTEM, Clock
+from acrguard.contract import READ_ACTION
 from acrguard.settings import Settings
 
 __all__ = [  # the errors are part of this module's interface: callers catch them from here
@@ -61,7 +60,6 @@ __all__ = [  # the errors are part of this module's interface: callers catch the
     "PermissionDenied",
     "RegistryNotFound",
     "TransientArmError",
-    "Unsettled",
 ]
 
 if TYPE_CHECKING:
@@ -182,21 +180,13 @@ class Arm:
 
     # -- operations -----------------------------------------------------------------------------
 
-    def get(self, ref: RegistryRef, *, until_idle: bool = False) -> Registry:
-        """The registry; with ``until_idle``, read again (within the budget) while ARM is creating or
-        updating it, then raise TransientArmError if it still is (acrguard.provisioning)."""
+    def get(self, ref: RegistryRef) -> Registry:
+        """The registry (one GET, retried like every call)."""
+        return self.call(f"GET {ref}", READ_ACTION, ref, lambda: self.read(ref))
 
-        def read() -> Registry:
-            registry = self.client(ref.subscription_id).registries.get(ref.resource_group, ref.name)
-            if until_idle and (busy := provisioning.in_flight(registry)):
-                raise InFlight(
-                    f"{ref} is in provisioningState {busy} (an operation is in flight); "
-                    "not writing to it until that ends",
-                    busy,
-                )
-            return registry
-
-        return self.call(f"GET {ref}", READ_ACTION, ref, read)
+    def read(self, ref: RegistryRef) -> Registry:
+        """One GET of the registry, no retry of its own: for a block already under :meth:`attempts`."""
+        return self.client(ref.subscription_id).registries.get(ref.resource_group, ref.name)
 
     def list_registries(self, subscription_id: str) -> Iterator[Registry]:
         """Every registry of a subscription, page by page (each with all properties).
@@ -220,34 +210,14 @@ class Arm:
             if not token:
                 return
 
-    def update(
-        self,
-        ref: RegistryRef,
-        first: Registry,
-        prepare: Callable[[Registry], RegistryUpdateParameters | None],
-    ) -> tuple[Registry, bool]:
-        """PATCH (long-running) what ``prepare`` computes, and return (registry after, wrote).
-
-        ``prepare`` gets the registry as last read: ``first`` (the caller's fresh read) on the first
-        attempt, a new GET on every later one. It returns the change to send, None when there is
-        nothing (left) to do.
-        """
-        started = self.clock.monotonic()
-        unused: Registry | None = first  # the caller's read, for the first attempt only
-
-        def attempt() -> tuple[Registry, bool]:
-            nonlocal unused
-            current = unused if unused is not None else self.get(ref)
-            unused = None  # whatever happens next, a further attempt reads again
-            params = prepare(current)
-            if params is None:
-                return current, False
-            poller = self.client(ref.subscription_id).registries.begin_update(
-                ref.resource_group, ref.name, params, polling=self.polling(f"PATCH {ref}", started)
-            )
-            return poller.result(), True
-
-        return self.call(f"PATCH {ref}", WRITE_ACTION, ref, attempt)
+    def patch(self, ref: RegistryRef, params: RegistryUpdateParameters, *, since: float) -> Registry:
+        """One PATCH (long-running) and the registry as ARM answered it, no retry of its own: for a
+        block under :meth:`attempts`, whose every attempt computes ``params`` from its own read.
+        Polled within what is left of the retry budget counted from ``since`` (the first attempt)."""
+        poller = self.client(ref.subscription_id).registries.begin_update(
+            ref.resource_group, ref.name, params, polling=self.polling(f"PATCH {ref}", since)
+        )
+        return poller.result()
 
     def budget_s(self) -> float:
         """What one operation may spend from now: the retry budget, or less if the invocation's
@@ -306,6 +276,17 @@ class Arm:
     def call(self, what: str, action: str, ref: RegistryRef | None, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` (one ARM request, or a list of pages) under the one retry layer: every read and
         write of this module, the child collections (acrguard.azure.children) and Resource Graph."""
+        for attempt in self.attempts(what, action, ref):
+            with attempt:
+                return fn()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def attempts(self, what: str, action: str, ref: RegistryRef | None) -> Iterator[AttemptManager]:
+        """The one retry layer, for a block of the caller's own: ``for attempt in arm.attempts(...):
+        with attempt: ...`` runs the block again after a transient failure (honouring
+        ``Retry-After``), within ``ACRGUARD_MAX_ATTEMPTS``, the retry budget and the invocation's
+        deadline; then the failure is raised as an :class:`ArmError` (errors the block raises that
+        are already ArmErrors pass through unchanged). The block decides what each attempt sends."""
         from azure.core.exceptions import HttpResponseError
 
         from acrguard.azure.credential import NoCredentialError
@@ -340,11 +321,7 @@ class Arm:
             reraise=True,
         )
         try:
-            for attempt in retrying:
-                with attempt:
-                    return fn()
-        except StopIteration:
-            raise
+            yield from retrying
         except NoCredentialError as exc:
             raise NoCredential(str(exc)) from exc
         except HttpResponseError as exc:
@@ -379,7 +356,6 @@ class Arm:
                     f"in {clock.monotonic() - started:.1f}s: {_describe(exc)}"
                 ) from exc
             raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: RetryCallState, remaining: float) -> float:
         exc = state.outcome.exception() if state.outcome else None

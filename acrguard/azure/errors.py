@@ -44,8 +44,6 @@ class ArmError(RuntimeError):
         super().__init__(message)
         self.status = status
         self.code = code
-        #: True once a rule's own audit record told this failure (one decision, one line).
-        self.audited = False
 
 
 class TransientArmError(ArmError):
@@ -64,19 +62,8 @@ class RegistryNotFound(PermanentArmError):
     """404: the registry was deleted (or never existed) between the event and the read."""
 
 
-class Unsettled(TransientArmError):
-    """The registry's IP rule list kept changing past the write's deferrals or budget, so it was not
-    replaced (acrguard.settle). The rule's own record (``flagged``, so a person is notified) told
-    it. Raised, not swallowed: the record alone would leave the firewall open until the next
-    reconcile (hours); Event Grid's redelivery re-reads and writes the list once it is quiet."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.audited = True
-
-
 class InFlight(Exception):
-    """The registry was read while ARM was creating or updating it (acrguard.provisioning): read
+    """The registry was read while ARM was creating or updating it (acrguard.engine.provisioning): read
     again, with the usual backoff, within the attempts and the budget; then raised as transient."""
 
     def __init__(self, reason: str, state: str) -> None:

@@ -20,7 +20,7 @@ from acrguard.cli.target import Target, _read, _target
 def check(run: Run, target: Target) -> None:
     """Check one registry and fix it (or plan the fix with --dry-run); prints before/after."""
     engine, ref = _target(run, *target)
-    result = engine.process(ref, listed=_read(engine, ref), source="cli")
+    result = engine.process(ref, state=_read(engine, ref), source="cli")
     item = Item(result.registry, result.outcome, result.records)
     if not run.json:
         render.console().print(render.check_table(item))

@@ -70,8 +70,8 @@ def sweep(
     With --tenant or --management-group, one Resource Graph query finds the registries that may
     violate the policy; if Resource Graph is unavailable, --tenant falls back to the list and says so.
     """
-    from acrguard import graph_sweep
     from acrguard.azure.arm import ArmError
+    from acrguard.engine import graph_sweep
 
     if sum(map(bool, (subscription, tenant, management_group))) > 1:
         raise typer.BadParameter("give one of --subscription, --tenant or --management-group")

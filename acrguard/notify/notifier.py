@@ -8,7 +8,7 @@ When: promptly on the event path (the record is sent from the thread that decide
 batches inside :meth:`Notifier.batch` (a sweep or reconcile: ``Audit.batch`` opens one), where the
 records are held and sent at the end in chunks, one request per chunk and sink, so a sweep of
 10,000 registries makes tens of calls, not 10,000. A batch belongs to the call that opened it (a
-context variable, carried to that call's workers by :class:`acrguard.context_pool.ContextPool`),
+context variable, carried to that call's workers by :class:`acrguard.engine.context_pool.ContextPool`),
 not to the process: an event handled on another thread while the timer's sweep runs is sent at
 once, not held until the sweep ends.
 

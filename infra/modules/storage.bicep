@@ -32,7 +32,7 @@ var deadLetterContainerName = 'deadletter'
 var hostLocksContainerName = 'azure-webjobs-hosts'
 var hostKeysContainerName = 'azure-webjobs-secrets'
 // One empty blob per registry whose IP rules ACR Guard has replaced; its lease lets one Function
-// instance at a time replace them (acrguard/lease.py).
+// instance at a time replace them (acrguard/engine/lease.py).
 var leaseContainerName = 'acrguard-leases'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {

@@ -15,6 +15,7 @@ from engine_helpers import SUB_A, SimulatedClock, rid
 
 from acrguard.azure.arm import Arm, TransientArmError
 from acrguard.azure.resource_ids import RegistryRef
+from acrguard.contract import WRITE_ACTION
 from acrguard.settings import Settings
 
 REG = rid("retryreg")
@@ -47,7 +48,10 @@ def test_retry_after_is_waited_for_then_the_call_succeeds(emu, arm):
 def test_a_write_is_retried_on_a_transient_status_without_retry_after(emu, arm, status):
     """A bare 429 to a PATCH is retried here (azure-core's policy would not)."""
     emu.inject(method="PATCH", resource_id=REG, status=status, times=1)
-    arm.update(REF, arm.get(REF), lambda registry: RegistryUpdateParameters(admin_user_enabled=False))
+    since = arm.clock.monotonic()
+    for attempt in arm.attempts(f"PATCH {REF}", WRITE_ACTION, REF):
+        with attempt:
+            arm.patch(REF, RegistryUpdateParameters(admin_user_enabled=False), since=since)
     assert statuses(emu, "PATCH") == [status, 200]
     assert emu.get_registry(REG)["properties"]["adminUserEnabled"] is False
 

@@ -1,7 +1,7 @@
 """Every Resource Graph query the product can send passes Microsoft's own Kusto parser.
 
-The queries (``acrguard.pushdown.phases`` and ``query``, what acrguard/graph_sweep.py sends through
-acrguard/azure/resource_graph.py) are generated for the shipped policies.yaml, the ``acrguard init``
+The queries (``acrguard.engine.pushdown.phases`` and ``query``, what acrguard/engine/graph_sweep.py sends through
+acrguard/resource_graph.py) are generated for the shipped policies.yaml, the ``acrguard init``
 starter, every policy in the README, docs/, examples/, demo/ and bench/, every policy text in the tests, and
 hypothesis-generated policies. They are checked in one Node process (tests/kusto_check.mjs) by
 Kusto.Language (npm ``@kusto/language-service-next``, the parser and binder behind Azure Data
@@ -26,7 +26,7 @@ from registry_strategies import policies
 from reliability import adversarial
 from repo_paths import ROOT
 
-from acrguard import pushdown
+from acrguard.engine import pushdown
 from acrguard.policy import Policy, PolicyError, load_policy, parse_policy
 from acrguard.policy.starter import STARTER
 from emulator import kql

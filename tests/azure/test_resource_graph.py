@@ -9,8 +9,8 @@ import requests
 from cli_helpers import invoke, json_out, writes
 from engine_helpers import DEMO_SEED, SUB_A, SUB_B, make_harness, patch_as_user, rid
 
-from acrguard import graph_sweep, pushdown
 from acrguard.azure.resource_graph import ResourceGraph
+from acrguard.engine import graph_sweep, pushdown
 from emulator.faults import Fault
 
 PROD, LOCKED, STD = rid("contosoprod"), rid("contosolocked"), rid("contosostd")

@@ -335,8 +335,8 @@ DELETING = [b for b in BODIES if b["properties"]["provisioningState"] == "Deleti
 @pytest.mark.parametrize("body", DELETING, ids=[b["source"] for b in DELETING])
 def test_the_recorded_deleting_registry_is_never_written(body):
     """The DELETE's 202 body (provisioningState Deleting) is never written: the decision step
-    (acrguard.provisioning, before any write is planned) turns it into a skip with the reason."""
-    from acrguard import provisioning
+    (acrguard.engine.provisioning, before any write is planned) turns it into a skip with the reason."""
+    from acrguard.engine import provisioning
 
     doc = {**body, "id": REPLAY_ID, "name": "recorded", "type": "Microsoft.ContainerRegistry/registries"}
     doc["sku"] = {"name": body["sku"], "tier": body["sku"]}

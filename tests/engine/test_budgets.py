@@ -24,7 +24,7 @@ from reliability import adversarial
 from acrguard import budget, runtime
 from acrguard.azure.arm import TransientArmError
 from acrguard.azure.resource_ids import RegistryRef
-from acrguard.clock import SYSTEM
+from acrguard.budget import SYSTEM
 from acrguard.settings import Settings, SettingsError
 
 
@@ -195,8 +195,8 @@ def test_a_resource_graph_query_in_flight_at_the_deadline_is_abandoned_there(emu
     """Resource Graph answers only after 2 s, with 0.7 s left of the invocation: the query's read
     timeout is capped at what is left, as ARM's requests are (not ACRGUARD_HTTP_TIMEOUT_S, 20 s),
     so the sweep gives up at its deadline instead of running past the host's functionTimeout."""
-    from acrguard import pushdown
     from acrguard.azure.resource_graph import ResourceGraph
+    from acrguard.engine import pushdown
 
     drifting_registry(emu, "slowgraph")
     h = make_harness(http_timeout_s=20, max_attempts=1)

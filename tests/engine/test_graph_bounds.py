@@ -17,9 +17,9 @@ from engine_helpers import SUB_A, SimulatedClock, make_harness
 from reliability import adversarial
 from repo_paths import DATA
 
-from acrguard import graph_sweep
 from acrguard.azure.errors import quota_resets_after
 from acrguard.azure.resource_graph import ResourceGraph
+from acrguard.engine import graph_sweep
 
 CASES = yaml.safe_load((DATA / "resource_graph_faults.yaml").read_text())
 BROKEN = 25  # how many continuations a paging fault answers wrongly (bounds code that would loop)

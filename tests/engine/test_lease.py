@@ -1,4 +1,4 @@
-"""The per-registry blob lease (acrguard.lease) on Azurite, with the real engine and SDK.
+"""The per-registry blob lease (acrguard.engine.lease) on Azurite, with the real engine and SDK.
 
 Each test is one promise of the lease: bounded waiting, then redelivery; a crashed holder does
 not block for ever; the lease is released on every way out; a fix that replaces no list does not
@@ -17,7 +17,7 @@ from repo_paths import ROOT
 
 from acrguard.azure.arm import TransientArmError
 from acrguard.azure.resource_ids import RegistryRef
-from acrguard.lease import RegistryLeases, blob_name
+from acrguard.engine.lease import RegistryLeases, blob_name
 
 POLICY = """
 version: 1
@@ -223,7 +223,7 @@ def test_no_list_patch_is_sent_after_the_registrys_lease_has_ended(emu, azurite)
     (the timer's is up to functionTimeout, not an event's 25 s): a PATCH that ARM keeps answering
     503 with Retry-After 25 is retried under the lease only while the lease still holds, then
     raised for redelivery, never sent when another instance could hold the lease and write."""
-    from acrguard.lease import LEASE_S
+    from acrguard.engine.lease import LEASE_S
 
     container = _container(azurite, "leases-expiry")
     _add_registry(emu)

@@ -16,8 +16,8 @@ from cli_helpers import invoke, json_out
 from engine_helpers import SUB_A, SimulatedClock, as_person, drifting_registry, make_harness, write_event
 from reliability import adversarial
 
-from acrguard import graph_sweep
 from acrguard.azure.arm import TransientArmError
+from acrguard.engine import graph_sweep
 
 
 def _harness(**settings):

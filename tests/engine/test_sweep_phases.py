@@ -11,8 +11,8 @@ import threading
 from cli_helpers import writes
 from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, rid
 
-from acrguard import graph_sweep
 from acrguard.azure.resource_ids import RegistryRef
+from acrguard.engine import graph_sweep
 from acrguard.plan import rules_by_name
 from emulator.arm_paths import resource_key
 
@@ -55,11 +55,11 @@ def test_a_write_in_progress_does_not_hold_up_another_registrys_decision(seeded)
     seeded.on_arm_request(hold_the_get)
     listed = {r["id"]: Registry(r) for r in seeded.registries()}
     writer = threading.Thread(
-        target=h.engine.process, args=(RegistryRef.parse(PROD),), kwargs={"listed": listed[PROD]}
+        target=h.engine.process, args=(RegistryRef.parse(PROD),), kwargs={"state": listed[PROD]}
     )
     writer.start()
     assert get_started.wait(10), "the write never re-read the registry"
-    h.engine.process(RegistryRef.parse(rid(other)), listed=listed[rid(other)])  # while PROD is locked
+    h.engine.process(RegistryRef.parse(rid(other)), state=listed[rid(other)])  # while PROD is locked
     other_decided.set()
     writer.join(30)
     assert seen_by_get == [True], "the other registry waited for the write's lock"

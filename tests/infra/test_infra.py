@@ -644,7 +644,7 @@ def test_function_identity_has_blob_rights_per_container_never_on_the_account() 
         "hostLocksContainerName",
         "hostKeysContainerName",
         "deploymentContainerName",
-        "leaseContainerName",  # per-registry leases (acrguard/lease.py)
+        "leaseContainerName",  # per-registry leases (acrguard/engine/lease.py)
     }
     operator = {
         containers[a["scope"]]

@@ -12,9 +12,8 @@ from engine_helpers import SUB_A, make_harness, rid, write_event
 from reliability import adversarial
 from webhook_receiver import WebhookReceiver
 
-from acrguard import graph_sweep
+from acrguard.engine import Summary, graph_sweep
 from acrguard.notify import notifier_for
-from acrguard.results import Summary
 
 PROD, STD = rid("contosoprod"), rid("contosostd")
 APPS = rid("contosoapps", "00000000-0000-0000-0000-00000000bbbb", "rg-apps")

@@ -381,7 +381,7 @@ def test_a_hanging_identity_endpoint_is_bounded_by_the_http_timeout(seeded):
 
 def test_a_write_whose_poll_failed_is_confirmed_by_a_read_not_repeated(seeded):
     """The PATCH was accepted (201, long-running) but polling it failed: the retry re-reads,
-    finds the change in place, and does not PATCH again (arm.Arm.update's already_done)."""
+    finds the change in place, and does not PATCH again (each attempt of the engine's PATCH decides from its own read)."""
     seeded.set_lro("async", polls=1, retry_after=1)
     poll = seeded.inject(route="operation", status=500, times=1)
     h = make_harness()

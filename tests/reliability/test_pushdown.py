@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from registry_strategies import REF, decide, policies, states
 
-from acrguard import pushdown
+from acrguard.engine import pushdown
 from emulator import kql
 from emulator.graph_api import _row
 

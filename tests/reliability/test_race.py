@@ -14,7 +14,7 @@ advances it by its cost before the emulator serves it, so the person's requests 
 between land first, exactly where a race puts them. Nothing waits in real time; each seed is one
 reproducible interleaving (over real HTTPS, with the real SDK and engine).
 
-The defence (``ACRGUARD_SETTLE_S``, acrguard.settle): before a PATCH that replaces the rule list,
+The defence (``ACRGUARD_SETTLE_S``, acrguard.engine.settle): before a PATCH that replaces the rule list,
 wait until the list has been quiet for the settle time (judged by the first read's
 ``lastModifiedAt``, then by comparing the list between reads), and compute the PATCH from a read
 taken then. The control run turns it off and must lose rules, or the scenario proves nothing.

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from registry_strategies import allow_lists
 from reliability import ExampleCounter, adversarial, record
 
-from acrguard import pushdown
 from acrguard.azure.resource_ids import RegistryRef
+from acrguard.engine import pushdown
 from acrguard.plan import plan
 from acrguard.policy import Policy, parse_policy
 from emulator import kql, registry_document, wire_schema

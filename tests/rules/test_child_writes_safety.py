@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from engine_helpers import as_person, make_harness, write_event
 
-from acrguard import graph_sweep
 from acrguard.azure.arm import TransientArmError
+from acrguard.engine import graph_sweep
 from acrguard.policy import PolicyError, parse_policy
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"

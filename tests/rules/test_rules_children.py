@@ -422,7 +422,9 @@ def test_explain_and_the_engine_agree_on_child_rules(emu, mode):
         h = make_harness(text, mode)
         ref = RegistryRef.parse(resource_id)
         registry = Registry(emu.get_registry(resource_id))
-        explanation = explain(h.engine.policy, ref, registry, h.engine.children(ref, registry), h.engine.run_mode)
+        explanation = explain(
+            h.engine.policy, ref, registry, h.engine.children(ref, registry), h.engine.run_mode
+        )
         h.engine.handle(write_event(resource_id))
         done = {r.rule: r for r in h.records}
         for rule in (r for r in explanation.rules if r.enabled):

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from acrguard.azure.errors import TransientArmError
+
 #: How many times the list's PATCH is put off while the list keeps changing before its rule is
 #: flagged and the event raised for redelivery: a person adding rules one at a time, each a few
 #: seconds apart, gets this many quiet periods to finish (the retry budget bounds them too).
@@ -64,3 +66,10 @@ class ListQuiet:
         if self.settle_s <= 0 or self._since is None:
             return 0.0
         return max(0.0, self.settle_s - (now - self._since))
+
+
+class Unsettled(TransientArmError):
+    """The registry's IP rule list kept changing past the write's deferrals or budget, so it was not
+    replaced. The rule's own record (``flagged``, so a person is notified) told it. Raised, not
+    swallowed: the record alone would leave the firewall open until the next reconcile (hours);
+    Event Grid's redelivery re-reads and writes the list once it is quiet."""

@@ -1,7 +1,7 @@
 """One writer of a registry's IP rule list across Function instances: a blob lease per registry.
 
 Why. Flex Consumption scales out, and Event Grid may hand two writes of one registry to two
-instances at once. The per-registry lock (acrguard.locks) holds only within a process. A PATCH
+instances at once. The per-registry lock (acrguard.engine.core.RegistryLocks) holds only within a process. A PATCH
 of ``networkRuleSet`` replaces the whole list (registries have no ETag), so two instances that
 each read, wait for the registry to settle and write, each write from their own read: the later
 one can undo what was added after its read. A blob lease is Azure Storage's own mutual exclusion
@@ -37,7 +37,7 @@ from acrguard.azure.resource_ids import RegistryRef
 if TYPE_CHECKING:
     from acrguard.azure.arm import Arm
 
-log = logging.getLogger("acrguard.lease")
+log = logging.getLogger("acrguard.engine.lease")
 
 #: Seconds a lease lasts unless released: Azure's longest finite lease (15 to 60 s, or infinite).
 #: A crashed holder's lease ends by then; a live holder's write is bounded by the retry budget.

@@ -14,13 +14,20 @@ so compared without regard to case, as ARM and Azure Policy compare enums).
   spent, it is raised for redelivery (a TransientArmError), so nothing is lost. ACR Guard does not
   count on the operation's own write event to come back later: a redelivery re-reads either way.
 
-The check belongs to the decision step (Engine._converge, before a write is planned), not to the
-PATCH path: a state that keeps us from writing is known before there is anything to send.
+The check belongs to the decision step (acrguard.engine.convergence, before a write is planned),
+not to the PATCH path: a state that keeps us from writing is known before there is anything to send.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from acrguard.azure.errors import InFlight
+from acrguard.contract import READ_ACTION
+
+if TYPE_CHECKING:
+    from acrguard.azure.arm import Arm
+    from acrguard.azure.resource_ids import RegistryRef
 
 DELETING = "deleting"
 IN_FLIGHT = frozenset({"creating", "updating"})
@@ -59,3 +66,19 @@ def in_flight(registry: Any) -> str | None:
     """The state, when ARM is creating or updating the registry; None otherwise."""
     current = state(registry)
     return current if current is not None and current.lower() in IN_FLIGHT else None
+
+
+def read_when_idle(arm: Arm, ref: RegistryRef) -> Any:
+    """The registry once ARM is neither creating nor updating it: read again, under the ARM layer's
+    attempts (its backoff and budget), while it is; still in flight, it is raised as a
+    TransientArmError whose cause (InFlight) names the state."""
+    for attempt in arm.attempts(f"GET {ref}", READ_ACTION, ref):
+        with attempt:
+            registry = arm.read(ref)
+            if busy := in_flight(registry):
+                raise InFlight(
+                    f"{ref} is in provisioningState {busy} (an operation is in flight); "
+                    "not writing to it until that ends",
+                    busy,
+                )
+    return registry

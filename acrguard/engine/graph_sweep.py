@@ -3,21 +3,22 @@
 Two phases, so that what can be fixed is fixed first, whatever the estate's report-only findings:
 
 - **fix**: a query with only the predicates of rules that may write (fixing rules not in dry-run,
-  :func:`acrguard.pushdown.write_predicate`), its rows decided on the sweep's worker threads;
+  :func:`acrguard.engine.pushdown.write_predicate`), its rows decided on the sweep's worker threads;
 - **report**: the whole policy's query, streamed page by page; each registry the fix phase did not
   decide is decided from its row (report-only findings such as ``firewall_unavailable``, dry-run
   plans), with no ARM call (but one list per collection an enabled child rule needs: ARG cannot
   see children). At 100,000 registries with 1 % drift the report phase has ~30 times
   the fix phase's rows, which one query (before) made every fix wait behind.
 
-ARG is a hint. Its rows are ARM's registry documents (the same shape a list page carries), so they
-are deserialised into the SDK's ``Registry`` and handed to :meth:`Engine.process` as listed state,
-exactly like a list page: a registry that would be written is re-read from ARM first
-(``Engine._converge``), so ARG's lag can cost a GET but never a wrong write; a verdict taken from
-the row alone says so (``state_from: resource-graph`` in its audit record).
+ARG is a hint. Its rows are ARM's registry documents (the same shape a list page carries): they
+are candidates with state (acrguard.engine.sources), exactly like a list page's, so a registry
+that would be written is re-read from ARM first (acrguard.engine.convergence): ARG's lag can cost
+a GET but never a wrong write; a verdict taken from the row alone says so (``state_from:
+resource-graph`` in its audit record).
 
 When ARG cannot answer (forbidden, unavailable after retries, a truncated result, paging that would
-not end, a quota that refills past the retry budget) the sweep lists the subscriptions instead, and
+not end, a quota that refills past the retry budget) the sweep switches sources: it lists the
+subscriptions instead, and
 says so in the summary (``details["fallback"]``) and a warning; what a phase had already decided
 stands. No registry is decided twice in one sweep: its lower-cased ID is kept across pages, phases
 and the fallback. A management group cannot be listed without ARG (its subscriptions are
@@ -28,16 +29,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from acrguard import pushdown
 from acrguard.azure.arm import ArmError
 from acrguard.azure.resource_graph import ResourceGraph
-from acrguard.azure.resource_ids import RegistryRef
-from acrguard.context_pool import ContextPool
-from acrguard.engine import Engine, RegistryResult, Summary
+from acrguard.engine import pushdown, sources
+from acrguard.engine.core import Engine, RegistryResult, Summary
+from acrguard.engine.sources import Candidate, Passed, Source
 
 log = logging.getLogger("acrguard.sweep")
 
@@ -63,29 +62,25 @@ def sweep(
     subs = subscriptions or (engine.policy.subscriptions if not management_groups else None)
     fix_query, report_query = pushdown.phases(engine.policy, engine.run_mode)
     summary = Summary()
-    workers = max(1, concurrency or engine.arm.settings.sweep_concurrency)
-    decided: set[str] = set()
+    once = _Once()
 
-    def rows(text: str) -> Iterator[dict[str, Any]]:
-        return graph.rows(text, subscriptions=subs, management_groups=management_groups)
+    def rows(text: str) -> Source:
+        return once(
+            sources.graph_rows(graph.rows(text, subscriptions=subs, management_groups=management_groups))
+        )
 
-    def done(result: RegistryResult) -> None:
-        summary.results.append(result)
-        if on_result:
-            on_result(result)
+    def run(candidates: Source, workers: int | None) -> None:
+        engine.run(candidates, workers, source=source, on_result=on_result, into=summary)
 
     phases: dict[str, dict[str, Any]] = {}
     try:
         with engine.audit.batch():
-            if fix_query is not None:
+            if fix_query is not None:  # on the sweep's workers: a write is a GET and a PATCH
                 with _Phase(phases, "fix", graph, summary):
-                    _fix(engine, rows(fix_query), workers, source, decided, done)
-            if report_query is not None:
+                    run(rows(fix_query), concurrency)
+            if report_query is not None:  # on this thread: decided from the rows, no ARM call
                 with _Phase(phases, "report", graph, summary):
-                    for row in rows(report_query):
-                        if (key := _key(row)) not in decided:  # the fix phase decided it already
-                            decided.add(key)
-                            done(_one(engine, row, source))
+                    run(rows(report_query), 1)
     except ArmError as exc:
         if management_groups:
             raise GraphScopeError(
@@ -94,14 +89,12 @@ def sweep(
             ) from exc
         reason = f"Resource Graph unavailable ({exc}); fell back to listing every subscription"
         log.warning("%s", reason)
-        # What Resource Graph's phases decided before it failed stands (writes were re-read from
-        # ARM first): the list decides, writes, audits and reports only the other registries.
-        listed = engine.reconcile(
-            subs, concurrency=concurrency, source=source, on_result=on_result, decided=decided
-        )
-        listed.results = [*summary.results, *listed.results]
-        listed.details.update(source="list", fallback=reason, **graph.stats.as_dict())
-        return listed
+        # Switch sources: what Resource Graph's phases decided before it failed stands (writes were
+        # re-read from ARM first); the list decides, writes, audits and reports only the others.
+        workers = engine.workers(concurrency)
+        run(once(sources.list_pages(engine.arm, engine.policy, subs, workers)), workers)
+        summary.details.update(source="list", fallback=reason, **graph.stats.as_dict())
+        return summary
     summary.details.update(
         source="resource-graph",
         candidates=len(summary.results),
@@ -112,42 +105,20 @@ def sweep(
     return summary
 
 
-def _fix(
-    engine: Engine,
-    rows: Iterator[dict[str, Any]],
-    workers: int,
-    source: str,
-    decided: set[str],
-    done: Callable[[RegistryResult], None],
-) -> None:
-    """Decide the fix candidates on ``workers`` threads as their pages arrive (a write is a GET and
-    a PATCH: the threads wait on ARM, not on each other), inside the sweep's notification batch."""
-    with ContextPool(workers, thread_name_prefix="acrguard-sweep") as pool:  # in the sweep's batch
-        futures: list[Future[RegistryResult]] = []
-        try:
-            for row in rows:
-                if (key := _key(row)) in decided:  # a page repeated: never decide one registry twice
-                    continue
-                decided.add(key)
-                futures.append(pool.submit(_one, engine, row, source))  # a ContextPool: keeps the deadline
-        finally:  # a later page failed: what was decided (and written) is still reported
-            for future in futures:
-                done(future.result())
+class _Once:
+    """Lets each registry through once across the sweep's sources: a page repeated, the report
+    phase's rows that the fix phase decided, the fallback's list of what Resource Graph decided."""
 
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
 
-def _one(engine: Engine, row: dict[str, Any], source: str) -> RegistryResult:
-    from azure.mgmt.containerregistry.models import Registry
-
-    registry = Registry(row)  # the SDK model over the same JSON ARM returns
-    try:
-        ref = RegistryRef.parse(str(row.get("id")))
-    except ValueError as exc:  # one odd ID must not stop the sweep
-        return engine._skip_unparsed(registry, str(exc), source)
-    return engine.process(ref, listed=registry, listed_from="resource-graph", source=source)
-
-
-def _key(row: dict[str, Any]) -> str:
-    return str(row.get("id")).lower()
+    def __call__(self, candidates: Iterable[Candidate | Passed]) -> Iterator[Candidate | Passed]:
+        for item in candidates:
+            key = (item.ref.resource_id if isinstance(item, Candidate) else item.target or "").lower()
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            yield item
 
 
 class _Phase:
