@@ -430,12 +430,28 @@ def method(r: dict[str, Any]) -> str:
   `acrguard.runtime.engine()`), so the engine and the emulator do not share one GIL on this 2-core machine.
 - Cold starts: {st["rounds"]} rounds, each running every variant once in a rotated order; medians. Per-event
   CPU: {st["samples"]} events per kind; events/s: median of {st["batches"]} batches; sweeps: median of
-  {st["repeats"]} runs per configuration, the configurations interleaved round by round in a rotating order
-  (growth reuses the 10,000-registry sweeps and alternates ours and c7n at the smaller sizes).
+  {st["repeats"]} runs for ours (1 % and 10 %), the configurations interleaved round by round in a rotating
+  order; the comparisons (ours before, c7n) run in every other round, {sweep_runs(r)} runs each, every run's
+  wall listed (growth reuses the 10,000-registry sweeps and alternates ours and c7n at the smaller sizes,
+  {st["repeats"]} runs each).
+- So that `make bench` fits in 10 minutes (see *Where `make bench`'s time goes*): one emulator serves every
+  section (reset between them; the sweep keeps one per estate); a run that follows another on the same
+  estate starts from it with only the registries the previous run wrote put back as seeded, found from the
+  request log (the store keeps its order, so list pages are the same as after a fresh seed; seeding 100,000
+  registries costs about 30 s); the exposure rows whose samples mostly wait (the settle period, a 429
+  storm's Retry-After) run their samples side by side, each on its own registry.
 - Estates come from `emulator.seeds.generate` (deterministic: 70/20/10 % Premium/Standard/Basic; drifted
   registries have anonymous pull on and/or an open Premium firewall). The policy is the repository's
   `policies.yaml`. The emulator answers PATCH synchronously (200); ACR may answer 201 and be polled
   (one more GET per write, not counted here)."""
+
+
+def sweep_runs(r: dict[str, Any]) -> str:
+    """How many runs the sweep's comparisons had (as recorded), e.g. ``3``."""
+    counts = {
+        len(r["sweep"][k].get("runs_wall_s", [])) for k in ("baseline_0.01", "c7n_0.01") if k in r["sweep"]
+    }
+    return "/".join(str(n) for n in sorted(counts)) or "no"
 
 
 def cold(r: dict[str, Any]) -> str:
