@@ -75,7 +75,7 @@ def emulator(number: int = 0) -> Iterator[Emulator]:
     a reset forgets every registry, fault, latency and log but keeps the server, its CA and its
     tokens, so the sections share one start-up. It pages by 100, as ARM does for ACR."""
     if number not in _SHARED:
-        with phase("emulator start"):
+        with phase("start: emulator"):
             _SHARED[number] = Emulator(page_size=100).start()
         atexit.register(_SHARED[number].stop)
     emu = _SHARED[number]

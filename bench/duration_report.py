@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 #: Phase name prefixes (bench.timing) and the column each is summed into.
-COLUMNS = (
+COLUMNS: tuple[tuple[str | tuple[str, ...], str], ...] = (
     ("child: ", "child processes"),
     ("estate: ", "seeding estates"),
     ("tree: ", "earlier trees built"),
-    ("emulator ", "emulator start"),
+    (("start: ", "emulator start"), "emulator/Azurite start"),
 )
 
 
@@ -72,7 +72,7 @@ def section(r: dict[str, Any]) -> str:
             "writing the report. `setup` reads the machine and package versions and checks c7n; `plot` draws the "
             "growth plot with `.venv-bench`'s matplotlib. Each section's wall is split into its child processes "
             "(engines, cold starts, c7n), seeding the emulator's estates, exporting and compiling the earlier "
-            "trees it compares with, starting the emulator (one per bench, shared by the sections), and the rest, "
+            "trees it compares with, starting the emulator (once per bench, shared by the sections) or Azurite, and the rest, "
             "the measurement's own work in the bench process (the emulator serving the children, in-process "
             "engines, sleeps that are the figure). The load average is the machine's (1 min): it is shared, and a "
             "section run beside other work takes longer without its figure's meaning changing (ratios are "
