@@ -195,7 +195,7 @@ def exposure(ex: dict[str, Any]) -> str:
         "re-read and PATCH, confirmed. Event Grid delivery is modelled (Microsoft documents only "
         f'"near-real-time": {ex["model"]}), and a failed delivery waits Event Grid\'s documented retry '
         f"schedule (10 s, 30 s, 1 min, ...). Cold adds the measured import of function_app "
-        f"({ex['cold_import_s']:.2f} s) but not the Functions host's own start, which cannot run here. "
+        f"({ex['cold_import_s']:.2f} s) to the warm 50 ms row's samples, but not the Functions host's own start, which cannot run here. "
         "Reconcile-only: no event arrives; the next 6-hourly timer tick plus the Resource Graph sweep's fix phase.",
         "",
         "Anonymous pull replaces no list and is fixed at once. The firewall rows wait: a fix of the IP rule "
