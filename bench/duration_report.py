@@ -44,7 +44,13 @@ def section(r: dict[str, Any]) -> str:
     t = r.get("timing") or {}
     if not t:
         return ""
-    head = ["section", "wall s", "load before → after", *(label + " s" for _, label in COLUMNS)]
+    head = [
+        "section",
+        "wall s",
+        "CPU s (cores)",
+        "load before → after",
+        *(label + " s" for _, label in COLUMNS),
+    ]
     head += ["in the bench process s", "largest parts"]
     rows = [_row(head), _row(["---"] * len(head))]
     for name, e in t.items():
@@ -55,6 +61,9 @@ def section(r: dict[str, Any]) -> str:
                 [
                     name,
                     f"{e['wall_s']:.0f}",
+                    f"{e['cpu_s']:.0f} ({e['cpu_s'] / e['wall_s']:.2f})"
+                    if "cpu_s" in e and e["wall_s"]
+                    else "-",
                     f"{e['load_before']:.1f} → {e['load_after']:.1f}",
                     *_columns(e["phases"]),
                     f"{e['rest_s']:.0f}",
@@ -97,9 +106,17 @@ def missed(r: dict[str, Any], total_s: float, install_s: float) -> str:
         + ", ".join(f"{k} {w:.0f} s" for k, w in walls)
         + "."
     )
+    cpu = sum(e.get("cpu_s", 0.0) for e in t.values())
+    timed = sum(e.get("wall_s", 0.0) for e in t.values())
     if busy > cores:
         text += (
             f" The machine was shared: the 1-minute load average reached {busy:.1f} on {cores} cores during the "
-            "run (see *Where `make bench`'s time goes*), so every section took longer than on an idle machine."
+            "run (see *Where `make bench`'s time goes*), so every section took longer than on an idle machine"
+            + (
+                f": the bench and its children used {cpu:.0f} CPU-seconds in {timed:.0f} s, "
+                f"{cpu / timed:.2f} of the {cores} cores on average."
+                if cpu and timed
+                else "."
+            )
         )
     return text

@@ -12,6 +12,7 @@ section they never overlap; what they leave of the wall is the section's own in-
 from __future__ import annotations
 
 import os
+import resource
 import threading
 import time
 from collections.abc import Iterator
@@ -44,16 +45,24 @@ def section(name: str) -> Iterator[None]:
     """Run one section: its wall, the load average before and after, and its phases."""
     global _current
     previous, _current = _current, name
-    load_before, started = os.getloadavg()[0], time.perf_counter()
+    load_before, started, cpu = os.getloadavg()[0], time.perf_counter(), cpu_s()
     try:
         yield
     finally:
         _SECTIONS[name] = {
             "wall_s": time.perf_counter() - started,
+            "cpu_s": cpu_s() - cpu,
             "load_before": load_before,
             "load_after": os.getloadavg()[0],
         }
         _current = previous
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and of every child it has reaped (each child process the bench
+    runs is waited for inside its section): divided by a section's wall, the cores it got."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def report() -> dict[str, Any]:
