@@ -439,7 +439,8 @@ def method(r: dict[str, Any]) -> str:
   estate starts from it with only the registries the previous run wrote put back as seeded, found from the
   request log (the store keeps its order, so list pages are the same as after a fresh seed; seeding 100,000
   registries costs about 30 s); the exposure rows whose samples mostly wait (the settle period, a 429
-  storm's Retry-After) run their samples side by side, each on its own registry.
+  storm's Retry-After) run their samples side by side, each on its own registry, and the cold row is the warm
+  50 ms row's samples plus the measured import (the same scenario, no longer run twice).
 - Estates come from `emulator.seeds.generate` (deterministic: 70/20/10 % Premium/Standard/Basic; drifted
   registries have anonymous pull on and/or an open Premium firewall). The policy is the repository's
   `policies.yaml`. The emulator answers PATCH synchronously (200); ACR may answer 201 and be polled
