@@ -2,7 +2,9 @@
 
 Raw results go to ``bench/out/results.json`` (git-ignored); the report and the PNG are generated
 from them, never edited by hand. ``--quick`` runs fewer repetitions (for trying changes; its
-report says so).
+report says so). ``--only SECTION`` (repeatable) runs some sections alone, for timing them on a
+shared machine: their results and timings go to ``bench/out/only-<sections>.json`` and the report
+is not written.
 """
 
 from __future__ import annotations
@@ -13,13 +15,27 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench import burst, c7n, cold_start, exposure, growth, lease, per_event, report, scale, sweep
+from bench import burst, c7n, cold_start, exposure, growth, lease, per_event, report, scale, sweep, timing
 from bench.common import BENCH_PY, BENCH_VENV, OUT_DIR, ROOT, log
+
+
+def process_started() -> float:
+    """When this interpreter started (wall clock), so the duration includes its start and imports."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(x.split()[1]) for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
 
 PACKAGES = (
     "azure-functions",
@@ -76,51 +92,76 @@ def c7n_install() -> dict[str, Any]:
     return {"failed": "not installed (run `make bench`, which installs it once)"}
 
 
+def sections(
+    results: dict[str, Any], quick: bool, rounds: int, samples: int, batches: int, repeats: int
+) -> dict[str, Callable[[], Any]]:
+    """Every section, in the order ``make bench`` runs them. Growth reuses the sweep's 10,000 point
+    and exposure the largest Resource Graph sweep's wall, when those sections ran first."""
+    return {
+        "cold_start": lambda: cold_start.measure(rounds),
+        "per_event": lambda: per_event.measure(samples, batches),
+        "sweep": lambda: sweep.measure(repeats),
+        "burst": burst.measure,
+        "growth": lambda: growth.measure(results.get("sweep"), repeats),
+        "scale": lambda: scale.measure(scale.SIZES[:2] if quick else scale.SIZES),
+        "lease": lambda: lease.measure(8 if quick else lease.SAMPLES),
+        "exposure": lambda: exposure.measure(8 if quick else exposure.SAMPLES, scale.graph_wall(results)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions; for trying changes")
+    parser.add_argument(
+        "--only", action="append", metavar="SECTION", help="run only this section (repeatable)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "bench-growth.png")
     args = parser.parse_args()
+    started = process_started()
     rounds, samples, batches, repeats = (3, 8, 3, 1) if args.quick else (11, 20, 5, 5)
 
-    started = time.time()
-    results: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "quick": args.quick,
-        "machine": machine(),
-        "load_before": os.getloadavg(),
-        "c7n_install": c7n_install(),
-        "c7n_unavailable": c7n.unavailable_reason(),
-        "c7n_facts": c7n.facts() if c7n.unavailable_reason() is None else None,
-        "settings": {"rounds": rounds, "samples": samples, "batches": batches, "repeats": repeats},
-    }
-    timings: dict[str, float] = {}
-    for name, run in (
-        ("cold_start", lambda: cold_start.measure(rounds)),
-        ("per_event", lambda: per_event.measure(samples, batches)),
-        ("sweep", lambda: sweep.measure(repeats)),
-        ("burst", burst.measure),
-        ("growth", lambda: growth.measure(results["sweep"], repeats)),
-        ("scale", lambda: scale.measure(scale.SIZES[:2] if args.quick else scale.SIZES)),
-        ("lease", lambda: lease.measure(8 if args.quick else lease.SAMPLES)),
-        (
-            "exposure",
-            lambda: exposure.measure(8 if args.quick else exposure.SAMPLES, scale.graph_wall(results)),
-        ),
-    ):
+    results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick}
+    every = sections(results, args.quick, rounds, samples, batches, repeats)
+    chosen = args.only or list(every)
+    unknown = [name for name in chosen if name not in every]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; expected some of {', '.join(every)}")
+    with timing.section("setup"):
+        results.update(
+            machine=machine(),
+            load_before=os.getloadavg(),
+            c7n_install=c7n_install(),
+            c7n_unavailable=c7n.unavailable_reason(),
+            c7n_facts=c7n.facts() if c7n.unavailable_reason() is None else None,
+            settings={"rounds": rounds, "samples": samples, "batches": batches, "repeats": repeats},
+        )
+    for name in chosen:
         log(f"== {name}")
-        t0 = time.time()
-        results[name] = run()
-        timings[name] = time.time() - t0
-    results["section_s"] = timings
+        with timing.section(name):
+            results[name] = every[name]()
     results["load_after"] = os.getloadavg()
-    results["duration_s"] = time.time() - started
-
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if args.only:
+        results.update(timing=timing.report(), duration_s=time.time() - started)
+        raw = OUT_DIR / f"only-{'-'.join(chosen)}.json"
+        raw.write_text(json.dumps(results, indent=1, default=str))
+        for name, entry in results["timing"].items():
+            log(
+                f"{name}: {entry.get('wall_s', 0):.0f} s, load {entry.get('load_before', 0):.1f} → "
+                f"{entry.get('load_after', 0):.1f}; "
+                + ", ".join(f"{k} {v['s']:.0f} s ({v['n']}×)" for k, v in entry["phases"].items())
+            )
+        log(f"wrote {raw} in {results['duration_s']:.0f} s (no report: --only)")
+        return
     raw = OUT_DIR / "results.json"
     raw.write_text(json.dumps(results, indent=1, default=str))
-    results["plot"] = draw(raw, args.plot)
+    with timing.section("plot"):
+        results["plot"] = draw(raw, args.plot)
+    results["timing"] = timing.report()
+    results["section_s"] = {name: entry["wall_s"] for name, entry in results["timing"].items()}
+    results["duration_s"] = time.time() - started
+    raw.write_text(json.dumps(results, indent=1, default=str))
     args.out.write_text(report.render(results, plot=args.plot))
     log(f"wrote {args.out} and {raw} in {results['duration_s']:.0f} s")
 

@@ -7,6 +7,7 @@ elsewhere). The emulator stays in the bench process, where its request log is re
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.timing import phase
 from emulator import DEV_USER, UNSET_ENV_VARS, Emulator, RequestRecord
 from emulator.arm_paths import RegistryRef as EmuRef
 from emulator.event_delivery import WriteContext, registry_event
@@ -64,11 +66,74 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+_SHARED: dict[int, Emulator] = {}
+
+
 @contextmanager
-def emulator(page_size: int = 100) -> Iterator[Emulator]:
-    """A started emulator; ``page_size`` 100 is what the emulator (and ARM, for ACR) pages by."""
-    with Emulator(page_size=page_size) as emu:
+def emulator(number: int = 0) -> Iterator[Emulator]:
+    """This process's emulator ``number``, started once and reset for each section (and after it):
+    a reset forgets every registry, fault, latency and log but keeps the server, its CA and its
+    tokens, so the sections share one start-up. It pages by 100, as ARM does for ACR."""
+    if number not in _SHARED:
+        with phase("start: emulator"):
+            _SHARED[number] = Emulator(page_size=100).start()
+        atexit.register(_SHARED[number].stop)
+    emu = _SHARED[number]
+    emu.reset()
+    _ESTATES.pop(id(emu), None)
+    try:
         yield emu
+    finally:
+        emu.reset()
+        _ESTATES.pop(id(emu), None)
+
+
+def seed_index(registries: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Seed entries by lower-case registry ID."""
+    return {EmuRef(r["subscription"], r["resource_group"], r["name"]).id.lower(): r for r in registries}
+
+
+def restore_written(emu: Emulator, entries: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Put back, from ``entries`` (``seed_index``), every registry written since the request log
+    was last emptied, then empty the log, faults and Resource Graph's state; False (and nothing
+    done) when something else was written. A store keeps its order on replace, so list pages
+    are the same as after a fresh seed."""
+    reads = ("identity", "resourcegraph")  # a token, a query: POSTs that change no registry
+    written = [r for r in emu.requests if r.method not in ("GET", "HEAD") and r.route not in reads]
+    keys = {(r.resource_id or "").lower() for r in written}
+    if any(r.route != "registry" for r in written) or not keys <= entries.keys():
+        return False
+    emu.clear_faults()
+    emu.resource_graph.reset()
+    emu.counters.clear()
+    emu._log.clear()  # no public way to empty the log without forgetting the estate
+    emu.seed([entries[key] for key in sorted(keys)])
+    return True
+
+
+@dataclass
+class _Estate:
+    seed: Mapping[str, Any]  # held, so the id() that names it is not reused
+    entries: dict[str, Mapping[str, Any]]
+
+
+_ESTATES: dict[int, _Estate] = {}
+
+
+def load_estate(emu: Emulator, seed: Mapping[str, Any], latency: float | None = None) -> None:
+    """Start a run from ``seed``'s estate, with an empty request log, no faults and ``latency``.
+
+    Seeding 10,000 registries takes seconds, and a sweep writes only its drifted registries: when
+    ``emu`` already holds ``seed``, only what was written is put back (``restore_written``);
+    otherwise the emulator is reset and seeded.
+    """
+    with phase("estate: load"):
+        held = _ESTATES.get(id(emu))
+        if held is None or held.seed is not seed or not restore_written(emu, held.entries):
+            emu.reset()
+            emu.seed(seed)
+            _ESTATES[id(emu)] = _Estate(seed, seed_index(seed["registries"]))
+        emu.set_latency(latency)
 
 
 def child_env(emu: Emulator, **extra: str) -> dict[str, str]:
@@ -102,27 +167,29 @@ def environment(emu: Emulator, policy: Path = POLICY_FILE) -> Iterator[None]:
 
 def export_tree(rev: str, into: Path) -> Path | None:
     """``git archive`` of the app files at ``rev``; None when git or the revision is missing."""
-    try:
-        into.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(
-            ["git", "archive", rev, *TREE_FILES], cwd=ROOT, capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    with phase(f"tree: git archive {rev[:7]}"):
+        try:
+            into.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(
+                ["git", "archive", rev, *TREE_FILES], cwd=ROOT, capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            return None
     return into
 
 
 def package_tree(into: Path, bytecode: bool = True) -> Path:
     """The app as azd packages it from this working tree: ``TREE_FILES``, plus (``bytecode``) the
     prepackage hook's compiled modules. Without them a read-only package compiles on every start."""
-    into.mkdir(parents=True, exist_ok=True)
-    for name in TREE_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, into / name)
+    with phase("tree: copy this tree"):
+        into.mkdir(parents=True, exist_ok=True)
+        for name in TREE_FILES:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, into / name)
     if bytecode:
         compile_bytecode(into)
     return into
@@ -130,15 +197,17 @@ def package_tree(into: Path, bytecode: bool = True) -> Path:
 
 def compile_bytecode(tree: Path) -> None:
     """Run the deployment's own prepackage hook in ``tree``, with this Python (the Function's 3.11)."""
-    subprocess.run(
-        ["sh", str(PREPACKAGE_HOOK)], cwd=tree, env={**os.environ, "PYTHON": str(PROJECT_PY)}, check=True
-    )
+    with phase("tree: prepackage hook (bytecode)"):
+        subprocess.run(
+            ["sh", str(PREPACKAGE_HOOK)], cwd=tree, env={**os.environ, "PYTHON": str(PROJECT_PY)}, check=True
+        )
 
 
 def importable(modules: str) -> bool:
     """Whether the project's Python can import every one of ``modules`` (comma-separated)."""
     code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1].split(',')]"
-    return subprocess.run([str(PROJECT_PY), "-c", code, modules], capture_output=True).returncode == 0
+    with phase("child: import check"):
+        return subprocess.run([str(PROJECT_PY), "-c", code, modules], capture_output=True).returncode == 0
 
 
 def registry_ids(seed: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -178,6 +247,23 @@ def run_child(
     Peak RSS and CPU come from ``os.wait4`` for this child alone (RUSAGE_CHILDREN would be the
     maximum over every child so far).
     """
+    with phase(f"child: {child_name(argv)}"):
+        return _run_child(argv, env=env, cwd=cwd, stdin=stdin, timeout=timeout)
+
+
+def child_name(argv: Sequence[str]) -> str:
+    """What a child runs, for the bench's own timing: ``bench.cold_child ours``, ``bench.workload``."""
+    args = [a for a in argv[1:] if a != "-X" and a != "importtime"]
+    if "-m" in args:
+        rest = args[args.index("-m") + 1 :]
+        name = " ".join(rest[:2]) if rest[0] in ("bench.cold_child", "bench.c7n_child") else rest[0]
+        return name + (" -X importtime" if "importtime" in argv else "")
+    return "python -c" if "-c" in args else " ".join(args[:1])
+
+
+def _run_child(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, stdin: dict[str, Any] | None, timeout: float
+) -> ChildRun:
     started = time.time()
     proc = subprocess.Popen(
         list(argv),

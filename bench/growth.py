@@ -31,14 +31,16 @@ def fit(xs: list[float], ys: list[float]) -> dict[str, float]:
     return {"intercept": a, "slope": b, "r2": 1 - ss_res / ss_tot if ss_tot else 1.0}
 
 
-def measure(sweep_results: dict[str, Any], repeats: int = 5) -> dict[str, Any]:
+def measure(sweep_results: dict[str, Any] | None, repeats: int = 5) -> dict[str, Any]:
+    """``sweep_results`` gives the 10,000 point; without it (``--only growth``) it is run here too."""
     points: dict[str, dict[int, dict[str, Any]]] = {"ours": {}, "c7n": {}}
-    points["ours"][SIZES[-1]] = sweep_results["ours_0.01"]
-    if "c7n_0.01" in sweep_results:
-        points["c7n"][SIZES[-1]] = sweep_results["c7n_0.01"]
+    if sweep_results:
+        points["ours"][SIZES[-1]] = sweep_results["ours_0.01"]
+        if "c7n_0.01" in sweep_results:
+            points["c7n"][SIZES[-1]] = sweep_results["c7n_0.01"]
     c7n_ok = c7n.unavailable_reason() is None
     with emulator() as emu, tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp:
-        for size in SIZES[:-1]:
+        for size in SIZES[:-1] if sweep_results else SIZES:
             seed = sweep.estate(size, 0.01)
             runs: dict[str, list[dict[str, Any]]] = {"ours": []}
             if c7n_ok:

@@ -195,12 +195,14 @@ def exposure(ex: dict[str, Any]) -> str:
         "re-read and PATCH, confirmed. Event Grid delivery is modelled (Microsoft documents only "
         f'"near-real-time": {ex["model"]}), and a failed delivery waits Event Grid\'s documented retry '
         f"schedule (10 s, 30 s, 1 min, ...). Cold adds the measured import of function_app "
-        f"({ex['cold_import_s']:.2f} s) but not the Functions host's own start, which cannot run here. "
+        f"({ex['cold_import_s']:.2f} s) to the warm 50 ms row's samples, but not the Functions host's own start, which cannot run here. "
         "Reconcile-only: no event arrives; the next 6-hourly timer tick plus the Resource Graph sweep's fix phase.",
         "",
         "Anonymous pull replaces no list and is fixed at once. The firewall rows wait: a fix of the IP rule "
         f"list is written only once the list has been quiet for ACRGUARD_SETTLE_S ({ex.get('settle_s', 5):g} s), "
-        "in real time here (the delivery delay is slept, not added; samples run side by side). With rule "
+        "in real time here (the delivery delay is slept, not added; samples run side by side, "
+        f"{ex.get('side_by_side', 8)} at a time, each on its own registry; the 429-storm samples, which sleep "
+        "through Retry-After, run all at once the same way). With rule "
         "additions, the person runs `az acr network-rule add` 0.5-2 s before opening and 0.5-2 s after; each "
         "restarts the quiet period. Goal: p99 at most settle + 2 s warm, and at most 10 s.",
         "",
