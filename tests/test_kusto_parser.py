@@ -15,12 +15,10 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+import kusto_language
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability import adversarial
@@ -32,8 +30,6 @@ from acrguard.starter import STARTER
 from emulator import kql
 
 ROOT = Path(__file__).resolve().parents[1]
-DRIVER = ROOT / "tests" / "kusto_check.mjs"
-PARSER = ROOT / "node_modules" / "@kusto" / "language-service-next"
 SCHEMA = json.loads((ROOT / "tests" / "data" / "resource_graph.json").read_text())
 #: Rules that validate with only ``enabled: true`` (the others need site values: drawn elsewhere).
 SIMPLE_RULES = [
@@ -45,22 +41,7 @@ SIMPLE_RULES = [
 
 def check(queries: list[str]) -> list[dict[str, Any]]:
     """Kusto.Language's diagnostics and query operators for each query, from one Node process."""
-    if shutil.which("node") is None or not PARSER.exists():
-        pytest.fail(f"Kusto.Language not installed at {PARSER}: run `make node_modules/.installed` (npm ci)")
-    payload = json.dumps({"table": SCHEMA["table"], "columns": SCHEMA["columns"], "queries": queries})
-    done = subprocess.run(
-        ["node", str(DRIVER)],
-        input=payload,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
-    assert len(results) == len(queries)
-    return results
+    return kusto_language.check({"table": SCHEMA["table"], "columns": SCHEMA["columns"], "queries": queries})
 
 
 def queries_for(policy: Policy) -> list[str]:
