@@ -36,7 +36,7 @@ param exposureP95ThresholdS int
 @description('Window of the no-reconcile heartbeat, in hours: twice the reconcile schedule\'s interval (at most 48, the longest a log search alert can look back).')
 param reconcileSilenceHours int
 
-var receivers = !empty(alertEmails) || !empty(alertWebhookUrl)
+var receivers = !(empty(alertEmails) && empty(alertWebhookUrl))
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (receivers) {
   name: '${namePrefix}-alerts'
