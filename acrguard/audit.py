@@ -30,6 +30,9 @@ class AuditRecord(msgspec.Struct, frozen=True):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     event_id: str | None = None
+    #: When the event happened (its eventTime, ISO 8601 UTC): the exposure window is the time from
+    #: here to the audit line of the fix (infra/queries/alert-exposure-p95.kql).
+    event_time: str | None = None
     correlation_id: str | None = None
     caller: dict[str, str] = msgspec.field(default_factory=dict)
     duration_ms: float | None = None

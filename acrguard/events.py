@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ class EventContext:
     """What the audit line needs from the event: who, which delivery, which correlation."""
 
     event_id: str | None = None
+    event_time: str | None = None  # ISO 8601 UTC; None when the event has none or an unreadable one
     event_type: str | None = None
     operation_name: str | None = None
     subject: str | None = None
@@ -107,6 +109,7 @@ def parse_event(event: Any, operations: Collection[str] = ACCEPTED_OPERATIONS) -
     data = envelope["data"]
     context = EventContext(
         event_id=envelope["id"],
+        event_time=_utc_iso(envelope.get("time")),
         event_type=envelope["type"],
         operation_name=_str(data.get("operationName")),
         subject=envelope["subject"],
@@ -190,15 +193,21 @@ def _normalise(event: Any) -> dict[str, Any]:
             raise _BadEvent(f"event data is not valid JSON: {exc}") from None
         except RecursionError:
             raise _BadEvent("event data is nested too deeply") from None
-        event = {"id": event.id, "eventType": event.event_type, "subject": event.subject, "data": data}
+        event = {
+            "id": event.id,
+            "eventType": event.event_type,
+            "subject": event.subject,
+            "data": data,
+            "eventTime": getattr(event, "event_time", None),
+        }
     if not isinstance(event, Mapping):
         raise _BadEvent(f"an event must be a JSON object, got {type(event).__name__}")
     if "specversion" in event:  # CloudEvents 1.0
         if event.get("specversion") != "1.0":
             raise _BadEvent(f"unsupported CloudEvents specversion {event.get('specversion')!r}")
-        event_type, subject = event.get("type"), event.get("subject")
+        event_type, subject, when = event.get("type"), event.get("subject"), event.get("time")
     else:
-        event_type, subject = event.get("eventType"), event.get("subject")
+        event_type, subject, when = event.get("eventType"), event.get("subject"), event.get("eventTime")
     missing = [name for name, value in (("id", event.get("id")), ("type", event_type)) if not value]
     if missing:
         raise _BadEvent(f"event is missing required field(s): {', '.join(missing)}")
@@ -226,7 +235,20 @@ def _normalise(event: Any) -> dict[str, Any]:
         "subject": subject or "",
         "data": data,
         "deadLetterReason": reason if isinstance(reason, str) else None,
+        "time": when,
     }
+
+
+def _utc_iso(value: Any) -> str | None:
+    """An event's time as ISO 8601 in UTC; None when absent or unreadable (it only measures)."""
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def _str(value: Any) -> str | None:

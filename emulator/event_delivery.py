@@ -10,7 +10,9 @@ without deadlocking, and ``drain()`` waits until that whole cascade has settled.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import datetime
 import json
 import logging
 import queue
@@ -130,7 +132,12 @@ def host_event(event: dict[str, Any]) -> Any:
     """``event`` (Event Grid schema) as the object the Functions host hands an Event Grid trigger."""
     import azure.functions as func  # the app's own dependency; the emulator needs it only here
 
-    return func.EventGridEvent(**host_event_kwargs(event))
+    kwargs = host_event_kwargs(event)
+    # The host parses eventTime into a datetime (azure-functions' EventGridEvent decoder).
+    when = event.get("eventTime")
+    with contextlib.suppress(TypeError, ValueError):
+        kwargs["event_time"] = datetime.datetime.fromisoformat(when) if isinstance(when, str) else None
+    return func.EventGridEvent(**kwargs)
 
 
 def to_cloudevent(event: dict[str, Any]) -> dict[str, Any]:

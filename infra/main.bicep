@@ -138,6 +138,22 @@ param diagnosticWorkspaceIds array = []
 @description('Optional object ID of an operator (azd fills in AZURE_PRINCIPAL_ID, the signed-in user) allowed to read and delete dead letters for `acrguard replay`. Empty grants nothing.')
 param operatorPrincipalId string = ''
 
+@description('E-mail addresses, comma-separated, that ACR Guard\'s alerts notify (docs/DEPLOY.md, Alerts). Empty: no e-mail; the alerts still show in Azure Monitor.')
+param alertEmails string = ''
+
+@secure()
+@description('Webhook that receives ACR Guard\'s alerts in the common alert schema (an incident tool\'s, say). Such URLs embed a token, hence secure. Empty: none.')
+param alertWebhookUrl string = ''
+
+@minValue(1)
+@description('The exposure alert fires when the 95th percentile, over an hour, of the time from a person\'s write to its fix is above this many seconds.')
+param alertExposureP95ThresholdS int = 60
+
+@minValue(1)
+@maxValue(48)
+@description('The no-reconcile alert fires when no reconcile completed for this many hours: keep it twice the interval of reconcileSchedule (12 for the default, every 6 hours).')
+param alertReconcileSilenceHours int = 12
+
 @description('Extra tags for every resource.')
 param tags object = {}
 
@@ -257,6 +273,33 @@ module targets 'modules/target-subscription.bicep' = [for subscriptionId in targ
     enabledRules: enabledRules
   }
 }]
+
+// Alert rules on the audit trail and the app's telemetry, and the workbook (docs/DEPLOY.md, Alerts).
+module alerts 'modules/alerts.bicep' = {
+  name: 'acrguard-alerts'
+  scope: rg
+  params: {
+    namePrefix: 'acrguard-${environmentName}'
+    location: location
+    tags: allTags
+    workspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    storageAccountName: storage.outputs.name
+    alertEmails: empty(alertEmails) ? [] : split(alertEmails, ',')
+    alertWebhookUrl: alertWebhookUrl
+    exposureP95ThresholdS: alertExposureP95ThresholdS
+    reconcileSilenceHours: alertReconcileSilenceHours
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'acrguard-workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: allTags
+    workspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
 
 // The diagnostic_settings rule's workspace actions, on each workspace it sends to and nowhere else
 // (a workspace in another subscription or resource group too).

@@ -4,8 +4,9 @@ The Bicep CLI cannot run here (it is a downloaded binary), so the tests cannot c
 with a given ``enabledRules``. This interprets pycep's parse tree for what the custom roles, the
 Event Grid filter, the onboarding policies and the app settings use: parameters, variables,
 ``[for x in array: ...]``, property and index access, string interpolation, ``a ? b : c``, ``!``,
-``==``, ``loadJsonContent``, ``union`` (arrays: each value once, first occurrence kept),
+``==``, ``&&``, ``||``, ``loadJsonContent``, ``union`` (arrays: each value once, first occurrence kept),
 ``flatten``, ``concat``, ``take``, ``split``, ``last``, ``length``, ``empty``, ``string``,
+``loadTextContent``, ``replace``, ``trim``,
 ``uniqueString`` and ``guid``
 (deterministic stand-ins: only equality between two evaluations matters, not Azure's exact hash),
 and ``resourceGroup(sub, rg)`` as a module scope. A resource or module symbol's property
@@ -103,8 +104,8 @@ class Template:
             return self._loop(node)
         if "function" in node:
             return self._function(node["function"])
-        if "operator" in node:
-            return self._operator(node["operator"])
+        if "operator" in node and len(node) == 1 and "operands" in node["operator"]:
+            return self._operator(node["operator"])  # not an object literal with an `operator` key
         # an object literal; pycep keeps a quoted key's quotes ('azd-env-name')
         return {key.strip("'"): self.value(item) for key, item in node.items()}
 
@@ -136,9 +137,14 @@ class Template:
                 "subscriptionId": self.value(args["subscription_id"]),
                 "resourceGroup": self.value(args["resource_group_name"]),
             }
+        if kind == "load_text_content":
+            return (self.path.parent / self.value(args["file_path"])).read_text(encoding="utf-8")
+        if kind == "replace":
+            text, old, new = (self.value(args[k]) for k in ("original_string", "old_string", "new_string"))
+            return text.replace(old, new)
         if kind == "split":
             return self.value(args["input_string"]).split(self.value(args["delimiter"]))
-        if kind in ("last", "length", "empty", "string", "to_lower"):
+        if kind in ("last", "length", "empty", "string", "to_lower", "trim"):
             (arg,) = values
             return {
                 "last": lambda: arg[-1],
@@ -146,6 +152,7 @@ class Template:
                 "empty": lambda: not arg,
                 "string": lambda: _text(arg),
                 "to_lower": lambda: arg.lower(),
+                "trim": lambda: arg.strip(),
             }[kind]()
         if kind == "tenant_resource_id":
             return "/providers/" + "/".join(_text(v) for v in values)
@@ -188,6 +195,9 @@ class Template:
         if op["type"] == "conditional":
             chosen = "true_value" if self.value(operands["condition"]) else "false_value"
             return self.value(operands[chosen])
+        if op["type"] in ("and", "or"):
+            left, right = (self.value(operands[k]) for k in ("operand_1", "operand_2"))
+            return (left and right) if op["type"] == "and" else (left or right)
         if op["type"] == "not":
             return not self.value(operands["bool_value"])
         if op["type"] in ("equals", "not_equals"):

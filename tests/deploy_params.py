@@ -159,15 +159,20 @@ def render(doc: str) -> str:
     return f"{before}{BEGIN}\n{generated}\n{END}{after}"
 
 
-def main() -> int:
-    text = DEPLOY_DOC.read_text(encoding="utf-8")
-    updated = render(text)
+def rewrite(path: Path, render_text: Any, what: str) -> int:
+    """Rewrite ``path`` with ``render_text(its text)`` when that differs, and say which it was."""
+    text = path.read_text(encoding="utf-8")
+    updated = render_text(text)
     if updated != text:
-        DEPLOY_DOC.write_text(updated, encoding="utf-8")
-        print(f"rewrote the main.bicep parameter table in {DEPLOY_DOC.relative_to(ROOT)}")
+        path.write_text(updated, encoding="utf-8")
+        print(f"rewrote {what} in {path.relative_to(ROOT)}")
     else:
-        print(f"{DEPLOY_DOC.relative_to(ROOT)}: the main.bicep parameter table is current")
+        print(f"{path.relative_to(ROOT)}: {what} is current")
     return 0
+
+
+def main() -> int:
+    return rewrite(DEPLOY_DOC, render, "the main.bicep parameter table")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // Checks KQL queries with Microsoft's own parser and binder (Kusto.Language, npm
 // @kusto/language-service-next) against a table schema, all in one Node process.
-// stdin: {"table": "resources", "columns": {"id": "string", ...}, "queries": ["...", ...]}
+// stdin: {"table": "resources", "columns": {"id": "string", ...}, "queries": ["...", ...]}, or with
+// several tables: {"tables": {"AppTraces": {"Message": "string", ...}, ...}, "queries": [...]}
 // stdout: [{"diagnostics": [{"code", "severity", "message", "start"}], "operators": ["FilterOperator", ...]}]
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -12,9 +13,12 @@ require(dir + "Kusto.Language.Bridge.js");
 const K = globalThis.Kusto.Language;
 
 const input = JSON.parse(readFileSync(0, "utf8"));
-const schema = "(" + Object.entries(input.columns).map(([name, type]) => `['${name}']:${type}`).join(", ") + ")";
-const table = new K.Symbols.TableSymbol.$ctor7(input.table, schema, null);
-const globals = K.GlobalState.Default.WithDatabase(new K.Symbols.DatabaseSymbol.ctor("db", [table]));
+const tables = input.tables ?? { [input.table]: input.columns };
+const symbols = Object.entries(tables).map(([table, columns]) => {
+  const schema = "(" + Object.entries(columns).map(([name, type]) => `['${name}']:${type}`).join(", ") + ")";
+  return new K.Symbols.TableSymbol.$ctor7(table, schema, null);
+});
+const globals = K.GlobalState.Default.WithDatabase(new K.Symbols.DatabaseSymbol.ctor("db", symbols));
 
 const results = input.queries.map((text) => {
   const code = K.KustoCode.ParseAndAnalyze(text, globals);

@@ -199,6 +199,7 @@ class Engine:
             item.reason,
             mode=default_mode(self.policy, self.run_mode),
             event_id=ctx.event_id,
+            event_time=ctx.event_time,
             correlation_id=ctx.correlation_id,
             caller=ctx.caller,
             duration_ms=0.0 if item.target is None else None,  # an event skipped before any read

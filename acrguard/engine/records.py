@@ -68,6 +68,7 @@ class Records:
             before=(ev.before or None) if ev else None,
             after=after if after is not None else (ev.before if ev and outcome == "compliant" else None),
             event_id=context.event_id,
+            event_time=context.event_time,
             correlation_id=context.correlation_id,
             caller=context.caller,
             duration_ms=round((time.monotonic() - self.started) * 1000, 1),

@@ -15,11 +15,9 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shutil
-import subprocess
 from typing import Any
 
-import pytest
+import kusto_language
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from registry_strategies import policies
@@ -31,8 +29,6 @@ from acrguard.policy import Policy, PolicyError, load_policy, parse_policy
 from acrguard.policy.starter import STARTER
 from emulator import kql
 
-DRIVER = ROOT / "tests" / "kusto_check.mjs"
-PARSER = ROOT / "node_modules" / "@kusto" / "language-service-next"
 SCHEMA = json.loads((ROOT / "tests" / "data" / "resource_graph.json").read_text())
 #: Rules that validate with only ``enabled: true`` (the others need site values: drawn elsewhere).
 SIMPLE_RULES = [
@@ -44,22 +40,7 @@ SIMPLE_RULES = [
 
 def check(queries: list[str]) -> list[dict[str, Any]]:
     """Kusto.Language's diagnostics and query operators for each query, from one Node process."""
-    if shutil.which("node") is None or not PARSER.exists():
-        pytest.fail(f"Kusto.Language not installed at {PARSER}: run `make node_modules/.installed` (npm ci)")
-    payload = json.dumps({"table": SCHEMA["table"], "columns": SCHEMA["columns"], "queries": queries})
-    done = subprocess.run(
-        ["node", str(DRIVER)],
-        input=payload,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
-    assert len(results) == len(queries)
-    return results
+    return kusto_language.check({"table": SCHEMA["table"], "columns": SCHEMA["columns"], "queries": queries})
 
 
 def queries_for(policy: Policy) -> list[str]:
