@@ -27,6 +27,7 @@ from acrguard.arm import (
 from acrguard.audit import Audit, AuditRecord, Outcome
 from acrguard.child_writes import write_children
 from acrguard.clock import Clock
+from acrguard.exemption import exemption_fields, exemption_note
 from acrguard.events import EventContext, Skip, accepted_operations, parse_events
 from acrguard.locks import RegistryLocks
 from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
@@ -228,7 +229,7 @@ class Engine:
         children = self.children(ref, registry)
         if state_from[0] == "resource-graph" and children:
             state_from[0] = "resource-graph+arm"  # the registry from ARG, its children listed from ARM
-        decided = plan(self.policy, ref, registry, children)
+        decided = plan(self.policy, ref, registry, children, self.clock.time())
         if not decided.decisions:
             emit("skipped", None, "no rule is enabled for this registry", sku=decided.sku)
             return
@@ -243,16 +244,12 @@ class Engine:
             state_from[0] = "arm"
             self._converge(ref, fresh_state, emit, fresh=True, state_from=state_from, written=written)
             return
-        exempt = decided.resolution.exempt_reason
         for d in decided.decisions:
             if d.action == "fix":
                 continue
-            if (
-                exempt
-                and written
-                and decided.resolution.exempt_by_tag
-                and d.evaluation.status is Status.DRIFT
-            ):
+            exempt = d.mode_from if d.mode == "exempt" else None
+            by_tag = exempt is not None and d.exemption is not None and d.exemption.by == "tag"
+            if by_tag and d.evaluation.status is Status.DRIFT and (written or d.exemption.problem):
                 reason = _exempted_by_a_write(exempt, d, registry)  # left as it is: after = before
                 emit("flagged", d, reason, after=d.evaluation.before, sku=decided.sku)
             elif exempt:
@@ -438,7 +435,7 @@ class Engine:
                 emit("applied", ours, ours.evaluation.reason, after=done, sku=sku)
 
     def _plan(self, ref: RegistryRef, registry: Any, children: Children) -> Plan:
-        return plan(self.policy, ref, registry, self.children(ref, registry, children))
+        return plan(self.policy, ref, registry, self.children(ref, registry, children), self.clock.time())
 
     # -- audit helpers --------------------------------------------------------------------------
 
@@ -475,12 +472,13 @@ class Engine:
                 caller=context.caller,
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
                 sku=sku,
-                notes=list(ev.notes) if ev else [],
+                notes=[*ev.notes, *exemption_note(decision)] if ev else [],
                 source=source,
                 state_from=state_from[0],
                 severity=rule.severity if rule else None,
                 controls=rule.controls() if rule else {},
                 references=list(rule.references) if rule else [],
+                **exemption_fields(decision),
             )
             result.records.append(self.audit.emit(record))
 
@@ -555,6 +553,8 @@ def _exempted_by_a_write(exempt: str, d: RuleDecision, registry: Any) -> str:
     """Why a tag-exempt registry that a write left drifting is told to a person. Neither the event
     (no request body) nor one read (no history) says whether that write set the tag too, so every
     such write is told: a superset of one PATCH that sets the tag and opens the registry."""
+    if d.exemption is not None and d.exemption.problem:  # a tag exemption the policy does not accept
+        return f"{exempt}; would be fixed: {d.evaluation.reason}; the exemption is not valid: {d.exemption.problem}"
     who = getattr(getattr(registry, "system_data", None), "last_modified_by", None) or "someone"
     return (
         f"{exempt}; would be fixed: {d.evaluation.reason}; written by {who} while exempt by a tag, "

@@ -23,6 +23,7 @@ from remediators import Evaluation, Remediator, Status, all_remediators
 from remediators.base import Children, sku_name
 
 if TYPE_CHECKING:
+    from acrguard.exemption import Exemption
     from acrguard.policy import Policy, Resolution
     from acrguard.resource_ids import RegistryRef
 
@@ -52,6 +53,9 @@ class RuleDecision:
     evaluation: Evaluation
     mode: str  # "enforce", "dry-run", or "exempt" (report only)
     mode_from: str
+    #: The exemption that decides this rule: in force (mode "exempt"), or expired (the rule applies
+    #: again, and its record says so).
+    exemption: Exemption | None = None
 
     @property
     def rule(self) -> str:
@@ -144,16 +148,23 @@ def children_needed(policy: Policy, ref: RegistryRef, registry: Any) -> tuple[st
     return tuple(needed)
 
 
-def plan(policy: Policy, ref: RegistryRef, registry: Any, children: Children | None = None) -> Plan:
-    """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it) and its listed ``children``.
+def plan(
+    policy: Policy,
+    ref: RegistryRef,
+    registry: Any,
+    children: Children | None = None,
+    now: float | None = None,
+) -> Plan:
+    """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it) and its listed ``children``
+    at ``now`` (epoch seconds: which exemptions have ended; the engine passes its clock's time).
     Pure: no I/O."""
-    resolution = policy.resolve(ref, getattr(registry, "tags", None))
+    resolution = policy.resolve(ref, getattr(registry, "tags", None), now)
     rules = remediators()
     decisions = []
     for name in resolution.enabled():
         evaluation = rules[name].evaluate(registry, resolution.rules[name], children)
         mode, source = mode_of(policy, resolution, name)
-        decisions.append(RuleDecision(evaluation, mode, source))
+        decisions.append(RuleDecision(evaluation, mode, source, resolution.exemption_for(name)))
     change, conflict = _merge(d for d in decisions if d.action == "fix")
     return Plan(ref.resource_id, sku_name(registry), resolution, tuple(decisions), change, conflict)
 
@@ -191,8 +202,8 @@ def dry_run_everywhere(policy: Policy, name: str | None = None) -> bool:
 
 def mode_of(policy: Policy, resolution: Resolution, name: str) -> tuple[str, str]:
     """The mode one rule runs in, and its source. Dry-run from any source wins."""
-    if resolution.exempt_reason:
-        return "exempt", resolution.exempt_reason
+    if (exempt := resolution.exemption_for(name)) and exempt.in_force:
+        return "exempt", exempt.describe()
     index = resolution.override_index
     override = policy.doc.overrides[index] if index is not None else None
     rule_source = f"rules.{name}.mode"
