@@ -55,7 +55,9 @@ def write_children(
     for collection, child in answered:
         name = str(child.get("name", "")).lower()
         now[collection] = [c for c in now[collection] if str(c.get("name", "")).lower() != name] + [child]
-    confirmed = next((x for x in plan(policy, ref, registry, now, arm.clock.time()).decisions if x.rule == d.rule), None)
+    confirmed = next(
+        (x for x in plan(policy, ref, registry, now, arm.clock.time()).decisions if x.rule == d.rule), None
+    )
     state = confirmed.evaluation.before if confirmed else d.evaluation.after
     if error is not None:
         made = [str(child.get("name", "")) for _, child in answered]

@@ -36,9 +36,7 @@ def parse_until(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError):
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 time (write e.g. 2026-12-31T18:00:00Z)"
-        ) from None
+        raise ValueError(f"{text!r} is not an ISO 8601 time (write e.g. 2026-12-31T18:00:00Z)") from None
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no timezone: add Z for UTC or an offset such as +01:00")
     return value.astimezone(UTC)

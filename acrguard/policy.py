@@ -244,7 +244,9 @@ class Policy:
             return f"subscription {ref.subscription_id} is not in the policy's scope.subscriptions"
         return None
 
-    def resolve(self, ref: RegistryRef, tags: Mapping[str, str] | None, now: float | None = None) -> Resolution:
+    def resolve(
+        self, ref: RegistryRef, tags: Mapping[str, str] | None, now: float | None = None
+    ) -> Resolution:
         """``now`` (seconds since the epoch) decides which exemptions have expired: the engine
         passes its clock's time; None reads the wall clock."""
         tags = tags or {}
@@ -267,9 +269,7 @@ class Policy:
                 break
         else:
             trace.append("no override matched: base rules apply")
-        return Resolution(
-            ref, out_of_scope is None, exempt, rules, index, tuple(trace), by_tag, exemptions
-        )
+        return Resolution(ref, out_of_scope is None, exempt, rules, index, tuple(trace), by_tag, exemptions)
 
     def _exemptions(
         self, ref: RegistryRef, tags: Mapping[str, str], now: float
