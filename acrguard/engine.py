@@ -27,8 +27,8 @@ from acrguard.arm import (
 from acrguard.audit import Audit, AuditRecord, Outcome
 from acrguard.child_writes import write_children
 from acrguard.clock import Clock
-from acrguard.exemption import exemption_fields, exemption_note
 from acrguard.events import EventContext, Skip, accepted_operations, parse_events
+from acrguard.exemption import exemption_fields, exemption_note
 from acrguard.locks import RegistryLocks
 from acrguard.plan import Plan, RuleDecision, children_needed, plan, remediators
 from acrguard.policy import Policy

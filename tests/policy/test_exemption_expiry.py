@@ -89,9 +89,7 @@ def test_an_exemption_for_one_rule_leaves_the_others_to_be_fixed(emu):
 
 
 def test_a_tag_exemption_for_one_rule_reads_the_rules_tag(emu):
-    registry = open_registry(
-        emu, "tagrule", sku="Premium", tags={**TAGS, "acrguard-exempt-rules": "network_rules"}
-    )
+    open_registry(emu, "tagrule", sku="Premium", tags={**TAGS, "acrguard-exempt-rules": "network_rules"})
     clock = SimulatedClock()
     clock.now = UNTIL - 60
     guard, records = engine(policy_text(), clock)
