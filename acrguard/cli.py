@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import typer
 
+from acrguard import cli_exempt, cli_replay, cli_run
 from acrguard import cli_render as render
-from acrguard import cli_replay, cli_run
 from acrguard.cli_help import Command
 from acrguard.cli_render import Item
 from acrguard.cli_run import GLOBAL_OPTIONS, CliError, ExitCode, Options, Run, exit_code_for
@@ -497,6 +497,11 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+# --- exempt (its body: acrguard/cli_exempt.py) ---------------------------------------------------
+
+command(cli_exempt.exempt)
 
 
 # --- validate -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ carries: an exemption costs no ARM call.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -126,8 +127,12 @@ def rule_problems(names: Iterable[str]) -> list[str]:
     from acrguard.plan import remediators
 
     known = remediators()
-    bad = [n for n in names if n not in known]
-    return [f"unknown rule {n!r}; rules: {', '.join(known)}" for n in bad]
+    found = []
+    for name in (n for n in names if n not in known):
+        near = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        found.append(f"unknown rule {name!r}; {hint}rules: {', '.join(known)}")
+    return found
 
 
 def too_far(until: datetime, now: float, max_days: int | None) -> str | None:
