@@ -6,10 +6,11 @@ boundary: an exemption is in force while ``now < until``; from ``until`` on (exa
 is over, and the next event or sweep fixes the drift with the expiry in its audit record. The time
 is the caller's (the engine's clock): nothing here reads the wall clock, so ``plan()`` stays pure.
 
-Policy entries are the policy owners' grant: a bad one (no reason where the policy requires one, an
-``until`` beyond ``exempt.max_days``, no timezone) stops the policy from loading. Tags are anyone's
-who can write the registry: a bad tag exemption is honoured (nothing written, never a lock-out) but
-``flagged``, so that a person hears of it; with ``max_days`` set, a tag exemption must also end.
+What the policy asks of every exemption: ``exempt.require_reason``, ``exempt.require_until`` (it
+must end) and ``exempt.max_days`` (its ``until`` no further away). Policy entries are the policy
+owners' grant: one that falls short stops the policy from loading. Tags are anyone's who can write
+the registry: one that falls short is honoured (nothing written, never a lock-out) but ``flagged``,
+so that a person hears of it.
 Everything here reads tags the registry's one GET (or list page, or Resource Graph row) already
 carries: an exemption costs no ARM call.
 """
@@ -146,9 +147,15 @@ def entry_problems(exempt: Exempt, now: float) -> list[tuple[str, str]]:
     """(key, reason) for every ``exempt.registries`` entry the policy refuses (a load error)."""
     found: list[tuple[str, str]] = []
     for index, entry in enumerate(exempt.registries):
-        if isinstance(entry, str):
-            continue
         key = f"registries[{index}]"
+        if isinstance(entry, str):
+            if exempt.require_until or exempt.require_reason:
+                found.append(
+                    (key, "write it as {id: ..., until: ..., reason: ...}: the policy requires them")
+                )
+            continue
+        if exempt.require_until and entry.until is None:
+            found.append((f"{key}.until", "required: exempt.require_until is true"))
         if exempt.require_reason and not (entry.reason or "").strip():
             found.append((f"{key}.reason", "required: exempt.require_reason is true"))
         if entry.until is not None:
@@ -186,8 +193,8 @@ def of_tags(exempt: Exempt, tags: Mapping[str, str], now: float) -> Exemption:
             until = parse_until(raw)
         except ValueError as exc:
             problems.append(f"tag {exempt.until_tag}: {exc}")
-    elif exempt.max_days is not None:
-        problems.append(f"no {exempt.until_tag} tag: it never ends, and exempt.max_days is {exempt.max_days}")
+    elif exempt.require_until:
+        problems.append(f"no {exempt.until_tag} tag: it never ends, and exempt.require_until is true")
     if until is not None and (problem := too_far(until, now, exempt.max_days)):
         problems.append(problem)
     if exempt.require_reason and reason is None:

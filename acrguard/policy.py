@@ -93,6 +93,7 @@ class Exempt(_Strict):
     rules_tag: str = "acrguard-exempt-rules"
     max_days: Annotated[int, msgspec.Meta(ge=1)] | None = None  # no exemption with an until further away
     require_reason: bool = False
+    require_until: bool = False  # every exemption must end (an entry by ID too)
     registries: list[str | ExemptEntry] = []
 
     def __post_init__(self) -> None:

@@ -98,7 +98,7 @@ def test_a_tag_exemption_for_one_rule_reads_the_rules_tag(emu):
     assert outcomes == {"anonymous_pull": "applied", "network_rules": "skipped"}
 
 
-EXEMPT_ENTRY = "  max_days: 7\n  require_reason: true\n  registries:\n    - {entry}\n"
+EXEMPT_ENTRY = "  max_days: 7\n  require_reason: true\n  require_until: true\n  registries:\n    - {entry}\n"
 
 
 @pytest.mark.parametrize(
@@ -112,9 +112,15 @@ EXEMPT_ENTRY = "  max_days: 7\n  require_reason: true\n  registries:\n    - {ent
         ),
         ("{id: '%s', until: '2026-12-01T00:00:00', reason: r}", "exempt.registries[0].until", "no timezone"),
         ("{id: '%s', until: 'next tuesday', reason: r}", "exempt.registries[0].until", "not an ISO 8601"),
-        ("{id: '%s', reason: r, rules: [anonymous_pul]}", "exempt.registries[0].rules", "unknown rule"),
+        (
+            "{id: '%s', until: '2026-12-01T00:00:00Z', reason: r, rules: [anonymous_pul]}",
+            "exempt.registries[0].rules",
+            "did you mean anonymous_pull?",
+        ),
+        ("{id: '%s', reason: r}", "exempt.registries[0].until", "require_until"),
+        ("'%s'", "exempt.registries[0]", "the policy requires them"),
     ],
-    ids=["no-reason", "past-max-days", "no-timezone", "not-a-time", "unknown-rule"],
+    ids=["no-reason", "past-max-days", "no-timezone", "not-a-time", "unknown-rule", "no-until", "bare-id"],
 )
 def test_a_policy_exemption_the_policy_does_not_allow_stops_it_loading(entry, key, words):
     """Policy entries are refused at load time, naming the key and why."""
@@ -137,7 +143,10 @@ def test_a_permanent_policy_entry_and_a_plain_id_still_load():
     [
         ({"acrguard": "exempt", "acrguard-exempt-until": UNTIL_TEXT}, "no acrguard-exempt-reason tag"),
         ({**TAGS, "acrguard-exempt-until": "2027-03-01T00:00:00Z"}, "more than exempt.max_days (7) away"),
-        ({"acrguard": "exempt", "acrguard-exempt-reason": "r"}, "never ends"),
+        (
+            {"acrguard": "exempt", "acrguard-exempt-reason": "r"},
+            "never ends, and exempt.require_until is true",
+        ),
         ({**TAGS, "acrguard-exempt-until": "soon"}, "not an ISO 8601 time"),
     ],
     ids=["no-reason", "past-max-days", "no-until", "bad-until"],
@@ -148,7 +157,9 @@ def test_a_tag_exemption_the_policy_does_not_allow_is_honoured_but_flagged(emu, 
     registry = open_registry(emu, "badtag", tags=tags)
     clock = SimulatedClock()
     clock.now = UNTIL - 86400
-    guard, records = engine(policy_text("  max_days: 7\n  require_reason: true\n"), clock)
+    guard, records = engine(
+        policy_text("  max_days: 7\n  require_reason: true\n  require_until: true\n"), clock
+    )
     guard.reconcile([SUB_A])
     [record] = [r for r in records if r.rule == "anonymous_pull"]
     assert (record.outcome, record.exemption) == ("flagged", "flagged")
