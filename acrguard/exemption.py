@@ -17,7 +17,6 @@ carries: an exemption costs no ARM call.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -125,6 +124,8 @@ def _rules(value: str | Iterable[str] | None) -> frozenset[str] | None:
 
 def rule_problems(names: Iterable[str]) -> list[str]:
     """A message per unknown rule name, listing the rules there are."""
+    import difflib
+
     from acrguard.plan import remediators
 
     known = remediators()
@@ -240,7 +241,10 @@ def exemption_fields(decision: Any) -> dict[str, Any]:
 
 
 def exemption_note(decision: Any) -> list[str]:
-    """The note a decision carries when its rule applies again because its exemption ended."""
+    """The note a decision carries when its rule applies again because its exemption ended, and
+    finds something to fix (a compliant rule's record carries the columns, not the note)."""
+    if getattr(decision, "action", None) not in ("fix", "plan"):
+        return []
     found = getattr(decision, "exemption", None)
     note = found.note() if found is not None else None
     return [note] if note else []
