@@ -64,6 +64,10 @@ RuleOpt = Annotated[
     ),
 ]
 ListOpt = Annotated[bool, typer.Option("--list", help="Show every exemption in force, with its expiry.")]
+TenantOpt = Annotated[
+    bool,
+    typer.Option("--tenant", help="With --list: read the registries' tags through Azure Resource Graph."),
+]
 
 
 def exempt(
@@ -73,6 +77,7 @@ def exempt(
     reason: ReasonOpt = None,
     rule: RuleOpt = None,
     list_: ListOpt = False,
+    tenant: TenantOpt = False,
 ) -> None:
     """Exempt a registry for a while (tags with an end and a reason), or --list the exemptions in force."""
     from acrguard.exemption_grant import MAX_TAG_VALUE, grant
@@ -82,8 +87,10 @@ def exempt(
             raise typer.BadParameter(
                 "--list takes no registry, --for, --reason or --rule", param_hint="--list"
             )
-        show_list(run)
+        show_list(run, tenant)
         return
+    if tenant:
+        raise typer.BadParameter("--tenant goes with --list", param_hint="--tenant")
     duration = _duration(for_)
     rules = _rules(rule)
     if duration is None:
@@ -134,9 +141,10 @@ def exempt(
     run.finish(ExitCode.OK, summary, [done.to_dict()])
 
 
-def in_force(engine: Engine) -> list[dict[str, Any]]:
+def in_force(engine: Engine, tenant: bool = False) -> list[dict[str, Any]]:
     """Every exemption in force now (the engine's clock): the policy's, then each scoped registry's
-    tags from the list pages. Expired ones are left out; a flagged tag exemption is listed as such."""
+    tags, from the list pages or (``tenant``) Resource Graph's rows. Expired ones are left out; a
+    flagged tag exemption is listed as such."""
     from acrguard.exemption import of_entry
     from acrguard.resource_ids import RegistryRef
 
@@ -146,19 +154,35 @@ def in_force(engine: Engine) -> list[dict[str, Any]]:
         found = of_entry(entry, now)
         if found.in_force:
             rows.append(_row(entry if isinstance(entry, str) else entry.id, found, now))
-    subs = list(policy.subscriptions or engine.arm.list_subscriptions())
-    for sub in subs:
-        if policy.scope_reason(RegistryRef(sub.lower(), "scope-check", "scopecheck")):
+    for registry_id, tags in _tagged(engine, tenant):
+        try:
+            ref = RegistryRef.parse(registry_id)
+        except ValueError:
             continue
-        for registry in engine.arm.list_registries(sub):
-            try:
-                ref = RegistryRef.parse(registry.id)
-            except ValueError:
-                continue
-            for found in policy.resolve(ref, registry.tags, now).exemptions:
-                if found.by == "tag" and found.in_force:
-                    rows.append(_row(ref.resource_id, found, now))
+        for found in policy.resolve(ref, tags, now).exemptions:
+            if found.by == "tag" and found.in_force:
+                rows.append(_row(ref.resource_id, found, now))
     return rows
+
+
+def _tagged(engine: Engine, tenant: bool) -> Any:
+    """(resource ID, tags) of every registry in scope: one Resource Graph query for the registries
+    that have tags (``tenant``), else each subscription's list pages, as ``sweep`` reads them."""
+    from acrguard.resource_ids import RegistryRef
+
+    policy = engine.policy
+    if tenant:
+        from acrguard import pushdown
+        from acrguard.resource_graph import ResourceGraph
+
+        query = pushdown.select(policy, "isnotnull(tags)")
+        for row in ResourceGraph(engine.arm).rows(query, subscriptions=policy.subscriptions or None):
+            yield str(row.get("id")), row.get("tags") or {}
+        return
+    for sub in list(policy.subscriptions or engine.arm.list_subscriptions()):
+        if policy.scope_reason(RegistryRef(sub.lower(), "scope-check", "scopecheck")) is None:
+            for registry in engine.arm.list_registries(sub):
+                yield registry.id, registry.tags or {}
 
 
 def _row(registry: str, found: Exemption, now: float) -> dict[str, Any]:
@@ -183,14 +207,14 @@ def _left(seconds: int | None) -> str:
     return (f"{days}d" if days else "") + (f"{hours}h" if hours or days else "") + f"{rest // 60}m"
 
 
-def show_list(run: Run) -> None:
+def show_list(run: Run, tenant: bool = False) -> None:
     from rich.table import Table
 
     from acrguard.arm import ArmError
 
     engine = run.engine()
     try:
-        rows = in_force(engine)
+        rows = in_force(engine, tenant)
     except ArmError as exc:
         raise CliError(str(exc)) from None
     if not run.json:

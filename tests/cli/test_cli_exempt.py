@@ -175,7 +175,7 @@ def test_list_shows_every_exemption_in_force_with_its_expiry(emu, tmp_path):
         f"    - '{rid('forever')}'\n    - {{id: '{rid('endedpolicy')}', until: '{gone}', reason: old}}\n"
     )
     path = tmp_path / "policies.yaml"
-    path.write_text(policy_text(entries))
+    path.write_text(POLICY.replace("exempt:\n", "exempt:\n  max_days: 7\n" + entries))  # a bare ID: allowed
     tagged = registry(
         emu,
         "taggednow",
@@ -197,6 +197,12 @@ def test_list_shows_every_exemption_in_force_with_its_expiry(emu, tmp_path):
         (rid("forever"), "policy", None, None, "active"),
         (tagged, "tag", soon, "INC-11", "active"),
     }
+    graph = invoke("exempt", "--list", "--tenant", "-o", "json", policy=path)
+    assert graph.returncode == 0, graph.stderr
+    assert {(r["registry"], r["until"]) for r in json_out(graph)["results"]} == {
+        (a, b) for a, _, b, _, _ in rows
+    }
+    assert [r.method for r in emu.requests_for(route="resourcegraph")], "read through Resource Graph"
     table = invoke("exempt", "--list", policy=path)
     assert "taggednow" in table.stdout and soon in table.stdout and "never ends" in table.stdout
     assert "taggedgone" not in table.stdout and "endedpolicy" not in table.stdout
