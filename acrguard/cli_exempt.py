@@ -121,11 +121,12 @@ def exempt(
         raise CliError(f"not exempted: {out}", input=ref.resource_id)
     registry = _read(engine, ref)
     from acrguard.arm import ArmError
+    from acrguard.plan import dry_run_everywhere
+
+    dry_run = dry_run_everywhere(engine.policy)  # --dry-run, --mode, ACRGUARD_MODE or the policy's mode
 
     try:
-        done = grant(
-            engine, ref, registry, duration=duration, reason=text, rules=rules, dry_run=run.forced_dry_run
-        )
+        done = grant(engine, ref, registry, duration=duration, reason=text, rules=rules, dry_run=dry_run)
     except ArmError as exc:
         raise CliError(str(exc), input=ref.resource_id) from None
     if not run.json:

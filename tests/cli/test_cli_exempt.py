@@ -95,6 +95,21 @@ def test_exempt_dry_run_shows_the_tags_and_writes_nothing(emu, policy):
     assert "acrguard: exempt" in result.stdout
 
 
+@pytest.mark.parametrize("how", ["--dry-run", "ACRGUARD_MODE", "policy"])
+def test_exempt_never_writes_in_any_dry_run(emu, tmp_path, how):
+    """A dry run from any source (the flag, the setting, the policy's mode) writes nothing."""
+    path = tmp_path / "policies.yaml"
+    mode = "mode: dry-run" if how == "policy" else "mode: enforce"
+    path.write_text(policy_text().replace("mode: enforce", mode))
+    target = registry(emu, "drysources")
+    args = ["--dry-run"] if how == "--dry-run" else []
+    env = {"ACRGUARD_MODE": "dry-run"} if how == "ACRGUARD_MODE" else {}
+    result = invoke("exempt", target, "--for", "1h", "--reason", "r", "-o", "json", *args, policy=path, **env)
+    assert result.returncode == 0, result.stderr
+    assert not writes(emu)
+    assert json_out(result)["results"][0]["record"]["outcome"] == "planned"
+
+
 @pytest.mark.parametrize("duration", ["4 hours", "4w", "h", "0h", "-1h", "1.5h", ""])
 def test_a_bad_duration_is_a_usage_error(emu, policy, duration):
     target = registry(emu, "badfor")
