@@ -48,6 +48,12 @@ class AuditRecord(msgspec.Struct, frozen=True):
     severity: str | None = None
     controls: dict[str, list[str]] = msgspec.field(default_factory=dict)  # azure_policy, psrule
     references: list[str] = msgspec.field(default_factory=list)
+    #: The exemption deciding the rule (acrguard.policy.exemption): "active" (report only), "flagged" (a
+    #: tag exemption the policy does not accept: honoured, told) or "expired" (the rule applies
+    #: again); with its end and the person's reason. None: no exemption.
+    exemption: str | None = None
+    exempt_until: str | None = None
+    exempt_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return msgspec.to_builtins(self, enc_hook=str)

@@ -25,6 +25,7 @@ from remediators import Children, Evaluation, Rule, Status, all_rules, sku_name
 if TYPE_CHECKING:
     from acrguard.azure.resource_ids import RegistryRef
     from acrguard.policy import Policy, Resolution
+    from acrguard.policy.exemption import Exemption
 
 Action = Literal["fix", "plan", "report"]
 
@@ -52,6 +53,9 @@ class RuleDecision:
     evaluation: Evaluation
     mode: str  # "enforce", "dry-run", or "exempt" (report only)
     mode_from: str
+    #: The exemption that decides this rule: in force (mode "exempt"), or expired (the rule applies
+    #: again, and its record says so).
+    exemption: Exemption | None = None
 
     @property
     def rule(self) -> str:
@@ -146,16 +150,18 @@ def plan(
     registry: Any,
     children: Children | None = None,
     run: RunMode = POLICY_DECIDES,
+    now: float | None = None,
 ) -> Plan:
     """Decide for ``registry`` (an SDK ``Registry`` as ARM returned it) and its listed ``children``,
-    under the operator's ``run`` mode. Pure: no I/O."""
-    resolution = policy.resolve(ref, getattr(registry, "tags", None))
+    under the operator's ``run`` mode, at ``now`` (epoch seconds: which exemptions have ended; the
+    engine passes its clock's time). Pure: no I/O."""
+    resolution = policy.resolve(ref, getattr(registry, "tags", None), now)
     rules = rules_by_name()
     decisions = []
     for name in resolution.enabled():
         evaluation = rules[name].evaluate(registry, resolution.rules[name], children)
         mode, source = mode_of(policy, resolution, name, run)
-        decisions.append(RuleDecision(evaluation, mode, source))
+        decisions.append(RuleDecision(evaluation, mode, source, resolution.exemption_for(name)))
     change, conflict = _merge(d for d in decisions if d.action == "fix")
     return Plan(ref.resource_id, sku_name(registry), resolution, tuple(decisions), change, conflict)
 
@@ -193,8 +199,8 @@ def dry_run_everywhere(policy: Policy, run: RunMode, name: str | None = None) ->
 
 def mode_of(policy: Policy, resolution: Resolution, name: str, run: RunMode) -> tuple[str, str]:
     """The mode one rule runs in, and its source. Dry-run from any source wins."""
-    if resolution.exempt_reason:
-        return "exempt", resolution.exempt_reason
+    if (exempt := resolution.exemption_for(name)) and exempt.in_force:
+        return "exempt", exempt.describe()
     index = resolution.override_index
     override = policy.doc.overrides[index] if index is not None else None
     rule_source = f"rules.{name}.mode"

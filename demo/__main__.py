@@ -8,6 +8,8 @@
 5. Tell each delivery in a few lines (who wrote which registry, what each rule did, how long it
    took), then a before/after table. ``-v`` prints the audit trail's JSON lines instead of the story.
    No Azure account, no network beyond loopback.
+6. Break glass (demo/break_glass.py): the person exempts a registry for 2 h and opens it again; on
+   simulated time 2 h later the exemption has expired and the guard closes it again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ API = "2025-11-01"
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
+    from demo import break_glass
+
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="print the audit trail's JSON lines")
     verbose = parser.parse_args(argv).verbose
@@ -47,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.ERROR)  # azure.functions warns about HTTP auth levels at import
         import function_app
 
-        handler = {f.get_function_name(): f for f in function_app.app.get_functions()}["on_registry_write"]
-        on_registry_write = handler.get_user_function()
+        handler_of = {f.get_function_name(): f for f in function_app.app.get_functions()}.get
+        on_registry_write = handler_of("on_registry_write").get_user_function()
 
         def deliver(event: dict[str, Any]) -> None:
             on_registry_write(host_event(event))
@@ -70,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         after = {doc["id"]: doc for doc in emu.registries()}
         writes = {rid: emu.counters.writes(rid) for rid in after}
+        audit_lines, later = list(audit_lines), audit_lines  # the break-glass story's lines come after
+        glass = break_glass.story(emu, handler_of("reconcile").get_user_function(), later)
 
     if verbose:
         console.rule("audit trail (acrguard.audit, one JSON line per decision)")
@@ -81,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.rule("before -> after")
     console.print(_table(before, after, writes))
+    console.rule("break glass: an exemption that ends by itself")
+    for line in glass:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"\n{len(audit_lines)} decisions in {time.monotonic() - started:.1f}s, offline.")
     return 0
 

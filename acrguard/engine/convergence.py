@@ -133,22 +133,18 @@ class Convergence:
         state = (registry.as_dict(), known)
         if self._planned is not None and self._planned[0] == state:
             return self._planned[1]
-        decided = plan(self.policy, self.ref, registry, known, self.setup.run_mode)
+        decided = plan(self.policy, self.ref, registry, known, self.setup.run_mode, self.arm.clock.time())
         self._planned = (state, decided)
         return decided
 
     def _record_verdicts(self, decided: Plan, registry: Any) -> None:
-        exempt = decided.resolution.exempt_reason
         written = self.candidate.context.registry_written  # an event told of a write of the registry itself
         for d in decided.decisions:
             if d.action == "fix":
                 continue
-            if (
-                exempt
-                and written
-                and decided.resolution.exempt_by_tag
-                and d.evaluation.status is Status.DRIFT
-            ):
+            exempt = d.mode_from if d.mode == "exempt" else None
+            by_tag = exempt is not None and d.exemption is not None and d.exemption.by == "tag"
+            if by_tag and d.evaluation.status is Status.DRIFT and (written or d.exemption.problem):
                 reason = _exempted_by_a_write(exempt, d, registry)  # left as it is: after = before
                 self.emit("flagged", d, reason, after=d.evaluation.before, sku=decided.sku)
             elif exempt:
@@ -171,7 +167,14 @@ class Convergence:
         if wrote.registry_gone is not None:
             self.emit("skipped", d, str(wrote.registry_gone), sku=sku)
             return
-        after = plan(self.policy, self.ref, registry, wrote.children(self.children), self.setup.run_mode)
+        after = plan(
+            self.policy,
+            self.ref,
+            registry,
+            wrote.children(self.children),
+            self.setup.run_mode,
+            self.arm.clock.time(),
+        )
         confirmed = next((x for x in after.decisions if x.rule == d.rule), None)
         state = confirmed.evaluation.before if confirmed else d.evaluation.after
         if isinstance(wrote.error, TransientArmError):
@@ -192,6 +195,8 @@ def _exempted_by_a_write(exempt: str, d: RuleDecision, registry: Any) -> str:
     """Why a tag-exempt registry that a write left drifting is told to a person. Neither the event
     (no request body) nor one read (no history) says whether that write set the tag too, so every
     such write is told: a superset of one PATCH that sets the tag and opens the registry."""
+    if d.exemption is not None and d.exemption.problem:  # a tag exemption the policy does not accept
+        return f"{exempt}; would be fixed: {d.evaluation.reason}; the exemption is not valid: {d.exemption.problem}"
     who = getattr(getattr(registry, "system_data", None), "last_modified_by", None) or "someone"
     return (
         f"{exempt}; would be fixed: {d.evaluation.reason}; written by {who} while exempt by a tag, "

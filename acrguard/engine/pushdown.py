@@ -17,7 +17,7 @@ out is compliant (or skipped) under :func:`acrguard.plan.plan`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from acrguard.azure.resource_ids import RegistryRef
 from acrguard.plan import dry_run_everywhere, rules_by_name
@@ -74,11 +74,18 @@ def scope_filters(policy: Policy) -> list[str]:
     filters = []
     if policy.subscriptions:
         filters.append(f"subscriptionId in~ ({_strings(s.lower() for s in policy.subscriptions)})")
-    exempt = policy.doc.exempt.registries
+    # Only exemptions that never end and cover every rule: one with an ``until`` must come back
+    # (it may have expired), one for some rules still leaves the others to decide.
+    exempt = [e if isinstance(e, str) else e.id for e in policy.doc.exempt.registries if permanent(e)]
     if exempt:
         ids = (RegistryRef.parse(r).resource_id for r in exempt)
         filters.append(f"not(id in~ ({_strings(ids)}))")
     return filters
+
+
+def permanent(entry: Any) -> bool:
+    """An ``exempt.registries`` entry that exempts every rule for good (a bare ID is one)."""
+    return isinstance(entry, str) or (entry.until is None and not entry.rules)
 
 
 def query(policy: Policy) -> str:

@@ -11,6 +11,7 @@ from acrguard.azure.errors import ArmError
 from acrguard.engine.sources import Candidate
 from acrguard.plan import RuleDecision, rules_by_name
 from acrguard.policy import Policy
+from acrguard.policy.exemption import exemption_fields, exemption_note
 from acrguard.run_mode import RunMode, default_mode
 
 #: A registry's overall outcome is its most serious rule outcome, in this order.
@@ -73,11 +74,12 @@ class Records:
             caller=context.caller,
             duration_ms=round((time.monotonic() - self.started) * 1000, 1),
             sku=sku,
-            notes=list(ev.notes) if ev else [],
+            notes=[*ev.notes, *exemption_note(decision)] if ev else [],
             source=self.source,
             state_from=self.origin,
             severity=rule.severity if rule else None,
             controls=rule.controls() if rule else {},
             references=list(rule.references) if rule else [],
+            **exemption_fields(decision),
         )
         self.result.records.append(self.audit.emit(record))

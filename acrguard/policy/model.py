@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from acrguard.azure.resource_ids import RegistryRef
+from acrguard.policy import exemption
 from acrguard.policy.text import MAX_EXPANDED_VALUES, MAX_POLICY_BYTES, load_yaml, read_policy_text
 from acrguard.policy.validate import KINDS, PolicyError, check_each, convert, shown, struct_fields
 from remediators import FieldError, Mode, Rule, RuleConfig, all_rules
@@ -73,12 +75,31 @@ class Scope(_Strict):
         check_each(self.subscriptions, "subscription", "subscriptions", subscription_problem, fold)
 
 
+class ExemptEntry(_Strict):
+    """An exemption by resource ID that ends (``until``), says why (``reason``), or covers only
+    some ``rules`` (acrguard/policy/exemption.py)."""
+
+    id: str
+    until: str | None = None  # ISO 8601 with a timezone; over from that instant on
+    reason: str | None = None
+    rules: list[str] = []  # empty: every rule
+
+
 class Exempt(_Strict):
     tags: dict[str, str] = {}  # value "*" matches any value of the tag
-    registries: list[str] = []
+    until_tag: str = "acrguard-exempt-until"
+    reason_tag: str = "acrguard-exempt-reason"
+    rules_tag: str = "acrguard-exempt-rules"
+    max_days: Annotated[int, msgspec.Meta(ge=1)] | None = None  # no exemption with an until further away
+    require_reason: bool = False
+    require_until: bool = False  # every exemption must end (an entry by ID too)
+    registries: list[str | ExemptEntry] = []
 
     def __post_init__(self) -> None:
-        check_each(self.registries, "registry", "registries", _registry_problem, _registry_key)
+        ids = [e if isinstance(e, str) else e.id for e in self.registries]
+        check_each(ids, "registry", "registries", _registry_problem, _registry_key)
+        if problems := exemption.entry_problems(self, time.time()):
+            raise FieldError.each(problems)
 
 
 class Match(_Strict):
@@ -184,6 +205,11 @@ class Resolution:
     #: Exempt by its tags alone: whoever can write the registry can grant that (exempt.registries
     #: is the policy owners' to grant).
     exempt_by_tag: bool = False
+    #: Every exemption of the registry, in force or expired, the policy's first (acrguard.policy.exemption).
+    exemptions: tuple[exemption.Exemption, ...] = ()
+
+    def exemption_for(self, rule: str) -> exemption.Exemption | None:
+        return exemption.for_rule(self.exemptions, rule)
 
     def enabled(self) -> list[str]:
         return [name for name, cfg in self.rules.items() if cfg.enabled]
@@ -209,7 +235,11 @@ class Policy:
             return f"subscription {ref.subscription_id} is not in the policy's scope.subscriptions"
         return None
 
-    def resolve(self, ref: RegistryRef, tags: Mapping[str, str] | None) -> Resolution:
+    def resolve(
+        self, ref: RegistryRef, tags: Mapping[str, str] | None, now: float | None = None
+    ) -> Resolution:
+        """``now`` (seconds since the epoch) decides which exemptions have expired: the engine
+        passes its clock's time; None reads the wall clock."""
         tags = tags or {}
         trace: list[str] = []
         out_of_scope = self.scope_reason(ref)
@@ -217,9 +247,10 @@ class Policy:
             out_of_scope
             or "in scope: " + ("listed subscription" if self.subscriptions else "all subscriptions")
         )
-        exempt, by_tag = self._exempt_reason(ref, tags)
-        if exempt:
-            trace.append(exempt)
+        exemptions = self._exemptions(ref, tags, time.time() if now is None else now)
+        trace += [e.describe() + (f" ({e.problem})" if e.problem else "") for e in exemptions]
+        everything = next((e for e in exemptions if e.in_force and e.rules is None), None)
+        exempt, by_tag = (everything.describe(), everything.by == "tag") if everything else (None, False)
         rules, index = self.rules, None
         for i, override in enumerate(self.doc.overrides):
             if override.match.matches(ref, tags):
@@ -229,16 +260,21 @@ class Policy:
                 break
         else:
             trace.append("no override matched: base rules apply")
-        return Resolution(ref, out_of_scope is None, exempt, rules, index, tuple(trace), by_tag)
+        return Resolution(ref, out_of_scope is None, exempt, rules, index, tuple(trace), by_tag, exemptions)
 
-    def _exempt_reason(self, ref: RegistryRef, tags: Mapping[str, str]) -> tuple[str | None, bool]:
-        """Why the registry is exempt (None if not), and whether only by its tags."""
-        if fold(ref.resource_id) in {_registry_key(r) for r in self.doc.exempt.registries}:
-            return "exempt: listed in exempt.registries", False
+    def _exemptions(
+        self, ref: RegistryRef, tags: Mapping[str, str], now: float
+    ) -> tuple[exemption.Exemption, ...]:
+        """The registry's exemptions by ID (the policy owners') and by tag (its writers')."""
+        key = fold(ref.resource_id)
+        found = [
+            exemption.of_entry(entry, now)
+            for entry in self.doc.exempt.registries
+            if _registry_key(entry if isinstance(entry, str) else entry.id) == key
+        ]
         if self.doc.exempt.tags and _tags_match(self.doc.exempt.tags, tags, any_of=True):
-            pairs = ", ".join(f"{k}={v}" for k, v in self.doc.exempt.tags.items())
-            return f"exempt: tagged {pairs}", True
-        return None, False
+            found.append(exemption.of_tags(self.doc.exempt, tags, now))
+        return tuple(found)
 
 
 def _tags_match(wanted: Mapping[str, str], tags: Mapping[str, str], any_of: bool = False) -> bool:
