@@ -19,9 +19,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from acrguard.policy import Policy
 
-#: The actions of the engine's own calls (acrguard.azure.arm): every deployment's role grants them.
-READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
-WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 CONTRACT_FILE = Path(__file__).with_name("azure_contract.json")
 CONTRACT: dict[str, Any] = json.loads(CONTRACT_FILE.read_text(encoding="utf-8"))
 #: Every rule the contract knows, in order (the ``@allowed`` values of infra/'s ``enabledRules``).

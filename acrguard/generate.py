@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from acrguard import catalogue
-from acrguard.contract import CONTRACT_FILE, READ_ACTION, WRITE_ACTION
+from acrguard.azure.resource_ids import READ_ACTION, WRITE_ACTION
+from acrguard.contract import CONTRACT_FILE
 from acrguard.policy import schema
 from remediators import Rule, all_rules
 

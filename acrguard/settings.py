@@ -114,6 +114,22 @@ def _url(*, http_loopback: bool = False) -> Parse:
     return parse
 
 
+def endpoint_problem(url: str, *, allow_http_loopback: bool) -> str | None:
+    """Why ``url`` cannot be a notification endpoint, or None (the policy's sinks and the sinks
+    themselves ask). Plain http only reaches this machine."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "must be an absolute https:// URL"
+    if parts.scheme not in ("http", "https") or not host:
+        return "must be an absolute https:// URL"
+    if parts.scheme == "http" and not (allow_http_loopback and _is_loopback(host)):
+        return "must use https:// (http:// is accepted for localhost only)"
+    return None
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback

@@ -33,7 +33,6 @@ from acrguard.azure.credential import SingleFlightCredential
 from acrguard.azure.errors import (
     BACKOFF,
     ArmError,
-    InFlight,
     NoCredential,
     NothingListening,
     PermanentArmError,
@@ -41,14 +40,15 @@ from acrguard.azure.errors import (
     PollingBudgetExceeded,
     RegistryNotFound,
     TransientArmError,
+    describe,
     is_transient,
+    not_found,
     operation_error_code,
     retry_after_seconds,
 )
 from acrguard.azure.local import START_EMULATOR, refused_locally
-from acrguard.azure.resource_ids import RegistryRef
+from acrguard.azure.resource_ids import READ_ACTION, RegistryRef
 from acrguard.budget import SYSTEM, Clock
-from acrguard.contract import READ_ACTION
 from acrguard.settings import Settings
 
 __all__ = [  # the errors are part of this module's interface: callers catch them from here
@@ -316,7 +316,7 @@ class Arm:
                 "%s: attempt %d failed (%s), retrying",
                 what,
                 state.attempt_number,
-                _describe(state.outcome.exception()),
+                describe(state.outcome.exception()),
             ),
             reraise=True,
         )
@@ -330,19 +330,19 @@ class Arm:
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
-                    f"in {clock.monotonic() - started:.1f}s: {_describe(exc)}",
+                    f"in {clock.monotonic() - started:.1f}s: {describe(exc)}",
                     status,
                     code,
                 ) from exc
             if status == 404:
-                raise _not_found(what, ref, exc, code) from exc
+                raise not_found(what, ref, exc, code) from exc
             if status == 403:
                 raise PermissionDenied(
-                    f"{what}: the identity lacks {action} on {ref or 'the scope'} ({_describe(exc)})",
+                    f"{what}: the identity lacks {action} on {ref or 'the scope'} ({describe(exc)})",
                     403,
                     code,
                 ) from exc
-            raise PermanentArmError(f"{what}: {_describe(exc)}", status, code) from exc
+            raise PermanentArmError(f"{what}: {describe(exc)}", status, code) from exc
         except Exception as exc:
             if address := refused_locally(exc):
                 raise NothingListening(
@@ -353,7 +353,7 @@ class Arm:
             if is_transient(exc):
                 raise TransientArmError(
                     f"{what}: still failing after {retrying.statistics.get('attempt_number', 1)} attempts "
-                    f"in {clock.monotonic() - started:.1f}s: {_describe(exc)}"
+                    f"in {clock.monotonic() - started:.1f}s: {describe(exc)}"
                 ) from exc
             raise
 
@@ -364,41 +364,6 @@ class Arm:
         delay = hinted if hinted is not None else backoff
         # Never sleep past the budget: ``stop`` then ends the loop with the error.
         return max(0.0, min(delay, remaining + 0.001)) if hinted is not None else max(0.0, delay)
-
-
-def _not_found(what: str, ref: RegistryRef | None, exc: BaseException, code: str | None) -> ArmError:
-    """404, said for what was asked: the registry by name, or the subscription (ARM's
-    SubscriptionNotFound: a mistyped ID, or one the identity cannot see)."""
-    if code == "SubscriptionNotFound":
-        sub = ref.subscription_id if ref else what.split("/subscriptions/", 1)[-1].split("/")[0]
-        return PermanentArmError(
-            f"subscription {sub} was not found: check the ID, and that the identity has a role on it",
-            404,
-            code,
-        )
-    if ref is None:
-        return PermanentArmError(f"{what}: {_describe(exc)}", 404, code)
-    return RegistryNotFound(
-        f"registry {ref.name} was not found (resource group {ref.resource_group}, "
-        f"subscription {ref.subscription_id})",
-        404,
-        code,
-    )
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, PollingBudgetExceeded | InFlight):
-        return str(exc)
-    if (operation_code := operation_error_code(exc)) is not None:
-        return f"the long-running operation ended Failed ({operation_code})"
-    status = getattr(exc, "status_code", None)
-    error = getattr(exc, "error", None)
-    code = getattr(error, "code", None)
-    message = getattr(error, "message", None) or str(exc).splitlines()[0]
-    parts = [str(p) for p in (status, code) if p]
-    return f"{' '.join(parts)}: {message}" if parts else f"{type(exc).__name__}: {message}"
 
 
 def deadline_transport(clock: Clock, **kwargs: Any) -> Any:

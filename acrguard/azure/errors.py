@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import email.utils
 import time
+from typing import TYPE_CHECKING
 
 from tenacity import wait_exponential_jitter
 
 from acrguard.azure.local import refused_locally
+
+if TYPE_CHECKING:
+    from acrguard.azure.resource_ids import RegistryRef
 
 # 401 too: ARM rejected the token (expired, clock skew, identity not yet replicated); the generated
 # operations raise ClientAuthenticationError for it, send_request's raise_for_status a plain error.
@@ -164,3 +168,38 @@ def quota_resets_after(value: str | None) -> float | None:
         return max(0.0, int(hours) * 3600 + int(minutes) * 60 + float(seconds))
     except ValueError:
         return None
+
+
+def not_found(what: str, ref: RegistryRef | None, exc: BaseException, code: str | None) -> ArmError:
+    """404, said for what was asked: the registry by name, or the subscription (ARM's
+    SubscriptionNotFound: a mistyped ID, or one the identity cannot see)."""
+    if code == "SubscriptionNotFound":
+        sub = ref.subscription_id if ref else what.split("/subscriptions/", 1)[-1].split("/")[0]
+        return PermanentArmError(
+            f"subscription {sub} was not found: check the ID, and that the identity has a role on it",
+            404,
+            code,
+        )
+    if ref is None:
+        return PermanentArmError(f"{what}: {describe(exc)}", 404, code)
+    return RegistryNotFound(
+        f"registry {ref.name} was not found (resource group {ref.resource_group}, "
+        f"subscription {ref.subscription_id})",
+        404,
+        code,
+    )
+
+
+def describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, PollingBudgetExceeded | InFlight):
+        return str(exc)
+    if (operation_code := operation_error_code(exc)) is not None:
+        return f"the long-running operation ended Failed ({operation_code})"
+    status = getattr(exc, "status_code", None)
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None) or str(exc).splitlines()[0]
+    parts = [str(p) for p in (status, code) if p]
+    return f"{' '.join(parts)}: {message}" if parts else f"{type(exc).__name__}: {message}"

@@ -21,6 +21,9 @@ _REGISTRY_ID = re.compile(
     r"(?P<child>(?:/[^/]+/[^/]+)*)/?$",
     re.IGNORECASE,
 )
+#: The RBAC actions of the registry's own read and write: what every deployment's role grants.
+READ_ACTION = "Microsoft.ContainerRegistry/registries/read"
+WRITE_ACTION = "Microsoft.ContainerRegistry/registries/write"
 PROVIDER_PREFIX = "/providers/microsoft.containerregistry/registries/"
 
 

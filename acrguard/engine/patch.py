@@ -24,7 +24,7 @@ from acrguard.azure.arm import (
     RegistryNotFound,
     TransientArmError,
 )
-from acrguard.contract import WRITE_ACTION
+from acrguard.azure.resource_ids import WRITE_ACTION
 from acrguard.engine.records import Records
 from acrguard.engine.settle import MAX_DEFERRALS, ListQuiet, Unsettled
 from acrguard.plan import Plan, RuleDecision

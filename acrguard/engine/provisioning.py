@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from acrguard.azure.errors import InFlight
-from acrguard.contract import READ_ACTION
+from acrguard.azure.resource_ids import READ_ACTION
 
 if TYPE_CHECKING:
     from acrguard.azure.arm import Arm

@@ -10,7 +10,6 @@ rewrites any record containing one. A record is changed only when it holds a reg
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -21,30 +20,6 @@ _MIN_SECRET = 8  # shorter strings would rewrite ordinary words (and are no cred
 
 _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
-
-
-def endpoint_problem(url: str, *, allow_http_loopback: bool) -> str | None:
-    """Why ``url`` cannot be a sink endpoint, or None. Plain http only reaches this machine."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        return "must be an absolute https:// URL"
-    if parts.scheme not in ("http", "https") or not host:
-        return "must be an absolute https:// URL"
-    if parts.scheme == "http" and not (allow_http_loopback and _is_loopback(host)):
-        return "must use https:// (http:// is accepted for localhost only)"
-    return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def safe_label(kind: str, url: str) -> str:

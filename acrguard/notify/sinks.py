@@ -9,8 +9,9 @@ from typing import Any
 from acrguard.audit import AuditRecord
 from acrguard.notify.formats import RENDERERS
 from acrguard.notify.notifier import SinkError
-from acrguard.notify.redact import endpoint_problem, guard_loggers, register, safe_label, url_secrets
+from acrguard.notify.redact import guard_loggers, register, safe_label, url_secrets
 from acrguard.notify.transport import call, check
+from acrguard.settings import endpoint_problem
 
 EVENT_SOURCE = "/acrguard"
 EVENT_TYPES = {

@@ -338,7 +338,7 @@ def _notify_problems(notify: Notify | None) -> list[tuple[str, str]]:
     """
     if notify is None or not (notify.webhooks or notify.eventgrid):
         return []
-    from acrguard.notify.redact import endpoint_problem
+    from acrguard.settings import endpoint_problem
 
     problems: list[tuple[str, str]] = []
     for i, hook in enumerate(notify.webhooks):

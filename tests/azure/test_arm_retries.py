@@ -14,8 +14,7 @@ from azure.mgmt.containerregistry.models import RegistryUpdateParameters
 from engine_helpers import SUB_A, SimulatedClock, rid
 
 from acrguard.azure.arm import Arm, TransientArmError
-from acrguard.azure.resource_ids import RegistryRef
-from acrguard.contract import WRITE_ACTION
+from acrguard.azure.resource_ids import WRITE_ACTION, RegistryRef
 from acrguard.settings import Settings
 
 REG = rid("retryreg")

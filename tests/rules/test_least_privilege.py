@@ -21,12 +21,10 @@ from bicep_eval import Template, parse
 from repo_paths import ROOT as REPO
 
 from acrguard.azure.children import _LIST
-from acrguard.azure.resource_ids import PROVIDER_PREFIX
+from acrguard.azure.resource_ids import PROVIDER_PREFIX, READ_ACTION, WRITE_ACTION
 from acrguard.contract import (
     CONTRACT,
-    READ_ACTION,
     RULES,
-    WRITE_ACTION,
     operation_names,
     role_actions,
     rules_enabled,
