@@ -46,10 +46,8 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], dict, str]:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_standalone_start_serves_the_seed_and_stops_cleanly(stop_signal: int) -> None:
-    started = time.monotonic()
-    process, info, _ = _start("--seed", "emulator/seeds/demo.yaml")
+    process, info, _ = _start("--seed", "emulator/seeds/demo.yaml")  # ready, or an error after 20 s
     try:
-        assert time.monotonic() - started < 10
         env = info["env"]
         assert env["ACRGUARD_ARM_ENDPOINT"] == info["base_url"].rstrip("/")
         assert info["base_url"].startswith("https://127.0.0.1:")
