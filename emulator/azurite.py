@@ -16,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
+START_TIMEOUT_S = 180.0
 ACCOUNT = "devstoreaccount1"
 # Azurite's documented, public development key (not a secret).
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -54,7 +55,9 @@ def azurite(location: Path) -> Iterator[dict[str, str]]:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
+        # A hang guard, not a speed check: node loading Azurite took over 30 s beside other runs
+        # (pytest -n 8 on 2 cores), and failing then fails every test of that worker that needs it.
+        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -64,7 +67,7 @@ def azurite(location: Path) -> Iterator[dict[str, str]]:
                     stderr = process.stderr.read().decode() if process.stderr else ""
                     raise AzuriteUnavailable(f"Azurite exited: {stderr}") from None
                 if time.monotonic() > deadline:
-                    raise AzuriteUnavailable("Azurite did not start within 30 s") from None
+                    raise AzuriteUnavailable(f"Azurite did not start within {START_TIMEOUT_S:g} s") from None
                 time.sleep(0.1)  # polling a port that is not open yet
         endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
         yield {

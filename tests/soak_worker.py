@@ -110,6 +110,7 @@ def main(plan_path: str) -> int:
         return host_event(raw)
 
     raised: Counter[str] = Counter()
+    messages: list[str] = []
 
     def invoke(item: tuple[int, list[str]]) -> None:
         n, (kind, target) = item
@@ -117,6 +118,8 @@ def main(plan_path: str) -> int:
             on_registry_write(build(n, kind, target))
         except Exception as exc:  # the host would fail the invocation (and Event Grid redeliver)
             raised[type(exc).__name__] += 1
+            if len(messages) < 3:  # what it was, for the assertion's message
+                messages.append(f"{type(exc).__name__}: {str(exc)[:500]}")
 
     events = list(enumerate(plan["events"]))
     every, warmup = plan["sample_every"], plan["warmup"]
@@ -145,6 +148,7 @@ def main(plan_path: str) -> int:
         "end": end,
         "samples": samples,
         "raised": dict(raised),
+        "raised_messages": messages,
         "outcomes": dict(audit.outcomes),
         "clients": len(engine.arm._clients),
         "engine_reused": runtime.engine() is engine,

@@ -30,6 +30,7 @@ from typing import Protocol
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from acrguard.audit import AuditRecord
+from acrguard.budget import SYSTEM, Clock
 
 audit_log = logging.getLogger("acrguard.audit")
 
@@ -87,8 +88,10 @@ class Notifier:
         on_failed: bool = False,
         attempts: int = 3,
         backoff_s: float = 0.25,
+        clock: Clock = SYSTEM,  # waits between attempts (tests: a simulated clock)
     ) -> None:
         self.sinks = list(sinks)
+        self.clock = clock
         self.outcomes = NOTIFIED_OUTCOMES | ({"failed"} if on_failed else set())
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
@@ -137,6 +140,7 @@ class Notifier:
             stop=stop_after_attempt(self.attempts),
             retry=retry_if_exception(lambda exc: not isinstance(exc, SinkError) or exc.retryable),
             wait=self._wait,
+            sleep=self.clock.sleep,
             reraise=True,
         )
         attempts = 0

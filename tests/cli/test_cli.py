@@ -99,9 +99,7 @@ def test_replay_files_and_stdin(seeded):
         ("b85db751-3d5e-45df-b4c7-3b18b422f868", "compliant", names[1]),  # CloudEvents, same write
         ("c6a19820-2c62-45c5-994e-e5a5c504a08a", "skipped", names[2]),
     ]
-    again = run_cli(
-        seeded, "-o", "json", "replay", "-", stdin=(SAMPLES / "dead-letter-blob.json").read_text()
-    )
+    again = invoke("-o", "json", "replay", "-", stdin=(SAMPLES / "dead-letter-blob.json").read_text())
     assert [r["outcome"] for r in json_out(again)["results"]] == ["compliant"]
 
 
@@ -127,7 +125,7 @@ def test_validate_good_and_bad_policies(emu, tmp_path):
     assert run_cli(emu, "validate", str(ROOT / "policies.yaml")).returncode == 0
     bad = tmp_path / "bad-policy.yaml"
     bad.write_text("version: 1\nrules:\n  network_rules: {enabled: true, allowed_ips: ['10.0.0.0/8']}\n")
-    result = run_cli(emu, "validate", str(bad))
+    result = invoke("validate", str(bad))
     assert result.returncode == 1
     assert "bad-policy.yaml" in result.stderr + result.stdout
     assert "rules.network_rules.allowed_ips" in result.stderr + result.stdout
@@ -135,12 +133,12 @@ def test_validate_good_and_bad_policies(emu, tmp_path):
 
 
 def test_usage_error_exits_2(emu):
-    assert run_cli(emu, "sweep", "--concurrency", "lots").returncode == 2
+    assert invoke("sweep", "--concurrency", "lots").returncode == 2
     assert run_cli(emu, "no-such-command").returncode == 2
 
 
 def test_json_output_is_clean_json_even_with_audit_lines(seeded):
-    result = run_cli(seeded, "-o", "json", "-v", "check", LOCKED)
+    result = invoke("-o", "json", "-v", "check", LOCKED)
     json.loads(result.stdout)  # audit lines go to stderr
     assert '"outcome"' in result.stderr
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 
 import pytest
 from broken_servers import connections_to, refused_port, serving
 from cli_helpers import flat, invoke, json_out
 from engine_helpers import BAD_INPUT, DEMO_POLICY, SUB_A, rid
 from reliability import adversarial
+from simulated_time import skip_waits
 
 from acrguard.azure.arm import Arm, NoCredential, NothingListening, TransientArmError
 from acrguard.azure.resource_ids import RegistryRef
@@ -23,23 +23,20 @@ UNKNOWN_SUB = "00000000-0000-0000-0000-0000000d0d0d"
 NAMED_POLICY = f"acrguard: policy {DEMO_POLICY} (from ACRGUARD_POLICY_FILE)"  # then the one error line
 
 
-def test_no_credential_at_all_is_one_line_naming_the_fix_in_under_2_seconds(seeded):
+def test_no_credential_at_all_is_one_line_naming_the_fix_without_a_retry(seeded, monkeypatch):
     """With no credential, `check` retried for 17 s and printed DefaultAzureCredential's
     whole chain (84 lines). Now: one line naming `az login` and the emulator's export lines, exit 1."""
-    started = time.monotonic()
+    clock = skip_waits(monkeypatch)
     result = invoke("check", LOCKED, IDENTITY_ENDPOINT=None, IDENTITY_HEADER=None)
-    elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         NAMED_POLICY,
         f"acrguard: error: {LOCKED}: no Azure credential found: run `az login` (against the emulator, "
         "paste the `export` lines that `python -m emulator` prints)",
     ]
-    assert elapsed < 2, f"took {elapsed:.1f}s"
+    assert clock.sleeps == []  # not retried: the 17 s were retries and their backoff
     assert seeded.requests == []
-    adversarial(
-        15, "`check` with no credential at all", f"one line naming `az login`, exit 1 in {elapsed:.1f} s"
-    )
+    adversarial(15, "`check` with no credential at all", "one line naming `az login`, exit 1, no retry")
 
 
 @pytest.mark.parametrize("down", ["500", "silent"])
@@ -123,29 +120,29 @@ def test_an_arm_endpoint_with_nothing_listening_fails_at_once_naming_it(seeded):
 
 
 @pytest.mark.parametrize("position", ["before", "after"])
-def test_a_non_https_arm_endpoint_option_is_a_usage_error_at_once(seeded, position):
+def test_a_non_https_arm_endpoint_option_is_a_usage_error_at_once(seeded, monkeypatch, position):
     """A non-HTTPS --arm-endpoint is a usage error before any attempt (it failed only after 6)."""
     option = ["--arm-endpoint", "http://127.0.0.1:1"]
     args = [*option, "check", LOCKED] if position == "before" else ["check", LOCKED, *option]
-    started = time.monotonic()
+    clock = skip_waits(monkeypatch)
     result = invoke(*args)
     assert result.returncode == 2
     assert "Invalid value for '--arm-endpoint': must be an https:// URL, got http://127.0.0.1" in flat(
         result.stderr
     )
-    assert time.monotonic() - started < 1
+    assert clock.sleeps == []  # "at once": no attempt was retried (6 were)
     assert seeded.requests == []
 
 
-def test_a_non_https_arm_endpoint_setting_fails_at_once_naming_it(seeded):
+def test_a_non_https_arm_endpoint_setting_fails_at_once_naming_it(seeded, monkeypatch):
     """The same for ACRGUARD_ARM_ENDPOINT (a setting, so exit 1, not a usage error)."""
-    started = time.monotonic()
+    clock = skip_waits(monkeypatch)
     result = invoke("check", LOCKED, ACRGUARD_ARM_ENDPOINT="http://127.0.0.1:1")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "acrguard: error: ACRGUARD_ARM_ENDPOINT: must be an https:// URL, got http://127.0.0.1"
     ]
-    assert time.monotonic() - started < 1
+    assert clock.sleeps == [] and seeded.requests == []
     adversarial(15, "ACRGUARD_ARM_ENDPOINT=http://...", "one line naming the setting, exit 1, 0 ARM calls")
 
 

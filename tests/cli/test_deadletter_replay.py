@@ -8,7 +8,7 @@ import json
 import pytest
 from azure.storage.blob import BlobServiceClient
 from azurite import azurite  # noqa: F401 - the fixture
-from cli_helpers import invoke, json_out, run_cli, writes
+from cli_helpers import invoke, json_out, writes
 from engine_helpers import DEMO_POLICY, DEMO_SEED, EVENT_SAMPLES, rid
 from reliability import adversarial
 
@@ -51,8 +51,7 @@ def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, t
     emu.inject(method="GET", resource_id=PROD, status=503, times=None)
 
     url = f"{azurite['endpoint']}/{container.container_name}/{prefix.rstrip('/')}"
-    result = run_cli(
-        emu,
+    result = invoke(
         *delete_replayed(url),
         policy=policy,
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
@@ -69,8 +68,7 @@ def test_replay_deletes_only_blobs_whose_every_event_was_handled(emu, azurite, t
 
     # The failure clears; a second replay handles the kept blob and deletes it.
     emu.clear_faults()
-    again = run_cli(
-        emu,
+    again = invoke(
         *delete_replayed(url),
         policy=policy,
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
@@ -85,8 +83,7 @@ def test_dry_run_replay_never_deletes(emu, azurite):  # noqa: F811
     container = service.create_container("deadletterdry")
     container.upload_blob("a.json", dead_letter(STD, "evt-dry"))
     url = f"{azurite['endpoint']}/deadletterdry"
-    result = run_cli(
-        emu,
+    result = invoke(
         *delete_replayed(url, "--dry-run"),
         AZURE_STORAGE_CONNECTION_STRING=azurite["connection_string"],
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import requests
@@ -108,9 +107,9 @@ def test_fractional_retry_after_is_sent_verbatim(emu: Emulator, rid: str) -> Non
 
 def test_delay_only_fault_adds_latency_then_answers_normally(emu: Emulator, rid: str) -> None:
     emu.inject(resource_id=rid, delay=0.3)
-    started = time.monotonic()
     assert _get(emu, rid).status_code == 200
-    assert time.monotonic() - started >= 0.3
+    [served] = emu.requests_for(route="registry")
+    assert served.fault and served.status == 200 and served.duration_ms >= 300  # held, then answered
 
 
 def test_delay_may_be_a_callable(emu: Emulator, rid: str) -> None:
@@ -128,13 +127,13 @@ def test_delay_beyond_the_client_timeout(emu: Emulator, rid: str) -> None:
 
 
 def test_global_latency_applies_to_arm_routes_only(emu: Emulator, rid: str) -> None:
-    emu.set_latency(0.2)
-    started = time.monotonic()
+    waits: list[str] = []
+    emu.set_latency(lambda: waits.append("arm") or 0.2)  # counts the requests it delays
     _get(emu, rid)
-    assert time.monotonic() - started >= 0.2
-    started = time.monotonic()
+    assert waits == ["arm"] and emu.requests_for(route="registry")[0].duration_ms >= 200
     requests.post(emu.topic_endpoint + "?api-version=2018-01-01", data="[]", verify=emu.ca_path, timeout=5)
-    assert time.monotonic() - started < 0.2
+    ManagedIdentityCredential().get_token("https://management.azure.com/.default")
+    assert waits == ["arm"]  # neither the topic nor the identity endpoint was delayed
     emu.set_latency(exponential_latency(0.001, seed=1))
     assert _get(emu, rid).status_code == 200
 
@@ -142,7 +141,8 @@ def test_global_latency_applies_to_arm_routes_only(emu: Emulator, rid: str) -> N
 def test_reset_clears_faults_latency_registries_logs_and_counters(emu: Emulator, rid: str) -> None:
     token = emu.issue_token()
     emu.inject(resource_id=rid, status=500, times=None)
-    emu.set_latency(5.0)
+    latency: list[float] = []
+    emu.set_latency(lambda: latency.append(5.0) or 5.0)  # not consulted: the fault answers first
     emu.page_size = 1
     emu.set_lro("async")
     _get(emu, rid)
@@ -153,14 +153,14 @@ def test_reset_clears_faults_latency_registries_logs_and_counters(emu: Emulator,
     assert emu.counters.snapshot() == {} and emu.page_size == 100
     assert emu.settings.lro.kind == "sync"
     rid2 = emu.add_registry(subscription=SUB, resource_group=RG, name="faultreg")
-    started = time.monotonic()
     response = requests.get(
         f"{emu.arm_url}{rid2}?api-version=2025-11-01",
         headers={"Authorization": f"Bearer {token}"},  # tokens survive reset()
         verify=emu.ca_path,
         timeout=10,
     )
-    assert response.status_code == 200 and time.monotonic() - started < 1
+    assert response.status_code == 200
+    assert latency == []  # the latency is gone with the fault
 
 
 def test_identity_endpoint_failures_are_scriptable(emu: Emulator) -> None:
@@ -182,9 +182,9 @@ def test_identity_endpoint_failures_are_scriptable(emu: Emulator) -> None:
 
 def test_identity_endpoint_delay(emu: Emulator) -> None:
     emu.inject(route="identity", delay=0.3)
-    started = time.monotonic()
     ManagedIdentityCredential().get_token("https://management.azure.com/.default")
-    assert time.monotonic() - started >= 0.3
+    [served] = emu.requests_for(route="identity")
+    assert served.fault and served.status == 200 and served.duration_ms >= 300
 
 
 def test_unrouted_faults_never_hit_the_identity_endpoint(emu: Emulator) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from engine_helpers import POLICY, SUB_A, SUB_B, make_harness, patch_as_user, rid, write_event
+from engine_helpers import POLICY, SUB_A, SUB_B, SimulatedClock, make_harness, patch_as_user, rid, write_event
 
 from acrguard.azure.arm import TransientArmError
 
@@ -166,9 +166,10 @@ def test_transient_errors_are_retried_then_succeed(seeded, status):
 def test_retry_after_is_honoured(seeded):
     seeded.inject(method="GET", resource_id=PROD, status=429, retry_after=1, times=1)
     h = make_harness()
+    h.engine.arm.clock = clock = SimulatedClock()
     h.engine.handle(write_event(PROD))
-    gets = seeded.requests_for(method="GET", resource_id=PROD)
-    assert gets[1].at - gets[0].at >= 0.95
+    assert len(seeded.requests_for(method="GET", resource_id=PROD)) == 2
+    assert clock.slept == [1.0]  # the one wait before the second GET: ARM's Retry-After
 
 
 def test_exhausted_attempts_raise_for_redelivery(seeded):
@@ -218,11 +219,12 @@ def test_reconcile_uses_list_pages_and_rereads_only_drifted(seeded):
 def test_retry_budget_bounds_the_time_spent(seeded):
     seeded.inject(method="GET", resource_id=PROD, status=429, retry_after=1, times=None)
     h = make_harness(max_attempts=50, retry_budget_s=2.5)
+    h.engine.arm.clock = clock = SimulatedClock()
     with pytest.raises(TransientArmError) as info:
         h.engine.handle(write_event(PROD))
     gets = seeded.requests_for(method="GET", resource_id=PROD)
-    assert 2 <= len(gets) <= 4  # Retry-After 1 s within a 2.5 s budget
-    assert gets[-1].at - gets[0].at < 2.5
+    # Retry-After 1 s within a 2.5 s budget: GETs at 0, 1 and 2 s; a third wait would end past it.
+    assert clock.slept == [1.0, 1.0] and len(gets) == 3
     assert "429" in str(info.value)
 
 

@@ -160,7 +160,8 @@ def test_checkov_reports_no_failed_checks(tmp_path: Path) -> None:
         "--skip-download",
         "--skip-results-upload",
     ]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    # A hang guard only, generous: a loaded machine (pytest -n 8 on 2 cores) stretches checkov a lot.
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.stdout.strip(), f"checkov printed nothing (rc={proc.returncode}): {proc.stderr[-2000:]}"
     report = json.loads(proc.stdout)
     report = report[0] if isinstance(report, list) else report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import json_out, run_cli
+from cli_helpers import invoke, json_out
 from engine_helpers import SUB_A, SUB_B, rid
 from webhook_receiver import WebhookReceiver
 
@@ -36,7 +36,7 @@ def test_webhook_tells_a_person_what_changed_who_caused_it_and_how_to_exempt(see
     policy = policy_with(
         tmp_path, f"notify:\n  webhooks: [{{url: '{hook.url(SECRET_PATH)}', format: {fmt}}}]\n"
     )
-    result = run_cli(seeded, "-o", "json", "check", STD, policy=policy)
+    result = invoke("-o", "json", "check", STD, policy=policy)
     assert result.returncode == 3, (
         result.stderr
     )  # 3: the Standard SKU's missing firewall is flagged (firewall_unavailable)
@@ -55,7 +55,7 @@ def test_webhook_tells_a_person_what_changed_who_caused_it_and_how_to_exempt(see
 def test_failing_webhook_never_undoes_or_fails_the_remediation(seeded, hook, tmp_path):
     hook.answer(*[500] * 10)
     policy = policy_with(tmp_path, f"notify:\n  webhooks: [{{url: '{hook.url(SECRET_PATH)}'}}]\n")
-    result = run_cli(seeded, "-v", "check", STD, policy=policy)
+    result = invoke("-v", "check", STD, policy=policy)
     assert result.returncode == 3  # the fix stands; 3: firewall_unavailable flags the Standard SKU
     assert seeded.get_registry(STD)["properties"]["anonymousPullEnabled"] is False
     assert len(hook.received) == 3  # retried, bounded
@@ -65,9 +65,7 @@ def test_failing_webhook_never_undoes_or_fails_the_remediation(seeded, hook, tmp
 
 def test_sweep_batches_notifications(seeded, hook, tmp_path):
     policy = policy_with(tmp_path, f"notify:\n  webhooks: [{{url: '{hook.url(SECRET_PATH)}'}}]\n")
-    result = run_cli(
-        seeded, "-o", "json", "sweep", "--subscription", SUB_A, "--subscription", SUB_B, policy=policy
-    )
+    result = invoke("-o", "json", "sweep", "--subscription", SUB_A, "--subscription", SUB_B, policy=policy)
     assert json_out(result)["summary"]["applied"] == 3
     assert len(hook.received) == 1  # one call for the whole sweep, not one per decision
     assert len(hook.bodies()[0]["records"]) >= 4
@@ -78,9 +76,7 @@ def test_event_grid_topic_receives_cloudevents_from_the_real_publisher(seeded, t
         tmp_path,
         f"notify:\n  eventgrid: [{{endpoint: '{seeded.topic_endpoint}', key_setting: ACRGUARD_TEST_TOPIC_KEY}}]\n",
     )
-    result = run_cli(
-        seeded, "check", PROD, "--dry-run", policy=policy, ACRGUARD_TEST_TOPIC_KEY=seeded.topic_key
-    )
+    result = invoke("check", PROD, "--dry-run", policy=policy, ACRGUARD_TEST_TOPIC_KEY=seeded.topic_key)
     assert result.returncode == 3, result.stderr
     events = seeded.topic_events
     assert {e["type"] for e in events} == {"ACRGuard.RemediationPlanned"}
@@ -93,6 +89,6 @@ def test_event_grid_wrong_key_is_notify_failed_not_a_failure(seeded, tmp_path):
         tmp_path,
         f"notify:\n  eventgrid: [{{endpoint: '{seeded.topic_endpoint}', key_setting: ACRGUARD_TEST_TOPIC_KEY}}]\n",
     )
-    result = run_cli(seeded, "-v", "check", STD, policy=policy, ACRGUARD_TEST_TOPIC_KEY="wrong")
+    result = invoke("-v", "check", STD, policy=policy, ACRGUARD_TEST_TOPIC_KEY="wrong")
     assert result.returncode == 3  # 3: the Standard SKU's missing firewall is flagged (firewall_unavailable)
     assert "notify_failed" in result.stderr and seeded.topic_events == []

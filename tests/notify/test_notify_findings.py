@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import ROOT, run_cli
+from cli_helpers import ROOT, invoke
 from engine_helpers import rid
 from webhook_receiver import WebhookReceiver
 
@@ -62,7 +62,7 @@ def _teams_facts(body: dict) -> dict[str, dict[str, str]]:
 def test_a_slack_finding_says_what_is_wrong_not_a_change_that_will_never_happen(seeded, hook, tmp_path):
     """A report-only finding (a Standard registry open to the internet, which no write can close)
     shows the state as read and what a person can do; only the write shows a change."""
-    result = run_cli(seeded, "check", STD, policy=policy_with(tmp_path, hook, "slack"))
+    result = invoke("check", STD, policy=policy_with(tmp_path, hook, "slack"))
     assert result.returncode == 3, result.stderr
     sections = _slack_sections(hook.bodies()[0])
     finding, fix = sections["firewall_unavailable"], sections["anonymous_pull"]
@@ -75,7 +75,7 @@ def test_a_slack_finding_says_what_is_wrong_not_a_change_that_will_never_happen(
 def test_a_teams_finding_says_what_is_wrong_not_a_change_that_will_never_happen(seeded, hook, tmp_path):
     """The same finding in a Teams card: a "Found" fact with the state as read, a "What to do"
     fact with the rule's documentation, and no "Change" fact."""
-    result = run_cli(seeded, "check", STD, policy=policy_with(tmp_path, hook, "teams"))
+    result = invoke("check", STD, policy=policy_with(tmp_path, hook, "teams"))
     assert result.returncode == 3, result.stderr
     facts = _teams_facts(hook.bodies()[0])
     finding, fix = facts["firewall_unavailable"], facts["anonymous_pull"]
@@ -96,7 +96,7 @@ def test_one_event_delivered_twice_in_one_replay_is_told_once(seeded, hook, tmp_
     ]
     both = tmp_path / "both.json"
     both.write_text(json.dumps(events))
-    result = run_cli(seeded, "replay", str(both), policy=policy_with(tmp_path, hook, "json", mode="dry-run"))
+    result = invoke("replay", str(both), policy=policy_with(tmp_path, hook, "json", mode="dry-run"))
     assert result.returncode == 3, result.stderr
     assert len(hook.received) == 1
     records = hook.bodies()[0]["records"]
@@ -115,7 +115,7 @@ def test_a_planned_firewall_fix_shows_only_what_it_would_change(seeded, hook, tm
         "  network_rules: {enabled: true, allowed_ips: ['20.1.2.0/24']}\n"
         f"notify:\n  webhooks: [{{url: '{hook.url('/hook/x')}', format: slack}}]\n"
     )
-    result = run_cli(seeded, "check", rid("contosoprod"), policy=path)
+    result = invoke("check", rid("contosoprod"), policy=path)
     assert result.returncode == 3, result.stderr
     section = _slack_sections_by_rule(hook.bodies()[0], "network_rules")
     assert "networkRuleSet" in section and "→" in section

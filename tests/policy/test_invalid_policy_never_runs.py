@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli_helpers import run_cli
+from cli_helpers import invoke
 from reliability import adversarial
 
 SUB = "00000000-0000-0000-0000-00000000aaaa"
@@ -18,7 +18,7 @@ def test_sweep_refuses_a_policy_that_validate_refuses(emu, tmp_path):
         "  webhooks: [{url: 'http://chat.example/hook'}]\n"
         "  eventgrid: [{endpoint: 'https://topic.example/api/events', key_setting: 'not a name'}]\n"
     )
-    result = run_cli(emu, "sweep", "--subscription", SUB, policy=policy)
+    result = invoke("sweep", "--subscription", SUB, policy=policy)
     assert result.returncode == 1, result.stderr
     assert f"{policy}: notify.webhooks[0].url: must use https://" in result.stderr
     assert f"{policy}: notify.eventgrid[0].key_setting: must be the name of an app setting" in result.stderr

@@ -1,9 +1,10 @@
 """The fault matrix: every ARM fault the emulator injects x every entry point, outcome asserted.
 
 Entry points: the real Event Grid function object (``on_registry_write``), the real timer function
-object (``reconcile``), and the installed CLI's ``check`` and ``sweep`` (subprocesses). Each cell
-starts cold (a fresh credential and fresh clients), seeds the demo estate and targets its drifted
-Premium registry, contosoprod.
+object (``reconcile``), and the CLI's ``check`` and ``sweep`` (in process; tests/test_cli.py runs
+each command once as the installed entry point). Each cell starts cold (a fresh credential and fresh
+clients), seeds the demo estate and targets its drifted Premium registry, contosoprod. Waits are
+counted, not waited (tests/simulated_time.py): each cell asserts the ones it asked for.
 
 Expected outcomes follow the retry design in acrguard/azure/arm.py:
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,9 +36,19 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
-from cli_helpers import run_cli
-from engine_helpers import DEMO_POLICY, DEMO_SEED, SUB_A, function_object, make_harness, rid, write_event
+from cli_helpers import invoke
+from engine_helpers import (
+    DEMO_POLICY,
+    DEMO_SEED,
+    SUB_A,
+    SimulatedClock,
+    function_object,
+    make_harness,
+    rid,
+    write_event,
+)
 from reliability import record
+from simulated_time import skip_waits
 
 from acrguard import runtime
 from acrguard.azure.arm import TransientArmError
@@ -225,7 +235,7 @@ def run_entry(
 ) -> Observation:
     if entry.startswith("cli"):
         args = ["check", PROD] if entry == "cli check" else ["sweep", "--subscription", SUB_A]
-        result = run_cli(emu, "-o", "json", "-v", *args, policy=POLICY, **env)
+        result = invoke("-o", "json", "-v", *args, policy=POLICY, **env)
         text = result.stdout + result.stderr
         try:
             document = json.loads(result.stdout)
@@ -278,9 +288,10 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
     injected = (INJECTORS.get(fault.where) or Fault.inject)(fault, emu, entry)
     base = PERSISTENT_ENV if fault.persistent and fault.expected == "re-raised" else FINITE_ENV
     env = {**base, **fault.env}
-    started = time.monotonic()
+    clock = skip_waits(monkeypatch)  # backoffs and Retry-After are counted, not waited
+    started = clock.monotonic()
     seen = run_entry(entry, emu, env, monkeypatch, caplog)
-    elapsed = time.monotonic() - started
+    elapsed = clock.monotonic() - started  # what the cell would have taken, waits included
     emu.drain(timeout=15)  # a delayed request may still be in flight: let it land before checking
 
     expected = expected_for(fault, entry)
@@ -335,9 +346,21 @@ def test_fault_matrix(emu, monkeypatch, caplog, fault: Fault, entry: str) -> Non
         assert emu.counters.writes(resource_id) == 0 and emu.get_registry(resource_id) == state
 
     # Bounded: persistent faults stop at the attempt budget; permanent ones are not retried.
+    per_call = Counter(r.path for r in faulted)  # reconcile lists two subscriptions: two calls
     if fault.persistent and fault.expected == "re-raised" and fault.where != "identity":
-        per_call = Counter(r.path for r in faulted)  # reconcile lists two subscriptions: two calls
         assert max(per_call.values()) <= int(PERSISTENT_ENV["ACRGUARD_MAX_ATTEMPTS"]), per_call
+    # Retries honoured: one wait before each retried ARM call (every faulted call but the last of a
+    # persisting one), of the Retry-After ARM sent, else of the exponential backoff. (The identity
+    # endpoint's retries are azure-identity's own, inside one attempt.)
+    if fault.where != "identity" and fault.expected in ("converged", "re-raised"):
+        retried = len(faulted) - (len(per_call) if fault.persistent else 0)
+        assert len(clock.sleeps) == retried, (clock.sleeps, [r.path for r in faulted])
+        if "retry_after" in fault.action:
+            assert set(clock.sleeps) == {fault.action["retry_after"]}, clock.sleeps
+        else:
+            assert all(0 < s <= 8 for s in clock.sleeps), clock.sleeps  # acrguard.azure.errors.BACKOFF
+    else:
+        assert clock.sleeps == []
     if fault.expected in ("failed", "skipped") and fault.where == "write":
         assert len(patches) == 1  # 400, 403 and 404 are final: one PATCH, no retry
 
@@ -369,14 +392,17 @@ def test_forbidden_read_is_failed_naming_the_read_permission_and_not_raised(seed
 def test_a_hanging_identity_endpoint_is_bounded_by_the_http_timeout(seeded):
     """The token request gets ACRGUARD_HTTP_TIMEOUT_S too (azure-core's default is 300 s, which
     would let a hung identity endpoint hold an invocation far past ACRGUARD_RETRY_BUDGET_S)."""
-    seeded.inject(route="identity", delay=3.0, times=1)
+    hung = seeded.inject(route="identity", delay=3.0, times=1)
     h = make_harness(http_timeout_s=1.0, retry_budget_s=8.0)
-    started = time.monotonic()
+    h.engine.arm.clock = SimulatedClock()  # the retry's backoff, without waiting for it
     h.engine.handle(write_event(PROD))
-    elapsed = time.monotonic() - started
     seeded.drain(timeout=10)
     assert sorted(h.outcomes(PROD)) == [("anonymous_pull", "applied"), ("network_rules", "applied")]
-    assert elapsed < 2.5, f"token request waited {elapsed:.1f}s for a hung identity endpoint"
+    # The token came from a second request: the hung one (held 3 s) was given up after the 1 s
+    # timeout. Without the timeout it would have been waited for, and answered: one request.
+    requests = seeded.requests_for(route="identity")
+    assert hung.hits == 1 and len(requests) == 2, requests
+    assert sorted(bool(r.fault) for r in requests) == [False, True]
 
 
 def test_a_write_whose_poll_failed_is_confirmed_by_a_read_not_repeated(seeded):

@@ -16,7 +16,6 @@ import copy
 import json
 import re
 import string
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -370,7 +369,8 @@ def test_functions_host_event_objects_are_a_target_or_a_skip(
 
 
 def test_huge_payloads_are_refused_or_parsed_quickly() -> None:
-    started = time.monotonic()
+    # What "quickly" rests on is asserted: the oversized body is refused on its size, before
+    # parsing; huge fields are clipped. (Wall time is bench's to measure, never a test's.)
     oversized = b" " * (64 * 1024 * 1024 + 1)
     [skip] = parse_events(oversized)
     assert isinstance(skip, Skip) and "larger than any Event Grid delivery" in skip.reason
@@ -387,7 +387,6 @@ def test_huge_payloads_are_refused_or_parsed_quickly() -> None:
     junk = {**BASE_EVENT, "data": {**BASE_EVENT["data"], "claims": {"name": "x" * 5_000_000}}}
     [target] = parse_events(junk)
     assert isinstance(target, Target) and len(target.context.caller["name"]) <= 260  # clipped
-    assert time.monotonic() - started < 15
 
 
 @pytest.mark.parametrize("depth", [100, 5_000, 200_000], ids=["depth 100", "depth 5000", "depth 200000"])
@@ -585,7 +584,6 @@ def test_pathological_yaml_is_a_policy_error_not_a_crash(text: str, expected: st
 def test_huge_policies_are_refused_with_the_reason() -> None:
     ips = [f"{a}.{b}.{c}.1" for a in (11, 12) for b in range(100) for c in range(50)]  # 10,000 public IPs
     doc = {"version": 1, "rules": {"network_rules": {"enabled": True, "allowed_ips": ips}}}
-    started = time.monotonic()
     with pytest.raises(PolicyError) as info:
         parse_policy(json.dumps(doc), "huge.yaml")
     assert "exceed ACR's limit of 200 IP rules" in str(info.value)
@@ -595,7 +593,6 @@ def test_huge_policies_are_refused_with_the_reason() -> None:
         message = str(info.value)
         assert "huge.yaml" in message and "larger than 256 KiB" in message  # refused before parsing
         assert len(message) < 5_000  # the key is not echoed back in full
-    assert time.monotonic() - started < 20
 
 
 @settings(max_examples=200, deadline=None)

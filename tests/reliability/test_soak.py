@@ -141,7 +141,7 @@ def test_soak_10000_events_through_the_function_without_growth(emu: Any, tmp_pat
     )
 
     # Nothing raised, nothing lost, nothing written twice.
-    assert figures["raised"] == {}
+    assert figures["raised"] == {}, figures["raised_messages"]
     assert figures["engine_reused"]
     assert emu.counters.total_writes == MIX["drifted"]
     assert all(emu.counters.writes(r) == 1 for r in drifted)
