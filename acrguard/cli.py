@@ -30,6 +30,7 @@ from acrguard import cli_replay, cli_run
 from acrguard.cli_help import Command
 from acrguard.cli_render import Item
 from acrguard.cli_run import GLOBAL_OPTIONS, CliError, ExitCode, Options, Run, exit_code_for
+from acrguard.iac.command import check_iac
 
 if TYPE_CHECKING:
     from acrguard.engine import Engine
@@ -591,6 +592,8 @@ def rules(run: Run) -> None:
         render.console().print(catalogue.table())
     run.finish(ExitCode.OK, {"rules": len(listed)}, listed)
 
+
+command(check_iac)  # acrguard/iac/command.py: templates and plans, before deployment
 
 # --- plumbing -----------------------------------------------------------------------------------
 

@@ -1,0 +1,227 @@
+"""The verdicts on one :class:`~acrguard.iac.model.Found`: run time's own ``plan()``, and unknowns.
+
+``plan()`` (acrguard/plan.py) decides on the registry document the input would deploy, with the
+policy's scope, overrides, exemptions (by tag, and by resource ID when the ID resolves), SKUs and
+modes, exactly as at run time. A value the input leaves open cannot be decided by guessing one:
+each open value is tried with every value that can change a verdict (ARM's enumerations, booleans,
+the policy's own strings and tags, absence), one at a time from a baseline, and a rule whose
+verdict moves is reported ``unknown``, naming the value. A rule that never reads it keeps its
+verdict: a Basic registry's anonymous pull is "skipped" whatever the parameter says.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from azure.core.exceptions import DeserializationError
+from azure.mgmt.containerregistry.models import Registry
+
+from acrguard.iac.model import Found, IacError, Maybe, Unknown, unknowns
+from acrguard.plan import plan
+from acrguard.policy import Policy
+from acrguard.resource_ids import RegistryRef
+from remediators import Status
+
+ABSENT = object()  # a candidate: the property not set at all
+PLACEHOLDER = {
+    "subscription": "00000000-0000-0000-0000-000000000000",
+    "resource_group": "unresolved-group",
+    "name": "unresolvedname",
+}
+_ENUMS = (
+    "Enabled", "Disabled", "enabled", "disabled", "Allow", "Deny", "AzureServices", "None",
+    "Basic", "Standard", "Premium", "Approved", "Pending", "audit", "allLogs", "",
+)  # fmt: skip
+_VALUES: tuple[Any, ...] = (True, False, 0, 7, 30, 365, {}, [], [{"action": "Allow", "value": "0.0.0.0/0"}])
+FINDINGS = ("drift", "flagged", "unknown")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One rule on one registry: ``outcome`` is compliant, drift, flagged, unknown or skipped."""
+
+    rule: str
+    outcome: str
+    status: str  # the rule's own verdict (Status), "unknown" when it depends on an open value
+    reason: str
+    mode: str
+
+    @property
+    def finding(self) -> bool:
+        return self.outcome in FINDINGS
+
+
+@dataclass
+class Judged:
+    found: Found
+    resource_id: str | None
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.finding]
+
+
+def judge(found: Found, policy: Policy) -> Judged:
+    subject = {"ref": found.ref, "document": found.document, "children": found.children}
+    open_values = list(unknowns(subject))
+    baseline = copy.deepcopy(subject)
+    for path, value in open_values:
+        _put(baseline, path, _first(path, value, policy))
+    base = _decide(found, baseline, policy)
+    moved: dict[str, list[str]] = {}
+    values = policy_values(policy) if open_values else ((), ())
+    for path, value in open_values:
+        for candidate in _candidates(path, value, policy, values):
+            variant = copy.deepcopy(baseline)
+            _put(variant, path, candidate)
+            try:
+                other = _decide(found, variant, policy)
+            except IacError:
+                continue  # a value of a type ARM would refuse: not a deployment that can happen
+            for rule, verdict in other.items():
+                if rule not in base or verdict[0] != base[rule][0]:
+                    moved.setdefault(rule, [])
+                    if value.why not in moved[rule]:
+                        moved[rule].append(value.why)
+    verdicts = []
+    for rule, (outcome, status, reason, mode) in base.items():
+        if rule in moved:
+            reason = f"depends on what the input leaves open: {'; '.join(moved[rule])}"
+            verdicts.append(Verdict(rule, "unknown", "unknown", reason, mode))
+        else:
+            verdicts.append(Verdict(rule, outcome, status, reason, mode))
+    for rule in sorted(set(moved) - set(base)):  # enabled only for some values (an override)
+        reason = f"may apply, depending on: {'; '.join(moved[rule])}"
+        verdicts.append(Verdict(rule, "unknown", "unknown", reason, "unknown"))
+    ref = found.ref
+    known = all(isinstance(ref[k], str) for k in PLACEHOLDER)
+    resource_id = (
+        RegistryRef(ref["subscription"], ref["resource_group"], ref["name"]).resource_id if known else None
+    )
+    return Judged(found, resource_id, verdicts)
+
+
+def _decide(found: Found, subject: dict[str, Any], policy: Policy) -> dict[str, tuple[str, str, str, str]]:
+    """rule -> (outcome, status, reason, mode), from ``plan()`` on one fully known subject."""
+    ref = subject["ref"]
+    registry_ref = RegistryRef(str(ref["subscription"]).lower(), str(ref["resource_group"]), str(ref["name"]))
+    children = {name: [c for c in items if c is not ABSENT] for name, items in subject["children"].items()}
+    try:
+        decided = plan(policy, registry_ref, Registry(_plain(subject["document"])), children)
+    except (DeserializationError, AttributeError, TypeError, ValueError) as exc:
+        raise IacError(found.file, f"{found.symbol}: ARM would not accept this registry: {exc}") from None
+    out = {}
+    exempt_by_tag = decided.resolution.exempt_by_tag
+    for d in decided.decisions:
+        status = d.evaluation.status
+        if d.mode == "exempt":
+            # Deploying is a write by a person: run time flags a tag-exempt registry left drifting.
+            outcome = "flagged" if exempt_by_tag and status is Status.DRIFT else "skipped"
+        else:
+            outcome = {
+                Status.COMPLIANT: "compliant",
+                Status.DRIFT: "drift",
+                Status.FLAGGED: "flagged",
+                Status.BLOCKED: "flagged",
+                Status.UNSUPPORTED: "skipped",
+            }[status]
+        reason = d.evaluation.reason if d.mode != "exempt" else f"{d.mode_from}; {d.evaluation.reason}"
+        out[d.rule] = (outcome, status.value, reason, d.mode)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """The document without ABSENT entries (a key not set; an array element dropped)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not ABSENT}
+    if isinstance(value, list):
+        return [_plain(v) for v in value if v is not ABSENT]
+    return value
+
+
+def _put(subject: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+    target: Any = subject
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+
+
+def _first(path: tuple[Any, ...], value: Unknown, policy: Policy) -> Any:
+    if path[0] == "ref":
+        return PLACEHOLDER[path[1]]
+    return ABSENT
+
+
+def _candidates(
+    path: tuple[Any, ...],
+    value: Unknown,
+    policy: Policy,
+    values: tuple[tuple[str, ...], tuple[dict[str, str], ...]],
+) -> Iterator[Any]:
+    if isinstance(value, Maybe):  # a child that may or may not be this registry's
+        yield value.value
+        return
+    if path[0] == "ref":
+        yield from _ref_candidates(path[1], policy)
+        return
+    yield from _ENUMS
+    yield from _VALUES
+    strings, tags = values
+    yield from strings
+    yield from tags
+    yield from ([{"action": "Allow", "value": s}] for s in strings)
+
+
+def _ref_candidates(part: str, policy: Policy) -> Iterator[str]:
+    """Names, groups and subscriptions that an override or an exemption of the policy matches."""
+    for override in policy.doc.overrides:
+        match = override.match
+        glob = {
+            "name": match.name,
+            "resource_group": match.resource_group,
+            "subscription": match.subscription,
+        }[part]
+        if glob:
+            yield _instance(glob, part)
+    for resource_id in policy.doc.exempt.registries:
+        ref = RegistryRef.parse(resource_id)
+        yield {"name": ref.name, "resource_group": ref.resource_group, "subscription": ref.subscription_id}[
+            part
+        ]
+
+
+def _instance(glob: str, part: str) -> str:
+    """A value the glob matches (``pub*`` -> ``pubx0000``): enough to tell whether it matters."""
+    text = "".join("x" if c in "*?" else c for c in glob if c not in "[]")
+    if part == "name":
+        text = "".join(c for c in text if c.isalnum()).ljust(5, "0")
+    return text if fnmatch.fnmatchcase(text.casefold(), glob.casefold()) or part != "name" else glob
+
+
+def policy_values(policy: Policy) -> tuple[tuple[str, ...], tuple[dict[str, str], ...]]:
+    """Every string the policy compares with (allow-lists, workspace, token names, tag values...),
+    and the tags its exemptions and overrides match."""
+    strings: dict[str, None] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            strings[value] = None
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    data = msgspec.to_builtins(policy.doc)
+    for section in ("rules", "exempt", "overrides"):
+        walk(data.get(section, {}))
+    tags = [dict([pair]) for pair in data.get("exempt", {}).get("tags", {}).items()]
+    tags += [o["match"]["tags"] for o in data.get("overrides", []) if o.get("match", {}).get("tags")]
+    return tuple(strings), tuple(tags)
