@@ -189,6 +189,7 @@ def read_template(
     registries: list[Found] = []
     children: list[tuple[str, Any, dict[str, Any], str]] = []  # collection, parent name, child, where
     skipped: list[str] = []
+    endpoints: list[tuple[dict[str, Any], str]] = []
 
     def walk(resources: Any, where: str, parent: tuple[str, Any] | None) -> None:
         for at, resource in _resources(file, resources, where):
@@ -215,6 +216,8 @@ def read_template(
             elif lowered in CHILD_TYPES or lowered.endswith("/providers/diagnosticsettings"):
                 collection = CHILD_TYPES.get(lowered, "diagnosticSettings")
                 children.append((collection, parent[1] if parent else None, resource, at))
+            elif lowered == "microsoft.network/privateendpoints":
+                endpoints.append((resource, at))
             elif lowered == "microsoft.resources/deployments":
                 skipped.append(
                     f"{at}: nested deployment (a Bicep module) not read; check its template on its own"
@@ -225,6 +228,8 @@ def read_template(
     walk(doc.get("resources", []), "resources", None)
     for collection, parent, resource, at in children:
         _attach(template, registries, collection, parent, resource, at)
+    for resource, at in endpoints:
+        _connect(template, registries, resource, at)
     return registries, skipped
 
 
@@ -234,6 +239,8 @@ def _registry(template: _Template, resource: dict[str, Any], at: str, line: int 
     for key in ("location", "tags", "sku", "identity", "properties"):
         if key in resource:
             document[key] = template.evaluate(resource[key], f"{at}.{key}")
+    if isinstance(document.get("properties"), dict):  # read-only: ARM lists the endpoints' connections
+        document["properties"].pop("privateEndpointConnections", None)
     sub = template.scope.subscription["subscriptionId"]
     group = template.scope.resource_group["name"]
     if not any(isinstance(v, Unknown) for v in (sub, group, name)):
@@ -289,6 +296,34 @@ def _attach(
         matches, child = registries, Maybe(why, child)
     for registry in matches:
         registry.children[collection].append(child)
+
+
+def _connect(template: _Template, registries: list[Found], resource: dict[str, Any], at: str) -> None:
+    """A private endpoint to a registry: its connection as the registry will list it. ARM approves
+    a ``privateLinkServiceConnections`` entry at once; a manual one waits (Pending)."""
+    properties = template.evaluate(resource.get("properties", {}), f"{at}.properties")
+    if not isinstance(properties, dict):
+        return
+    for key, status in (
+        ("privateLinkServiceConnections", "Approved"),
+        ("manualPrivateLinkServiceConnections", "Pending"),
+    ):
+        for connection in properties.get(key) or []:
+            target = (
+                (connection.get("properties") or {}).get("privateLinkServiceId")
+                if isinstance(connection, dict)
+                else None
+            )
+            if isinstance(target, str):
+                match = re.search(r"microsoft\.containerregistry/registries/([^/]+)$", target, re.IGNORECASE)
+                owners = [r for r in registries if match and _same_name(r.ref["name"], match[1])]
+            else:
+                owners = registries if len(registries) == 1 else []
+            entry = {"properties": {"privateLinkServiceConnectionState": {"status": status}}}
+            for registry in owners:
+                registry.document.setdefault("properties", {}).setdefault(
+                    "privateEndpointConnections", []
+                ).append(entry)
 
 
 def _same_name(a: Any, b: Any) -> bool:
