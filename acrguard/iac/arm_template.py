@@ -247,7 +247,13 @@ def _registry(template: _Template, resource: dict[str, Any], at: str, line: int 
         document["id"] = (
             f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.ContainerRegistry/registries/{name}"
         )
-    symbol = resource.get("name") if isinstance(resource.get("name"), str) else at
+    symbol = (
+        name
+        if isinstance(name, str)
+        else resource.get("name")
+        if isinstance(resource.get("name"), str)
+        else at
+    )
     ref = {"subscription": sub, "resource_group": group, "name": name}
     return Found(template.file, line, str(symbol), ref, document)
 

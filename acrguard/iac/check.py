@@ -10,7 +10,7 @@ from typing import Any
 
 from acrguard.iac import arm_template, bicep, terraform
 from acrguard.iac.judge import Judged, judge
-from acrguard.iac.model import Found, IacError, Unknown
+from acrguard.iac.model import Found, IacError, NotInfrastructure, Unknown
 
 log = logging.getLogger(__name__)
 MAX_INPUT_BYTES = 50 * 1024 * 1024  # a plan of thousands of resources is a few MB
@@ -81,11 +81,11 @@ def read(
     if terraform.is_plan(doc):
         return terraform.read_plan(file, doc, where)
     if arm_template.is_parameter_file(doc):
-        raise IacError(
+        raise NotInfrastructure(
             file, "a deployment parameter file: give it with --parameters, and its template as PATH"
         )
     if not arm_template.is_template(doc):
-        raise IacError(
+        raise NotInfrastructure(
             file,
             "neither an ARM template ($schema .../deploymentTemplate.json#) nor a Terraform plan "
             "(terraform show -json PLAN)",
@@ -93,8 +93,12 @@ def read(
     return arm_template.read_template(path, text, doc, parameters or {}, where)
 
 
-def check(paths: list[Path], parameters: Path | None, policy: Any, where: dict[str, Any]) -> Report:
-    """Read every input and judge every registry found; an input's error is recorded, the others go on."""
+def check(
+    paths: list[Path], parameters: Path | None, policy: Any, where: dict[str, Any], skip_other: bool = False
+) -> Report:
+    """Read every input and judge every registry found; an input's error is recorded, the others go
+    on. ``skip_other``: JSON that is neither a template nor a plan is a logged skip (pre-commit
+    passes every staged JSON file)."""
     report = Report()
     given = None
     if parameters is not None:
@@ -111,6 +115,12 @@ def check(paths: list[Path], parameters: Path | None, policy: Any, where: dict[s
         try:
             found, skipped = read(path, given, where)
             report.judged += [judge(f, policy) for f in found]
+        except NotInfrastructure as exc:
+            if not skip_other:
+                report.errors.append(exc)
+            else:
+                report.skipped.append(str(exc))
+            continue
         except IacError as exc:
             report.errors.append(exc)
             continue

@@ -69,6 +69,12 @@ def check_iac(
             "--location", "-l", metavar="REGION", help="resourceGroup().location.", show_default=False
         ),
     ] = None,
+    skip_other: Annotated[
+        bool,
+        typer.Option(
+            "--skip-other", help="JSON that is neither a template nor a plan: skip it (pre-commit)."
+        ),
+    ] = False,
 ) -> None:
     """Judge the registries of ARM templates and Terraform plans before they are deployed (no Azure call)."""
     from acrguard.iac.check import check, context
@@ -83,7 +89,7 @@ def check_iac(
         problems = [(exc.file, f"{path or '<root>'}: {reason}") for path, reason in exc.problems]
         raise CliError("invalid policy", problems) from None
     run.mode = policy.mode_override or policy.doc.mode
-    report = check(paths, parameters, policy, context(subscription, resource_group, location))
+    report = check(paths, parameters, policy, context(subscription, resource_group, location), skip_other)
     for error in report.errors:
         run.error(error.file, error.message)
     findings = sum(len(j.findings) for j in report.judged)
@@ -147,7 +153,6 @@ def _table(report: Any) -> Any:
         found = judged.found
         where = f"{found.file}:{found.line}" if found.line else found.file
         for v in judged.verdicts:
-            table.add_row(
-                where, str(found.symbol), v.rule, Text(v.outcome, style=styles.get(v.outcome, "")), v.reason
-            )
+            outcome = Text(v.outcome, style=styles.get(v.outcome, ""))
+            table.add_row(Text(where), Text(str(found.symbol)), v.rule, outcome, Text(v.reason))
     return table

@@ -63,6 +63,10 @@ class IacError(ValueError):
         self.message = message
 
 
+class NotInfrastructure(IacError):
+    """A readable file that is neither a template nor a plan (``package.json``, a parameter file)."""
+
+
 @dataclass
 class Found:
     """One registry an input would deploy.

@@ -181,3 +181,15 @@ def test_one_bad_input_does_not_hide_the_others(tmp_path: Path, policy: Path) ->
     assert [r["file"] for r in doc["results"]] == [str(good)]
     verdicts = {v["rule"]: v["outcome"] for v in doc["results"][0]["verdicts"]}
     assert verdicts["admin_user"] == "drift"
+
+
+def test_skip_other_skips_json_that_is_not_infrastructure(tmp_path: Path, policy: Path) -> None:
+    """With --skip-other (the pre-commit hook's), package.json and a parameter file are logged skips;
+    a file that is not JSON at all is still an error."""
+    other = write(tmp_path, "package.json", {"name": "x"})
+    params = write(tmp_path, "p.json", parameter_file({"a": 1}))
+    code, doc, _ = check_iac(policy, "--skip-other", str(other), str(params))
+    assert code == 0
+    assert [s.split(":")[0] for s in doc["summary"]["skipped"]] == [str(other), str(params)]
+    broken = write(tmp_path, "broken.json", "{")
+    assert check_iac(policy, "--skip-other", str(broken))[0] == 1
