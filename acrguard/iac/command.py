@@ -7,7 +7,6 @@ on a value the input leaves open), 1 an input or the policy could not be read, 2
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,11 +16,11 @@ import typer
 from acrguard import cli_render as render
 from acrguard.cli_run import CliError, ExitCode, Output, Run
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-
 
 def _subscription(value: str | None) -> str | None:
-    if value is not None and not _GUID.match(value):
+    from acrguard.policy import GUID
+
+    if value is not None and not GUID.fullmatch(value):
         raise typer.BadParameter(f"{value!r} is not a subscription ID (a GUID)")
     return value.lower() if value else None
 

@@ -319,43 +319,26 @@ def terraform_plan(case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     changes = [_change("azurerm_container_registry.acr", values, {"id": True, "login_server": True})]
     config = [_config("azurerm_container_registry", "acr", {})]
     children = case["children"]
+
+    def child(kind: str, name: str, body: dict[str, Any], link: str, attribute: str) -> None:
+        """A child resource whose ``link`` attribute refers to the registry's ``attribute``."""
+        changes.append(
+            _change(f"{kind}.{name}", body, {} if link == "container_registry_name" else {link: True})
+        )
+        refs = [f"azurerm_container_registry.acr.{attribute}", "azurerm_container_registry.acr"]
+        config.append(_config(kind, name, {link: refs}))
+
     for i, token in enumerate(children["tokens"]):
         body = {"name": token["name"], "container_registry_name": NAME, "resource_group_name": GROUP}
         body["enabled"] = token["properties"]["status"] == "enabled"
-        changes.append(_change(f"azurerm_container_registry_token.t{i}", body, {"scope_map_id": True}))
-        config.append(
-            _config(
-                "azurerm_container_registry_token",
-                f"t{i}",
-                {
-                    "container_registry_name": [
-                        "azurerm_container_registry.acr.name",
-                        "azurerm_container_registry.acr",
-                    ]
-                },
-            )
-        )
+        child("azurerm_container_registry_token", f"t{i}", body, "container_registry_name", "name")
     for i, cache in enumerate(children["cacheRules"]):
         body = {
             "name": cache["name"],
             "source_repo": cache["properties"]["sourceRepository"],
             "target_repo": "t",
         }
-        changes.append(
-            _change(f"azurerm_container_registry_cache_rule.c{i}", body, {"container_registry_id": True})
-        )
-        config.append(
-            _config(
-                "azurerm_container_registry_cache_rule",
-                f"c{i}",
-                {
-                    "container_registry_id": [
-                        "azurerm_container_registry.acr.id",
-                        "azurerm_container_registry.acr",
-                    ]
-                },
-            )
-        )
+        child("azurerm_container_registry_cache_rule", f"c{i}", body, "container_registry_id", "id")
     for i, setting in enumerate(children["diagnosticSettings"]):
         logs = [
             {"category": log.get("category"), "category_group": log.get("categoryGroup")}
@@ -366,21 +349,7 @@ def terraform_plan(case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
             "log_analytics_workspace_id": setting["properties"]["workspaceId"],
             "enabled_log": logs,
         }
-        changes.append(
-            _change(f"azurerm_monitor_diagnostic_setting.d{i}", body, {"target_resource_id": True})
-        )
-        config.append(
-            _config(
-                "azurerm_monitor_diagnostic_setting",
-                f"d{i}",
-                {
-                    "target_resource_id": [
-                        "azurerm_container_registry.acr.id",
-                        "azurerm_container_registry.acr",
-                    ]
-                },
-            )
-        )
+        child("azurerm_monitor_diagnostic_setting", f"d{i}", body, "target_resource_id", "id")
     for i, state in enumerate(case["endpoints"]):
         connection = {
             "name": "c",
