@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench import burst, c7n, cold_start, exposure, growth, lease, per_event, report, scale, sweep
+from bench import burst, c7n, cold_start, exposure, growth, iac, lease, per_event, report, scale, sweep
 from bench.common import BENCH_PY, BENCH_VENV, OUT_DIR, ROOT, log
 
 PACKAGES = (
@@ -104,6 +104,7 @@ def main() -> None:
         ("growth", lambda: growth.measure(results["sweep"], repeats)),
         ("scale", lambda: scale.measure(scale.SIZES[:2] if args.quick else scale.SIZES)),
         ("lease", lambda: lease.measure(8 if args.quick else lease.SAMPLES)),
+        ("iac", lambda: iac.measure(150 if args.quick else iac.COUNT)),
         (
             "exposure",
             lambda: exposure.measure(8 if args.quick else exposure.SAMPLES, scale.graph_wall(results)),
