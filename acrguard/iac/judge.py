@@ -84,8 +84,8 @@ def judge(found: Found, policy: Policy) -> Judged:
                 other = _decide(found, variant, policy)
             except IacError:
                 continue  # a value of a type ARM would refuse: not a deployment that can happen
-            for rule, verdict in other.items():
-                if rule not in base or verdict[0] != base[rule][0]:
+            for rule in base.keys() | other.keys():  # a rule that one value turns off moves too
+                if rule not in base or rule not in other or other[rule][0] != base[rule][0]:
                     moved.setdefault(rule, [])
                     if value.why not in moved[rule]:
                         moved[rule].append(value.why)
