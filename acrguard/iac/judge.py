@@ -75,7 +75,7 @@ def judge(found: Found, policy: Policy) -> Judged:
         _put(baseline, path, _first(path, value, policy))
     base = _decide(found, baseline, policy)
     moved: dict[str, list[str]] = {}
-    values = policy_values(policy) if open_values else ((), ())
+    values = policy_values(policy, subject) if open_values else ((), ())
     for path, value in open_values:
         for candidate in _candidates(path, value, policy, values):
             variant = copy.deepcopy(baseline)
@@ -204,9 +204,10 @@ def _instance(glob: str, part: str) -> str:
     return text if fnmatch.fnmatchcase(text.casefold(), glob.casefold()) or part != "name" else glob
 
 
-def policy_values(policy: Policy) -> tuple[tuple[str, ...], tuple[dict[str, str], ...]]:
-    """Every string the policy compares with (allow-lists, workspace, token names, tag values...),
-    and the tags its exemptions and overrides match."""
+def policy_values(policy: Policy, subject: Any = None) -> tuple[tuple[str, ...], tuple[dict[str, str], ...]]:
+    """Every string the policy compares with (allow-lists, workspace, token names, tag values...)
+    and every string the input itself holds (an open value may equal any of them: the home region
+    its replica's), and the tags the policy's exemptions and overrides match."""
     strings: dict[str, None] = {}
 
     def walk(value: Any) -> None:
@@ -222,6 +223,7 @@ def policy_values(policy: Policy) -> tuple[tuple[str, ...], tuple[dict[str, str]
     data = msgspec.to_builtins(policy.doc)
     for section in ("rules", "exempt", "overrides"):
         walk(data.get(section, {}))
+    walk(subject)
     tags = [dict([pair]) for pair in data.get("exempt", {}).get("tags", {}).items()]
     tags += [o["match"]["tags"] for o in data.get("overrides", []) if o.get("match", {}).get("tags")]
     return tuple(strings), tuple(tags)

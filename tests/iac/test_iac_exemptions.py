@@ -103,3 +103,24 @@ def test_an_override_that_turns_the_rule_off_for_some_names_makes_it_unknown(tmp
     path = write(tmp_path, "t.json", template(REGISTRY, parameters=PARAMETERS))
     (verdict,) = run_check(path, only_override).judged[0].verdicts
     assert verdict.outcome == "unknown"
+
+
+def test_an_open_home_region_is_unknown_for_the_replica_rule(tmp_path: Path) -> None:
+    """The registry's location is resourceGroup().location and no --location is given; its one
+    replica is in westeurope. If the group is in westeurope, there is no replica elsewhere: the
+    rule cannot pass on a guess."""
+    policy = parse_policy("version: 1\nrules:\n  firewall_unavailable: {enabled: false}\n  anonymous_pull: {enabled: false}\n  geo_replication: {enabled: true}\n")
+    replica = {
+        "type": "Microsoft.ContainerRegistry/registries/replications",
+        "apiVersion": "2023-07-01",
+        "name": "acrshop01/westeurope",
+        "location": "westeurope",
+        "properties": {},
+    }
+    registry = {**REGISTRY, "name": "acrshop01", "tags": {}, "location": "[resourceGroup().location]"}
+    path = write(tmp_path, "t.json", template(registry, replica))
+    (verdict,) = run_check(path, policy, location=None).judged[0].verdicts
+    assert verdict.outcome == "unknown"
+    assert "resourceGroup().location" in verdict.reason
+    (known,) = run_check(path, policy, location="eastus").judged[0].verdicts
+    assert known.outcome == "compliant"
