@@ -182,55 +182,93 @@ def _resources(file: str, value: Any, where: str) -> Iterator[tuple[str, dict[st
 def read_template(
     path: Path, text: str, doc: dict[str, Any], given: dict[str, Any], context: dict[str, Any]
 ) -> tuple[list[Found], list[str]]:
-    """The registries the template deploys, and the parts not read (with why)."""
+    """The registries the template deploys (its nested deployments' too), and what was not read, with why."""
     file = str(path)
-    template = _Template(file, doc, given, context)
     lines = [text.count("\n", 0, m.start()) + 1 for m in _REGISTRY_TYPE_TEXT.finditer(text)]
+    seen = [0]  # registry resources met, in the text's order: the index of the next one's line
     registries: list[Found] = []
-    children: list[tuple[str, Any, dict[str, Any], str]] = []  # collection, parent name, child, where
+    children: list[
+        tuple[_Template, str, Any, dict[str, Any], str]
+    ] = []  # collection, parent name, child, where
     skipped: list[str] = []
-    endpoints: list[tuple[dict[str, Any], str]] = []
+    endpoints: list[tuple[_Template, dict[str, Any], str]] = []
 
-    def walk(resources: Any, where: str, parent: tuple[str, Any] | None) -> None:
+    def walk(template: _Template, resources: Any, where: str, parent: tuple[str, Any] | None) -> None:
         for at, resource in _resources(file, resources, where):
             kind = resource["type"]
             full = f"{parent[0]}/{kind}" if parent and "/" not in kind else kind  # nested: relative type
             lowered = full.lower()
-            if "condition" in resource:
-                condition = template.evaluate(resource["condition"], f"{at}.condition")
-                if condition is False:
-                    continue
-            else:
-                condition = True
+            line = None
             if lowered == REGISTRY_TYPE:
-                found = _registry(
-                    template, resource, at, lines[len(registries)] if len(registries) < len(lines) else None
-                )
+                line = lines[seen[0]] if seen[0] < len(lines) else None
+                seen[0] += 1
+            if resource.get("existing") is True:  # languageVersion 2.0: a reference, not deployed here
+                continue
+            condition = template.evaluate(resource.get("condition", True), f"{at}.condition")
+            if condition is False:
+                continue
+            if lowered == REGISTRY_TYPE:
+                found = _registry(template, resource, at, line)
                 if isinstance(condition, Unknown):
                     found.notes.append(f"deployed only if its condition holds ({condition.why})")
                 if "copy" in resource:
                     found.notes.append("deployed in a copy loop: judged once, copyIndex() unknown")
                 registries.append(found)
                 if "resources" in resource:
-                    walk(resource["resources"], f"{at}.resources", (full, found.ref["name"]))
+                    walk(template, resource["resources"], f"{at}.resources", (full, found.ref["name"]))
             elif lowered in CHILD_TYPES or lowered.endswith("/providers/diagnosticsettings"):
                 collection = CHILD_TYPES.get(lowered, "diagnosticSettings")
-                children.append((collection, parent[1] if parent else None, resource, at))
+                children.append((template, collection, parent[1] if parent else None, resource, at))
             elif lowered == "microsoft.network/privateendpoints":
-                endpoints.append((resource, at))
+                endpoints.append((template, resource, at))
             elif lowered == "microsoft.resources/deployments":
-                skipped.append(
-                    f"{at}: nested deployment (a Bicep module) not read; check its template on its own"
-                )
+                inner = _nested(template, resource, at)
+                if isinstance(inner, str):
+                    skipped.append(f"{file}: {at}: {inner}")
+                else:
+                    walk(inner, inner.doc.get("resources", []), f"{at}.properties.template.resources", None)
             elif "resources" in resource:
-                walk(resource["resources"], f"{at}.resources", (full, None))
+                walk(template, resource["resources"], f"{at}.resources", (full, None))
 
-    walk(doc.get("resources", []), "resources", None)
-    for collection, parent, resource, at in children:
+    top = _Template(file, doc, given, context)
+    walk(top, doc.get("resources", []), "resources", None)
+    for template, collection, parent, resource, at in children:
         _attach(template, registries, collection, parent, resource, at)
-    for resource, at in endpoints:
+    for template, resource, at in endpoints:
         _connect(template, registries, resource, at)
     return registries, skipped
+
+
+def _nested(outer: _Template, resource: dict[str, Any], at: str) -> _Template | str:
+    """A nested deployment's template (what Bicep compiles a module to), with its parameters
+    evaluated in the outer template and its own resource group; or why it is not read."""
+    properties = resource.get("properties")
+    if not isinstance(properties, dict) or not isinstance(properties.get("template"), dict):
+        return "a linked deployment (templateLink) is not read; check its template on its own"
+    scope = str(((properties.get("expressionEvaluationOptions") or {}).get("scope")) or "outer").lower()
+    context = {
+        "subscription": outer.evaluate(resource.get("subscriptionId"), f"{at}.subscriptionId")
+        if "subscriptionId" in resource
+        else outer.scope.subscription["subscriptionId"],
+        "resource_group": outer.evaluate(resource.get("resourceGroup"), f"{at}.resourceGroup")
+        if "resourceGroup" in resource
+        else outer.scope.resource_group["name"],
+        "location": outer.scope.resource_group["location"],
+    }
+    if scope != "inner":  # the nested template reads the outer one's parameters and variables
+        nested = _Template(
+            outer.file, {**outer.doc, "resources": properties["template"].get("resources", [])}, {}, context
+        )
+        nested.param_values, nested.var_values = outer.param_values, outer.var_values
+        nested.given = outer.given
+        return nested
+    given: dict[str, Any] = {}
+    for name, entry in (properties.get("parameters") or {}).items():
+        if isinstance(entry, dict) and "value" in entry:
+            given[name] = outer.evaluate(entry["value"], f"{at}.properties.parameters.{name}")
+        else:
+            given[name] = Unknown(f"module parameter {name} is a Key Vault reference")
+    return _Template(outer.file, properties["template"], given, context)
 
 
 def _registry(template: _Template, resource: dict[str, Any], at: str, line: int | None) -> Found:

@@ -109,7 +109,9 @@ def test_an_open_home_region_is_unknown_for_the_replica_rule(tmp_path: Path) -> 
     """The registry's location is resourceGroup().location and no --location is given; its one
     replica is in westeurope. If the group is in westeurope, there is no replica elsewhere: the
     rule cannot pass on a guess."""
-    policy = parse_policy("version: 1\nrules:\n  firewall_unavailable: {enabled: false}\n  anonymous_pull: {enabled: false}\n  geo_replication: {enabled: true}\n")
+    policy = parse_policy(
+        "version: 1\nrules:\n  firewall_unavailable: {enabled: false}\n  anonymous_pull: {enabled: false}\n  geo_replication: {enabled: true}\n"
+    )
     replica = {
         "type": "Microsoft.ContainerRegistry/registries/replications",
         "apiVersion": "2023-07-01",
