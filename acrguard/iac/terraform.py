@@ -5,7 +5,9 @@ is known only after apply: those values become :class:`~acrguard.iac.model.Unkno
 provider's attributes to the ARM properties the rules read. The attribute names and defaults are
 the azurerm provider's documentation (hashicorp/terraform-provider-azurerm,
 website/docs/r/container_registry.html.markdown, container_registry_token, container_registry_cache_rule,
-monitor_diagnostic_setting and private_endpoint pages). A child resource is tied to its registry
+monitor_diagnostic_setting and private_endpoint pages; what the provider sends for each is in
+internal/services/containers/container_registry_resource.go: a retention of 0 days, or none, is
+sent as disabled, any other as enabled with those days). A child resource is tied to its registry
 through the plan's ``configuration`` references (``azurerm_container_registry.acr.id``), since
 the registry's ID is itself unknown until apply.
 """
