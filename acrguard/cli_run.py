@@ -72,7 +72,8 @@ def _choice(kind: type[enum.StrEnum]) -> Any:
         try:
             return kind(value)
         except ValueError:
-            allowed = " or ".join(member.value for member in kind)
+            *rest, last = (member.value for member in kind)
+            allowed = f"{', '.join(rest)} or {last}" if rest else last
             raise typer.BadParameter(f"must be {allowed}, got {value!r}") from None
 
     return parse
