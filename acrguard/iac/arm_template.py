@@ -332,6 +332,11 @@ def _attach(
         },
     }
     matches = [r for r in registries if _same_name(r.ref["name"], parent)]
+    if not matches and isinstance(parent, str):  # a registry whose name is open may be the one named
+        open_names = [r for r in registries if isinstance(r.ref["name"], Unknown)]
+        if open_names:
+            why = f"whether {at} belongs to this registry (its name is open)"
+            matches, child = open_names, Maybe(why, child)
     if not matches and len(registries) == 1:
         matches = registries  # the template's one registry: the only place it can go
         if isinstance(parent, Unknown):
@@ -359,16 +364,18 @@ def _connect(template: _Template, registries: list[Found], resource: dict[str, A
                 if isinstance(connection, dict)
                 else None
             )
+            entry: Any = {"properties": {"privateLinkServiceConnectionState": {"status": status}}}
             if isinstance(target, str):
                 match = re.search(r"microsoft\.containerregistry/registries/([^/]+)$", target, re.IGNORECASE)
                 owners = [r for r in registries if match and _same_name(r.ref["name"], match[1])]
+                if match and not owners:  # a registry whose name is open may be the one named
+                    owners = [r for r in registries if isinstance(r.ref["name"], Unknown)]
+                    entry = Maybe(f"whether {at} connects to this registry (its name is open)", entry)
             else:
                 owners = registries if len(registries) == 1 else []
-            entry = {"properties": {"privateLinkServiceConnectionState": {"status": status}}}
             for registry in owners:
-                registry.document.setdefault("properties", {}).setdefault(
-                    "privateEndpointConnections", []
-                ).append(entry)
+                properties = registry.document.setdefault("properties", {})
+                properties.setdefault("privateEndpointConnections", []).append(entry)
 
 
 def _same_name(a: Any, b: Any) -> bool:

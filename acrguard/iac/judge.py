@@ -22,12 +22,24 @@ from azure.core.exceptions import DeserializationError
 from azure.mgmt.containerregistry.models import Registry
 
 from acrguard.iac.model import Found, IacError, Maybe, Unknown, unknowns
-from acrguard.plan import plan
+from acrguard.plan import Plan, plan, remediators
 from acrguard.policy import Policy
 from acrguard.resource_ids import RegistryRef
 from remediators import Status
+from remediators.base import PropertyRule
 
-ABSENT = object()  # a candidate: the property not set at all
+
+class _Absent:
+    """A candidate: the property not set at all. One instance, kept by ``copy.deepcopy``."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Absent:
+        return self
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
 PLACEHOLDER = {
     "subscription": "00000000-0000-0000-0000-000000000000",
     "resource_group": "unresolved-group",
@@ -73,22 +85,27 @@ def judge(found: Found, policy: Policy) -> Judged:
     baseline = copy.deepcopy(subject)
     for path, value in open_values:
         _put(baseline, path, _first(path, value, policy))
-    base = _decide(found, baseline, policy)
+    base, decided = _decide(found, baseline, policy)
     moved: dict[str, list[str]] = {}
     values = policy_values(policy, subject) if open_values else ((), ())
+    fixed = _fixed(baseline, decided) if open_values else {}
     for path, value in open_values:
-        for candidate in _candidates(path, value, policy, values):
+        for candidate in (*_from_fixed(path, fixed), *_candidates(path, value, policy, values)):
             variant = copy.deepcopy(baseline)
             _put(variant, path, candidate)
             try:
-                other = _decide(found, variant, policy)
+                other, _ = _decide(found, variant, policy)
             except IacError:
                 continue  # a value of a type ARM would refuse: not a deployment that can happen
             for rule in base.keys() | other.keys():  # a rule that one value turns off moves too
-                if rule not in base or rule not in other or other[rule][0] != base[rule][0]:
+                if rule not in base or rule not in other or _verdict(other[rule]) != _verdict(base[rule]):
                     moved.setdefault(rule, [])
                     if value.why not in moved[rule]:
                         moved[rule].append(value.why)
+    for rule, why in _open_children(open_values, base):
+        moved.setdefault(rule, [])
+        if why not in moved[rule]:
+            moved[rule].append(why)
     verdicts = []
     for rule, (outcome, status, reason, mode) in base.items():
         if rule in moved:
@@ -107,11 +124,34 @@ def judge(found: Found, policy: Policy) -> Judged:
     return Judged(found, resource_id, verdicts)
 
 
-def _decide(found: Found, subject: dict[str, Any], policy: Policy) -> dict[str, tuple[str, str, str, str]]:
-    """rule -> (outcome, status, reason, mode), from ``plan()`` on one fully known subject."""
+def _verdict(decided: tuple[str, str, str, str]) -> tuple[str, str, str]:
+    """What must not move for a verdict to stand: outcome, the rule's status, and the mode."""
+    outcome, status, _, mode = decided
+    return outcome, status, mode
+
+
+def _open_children(
+    open_values: list[tuple[tuple[Any, ...], Unknown]], base: dict[str, tuple[str, str, str, str]]
+) -> Iterator[tuple[str, str]]:
+    """A child resource, or its whole ``properties``, left open: no list of values can stand for an
+    object, so every rule that reads the collection is unknown (unless its SKU rules it out)."""
+    for path, value in open_values:
+        inner = any(True for _ in unknowns(value.value)) if isinstance(value, Maybe) else False
+        whole = path[0] == "children" and path[3:] in ((), ("properties",)) and not isinstance(value, Maybe)
+        if not (whole or inner):
+            continue
+        for name, rule in remediators().items():
+            if path[1] in rule.children and name in base and base[name][1] != Status.UNSUPPORTED.value:
+                yield name, value.why
+
+
+def _decide(
+    found: Found, subject: dict[str, Any], policy: Policy
+) -> tuple[dict[str, tuple[str, str, str, str]], Plan]:
+    """rule -> (outcome, status, reason, mode), from ``plan()`` on one fully known subject; and the plan."""
     ref = subject["ref"]
     registry_ref = RegistryRef(str(ref["subscription"]).lower(), str(ref["resource_group"]), str(ref["name"]))
-    children = {name: [c for c in items if c is not ABSENT] for name, items in subject["children"].items()}
+    children = _plain(subject["children"])  # a child, or a child's property, may be left out
     try:
         decided = plan(policy, registry_ref, Registry(_plain(subject["document"])), children)
     except (DeserializationError, AttributeError, TypeError, ValueError) as exc:
@@ -133,7 +173,59 @@ def _decide(found: Found, subject: dict[str, Any], policy: Policy) -> dict[str, 
             }[status]
         reason = d.evaluation.reason if d.mode != "exempt" else f"{d.mode_from}; {d.evaluation.reason}"
         out[d.rule] = (outcome, status.value, reason, d.mode)
-    return out
+    return out, decided
+
+
+#: Registry keys outside ``properties`` that a rule's ``after`` may name (``sku.name``).
+_TOP_LEVEL = frozenset({"sku", "tags", "location", "identity"})
+_MISSING = object()
+
+
+def _fixed(baseline: dict[str, Any], decided: Plan) -> dict[str, Any]:
+    """The registry as the rules want it: every fix of the baseline's plan applied (its ``after``,
+    its child writes), and every property rule's wanted value. An open object (a parameter of type
+    object, a Terraform block unknown until apply) is tried with these: no list of values could
+    guess one, but the value a rule wants is the one that can change its verdict."""
+    doc = copy.deepcopy(_plain(baseline["document"]))
+    for rule in remediators().values():
+        if isinstance(rule, PropertyRule):
+            *parents, last = rule.path.split(".")
+            target = doc
+            for step in parents:
+                target = target.setdefault(step, {}) if isinstance(target.get(step, {}), dict) else {}
+            target[last] = rule.wanted
+    children: dict[str, list[Any]] = {}
+    for d in decided.decisions:
+        for key, value in d.evaluation.after.items():
+            _merge(doc if key in _TOP_LEVEL else doc.setdefault("properties", {}), key, value)
+        for write in d.evaluation.writes:
+            children.setdefault(write.collection, []).append({"name": write.name, **write.body})
+    return {"document": doc, "children": children}
+
+
+def _merge(target: dict[str, Any], key: str, value: Any) -> None:
+    if isinstance(value, dict) and isinstance(target.get(key), dict):
+        for sub, item in value.items():
+            _merge(target[key], sub, item)
+    else:
+        target[key] = value
+
+
+def _from_fixed(path: tuple[Any, ...], fixed: dict[str, Any]) -> Iterator[Any]:
+    """The value at ``path`` in :func:`_fixed`'s registry (for a child: in each child written)."""
+    if path[0] == "document":
+        sources: list[Any] = [fixed["document"]]
+        rest = path[1:]
+    elif path[0] == "children" and len(path) >= 3:
+        sources, rest = fixed["children"].get(path[1], []), path[3:]
+    else:
+        return
+    for source in sources:
+        value = source
+        for step in rest:
+            value = value.get(step, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is not _MISSING:
+            yield copy.deepcopy(value)
 
 
 def _plain(value: Any) -> Any:
@@ -142,6 +234,17 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items() if v is not ABSENT}
     if isinstance(value, list):
         return [_plain(v) for v in value if v is not ABSENT]
+    return value
+
+
+def _settled(value: Any) -> Any:
+    """``value`` with what is open inside it left out (ARM's default), as the baseline has it."""
+    if isinstance(value, Unknown):
+        return ABSENT
+    if isinstance(value, dict):
+        return {k: _settled(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_settled(v) for v in value]
     return value
 
 
@@ -165,7 +268,7 @@ def _candidates(
     values: tuple[tuple[str, ...], tuple[dict[str, str], ...]],
 ) -> Iterator[Any]:
     if isinstance(value, Maybe):  # a child that may or may not be this registry's
-        yield value.value
+        yield _settled(value.value)
         return
     if path[0] == "ref":
         yield from _ref_candidates(path[1], policy)

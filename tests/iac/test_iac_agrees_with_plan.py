@@ -455,3 +455,25 @@ def test_a_parameter_left_open_is_unknown_never_compliant(tmp_path: Path) -> Non
         if rule != "admin_user":
             assert (verdict.status, verdict.mode) == want[rule], rule
     assert json.dumps(report.judged[0].found.ref)  # the ref stayed plain data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=registries(), data=st.data())
+def test_a_verdict_given_with_values_left_open_holds_for_the_real_values(
+    tmp_path: Path, case: dict[str, Any], data: st.DataObject
+) -> None:
+    """Some parameters dropped from the parameter file at random: every verdict check-iac still gives
+    (not unknown) must be the one plan() gives on the registry the full parameter file deploys. A
+    verdict that depends on a dropped value cannot pass by luck of the value tried."""
+    doc, values = parameterised_template(case)
+    names = sorted(values["parameters"])
+    dropped = data.draw(st.lists(st.sampled_from(names), unique=True, min_size=1, max_size=4))
+    for name in dropped:
+        del values["parameters"][name]
+    params = write(tmp_path, "params.parameters.json", values)
+    report = run_check(write(tmp_path, "open.json", doc), POLICY, parameters=params)
+    assert not report.errors, [str(e) for e in report.errors]
+    want = expected(case)
+    for verdict in report.judged[0].verdicts:
+        if verdict.outcome != "unknown":
+            assert (verdict.status, verdict.mode) == want[verdict.rule], (verdict, dropped)
