@@ -3,10 +3,15 @@
 ``plan()`` (acrguard/plan.py) decides on the registry document the input would deploy, with the
 policy's scope, overrides, exemptions (by tag, and by resource ID when the ID resolves), SKUs and
 modes, exactly as at run time. A value the input leaves open cannot be decided by guessing one:
-each open value is tried with every value that can change a verdict (ARM's enumerations, booleans,
-the policy's own strings and tags, absence), one at a time from a baseline, and a rule whose
-verdict moves is reported ``unknown``, naming the value. A rule that never reads it keeps its
-verdict: a Basic registry's anonymous pull is "skipped" whatever the parameter says.
+each open value is tried, one at a time from a baseline where every open value is absent (ARM's
+default), with every value that can change a verdict: absence, ARM's enumerations, booleans, the
+policy's own strings and tags, the strings the input holds, and what the rules want there (their
+fixes on the baseline, every property rule's wanted value). A rule whose verdict (outcome, status
+or mode) moves is reported ``unknown``, naming the value. An open child, or a child's whole
+``properties``, cannot be stood for by a list of values: the rules reading that collection are
+unknown. A rule that never reads it keeps its verdict: a Basic registry's anonymous pull is
+"skipped" whatever the parameter says. The property tests (tests/iac/test_iac_agrees_with_plan.py)
+check that every verdict given with values left open is the one the real values get.
 """
 
 from __future__ import annotations

@@ -477,3 +477,25 @@ def test_a_verdict_given_with_values_left_open_holds_for_the_real_values(
     for verdict in report.judged[0].verdicts:
         if verdict.outcome != "unknown":
             assert (verdict.status, verdict.mode) == want[verdict.rule], (verdict, dropped)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=registries(), data=st.data())
+def test_a_verdict_on_a_plan_with_values_known_after_apply_holds_for_the_real_values(
+    tmp_path: Path, case: dict[str, Any], data: st.DataObject
+) -> None:
+    """Terraform's ``after_unknown``: attributes of the registry and of its children marked known only
+    after apply. Every verdict still given must be plan()'s on the registry the plan deploys."""
+    plan_doc, deployed = terraform_plan(case)
+    changes = plan_doc["resource_changes"]
+    change = data.draw(st.sampled_from(changes))["change"]
+    attributes = sorted(k for k in change["after"] if k not in ("name", "resource_group_name"))
+    for attribute in data.draw(st.lists(st.sampled_from(attributes), unique=True, min_size=1, max_size=4)):
+        del change["after"][attribute]
+        change["after_unknown"][attribute] = True
+    report = run_check(write(tmp_path, "plan.json", plan_doc), POLICY)
+    assert not report.errors, [str(e) for e in report.errors]
+    want = expected({**case, "doc": deployed})
+    for verdict in report.judged[0].verdicts:
+        if verdict.outcome != "unknown":
+            assert (verdict.status, verdict.mode) == want[verdict.rule], verdict
