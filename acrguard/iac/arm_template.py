@@ -76,6 +76,7 @@ class _Template:
         self.vars = {k.lower(): (k, v) for k, v in _section(file, doc, "variables").items()}
         self.var_values: dict[str, Any] = {}
         self.evaluating: list[str] = []
+        self.evaluating_params: list[str] = []
         self.param_values: dict[str, Any] = {}
         unknown_names = [n for n in given if n.lower() not in self.params]
         if unknown_names:
@@ -110,7 +111,15 @@ class _Template:
         if key in self.given:
             value = self.given[key]
         elif "defaultValue" in spec:
-            value = self.evaluate(spec["defaultValue"], f"parameters.{declared}.defaultValue")
+            if key in self.evaluating_params:
+                cycle = self.evaluating_params[self.evaluating_params.index(key) :]
+                names = [self.params[k][0] for k in cycle] + [declared]
+                raise IacError(self.file, f"parameter {declared} refers to itself: {' -> '.join(names)}")
+            self.evaluating_params.append(key)
+            try:
+                value = self.evaluate(spec["defaultValue"], f"parameters.{declared}.defaultValue")
+            finally:
+                self.evaluating_params.pop()
         else:
             value = Unknown(f"parameter {declared} has no value (give it in the --parameters file)")
         if not isinstance(value, Unknown):

@@ -124,6 +124,9 @@ def check(
         except IacError as exc:
             report.errors.append(exc)
             continue
+        except RecursionError:
+            report.errors.append(IacError(str(path), "an expression is nested too deeply to evaluate"))
+            continue
         report.skipped += skipped
         if not found and not skipped:
             report.skipped.append(f"{path}: no Microsoft.ContainerRegistry/registries resource")

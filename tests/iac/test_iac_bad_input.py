@@ -193,3 +193,24 @@ def test_skip_other_skips_json_that_is_not_infrastructure(tmp_path: Path, policy
     assert [s.split(":")[0] for s in doc["summary"]["skipped"]] == [str(other), str(params)]
     broken = write(tmp_path, "broken.json", "{")
     assert check_iac(policy, "--skip-other", str(broken))[0] == 1
+
+
+def test_parameter_defaults_that_refer_to_each_other(tmp_path: Path, policy: Path) -> None:
+    """Two parameters whose defaults read each other: an error naming the cycle, not a crash."""
+    parameters = {
+        "name": {"type": "string", "defaultValue": "[parameters('other')]"},
+        "other": {"type": "string", "defaultValue": "[concat(parameters('name'), 'x')]"},
+    }
+    path = write(tmp_path, "t.json", template({**REGISTRY, "properties": {}}, parameters=parameters))
+    code, doc, _ = check_iac(policy, str(path))
+    assert code == 1
+    assert doc["errors"][0]["message"] == "parameter name refers to itself: name -> other -> name"
+
+
+def test_an_expression_nested_beyond_reason(tmp_path: Path, policy: Path) -> None:
+    """Thousands of nested calls: an error, not a RecursionError."""
+    deep = "[" + "not(" * 3000 + "true()" + ")" * 3000 + "]"
+    path = write(tmp_path, "t.json", template({**REGISTRY, "name": "acrdeep01", "properties": {"adminUserEnabled": deep}}))
+    code, doc, _ = check_iac(policy, str(path))
+    assert code == 1
+    assert "nested too deeply" in doc["errors"][0]["message"]
