@@ -92,21 +92,37 @@ def judge(found: Found, policy: Policy) -> Judged:
         _put(baseline, path, _first(path, value, policy))
     base, decided = _decide(found, baseline, policy)
     moved: dict[str, list[str]] = {}
+
+    def compare(variant: dict[str, Any], whys: list[str]) -> None:
+        try:
+            other, _ = _decide(found, variant, policy)
+        except IacError:
+            return  # a value of a type ARM would refuse: not a deployment that can happen
+        for rule in base.keys() | other.keys():  # a rule that one value turns off moves too
+            if rule not in base or rule not in other or _verdict(other[rule]) != _verdict(base[rule]):
+                listed = moved.setdefault(rule, [])
+                listed += [why for why in whys if why not in listed]
+
     values = policy_values(policy, subject) if open_values else ((), ())
     fixed = _fixed(baseline, decided) if open_values else {}
-    for path, value in open_values:
-        for candidate in (*_from_fixed(path, fixed), *_candidates(path, value, policy, values)):
-            variant = copy.deepcopy(baseline)
-            _put(variant, path, candidate)
-            try:
-                other, _ = _decide(found, variant, policy)
-            except IacError:
-                continue  # a value of a type ARM would refuse: not a deployment that can happen
-            for rule in base.keys() | other.keys():  # a rule that one value turns off moves too
-                if rule not in base or rule not in other or _verdict(other[rule]) != _verdict(base[rule]):
-                    moved.setdefault(rule, [])
-                    if value.why not in moved[rule]:
-                        moved[rule].append(value.why)
+    # A second baseline: every open value as the rules want it, at once (a diagnostic setting whose
+    # workspace and logs are both open is compliant only with both right).
+    wanted = copy.deepcopy(baseline)
+    joint = [(path, value) for path, value in open_values if any(True for _ in _from_fixed(path, fixed))]
+    for path, _value in joint:
+        _put(wanted, path, next(_from_fixed(path, fixed)))
+    baselines = [baseline]
+    if joint:
+        compare(wanted, [value.why for _, value in joint])
+        baselines.append(wanted)
+    for start in baselines:
+        for path, value in open_values:
+            tried: set[str] = set()
+            for candidate in (*_from_fixed(path, fixed), *_candidates(path, value, policy, values)):
+                key = repr(candidate)
+                if key not in tried:
+                    tried.add(key)
+                    compare(_with(start, path, candidate), [value.why])
     for rule, why in _open_children(open_values, base):
         moved.setdefault(rule, [])
         if why not in moved[rule]:
@@ -253,6 +269,18 @@ def _settled(value: Any) -> Any:
     return value
 
 
+def _with(subject: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """``subject`` with ``value`` at ``path``: the containers on the path copied, the rest shared
+    (plan() only reads it)."""
+    top = copy.copy(subject)
+    target: Any = top
+    for step in path[:-1]:
+        target[step] = copy.copy(target[step])
+        target = target[step]
+    target[path[-1]] = value
+    return top
+
+
 def _put(subject: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
     target: Any = subject
     for step in path[:-1]:
@@ -278,12 +306,14 @@ def _candidates(
     if path[0] == "ref":
         yield from _ref_candidates(path[1], policy)
         return
+    strings, tags = values
     yield from _ENUMS
     yield from _VALUES
-    strings, tags = values
     yield from strings
-    yield from tags
-    yield from ([{"action": "Allow", "value": s}] for s in strings)
+    if path[-1] == "tags":
+        yield from tags
+    if path[-1] == "ipRules":  # an allow-list: each address the policy or the input names
+        yield from ([{"action": "Allow", "value": s}] for s in strings)
 
 
 def _ref_candidates(part: str, policy: Policy) -> Iterator[str]:
