@@ -91,6 +91,35 @@ def judge(found: Found, policy: Policy) -> Judged:
     for path, value in open_values:
         _put(baseline, path, _first(path, value, policy))
     base, decided = _decide(found, baseline, policy)
+    moved = _moved(found, policy, subject, open_values, baseline, base, decided) if open_values else {}
+    verdicts = []
+    for rule, (outcome, status, reason, mode) in base.items():
+        if rule in moved:
+            reason = f"depends on what the input leaves open: {'; '.join(moved[rule])}"
+            verdicts.append(Verdict(rule, "unknown", "unknown", reason, mode))
+        else:
+            verdicts.append(Verdict(rule, outcome, status, reason, mode))
+    for rule in sorted(set(moved) - set(base)):  # enabled only for some values (an override)
+        reason = f"may apply, depending on: {'; '.join(moved[rule])}"
+        verdicts.append(Verdict(rule, "unknown", "unknown", reason, "unknown"))
+    ref = found.ref
+    known = all(isinstance(ref[k], str) for k in PLACEHOLDER)
+    resource_id = (
+        RegistryRef(ref["subscription"], ref["resource_group"], ref["name"]).resource_id if known else None
+    )
+    return Judged(found, resource_id, verdicts)
+
+
+def _moved(
+    found: Found,
+    policy: Policy,
+    subject: dict[str, Any],
+    open_values: list[tuple[tuple[Any, ...], Unknown]],
+    baseline: dict[str, Any],
+    base: dict[str, tuple[str, str, str, str]],
+    decided: Plan,
+) -> dict[str, list[str]]:
+    """rule -> the open values its verdict depends on (see the module's docstring)."""
     moved: dict[str, list[str]] = {}
 
     def compare(variant: dict[str, Any], whys: list[str]) -> None:
@@ -103,8 +132,8 @@ def judge(found: Found, policy: Policy) -> Judged:
                 listed = moved.setdefault(rule, [])
                 listed += [why for why in whys if why not in listed]
 
-    values = policy_values(policy, subject) if open_values else ((), ())
-    fixed = _fixed(baseline, decided) if open_values else {}
+    values = policy_values(policy, subject)
+    fixed = _fixed(baseline, decided)
     # A second baseline: every open value as the rules want it, at once (a diagnostic setting whose
     # workspace and logs are both open is compliant only with both right).
     wanted = copy.deepcopy(baseline)
@@ -127,22 +156,7 @@ def judge(found: Found, policy: Policy) -> Judged:
         moved.setdefault(rule, [])
         if why not in moved[rule]:
             moved[rule].append(why)
-    verdicts = []
-    for rule, (outcome, status, reason, mode) in base.items():
-        if rule in moved:
-            reason = f"depends on what the input leaves open: {'; '.join(moved[rule])}"
-            verdicts.append(Verdict(rule, "unknown", "unknown", reason, mode))
-        else:
-            verdicts.append(Verdict(rule, outcome, status, reason, mode))
-    for rule in sorted(set(moved) - set(base)):  # enabled only for some values (an override)
-        reason = f"may apply, depending on: {'; '.join(moved[rule])}"
-        verdicts.append(Verdict(rule, "unknown", "unknown", reason, "unknown"))
-    ref = found.ref
-    known = all(isinstance(ref[k], str) for k in PLACEHOLDER)
-    resource_id = (
-        RegistryRef(ref["subscription"], ref["resource_group"], ref["name"]).resource_id if known else None
-    )
-    return Judged(found, resource_id, verdicts)
+    return moved
 
 
 def _verdict(decided: tuple[str, str, str, str]) -> tuple[str, str, str]:
