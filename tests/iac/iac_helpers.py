@@ -46,6 +46,18 @@ def all_rules() -> Policy:
     return parse_policy(ALL_RULES)
 
 
+def registry(**fields: Any) -> dict[str, Any]:
+    """A Premium registry resource named by the parameter ``name``, with ``fields`` set over it."""
+    return {
+        "type": "Microsoft.ContainerRegistry/registries",
+        "apiVersion": "2023-07-01",
+        "name": "[parameters('name')]",
+        "location": "eastus",
+        "sku": {"name": "Premium"},
+        **fields,
+    }
+
+
 def template(*resources: Any, parameters: Any = None, variables: Any = None) -> dict[str, Any]:
     doc: dict[str, Any] = {"$schema": SCHEMA, "contentVersion": "1.0.0.0", "parameters": parameters or {}}
     if variables:

@@ -10,16 +10,9 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import invoke
-from iac_helpers import ALL_RULES, parameter_file, template, write
+from iac_helpers import ALL_RULES, parameter_file, registry, template, write
 
-REGISTRY = {
-    "type": "Microsoft.ContainerRegistry/registries",
-    "apiVersion": "2023-07-01",
-    "name": "[parameters('name')]",
-    "location": "eastus",
-    "sku": {"name": "Premium"},
-    "properties": {"adminUserEnabled": "[variables('admin')]"},
-}
+REGISTRY = registry(properties={"adminUserEnabled": "[variables('admin')]"})
 
 
 @pytest.fixture
@@ -210,7 +203,11 @@ def test_parameter_defaults_that_refer_to_each_other(tmp_path: Path, policy: Pat
 def test_an_expression_nested_beyond_reason(tmp_path: Path, policy: Path) -> None:
     """Thousands of nested calls: an error, not a RecursionError."""
     deep = "[" + "not(" * 3000 + "true()" + ")" * 3000 + "]"
-    path = write(tmp_path, "t.json", template({**REGISTRY, "name": "acrdeep01", "properties": {"adminUserEnabled": deep}}))
+    path = write(
+        tmp_path,
+        "t.json",
+        template({**REGISTRY, "name": "acrdeep01", "properties": {"adminUserEnabled": deep}}),
+    )
     code, doc, _ = check_iac(policy, str(path))
     assert code == 1
     assert "nested too deeply" in doc["errors"][0]["message"]

@@ -10,19 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iac_helpers import GROUP, SUB, outcomes, parameter_file, run_check, template, write
+from iac_helpers import GROUP, SUB, outcomes, parameter_file, registry, run_check, template, write
 
 from acrguard.policy import parse_policy
 
-REGISTRY = {
-    "type": "Microsoft.ContainerRegistry/registries",
-    "apiVersion": "2023-07-01",
-    "name": "[parameters('name')]",
-    "location": "eastus",
-    "sku": {"name": "Premium"},
-    "tags": "[parameters('tags')]",
-    "properties": {"anonymousPullEnabled": True},
-}
+REGISTRY = registry(tags="[parameters('tags')]", properties={"anonymousPullEnabled": True})
 PARAMETERS = {"name": {"type": "string"}, "tags": {"type": "object", "defaultValue": {}}}
 EXEMPT_ID = f"/subscriptions/{SUB}/resourceGroups/{GROUP}/providers/Microsoft.ContainerRegistry/registries/acrlegacy01"
 POLICY = parse_policy(

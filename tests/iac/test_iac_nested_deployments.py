@@ -10,19 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from iac_helpers import outcomes, parameter_file, run_check, template, write
+from iac_helpers import outcomes, parameter_file, registry, run_check, template, write
 
 from acrguard.policy import parse_policy
 
 POLICY = parse_policy("version: 1\nrules:\n  firewall_unavailable: {enabled: false}\n")
-INNER_REGISTRY = {
-    "type": "Microsoft.ContainerRegistry/registries",
-    "apiVersion": "2023-07-01",
-    "name": "[parameters('name')]",
-    "location": "eastus",
-    "sku": {"name": "Premium"},
-    "properties": {"anonymousPullEnabled": "[parameters('public')]"},
-}
+INNER_REGISTRY = registry(properties={"anonymousPullEnabled": "[parameters('public')]"})
 
 
 def module(scope: str, parameters: dict, inner: dict) -> dict:
