@@ -21,7 +21,20 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench import burst, c7n, cold_start, exposure, growth, lease, per_event, report, scale, sweep, timing
+from bench import (
+    burst,
+    c7n,
+    cold_start,
+    exposure,
+    growth,
+    iac,
+    lease,
+    per_event,
+    report,
+    scale,
+    sweep,
+    timing,
+)
 from bench.common import BENCH_PY, BENCH_VENV, OUT_DIR, ROOT, log
 
 
@@ -105,6 +118,7 @@ def sections(
         "growth": lambda: growth.measure(results.get("sweep"), repeats),
         "scale": lambda: scale.measure(scale.SIZES[:2] if quick else scale.SIZES),
         "lease": lambda: lease.measure(8 if quick else lease.SAMPLES),
+        "iac": lambda: iac.measure(150 if quick else iac.COUNT),
         "exposure": lambda: exposure.measure(8 if quick else exposure.SAMPLES, scale.graph_wall(results)),
     }
 

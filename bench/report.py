@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bench import duration_report, scale_report
+from bench import duration_report, iac, scale_report
 from bench.common import ROOT
 
 GOAL_FLOOR = 1.2
@@ -55,6 +55,8 @@ def render(r: dict[str, Any], plot: Path) -> str:
         scale_report.render(r["scale"]) if r.get("scale") else "",
         scale_report.exposure(r["exposure"]) if r.get("exposure") else "",
         lease(r["lease"]) if r.get("lease") else "",
+        iac.render(r["iac"]) if r.get("iac") else "",
+        iac.render(r["iac"]) if r.get("iac") else "",
         limits(r),
     ]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"

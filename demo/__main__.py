@@ -4,7 +4,8 @@
 2. Point the app at it the way Azure would: environment only (IDENTITY_ENDPOINT, ACRGUARD_*...).
 3. Every write the emulator accepts emits an ARM ``ResourceWriteSuccess`` event, delivered to the
    real ``on_registry_write`` function object, including the events for ACR Guard's own writes.
-4. A person (dev@contoso.example, with their own token) makes a change on each registry.
+4. A person (dev@contoso.example, with their own token) makes a change on each registry. Before
+   that, the same change written in a template is stopped before deployment (``check-iac``).
 5. Tell each delivery in a few lines (who wrote which registry, what each rule did, how long it
    took), then a before/after table. ``-v`` prints the audit trail's JSON lines instead of the story.
    No Azure account, no network beyond loopback.
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     started = time.monotonic()
+    _before_deployment(console, Path(os.environ.get("ACRGUARD_POLICY_FILE", ROOT / "demo" / "policies.yaml")))
     with Emulator(seed=SEED) as emu:
         os.environ.update(emu.env())
         os.environ.setdefault("ACRGUARD_POLICY_FILE", str(ROOT / "demo" / "policies.yaml"))
@@ -92,6 +94,50 @@ def main(argv: list[str] | None = None) -> int:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"\n{len(audit_lines)} decisions in {time.monotonic() - started:.1f}s, offline.")
     return 0
+
+
+def _before_deployment(console: Any, policy_file: Path) -> None:
+    """Shift left: contosoprod's template turning anonymous pull on, judged by ``acrguard check-iac``
+    with the same policy before anything is deployed (a pull request stops here, exit 3)."""
+    import json
+    import tempfile
+
+    from acrguard.iac.check import check, context
+    from acrguard.policy import load_policy
+
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"publicPulls": {"type": "bool", "defaultValue": True}},
+        "resources": [
+            {
+                "type": "Microsoft.ContainerRegistry/registries",
+                "apiVersion": API,
+                "name": "contosoprod",
+                "location": "westeurope",
+                "sku": {"name": "Premium"},
+                "properties": {"anonymousPullEnabled": "[parameters('publicPulls')]"},
+            }
+        ],
+    }
+    console.rule("before deployment: acrguard check-iac, the same policy on a template")
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "contosoprod.json"
+        path.write_text(json.dumps(template, indent=2), encoding="utf-8")
+        where = context("00000000-0000-0000-0000-00000000aaaa", "rg-platform", "westeurope")
+        report = check([path], None, load_policy(policy_file), where)
+    for judged in report.judged:
+        for verdict in judged.findings:
+            console.print(
+                f"template contosoprod.json:{judged.found.line}: {verdict.rule} {verdict.outcome}: {verdict.reason}",
+                markup=False,
+                highlight=False,
+            )
+    code = 3 if any(j.findings for j in report.judged) else 0
+    console.print(
+        f"check-iac exits {code}: the pull request stops here. Below, the same change made by hand on"
+    )
+    console.print("the live registry is fixed at run time.\n")
 
 
 def _what_a_person_does(doc: dict[str, Any]) -> dict[str, Any]:

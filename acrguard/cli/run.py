@@ -38,6 +38,12 @@ class ExitCode(enum.IntEnum):
 class Output(enum.StrEnum):
     table = "table"
     json = "json"
+    sarif = "sarif"  # check-iac only (REPORTS)
+    junit = "junit"
+
+
+#: The report formats only check-iac writes (a finding per file and line).
+REPORTS = {"check-iac": (Output.sarif, Output.junit)}
 
 
 class Mode(enum.StrEnum):
@@ -67,7 +73,8 @@ def _choice(kind: type[enum.StrEnum]) -> Any:
         try:
             return kind(value)
         except ValueError:
-            allowed = " or ".join(member.value for member in kind)
+            *rest, last = (member.value for member in kind)
+            allowed = f"{', '.join(rest)} or {last}" if rest else last
             raise typer.BadParameter(f"must be {allowed}, got {value!r}") from None
 
     return parse
@@ -121,9 +128,9 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
             typer.Option(
                 "--output",
                 "-o",
-                metavar="<table|json>",
+                metavar="<table|json|sarif|junit>",
                 callback=_choice(Output),
-                help="table (default) or json.",
+                help="table (default) or json; check-iac also sarif or junit.",
             ),
         ],
         None,
@@ -206,6 +213,8 @@ class Run:
         self.command = command
         self.opts = opts
         self.json = opts.output is Output.json
+        if opts.output in (Output.sarif, Output.junit) and opts.output not in REPORTS.get(command, ()):
+            raise typer.BadParameter(f"{opts.output} is written by check-iac only", param_hint="--output")
         self.errors: list[dict[str, str]] = []
         self.mode: str | None = None  # the run's default mode, once the policy is loaded
         self.forced_dry_run = False  # --dry-run, --mode dry-run or ACRGUARD_MODE=dry-run

@@ -261,7 +261,7 @@ def test_sweep_counts_registries_and_failed_subscriptions_separately(seeded):
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
     [
-        ("-o", "yaml", "'--output' / '-o': must be table or json, got 'yaml'"),
+        ("-o", "yaml", "'--output' / '-o': must be table, json, sarif or junit, got 'yaml'"),
         ("--mode", "audit", "'--mode': must be dry-run or enforce, got 'audit'"),
     ],
 )
