@@ -19,7 +19,7 @@ from acrguard.cli.run import CliError, ExitCode, Output, Run
 
 
 def _subscription(value: str | None) -> str | None:
-    from acrguard.policy import GUID
+    from acrguard.policy.model import GUID
 
     if value is not None and not GUID.fullmatch(value):
         raise typer.BadParameter(f"{value!r} is not a subscription ID (a GUID)")
@@ -79,17 +79,20 @@ def check_iac(
     """Judge the registries of ARM templates and Terraform plans before they are deployed (no Azure call)."""
     from acrguard.iac.check import check, context
     from acrguard.policy import PolicyError, load_policy
+    from acrguard.run_mode import default_mode
 
     if parameters is not None and len(paths) != 1:
         raise typer.BadParameter("--parameters goes with one template", param_hint="--parameters")
     settings = run.policy_settings()
     try:
-        policy = load_policy(settings.policy_file, "dry-run" if run.forced_by() else None)
+        policy = load_policy(settings.policy_file)
     except PolicyError as exc:
         problems = [(exc.file, f"{path or '<root>'}: {reason}") for path, reason in exc.problems]
         raise CliError("invalid policy", problems) from None
-    run.mode = policy.mode_override or policy.doc.mode
-    report = check(paths, parameters, policy, context(subscription, resource_group, location), skip_other)
+    run_mode = run.run_mode()
+    run.mode = default_mode(policy, run_mode)
+    where = context(subscription, resource_group, location)
+    report = check(paths, parameters, policy, where, skip_other, run_mode)
     for error in report.errors:
         run.error(error.file, error.message)
     findings = sum(len(j.findings) for j in report.judged)

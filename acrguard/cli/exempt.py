@@ -125,7 +125,9 @@ def exempt(
     from acrguard.azure.arm import ArmError
     from acrguard.plan import dry_run_everywhere
 
-    dry_run = dry_run_everywhere(engine.policy)  # --dry-run, --mode, ACRGUARD_MODE or the policy's mode
+    dry_run = dry_run_everywhere(
+        engine.policy, engine.run_mode
+    )  # --dry-run, --mode, ACRGUARD_MODE or the policy's mode
 
     try:
         done = grant(engine, ref, registry, duration=duration, reason=text, rules=rules, dry_run=dry_run)

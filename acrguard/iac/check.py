@@ -11,6 +11,7 @@ from typing import Any
 from acrguard.iac import arm_template, bicep, terraform
 from acrguard.iac.judge import Judged, judge
 from acrguard.iac.model import Found, IacError, NotInfrastructure, Unknown
+from acrguard.run_mode import POLICY_DECIDES, RunMode
 
 log = logging.getLogger(__name__)
 MAX_INPUT_BYTES = 50 * 1024 * 1024  # a plan of thousands of resources is a few MB
@@ -94,7 +95,12 @@ def read(
 
 
 def check(
-    paths: list[Path], parameters: Path | None, policy: Any, where: dict[str, Any], skip_other: bool = False
+    paths: list[Path],
+    parameters: Path | None,
+    policy: Any,
+    where: dict[str, Any],
+    skip_other: bool = False,
+    run: RunMode = POLICY_DECIDES,
 ) -> Report:
     """Read every input and judge every registry found; an input's error is recorded, the others go
     on. ``skip_other``: JSON that is neither a template nor a plan is a logged skip (pre-commit
@@ -114,7 +120,7 @@ def check(
         report.files += 1
         try:
             found, skipped = read(path, given, where)
-            report.judged += [judge(f, policy) for f in found]
+            report.judged += [judge(f, policy, run) for f in found]
         except NotInfrastructure as exc:
             if not skip_other:
                 report.errors.append(exc)

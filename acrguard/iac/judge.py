@@ -30,6 +30,7 @@ from acrguard.azure.resource_ids import RegistryRef
 from acrguard.iac.model import Found, IacError, Maybe, Unknown, unknowns
 from acrguard.plan import Plan, plan, rules_by_name
 from acrguard.policy import Policy
+from acrguard.run_mode import POLICY_DECIDES, RunMode
 from remediators import Status
 from remediators.base import PropertyRule
 
@@ -84,14 +85,15 @@ class Judged:
         return [v for v in self.verdicts if v.finding]
 
 
-def judge(found: Found, policy: Policy) -> Judged:
+def judge(found: Found, policy: Policy, run: RunMode = POLICY_DECIDES) -> Judged:
+    """The verdicts on ``found`` under ``policy`` and the operator's ``run`` mode, as at run time."""
     subject = {"ref": found.ref, "document": found.document, "children": found.children}
     open_values = list(unknowns(subject))
     baseline = copy.deepcopy(subject)
     for path, value in open_values:
         _put(baseline, path, _first(path, value, policy))
-    base, decided = _decide(found, baseline, policy)
-    moved = _moved(found, policy, subject, open_values, baseline, base, decided) if open_values else {}
+    base, decided = _decide(found, baseline, policy, run)
+    moved = _moved(found, (policy, run), subject, open_values, baseline, base, decided) if open_values else {}
     verdicts = []
     for rule, (outcome, status, reason, mode) in base.items():
         if rule in moved:
@@ -112,7 +114,7 @@ def judge(found: Found, policy: Policy) -> Judged:
 
 def _moved(
     found: Found,
-    policy: Policy,
+    judging: tuple[Policy, RunMode],
     subject: dict[str, Any],
     open_values: list[tuple[tuple[Any, ...], Unknown]],
     baseline: dict[str, Any],
@@ -121,10 +123,11 @@ def _moved(
 ) -> dict[str, list[str]]:
     """rule -> the open values its verdict depends on (see the module's docstring)."""
     moved: dict[str, list[str]] = {}
+    policy, run = judging
 
     def compare(variant: dict[str, Any], whys: list[str]) -> None:
         try:
-            other, _ = _decide(found, variant, policy)
+            other, _ = _decide(found, variant, policy, run)
         except IacError:
             return  # a value of a type ARM would refuse: not a deployment that can happen
         for rule in base.keys() | other.keys():  # a rule that one value turns off moves too
@@ -181,14 +184,14 @@ def _open_children(
 
 
 def _decide(
-    found: Found, subject: dict[str, Any], policy: Policy
+    found: Found, subject: dict[str, Any], policy: Policy, run: RunMode
 ) -> tuple[dict[str, tuple[str, str, str, str]], Plan]:
     """rule -> (outcome, status, reason, mode), from ``plan()`` on one fully known subject; and the plan."""
     ref = subject["ref"]
     registry_ref = RegistryRef(str(ref["subscription"]).lower(), str(ref["resource_group"]), str(ref["name"]))
     children = _plain(subject["children"])  # a child, or a child's property, may be left out
     try:
-        decided = plan(policy, registry_ref, Registry(_plain(subject["document"])), children)
+        decided = plan(policy, registry_ref, Registry(_plain(subject["document"])), children, run)
     except (DeserializationError, AttributeError, TypeError, ValueError) as exc:
         raise IacError(found.file, f"{found.symbol}: ARM would not accept this registry: {exc}") from None
     out = {}
