@@ -98,3 +98,7 @@ def unknowns(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from unknowns(item, (*path, index))
+
+
+class ExpressionError(ValueError):
+    """An expression that does not parse, or a call that ARM would reject (wrong arguments)."""
