@@ -58,6 +58,7 @@ class Workspace(logging.Handler):
         super().__init__(logging.INFO)
         self.con = duckdb_kql.connect()
         self._guard = threading.Lock()
+        self._followed: tuple[Path, int] | None = None  # an audit file, and the bytes read from it
         for table, columns in TABLES.items():
             body = ", ".join(f'"{name}" {_SQL_TYPES[kind]}' for name, kind in columns.items())
             self.con.execute(f'CREATE TABLE "{table}" ({body})')
@@ -103,18 +104,47 @@ class Workspace(logging.Handler):
         """The lines of a local audit file (``ACRGUARD_AUDIT_FILE``: each a record with its ``time``)
         as the traces the Function App would have logged; returns how many. A line that is not a
         timed record is refused, naming the file and line, rather than silently dropped."""
-        count = 0
-        for number, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        bad = self._ingest(lines)
+        if bad:
+            raise ValueError(f"{path}:{bad[0]}: not an audit record with its time")
+        return sum(1 for line in lines if line.strip())
+
+    def follow(self, path: str | Path) -> None:
+        """Before each query, read the lines appended to this audit file since the last one (the
+        standalone emulator's ``--log-workspace ID=FILE``: the demo's CLI appends, ``history
+        --workspace`` reads). A line that is not a timed record is skipped with a warning."""
+        self._followed = (Path(path), 0)
+
+    def _catch_up(self) -> None:
+        if self._followed is None or not self._followed[0].exists():
+            return
+        path, done = self._followed
+        with path.open("rb") as trail:
+            trail.seek(done)
+            data = trail.read()
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next query
+        self._followed = (path, done + len(complete))
+        bad = self._ingest(complete.decode("utf-8", errors="replace").splitlines())
+        if bad:
+            logging.getLogger("emulator").warning(
+                "%s: skipped %d line(s) that are not audit records", path, len(bad)
+            )
+
+    def _ingest(self, lines: list[str]) -> list[int]:
+        """Each line as a trace at its ``time``; the numbers (from 1) of those that are not timed records."""
+        bad = []
+        for number, text in enumerate(lines, 1):
             if not text.strip():
                 continue
             try:
                 entry = json.loads(text)
                 at = datetime.fromisoformat(str(entry.pop("time")).replace("Z", "+00:00"))
             except (ValueError, KeyError, AttributeError, TypeError):
-                raise ValueError(f"{path}:{number}: not an audit record with its time") from None
+                bad.append(number)
+                continue
             self.trace(entry, at.timestamp())
-            count += 1
-        return count
+        return bad
 
     # -- AppRequests: one per invocation -----------------------------------------------------------
 
@@ -159,6 +189,7 @@ class Workspace(logging.Handler):
 
     def execute(self, text: str, limit: int) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
         """Columns (name, DuckDB type) and at most ``limit`` rows: what the query API answers from."""
+        self._catch_up()
         with self._guard:  # one connection: one query at a time
             result = duckdb_kql.query(self.con, text)
             return [(d[0], str(d[1])) for d in result.description], result.limit(limit).fetchall()

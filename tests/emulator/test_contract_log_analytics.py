@@ -114,3 +114,33 @@ def test_reset_forgets_the_workspaces(emu):
     emu.reset()
     token = emu.issue_token(resource="https://api.loganalytics.io")
     assert _post(emu, WORKSPACE, {"query": "AppTraces"}, token).status_code == 404
+
+
+def test_a_followed_audit_file_is_read_up_to_its_last_complete_line_before_each_query(emu, client, tmp_path):
+    """Lines appended between two queries show up in the second; a line still being written (no
+    newline yet) waits for the query after it is complete; a damaged line is skipped, not fatal."""
+    trail = tmp_path / "audit.jsonl"
+    line = '{"time": "2026-12-01T00:00:0%dZ", "outcome": "applied", "rule": "r%d"}'
+    trail.write_text(line % (1, 1) + "\n" + "not json\n")
+    emu.log_workspace(WORKSPACE).follow(trail)
+
+    def rules() -> list[str]:
+        answer = client.query_workspace(
+            WORKSPACE, "AppTraces | order by TimeGenerated asc | project Message", timespan=None
+        )
+        return [json.loads(row["Message"])["rule"] for row in answer.tables[0].rows]
+
+    assert rules() == ["r1"]
+    with trail.open("a") as out:
+        out.write(line % (2, 2) + "\n" + (line % (3, 3))[:20])
+    assert rules() == ["r1", "r2"]
+    with trail.open("a") as out:
+        out.write((line % (3, 3))[20:] + "\n")
+    assert rules() == ["r1", "r2", "r3"]
+
+
+def test_ingesting_an_audit_file_refuses_a_line_that_is_no_timed_record(emu, tmp_path):
+    trail = tmp_path / "audit.jsonl"
+    trail.write_text('{"time": "2026-12-01T00:00:00Z", "outcome": "applied"}\n{"outcome": "applied"}\n')
+    with pytest.raises(ValueError, match=r"audit\.jsonl:2: not an audit record with its time"):
+        emu.log_workspace(WORKSPACE).ingest_audit_file(trail)
