@@ -86,7 +86,7 @@ class LogAnalytics:
             self._workspaces.clear()
             self.row_limits.clear()
 
-    def workspace(self, workspace_id: str, *, row_limit: int = SERVICE_ROW_LIMIT) -> Any:
+    def workspace(self, workspace_id: str, *, row_limit: int | None = None) -> Any:
         """The workspace with this ID, made (empty) on first use: an ``emulator.log_workspace.Workspace``
         to feed (``capture()`` the audit logger, ``trace()``, ``ingest_audit_file()``) and query."""
         if not _GUID.match(workspace_id):
@@ -97,7 +97,8 @@ class LogAnalytics:
         with self._lock:
             if key not in self._workspaces:
                 self._workspaces[key] = Workspace()
-            self.row_limits[key] = row_limit
+            if row_limit is not None:  # else the limit set before, or the service's
+                self.row_limits[key] = row_limit
             return self._workspaces[key]
 
     def handle(self, request: Request, own_audiences: set[str]) -> Response:

@@ -275,8 +275,7 @@ class Emulator:
     def log_workspace(self, workspace_id: str, *, row_limit: int | None = None) -> Any:
         """The Log Analytics workspace with this ID (a GUID), made empty on first use and dropped by
         :meth:`reset`; an ``emulator.log_workspace.Workspace`` to feed and query (see log_analytics.py)."""
-        limits = {} if row_limit is None else {"row_limit": row_limit}
-        return self.log_analytics.workspace(workspace_id, **limits)
+        return self.log_analytics.workspace(workspace_id, row_limit=row_limit)
 
     @property
     def identity_endpoint(self) -> str:
