@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,10 +113,16 @@ def kql(query: Query) -> str:
     )
 
 
+class WorkspaceError(RuntimeError):
+    """The workspace answered, but not with every matching decision."""
+
+
 def from_workspace(
     workspace_id: str, credential: Any, query: Query, *, endpoint: str, transport: Any = None
 ) -> list[dict[str, Any]]:
-    """The matching decisions in the Log Analytics workspace, newest first."""
+    """The matching decisions in the Log Analytics workspace, newest first. A result the service cut
+    short (a ``PartialError`` beside the rows, e.g. over its record limit) is refused: history that
+    silently lacks decisions would mislead ``undo`` and the person reading it."""
     from azure.monitor.query import LogsQueryClient, LogsQueryStatus
 
     options = {"transport": transport} if transport is not None else {}
@@ -124,7 +130,7 @@ def from_workspace(
     with client:
         answer = client.query_workspace(workspace_id, kql(query), timespan=None)
     if answer.status != LogsQueryStatus.SUCCESS:
-        raise RuntimeError(f"the workspace answered a partial result: {answer.partial_error}")
+        raise WorkspaceError(_partial(answer.partial_error))
     found = []
     for table in answer.tables:
         for row in table.rows:
@@ -133,6 +139,17 @@ def from_workspace(
                 entry["time"] = _iso(row["TimeGenerated"].timestamp())
                 found.append(entry)
     return sorted(found, key=_time, reverse=True)
+
+
+def _partial(error: Any) -> str:
+    """The service's partial error in words: its code, message and each detail's message."""
+    details = [d.get("message") for d in (getattr(error, "details", None) or []) if isinstance(d, Mapping)]
+    said = " ".join(str(part).strip() for part in (getattr(error, "message", ""), *details) if part)
+    code = getattr(error, "code", None) or "PartialError"
+    return (
+        f"the workspace returned only part of the decisions ({code}: {said or 'no reason given'}); "
+        "ask for fewer with a shorter --since or one --rule"
+    )
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any] | None]:

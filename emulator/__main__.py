@@ -32,6 +32,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--topic-key", help="Event Grid topic access key (default: random)")
     parser.add_argument("--webhook", action="append", default=[], help="POST every ARM event to this URL")
+    parser.add_argument(
+        "--log-workspace",
+        action="append",
+        default=[],
+        metavar="ID[=AUDIT_FILE]",
+        help="serve a Log Analytics workspace (ID: a GUID) whose AppTraces follow an audit file "
+        "(ACRGUARD_AUDIT_FILE's JSON lines), for `acrguard history --workspace ID`",
+    )
     parser.add_argument("--log-requests", action="store_true", help="print one line per request served")
     return parser.parse_args(argv)
 
@@ -55,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for url in args.webhook:
         emulator.add_sink(url)
+    for spec in args.log_workspace:
+        workspace_id, _, trail = spec.partition("=")
+        try:
+            workspace = emulator.log_workspace(workspace_id)
+        except ValueError as error:
+            emulator.stop()
+            print(f"error: --log-workspace {spec}: {error}", file=sys.stderr)
+            return 2
+        if trail:
+            workspace.follow(trail)
     print_banner(emulator, seeded, time.monotonic() - started)
 
     stop = threading.Event()
@@ -81,6 +99,7 @@ def print_banner(emulator: Emulator, seeded: list[str], startup_s: float) -> Non
         f"  ARM endpoint:      {emulator.arm_url}",
         f"  identity endpoint: {emulator.identity_endpoint}",
         f"  Event Grid topic:  {emulator.topic_endpoint}  (aeg-sas-key: {emulator.topic_key})",
+        f"  Log Analytics:     {emulator.logs_url}",
         f"  CA certificate:    {emulator.ca_path}",
         f"  seeded registries: {len(seeded)}",
         "",

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from .arm_paths import CHILD_KINDS, resource_key
 
 ARM_ROUTES = frozenset({"registry", "list", "operation", "subscriptions", "resourcegraph", *CHILD_KINDS})
-ROUTES = ARM_ROUTES | {"identity", "topic", "other"}
+ROUTES = ARM_ROUTES | {"identity", "topic", "logs", "other"}
 
 Delay = float | Callable[[], float] | None
 

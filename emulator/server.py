@@ -74,6 +74,8 @@ from .identity import (
     TokenStore,
     bearer_token,
 )
+from .log_analytics import PATH as LOGS_PATH
+from .log_analytics import LogAnalytics
 from .lro import LroMode, OperationTracker
 from .observability import Counters, RequestLog, RequestRecord
 from .seeding import SeedError, SeedSource, parse_seed
@@ -147,6 +149,7 @@ class Emulator:
         self._request_hooks: list[Callable[[ArmRequest], None]] = []
         self._log = RequestLog()
         self.resource_graph = ResourceGraph(self._graph_documents, self._graph_subscriptions)
+        self.log_analytics = LogAnalytics(self._tokens)
         self.counters = Counters()
         self._dispatcher: EventDispatcher | None = None
         self._registries = RegistriesProvider(self._store, self._operations, self.settings, self._emit)
@@ -237,6 +240,7 @@ class Emulator:
         self._topic.clear()
         self._topic.input_schema = "CloudEventSchemaV1_0"
         self.resource_graph.reset()
+        self.log_analytics.reset()
 
     def _graph_documents(self) -> list[dict[str, Any]]:
         with self._store.lock:
@@ -264,6 +268,16 @@ class Emulator:
         return self.base_url
 
     @property
+    def logs_url(self) -> str:
+        """The Log Analytics query endpoint: ACRGUARD_LOGS_ENDPOINT, LogsQueryClient's ``endpoint``."""
+        return self.base_url + "/v1"
+
+    def log_workspace(self, workspace_id: str, *, row_limit: int | None = None) -> Any:
+        """The Log Analytics workspace with this ID (a GUID), made empty on first use and dropped by
+        :meth:`reset`; an ``emulator.log_workspace.Workspace`` to feed and query (see log_analytics.py)."""
+        return self.log_analytics.workspace(workspace_id, row_limit=row_limit)
+
+    @property
     def identity_endpoint(self) -> str:
         return self.base_url + IDENTITY_PATH
 
@@ -285,6 +299,7 @@ class Emulator:
             "REQUESTS_CA_BUNDLE": str(self.ca_path),
             "SSL_CERT_FILE": str(self.ca_path),
             "ACRGUARD_ARM_ENDPOINT": self.arm_url,
+            "ACRGUARD_LOGS_ENDPOINT": self.logs_url,
             "NO_PROXY": no_proxy,
             "no_proxy": no_proxy,
         }
@@ -669,6 +684,9 @@ class Emulator:
             return self._identity.handle(request)
         if route == "topic":
             return self._topic.handle(request)
+        if route == "logs":
+            own = {self.base_url, f"https://localhost:{self.port}", request.origin}
+            return self.log_analytics.handle(request, own)
         correlation_id = request.header("x-ms-correlation-request-id") or str(uuid.uuid4())
         headers = arm_gateway.standard_headers(correlation_id, request.method)
         try:
@@ -731,6 +749,11 @@ class Emulator:
                 "statusCode": status,
                 "message": fault.message or "An unexpected error occurred while fetching the AAD token.",
                 "correlationId": str(uuid.uuid4()),
+            }
+            return Response.json(status, body, headers)
+        if route == "logs":
+            body = fault.body or {
+                "error": {"message": fault.message or "", "code": fault.code or "ServiceUnavailableError"}
             }
             return Response.json(status, body, headers)
         if route == "topic":
@@ -820,6 +843,8 @@ def classify(path: str) -> tuple[str, Target]:
         return "topic", None
     if path.rstrip("/").lower() == RESOURCE_GRAPH_PATH:
         return "resourcegraph", None
+    if LOGS_PATH.match(path):
+        return "logs", None
     if SUBSCRIPTIONS_PATH.match(path):
         return "subscriptions", SubscriptionsTarget()
     if match := SUBSCRIPTION_PATH.match(path):

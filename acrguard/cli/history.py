@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ def decisions(
     """The decisions the command line asks for, from ``--workspace`` / ACRGUARD_HISTORY_WORKSPACE,
     else ACRGUARD_AUDIT_FILE; a clear error when neither is set. ``undo`` reads them the same way."""
     registry = _registry(registry)
+    if workspace is not None:
+        workspace = _workspace_id(workspace)
     if rule is not None and rule not in all_rule_names():
         known = ", ".join(sorted(all_rule_names()))
         raise typer.BadParameter(f"no rule called {rule!r}; the rules are: {known}", param_hint="--rule")
@@ -43,6 +46,8 @@ def decisions(
             return history.from_workspace(
                 workspace, default_credential(), query, endpoint=settings.logs_endpoint
             )
+        except history.WorkspaceError as exc:
+            raise CliError(str(exc), input=workspace) from None
         except Exception as exc:  # the SDK's errors: one line, never a traceback or a token
             raise CliError(
                 f"the workspace query failed: {type(exc).__name__}: {_first_line(exc)}", input=workspace
@@ -82,6 +87,19 @@ def _registry(text: str) -> str:
             param_hint="REGISTRY",
         )
     return text
+
+
+def _workspace_id(text: str) -> str:
+    """The query API addresses a workspace by its ID (a GUID); a name or resource ID would only get
+    the service's "The requested path does not exist" (Azure/azure-sdk-for-python#32798)."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise typer.BadParameter(
+            "must be the workspace ID, a GUID (the workspace's customerId, 'Workspace ID' in the "
+            f"portal), not its name or resource ID; got {text.strip()[:80]!r}",
+            param_hint="--workspace",
+        ) from None
 
 
 def all_rule_names() -> set[str]:

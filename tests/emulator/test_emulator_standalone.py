@@ -14,6 +14,8 @@ import pytest
 import requests
 from repo_paths import ROOT
 
+from emulator import UNSET_ENV_VARS
+
 SUB = "00000000-0000-0000-0000-00000000aaaa"
 
 
@@ -137,3 +139,36 @@ def test_without_the_dev_extra_it_says_which_extra_to_install() -> None:
         "(or `make`) in the clone"
     ]
     assert result.stdout == ""
+
+
+def test_standalone_log_workspace_follows_an_audit_file_for_history(tmp_path: Path) -> None:
+    """``--log-workspace ID=FILE``: decisions appended to the audit file after the start are what
+    the real ``acrguard history --workspace ID`` reads back over HTTPS (the demo's path)."""
+    workspace = "5b02755b-5bf4-430c-9487-45502a2a7e62"
+    trail = tmp_path / "audit.jsonl"
+    process, info, banner = _start("--state-dir", str(tmp_path), "--log-workspace", f"{workspace}={trail}")
+    try:
+        assert "Log Analytics:" in banner and "export ACRGUARD_LOGS_ENDPOINT=" in banner
+        registry = f"/subscriptions/{SUB}/resourceGroups/rg-platform/providers/Microsoft.ContainerRegistry/registries/contosoprod"
+        line = {"time": "2026-01-01T00:00:00.000Z", "outcome": "applied", "registry": registry}
+        trail.write_text(json.dumps({**line, "rule": "anonymous_pull", "reason": "r"}) + "\n")
+        env = {**os.environ, **info["env"], "ACRGUARD_POLICY_FILE": str(ROOT / "demo" / "policies.yaml")}
+        for name in ("ACRGUARD_AUDIT_FILE", "ACRGUARD_HISTORY_WORKSPACE", *UNSET_ENV_VARS):
+            env.pop(name, None)
+        acrguard = Path(sys.executable).with_name("acrguard")
+        shown = subprocess.run(
+            [str(acrguard), "-o", "json", "history", registry, "--since", "730d", "--workspace", workspace],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shown.returncode == 0, shown.stderr
+        results = json.loads(shown.stdout)["results"]
+        assert [(r["outcome"], r["rule"], r["time"]) for r in results] == [
+            ("applied", "anonymous_pull", "2026-01-01T00:00:00.000Z")
+        ]
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
