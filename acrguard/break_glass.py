@@ -72,7 +72,7 @@ def grant(
     """Exempt ``registry`` (as just read) for ``duration`` from the engine's clock: write the tags
     (unless ``dry_run``), then audit and notify through the engine's audit. ARM errors propagate
     (acrguard.azure.arm's retries already ran)."""
-    from acrguard.azure.arm import WRITE_ACTION
+    from acrguard.contract import WRITE_ACTION
 
     exempt = engine.policy.doc.exempt
     until = until_from(engine.clock.time(), duration)
