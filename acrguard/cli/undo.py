@@ -80,8 +80,9 @@ def undo(
     assert duration is not None
     entries = _chosen(decisions(run, registry, since, rule, workspace), decision, registry, rule, since)
     first = entries[0]
-    named = decision or first.get("event_id") or first.get("correlation_id") or f"{rule} of {first['time']}"
-    text = (reason or "").strip() or f"undo of decision {named}"
+    named = decision or first.get("event_id") or first.get("correlation_id")
+    undone = f"decision {named}" if named else f"the {rule} fix of {first.get('time')}"
+    text = (reason or "").strip() or f"undo of {undone}"
     if len(text) > MAX_TAG_VALUE:
         raise typer.BadParameter(
             f"{len(text)} characters; a tag value holds at most {MAX_TAG_VALUE}", param_hint="--reason"
