@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 from cli_helpers import flat, invoke, json_out, writes
-from engine_helpers import POLICY, SUB_A, as_person, make_harness, rid, write_event
+from engine_helpers import POLICY, SUB_A, as_person, make_harness, ours, rid, write_event
 from webhook_receiver import WebhookReceiver
 
 from acrguard.azure.resource_ids import RegistryRef
@@ -337,3 +337,48 @@ def test_the_undo_is_notified_on_its_own_without_a_secret(emu, tmp_path, trail):
     assert any(r.get("exemption") == "active" for r in records)  # the exemption, told too
     text = json.dumps(bodies) + result.stdout + result.stderr
     assert "s3cr3t-path" not in text and "s3cr3t-query" not in text
+
+
+def person_writes_during_our_tag_patch(emu, target: str, properties: dict) -> list:
+    """A person's PATCH of ``properties`` that lands just before the undo's exemption PATCH: after
+    the undo's first read, before the read its PATCH is computed from."""
+    done: list = []
+
+    def hook(request) -> None:
+        if request.method == "PATCH" and ours(emu, request) and not done:
+            done.append(as_person(emu, "PATCH", target, {"properties": properties}))
+
+    emu.on_arm_request(hook)
+    return done
+
+
+def test_an_ip_rule_added_while_the_undo_runs_is_kept(emu, policy, trail):
+    """A person adds an IP rule between the undo's first read and its PATCH: the PATCH is computed
+    from the read after the exemption, so the person's rule is in the list it sends."""
+    target = open_premium(emu, "undorace")
+    run(policy, trail, "check", target)
+    listed = [r["value"] for r in emu.get_registry(target)["properties"]["networkRuleSet"]["ipRules"]]
+    raced = person_writes_during_our_tag_patch(
+        emu, target, {"networkRuleSet": ip_rules("Deny", [*listed, "52.3.3.3"])}
+    )
+    result = run(policy, trail, "undo", "--registry", target, "--rule", "network_rules")
+    assert result.returncode == 0, result.stderr
+    assert raced, "the person's write never landed during the undo"
+    now = emu.get_registry(target)["properties"]["networkRuleSet"]
+    assert now["defaultAction"] == "Allow"
+    assert {r["value"] for r in now["ipRules"]} == {*listed, "52.3.3.3"}
+
+
+def test_a_change_while_the_undo_runs_stops_it_after_the_exemption(emu, policy, trail):
+    """The registry changes between the undo's first read and its PATCH: no PATCH is sent, exit 1,
+    and the error says the exemption written first stays until it ends."""
+    target = registry(emu, "undoracepull")
+    run(policy, trail, "check", target)
+    person_writes_during_our_tag_patch(emu, target, {"anonymousPullEnabled": True})
+    count = len(patches(emu))
+    result = run(policy, trail, "-o", "json", "undo", "--registry", target, "--rule", "anonymous_pull")
+    assert result.returncode == 1
+    ours_now = [p for p in patches(emu)[count:] if ours(emu, p)]
+    assert [set(p.body) for p in ours_now] == [{"tags"}]  # the exemption only, no property PATCH
+    message = json_out(result)["errors"][0]["message"]
+    assert "no longer holds" in message and "the exemption written first stays until" in message
