@@ -59,13 +59,16 @@ class AuditFile:
 
 @dataclass(frozen=True)
 class Query:
-    """Which decisions: one registry (its resource ID, or a bare name to match), since when, one rule."""
+    """Which decisions: one registry (its resource ID, or a bare name to match; None: every
+    registry, as ``undo DECISION`` looks an ID up), since when, one rule."""
 
-    registry: str
+    registry: str | None
     since: datetime
     rule: str | None = None
 
     def matches(self, entry: dict[str, Any]) -> bool:
+        if self.registry is None:
+            return (self.rule is None or entry.get("rule") == self.rule) and _time(entry) >= self.since
         registry = str(entry.get("registry") or "")
         wanted = fold(self.registry)
         same = (
@@ -97,7 +100,9 @@ def kql(query: Query) -> str:
     """The workspace query for ``query``: the audit lines of AppTraces (infra/queries/ reads the
     same lines), parsed, for one registry. Values are KQL string literals, never spliced text."""
     registry = (
-        f"tolower(tostring(audit.registry)) == {_literal(query.registry.lower())}"
+        "isnotempty(audit.outcome)"
+        if query.registry is None
+        else f"tolower(tostring(audit.registry)) == {_literal(query.registry.lower())}"
         if "/" in query.registry
         else f"tolower(tostring(audit.registry)) endswith {_literal('/' + query.registry.lower())}"
     )

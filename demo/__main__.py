@@ -11,6 +11,8 @@
    No Azure account, no network beyond loopback.
 6. Break glass (demo/break_glass.py): the person exempts a registry for 2 h and opens it again; on
    simulated time 2 h later the exemption has expired and the guard closes it again.
+7. ``acrguard history`` shows that registry's story (drift fixed, exempted, re-opened, expired,
+   fixed again) from the audit file the demo points ACRGUARD_AUDIT_FILE at (a temporary file).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 160)
     started = time.monotonic()
     _before_deployment(console, Path(os.environ.get("ACRGUARD_POLICY_FILE", ROOT / "demo" / "policies.yaml")))
-    with Emulator(seed=SEED) as emu:
+    trail = tempfile.TemporaryDirectory(prefix="acrguard-demo-")
+    with trail, Emulator(seed=SEED) as emu:
         os.environ.update(emu.env())
+        os.environ["ACRGUARD_AUDIT_FILE"] = str(Path(trail.name) / "audit.jsonl")  # what history reads
         os.environ.setdefault("ACRGUARD_POLICY_FILE", str(ROOT / "demo" / "policies.yaml"))
         audit_lines = _capture_audit()
 
@@ -78,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         writes = {rid: emu.counters.writes(rid) for rid in after}
         audit_lines, later = list(audit_lines), audit_lines  # the break-glass story's lines come after
         glass = break_glass.story(emu, handler_of("reconcile").get_user_function(), later)
+        told = break_glass.history(
+            next(d["id"] for d in before.values() if d["name"] == break_glass.REGISTRY)
+        )
 
     if verbose:
         console.rule("audit trail (acrguard.audit, one JSON line per decision)")
@@ -91,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(_table(before, after, writes))
     console.rule("break glass: an exemption that ends by itself")
     for line in glass:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.rule(f"the history of {break_glass.REGISTRY}, newest first (from the audit file)")
+    for line in told:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"\n{len(audit_lines)} decisions in {time.monotonic() - started:.1f}s, offline.")
     return 0

@@ -29,7 +29,9 @@ DOCS = ("docs/CLI.md",)
 CLONE = "/path/to/clone"
 
 _MARKER = re.compile(r"^<!-- sample: (?P<command>.+?) -->$")
-_ASSIGNMENT = re.compile(r"^[A-Z][A-Z0-9_]*=\S+$")
+_ASSIGNMENT = re.compile(
+    r"^(?:export\s+)?[A-Z][A-Z0-9_]*=\S+$"
+)  # `export NAME=value` too: what a command needs in its environment
 _WRITES = ("PATCH", "PUT", "DELETE")
 #: What differs between two runs of the same command against the same seed. The demo's own IDs
 #: (subscriptions ``00000000-…``) are not random and stay; uuid4s (event and correlation IDs) go.

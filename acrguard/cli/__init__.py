@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from acrguard.cli import check_iac, exempt, one_registry, policy_commands, replay, run, sweep  # noqa: F401  (each registers its commands)
+from acrguard.cli import check_iac, exempt, one_registry, policy_commands, replay, run, sweep, undo  # noqa: F401  (each registers its commands)
 from acrguard.cli.app import app
 from acrguard.cli.run import ExitCode
 
@@ -22,6 +22,7 @@ HELP_ORDER = (
     "history",
     "sweep",
     "exempt",
+    "undo",
     "check-iac",
     "validate",
     "init",

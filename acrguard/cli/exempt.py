@@ -109,25 +109,13 @@ def exempt(
     from acrguard.cli.target import _read, _target
 
     engine, ref = _target(run, *target)
-    exempt_cfg = engine.policy.doc.exempt
-    if exempt_cfg.max_days is not None and duration > timedelta(days=exempt_cfg.max_days):
-        raise typer.BadParameter(
-            f"{for_} is longer than the policy's exempt.max_days ({exempt_cfg.max_days} days)",
-            param_hint="--for",
-        )
-    if not exempt_cfg.tags:
-        raise CliError(
-            "the policy names no exemption tag (exempt.tags): exempt the registry by ID in the policy"
-        )
-    if out := engine.policy.scope_reason(ref):
-        raise CliError(f"not exempted: {out}", input=ref.resource_id)
+    may_grant(engine, ref, duration, for_)
     registry = _read(engine, ref)
     from acrguard.azure.arm import ArmError
     from acrguard.plan import dry_run_everywhere
 
-    dry_run = dry_run_everywhere(
-        engine.policy, engine.run_mode
-    )  # --dry-run, --mode, ACRGUARD_MODE or the policy's mode
+    # --dry-run, --mode, ACRGUARD_MODE or the policy's mode
+    dry_run = dry_run_everywhere(engine.policy, engine.run_mode)
 
     try:
         done = grant(engine, ref, registry, duration=duration, reason=text, rules=rules, dry_run=dry_run)
@@ -144,6 +132,22 @@ def exempt(
         out.print(f"exempt until {format_time(done.until)}" + (f" (by {who})" if who else ""), markup=False)
     summary = {"until": format_time(done.until), "written": done.written}
     run.finish(ExitCode.OK, summary, [done.to_dict()])
+
+
+def may_grant(engine: Engine, ref: Any, duration: timedelta, for_: str | None) -> None:
+    """What the policy asks of a break-glass exemption before it is written (``exempt``, ``undo``)."""
+    exempt_cfg = engine.policy.doc.exempt
+    if exempt_cfg.max_days is not None and duration > timedelta(days=exempt_cfg.max_days):
+        raise typer.BadParameter(
+            f"{for_} is longer than the policy's exempt.max_days ({exempt_cfg.max_days} days)",
+            param_hint="--for",
+        )
+    if not exempt_cfg.tags:
+        raise CliError(
+            "the policy names no exemption tag (exempt.tags): exempt the registry by ID in the policy"
+        )
+    if out := engine.policy.scope_reason(ref):
+        raise CliError(f"not exempted: {out}", input=ref.resource_id)
 
 
 def in_force(engine: Engine, tenant: bool = False) -> list[dict[str, Any]]:

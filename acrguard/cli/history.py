@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,12 +17,24 @@ if TYPE_CHECKING:
     from acrguard.cli.run import Run
 
 
+#: ``--workspace``: ``history`` and ``undo`` read the decisions the same way.
+WorkspaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace",
+        metavar="GUID",
+        help="Log Analytics workspace ID (default: ACRGUARD_HISTORY_WORKSPACE, else ACRGUARD_AUDIT_FILE).",
+    ),
+]
+
+
 def decisions(
-    run: Run, registry: str, since: str, rule: str | None, workspace: str | None
+    run: Run, registry: str | None, since: str, rule: str | None, workspace: str | None
 ) -> list[dict[str, Any]]:
     """The decisions the command line asks for, from ``--workspace`` / ACRGUARD_HISTORY_WORKSPACE,
-    else ACRGUARD_AUDIT_FILE; a clear error when neither is set. ``undo`` reads them the same way."""
-    registry = _registry(registry)
+    else ACRGUARD_AUDIT_FILE; a clear error when neither is set. ``undo`` reads them the same way
+    (``registry`` None: every registry's, to find a decision by its ID)."""
+    registry = _registry(registry) if registry is not None else None
     if workspace is not None:
         workspace = _workspace_id(workspace)
     if rule is not None and rule not in all_rule_names():

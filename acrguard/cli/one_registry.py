@@ -13,6 +13,7 @@ from acrguard.cli.run import ExitCode, Run, exit_code_for
 if TYPE_CHECKING:
     pass
 from acrguard.cli.app import command
+from acrguard.cli.history import WorkspaceOpt
 from acrguard.cli.target import Target, _read, _target
 
 
@@ -65,14 +66,7 @@ def history(
     rule: Annotated[
         str | None, typer.Option("--rule", metavar="RULE", help="Only this rule's decisions.")
     ] = None,
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            "--workspace",
-            metavar="GUID",
-            help="Log Analytics workspace ID (default: ACRGUARD_HISTORY_WORKSPACE, else ACRGUARD_AUDIT_FILE).",
-        ),
-    ] = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """A registry's decisions, newest first: what drifted, who caused it, what was done. Never writes."""
     from acrguard.cli import history as history_command

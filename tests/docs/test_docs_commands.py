@@ -27,7 +27,9 @@ NOT_RUNNABLE_COUNT = 3
 
 _FENCE = re.compile(r"^\s*```")
 _COMMAND = re.compile(r"^(?:\$\s+)?acrguard(?=\s|$)|\|\s*acrguard(?=\s|$)")
-_ASSIGNMENT = re.compile(r"^[A-Z][A-Z0-9_]*=\S+$")
+_ASSIGNMENT = re.compile(
+    r"^(?:export\s+)?[A-Z][A-Z0-9_]*=\S+$"
+)  # `export NAME=value` too: what a command needs in its environment
 _EXIT = re.compile(r"#.*?\bexit (\d+)\b")
 _NOT_RUNNABLE = re.compile(r"#.*?\bnot runnable: (.+)$")
 
