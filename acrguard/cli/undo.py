@@ -18,6 +18,7 @@ from acrguard.cli import render
 from acrguard.cli.app import command
 from acrguard.cli.exempt import ForOpt, ReasonOpt, _duration
 from acrguard.cli.history import WorkspaceOpt
+from acrguard.cli.params import argument, option
 from acrguard.cli.run import CliError, ExitCode, Run
 
 if TYPE_CHECKING:
@@ -25,38 +26,40 @@ if TYPE_CHECKING:
 
 DEFAULT_FOR = "24h"
 
+DecisionArg = Annotated[
+    str | None,
+    argument(
+        metavar="DECISION",
+        help="The decision's event_id or correlation_id (acrguard history -o json shows them).",
+    ),
+]
+RegistryOpt = Annotated[
+    str | None,
+    option(
+        "--registry",
+        metavar="REGISTRY",
+        help="With --rule, instead of DECISION: the registry (resource ID or name).",
+    ),
+]
+RuleOpt = Annotated[
+    str | None,
+    option("--rule", metavar="RULE", help="With --registry: undo that rule's newest applied decision."),
+]
+SinceOpt = Annotated[
+    str,
+    option("--since", metavar="DURATION", help="How far back to look: 30m, 4h, 7d, 2w.", show_default=True),
+]
+
 
 @command
 def undo(
     run: Run,
-    decision: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="DECISION",
-            help="The decision's event_id or correlation_id (acrguard history -o json shows them).",
-            show_default=False,
-        ),
-    ] = None,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            "--registry",
-            metavar="REGISTRY",
-            help="With --rule, instead of DECISION: the registry (resource ID or name).",
-            show_default=False,
-        ),
-    ] = None,
-    rule: Annotated[
-        str | None,
-        typer.Option(
-            "--rule", metavar="RULE", help="With --registry: undo that rule's newest applied decision."
-        ),
-    ] = None,
+    decision: DecisionArg = None,
+    registry: RegistryOpt = None,
+    rule: RuleOpt = None,
     for_: ForOpt = None,
     reason: ReasonOpt = None,
-    since: Annotated[
-        str, typer.Option("--since", metavar="DURATION", help="How far back to look: 30m, 4h, 7d, 2w.")
-    ] = "30d",
+    since: SinceOpt = "30d",
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Put back what an applied decision changed: an exemption for a while first, then one PATCH."""
