@@ -15,7 +15,7 @@ import typer
 
 from acrguard.cli import render
 from acrguard.cli.app import command
-from acrguard.cli.params import argument, option
+from acrguard.cli.params import argument, option, subscription_option
 from acrguard.cli.run import CliError, ExitCode, Output, Run
 
 
@@ -42,12 +42,9 @@ def check_iac(
     ] = None,
     subscription: Annotated[
         str | None,
-        option(
-            "--subscription",
-            "-s",
-            metavar="GUID",
-            callback=_subscription,
+        subscription_option(
             help="Subscription deployed to (for overrides, exemptions by ID, resourceGroup().id).",
+            callback=_subscription,
         ),
     ] = None,
     resource_group: Annotated[

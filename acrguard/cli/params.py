@@ -6,6 +6,7 @@ The commands' help shows a default only where it says something (``--since 30d``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -21,3 +22,8 @@ def argument(*, help: str, metavar: str | None = None, **extra: Any) -> Any:
     """``typer.Argument(...)`` without a shown default, as :func:`option`."""
     extra.setdefault("show_default", False)
     return typer.Argument(metavar=metavar, help=help, **extra)
+
+
+def subscription_option(*, help: str, callback: Callable[..., Any]) -> Any:
+    """``--subscription/-s GUID``, spelled as ``az`` spells it in every command that takes one."""
+    return option("--subscription", "-s", metavar="GUID", callback=callback, help=help)

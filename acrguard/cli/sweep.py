@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import typer
 
 from acrguard.cli import render
-from acrguard.cli.params import option
+from acrguard.cli.params import option, subscription_option
 from acrguard.cli.render import Item
 from acrguard.cli.run import CliError, Run, exit_code_for
 
@@ -28,12 +28,9 @@ def sweep(
     run: Run,
     subscription: Annotated[
         list[str] | None,
-        option(
-            "--subscription",
-            "-s",
-            metavar="GUID",
-            callback=_subscriptions,
+        subscription_option(
             help="Subscription ID (repeatable). Default: the policy's scope, else every visible one.",
+            callback=_subscriptions,
         ),
     ] = None,
     concurrency: Annotated[

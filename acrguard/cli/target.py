@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from acrguard.cli.params import argument, option
+from acrguard.cli.params import argument, option, subscription_option
 from acrguard.cli.run import CliError, Run
 
 if TYPE_CHECKING:
@@ -42,12 +42,9 @@ def _subscription_id(value: str | None) -> str | None:
 
 SubscriptionOpt = Annotated[
     str | None,
-    option(
-        "--subscription",
-        "-s",
-        metavar="GUID",
-        callback=_subscription_id,
+    subscription_option(
         help="Its subscription (with --name). Default: the policy's scope, else every visible one.",
+        callback=_subscription_id,
     ),
 ]
 #: RESOURCE_ID, -n, -g, -s: the parameters a ``target`` stands for (``@command`` puts them in its place).

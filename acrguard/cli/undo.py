@@ -26,40 +26,37 @@ if TYPE_CHECKING:
 
 DEFAULT_FOR = "24h"
 
-DecisionArg = Annotated[
-    str | None,
-    argument(
-        metavar="DECISION",
-        help="The decision's event_id or correlation_id (acrguard history -o json shows them).",
-    ),
-]
-RegistryOpt = Annotated[
-    str | None,
-    option(
-        "--registry",
-        metavar="REGISTRY",
-        help="With --rule, instead of DECISION: the registry (resource ID or name).",
-    ),
-]
-RuleOpt = Annotated[
-    str | None,
-    option("--rule", metavar="RULE", help="With --registry: undo that rule's newest applied decision."),
-]
-SinceOpt = Annotated[
-    str,
-    option("--since", metavar="DURATION", help="How far back to look: 30m, 4h, 7d, 2w.", show_default=True),
-]
-
 
 @command
 def undo(
     run: Run,
-    decision: DecisionArg = None,
-    registry: RegistryOpt = None,
-    rule: RuleOpt = None,
+    decision: Annotated[
+        str | None,
+        argument(
+            metavar="DECISION",
+            help="The decision's event_id or correlation_id (acrguard history -o json shows them).",
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        option(
+            "--registry",
+            metavar="REGISTRY",
+            help="With --rule, instead of DECISION: the registry (resource ID or name).",
+        ),
+    ] = None,
+    rule: Annotated[
+        str | None,
+        option("--rule", metavar="RULE", help="With --registry: undo that rule's newest applied decision."),
+    ] = None,
     for_: ForOpt = None,
     reason: ReasonOpt = None,
-    since: SinceOpt = "30d",
+    since: Annotated[
+        str,
+        option(
+            "--since", metavar="DURATION", help="How far back to look: 30m, 4h, 7d, 2w.", show_default=True
+        ),
+    ] = "30d",
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Put back what an applied decision changed: an exemption for a while first, then one PATCH."""
