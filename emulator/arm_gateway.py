@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 from .http_types import ArmError, Request
-from .identity import DEFAULT_TENANT_ID, Principal, TokenRecord, TokenStore, bearer_token, same_audience
+from .identity import DEFAULT_TENANT_ID, Principal, TokenRecord, TokenStore, bearer_token, foreign_audience
 
 # api-versions of Microsoft.ContainerRegistry/registries; 2025-11-01 is what
 # azure-mgmt-containerregistry 15.0.0 sends. (The emulator answers the 2025-11-01 shape for all.)
@@ -92,9 +92,7 @@ def authenticate(request: Request, tokens: TokenStore, own_audiences: set[str]) 
             f"UTC time '{_dotnet_time(datetime.now(UTC).timestamp())}'.",
             _challenge("The access token has expired."),
         )
-    allowed = set(PUBLIC_ARM_AUDIENCES) | own_audiences
-    if not same_audience(record.resource, allowed):
-        listed = ",".join(f"'{a}'" for a in PUBLIC_ARM_AUDIENCES)
+    if (listed := foreign_audience(record.resource, PUBLIC_ARM_AUDIENCES, own_audiences)) is not None:
         raise ArmError(
             401,
             "InvalidAuthenticationTokenAudience",

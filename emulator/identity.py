@@ -202,6 +202,14 @@ def same_audience(resource: str, allowed: set[str]) -> bool:
     return resource.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}
 
 
+def foreign_audience(resource: str, public: tuple[str, ...], own: set[str]) -> str | None:
+    """``'a','b'``, the public audiences as a service's wrong-audience error lists them, when a token
+    for ``resource`` is for none of them nor of ``own``; None when it is for this service."""
+    if same_audience(resource, set(public) | own):
+        return None
+    return ",".join(f"'{a}'" for a in public)
+
+
 class ManagedIdentityEndpoint:
     """Serves ``GET /msi/token`` like App Service's local identity endpoint."""
 

@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from .http_types import Request, Response
-from .identity import TokenStore, bearer_token, same_audience
+from .identity import TokenStore, bearer_token, foreign_audience
 
 PATH = re.compile(r"^/v1/workspaces/(?P<workspace>[^/]+)/query/?$", re.IGNORECASE)
 #: The audiences a Log Analytics token may carry (the SDK's default endpoint is its audience).
@@ -157,9 +157,7 @@ class LogAnalytics:
         record = self._tokens.lookup(token) if token else None
         if record is None or record.expired:
             raise LogsError(403, "InvalidAuthenticationToken", "The access token is invalid.")
-        allowed = set(AUDIENCES) | own_audiences
-        if not same_audience(record.resource, allowed):
-            listed = ",".join(f"'{a}'" for a in AUDIENCES)
+        if (listed := foreign_audience(record.resource, AUDIENCES, own_audiences)) is not None:
             raise LogsError(
                 403,
                 "InvalidAuthenticationTokenAudience",

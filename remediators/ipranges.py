@@ -21,6 +21,8 @@ from ipaddress import IPv4Address, IPv4Network
 _PRIVATE = "a client arrives at ACR's public endpoint from its public address (NAT), never from this one"
 _NAT = "a carrier translates it to a public address before the client reaches Azure"
 _DOCUMENTATION = "no real client has such an address"
+_BEFORE_AN_ADDRESS = "no client has it: a host uses it only until it has an address"
+_LAB = "no client on the internet has it: it is for lab networks"
 
 #: Blocks no client reaching ACR's public endpoint can have an address in: (block, what it is, why).
 #: The IANA IPv4 Special-Purpose Address Registry's rows that are not globally reachable (RFC 6890,
@@ -31,11 +33,7 @@ _DOCUMENTATION = "no real client has such an address"
 NOT_A_CLIENT: tuple[tuple[IPv4Network, str, str], ...] = tuple(
     (ipaddress.IPv4Network(cidr), what, why)
     for cidr, what, why in (
-        (
-            "0.0.0.0/8",
-            "this network (RFC 1122)",
-            "no client has it: a host uses it only until it has an address",
-        ),
+        ("0.0.0.0/8", "this network (RFC 1122)", _BEFORE_AN_ADDRESS),
         ("10.0.0.0/8", "private (RFC 1918)", _PRIVATE),
         ("100.64.0.0/10", "shared address space (RFC 6598, carrier-grade NAT)", _NAT),
         ("127.0.0.0/8", "loopback", "it never leaves the client's own host"),
@@ -44,11 +42,7 @@ NOT_A_CLIENT: tuple[tuple[IPv4Network, str, str], ...] = tuple(
         ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)", "no client is given such an address"),
         ("192.0.2.0/24", "TEST-NET-1, an RFC 5737 documentation range", _DOCUMENTATION),
         ("192.168.0.0/16", "private (RFC 1918)", _PRIVATE),
-        (
-            "198.18.0.0/15",
-            "benchmarking (RFC 2544)",
-            "no client on the internet has it: it is for lab networks",
-        ),
+        ("198.18.0.0/15", "benchmarking (RFC 2544)", _LAB),
         ("198.51.100.0/24", "TEST-NET-2, an RFC 5737 documentation range", _DOCUMENTATION),
         ("203.0.113.0/24", "TEST-NET-3, an RFC 5737 documentation range", _DOCUMENTATION),
         ("224.0.0.0/4", "multicast (RFC 5771)", "it is a destination, never a client's source address"),

@@ -15,6 +15,7 @@ import typer
 
 from acrguard.cli import render
 from acrguard.cli.app import command
+from acrguard.cli.params import argument, option, subscription_option
 from acrguard.cli.run import CliError, ExitCode, Output, Run
 
 
@@ -30,50 +31,33 @@ def check_iac(
     run: Run,
     paths: Annotated[
         list[Path],
-        typer.Argument(
+        argument(
             metavar="PATH",
             help="ARM templates (az bicep build output), Terraform plans (terraform show -json), or directories.",
-            show_default=False,
         ),
     ],
     parameters: Annotated[
         Path | None,
-        typer.Option(
-            "--parameters",
-            "-p",
-            metavar="FILE",
-            help="Deployment parameter file for the template.",
-            show_default=False,
-        ),
+        option("--parameters", "-p", metavar="FILE", help="Deployment parameter file for the template."),
     ] = None,
     subscription: Annotated[
         str | None,
-        typer.Option(
-            "--subscription",
-            "-s",
-            metavar="GUID",
-            callback=_subscription,
+        subscription_option(
             help="Subscription deployed to (for overrides, exemptions by ID, resourceGroup().id).",
-            show_default=False,
+            callback=_subscription,
         ),
     ] = None,
     resource_group: Annotated[
         str | None,
-        typer.Option(
-            "--resource-group", "-g", metavar="GROUP", help="Resource group deployed to.", show_default=False
-        ),
+        option("--resource-group", "-g", metavar="GROUP", help="Resource group deployed to."),
     ] = None,
     location: Annotated[
         str | None,
-        typer.Option(
-            "--location", "-l", metavar="REGION", help="resourceGroup().location.", show_default=False
-        ),
+        option("--location", "-l", metavar="REGION", help="resourceGroup().location."),
     ] = None,
     skip_other: Annotated[
         bool,
-        typer.Option(
-            "--skip-other", help="JSON that is neither a template nor a plan: skip it (pre-commit)."
-        ),
+        option("--skip-other", help="JSON that is neither a template nor a plan: skip it (pre-commit)."),
     ] = False,
 ) -> None:
     """Judge the registries of ARM templates and Terraform plans before they are deployed (no Azure call)."""

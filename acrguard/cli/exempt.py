@@ -16,6 +16,7 @@ import typer
 
 from acrguard.cli import render
 from acrguard.cli.app import command
+from acrguard.cli.params import option
 from acrguard.cli.run import CliError, ExitCode, Run
 from acrguard.policy.exemption import format_time, parse_duration, rule_problems
 
@@ -41,33 +42,20 @@ def _rules(values: list[str] | None) -> list[str]:
 
 ForOpt = Annotated[
     str | None,
-    typer.Option(
-        "--for",
-        metavar="DURATION",
-        help="How long: 30m, 4h, 2d (at most the policy's exempt.max_days).",
-        show_default=False,
-    ),
+    option("--for", metavar="DURATION", help="How long: 30m, 4h, 2d (at most the policy's exempt.max_days)."),
 ]
 ReasonOpt = Annotated[
     str | None,
-    typer.Option(
-        "--reason", metavar="TEXT", help="Why (an incident, a ticket): required.", show_default=False
-    ),
+    option("--reason", metavar="TEXT", help="Why (an incident, a ticket): required."),
 ]
 RuleOpt = Annotated[
     list[str] | None,
-    typer.Option(
-        "--rule",
-        "-r",
-        metavar="RULE",
-        help="Only this rule (repeatable). Default: every rule.",
-        show_default=False,
-    ),
+    option("--rule", "-r", metavar="RULE", help="Only this rule (repeatable). Default: every rule."),
 ]
-ListOpt = Annotated[bool, typer.Option("--list", help="Show every exemption in force, with its expiry.")]
+ListOpt = Annotated[bool, option("--list", help="Show every exemption in force, with its expiry.")]
 TenantOpt = Annotated[
     bool,
-    typer.Option("--tenant", help="With --list: read the registries' tags through Azure Resource Graph."),
+    option("--tenant", help="With --list: read the registries' tags through Azure Resource Graph."),
 ]
 
 

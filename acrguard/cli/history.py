@@ -11,6 +11,7 @@ import typer
 
 from acrguard import history
 from acrguard.cli import render
+from acrguard.cli.params import option
 from acrguard.cli.run import CliError, ExitCode
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 #: ``--workspace``: ``history`` and ``undo`` read the decisions the same way.
 WorkspaceOpt = Annotated[
     str | None,
-    typer.Option(
+    option(
         "--workspace",
         metavar="GUID",
         help="Log Analytics workspace ID (default: ACRGUARD_HISTORY_WORKSPACE, else ACRGUARD_AUDIT_FILE).",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from acrguard.cli import render
+from acrguard.cli.params import argument, option
 from acrguard.cli.render import Item
 from acrguard.cli.run import ExitCode, Run, exit_code_for
 
@@ -56,16 +55,12 @@ def history(
     run: Run,
     registry: Annotated[
         str,
-        typer.Argument(
-            metavar="REGISTRY", help="The registry: its resource ID, or its name.", show_default=False
-        ),
+        argument(metavar="REGISTRY", help="The registry: its resource ID, or its name."),
     ],
     since: Annotated[
-        str, typer.Option("--since", metavar="DURATION", help="How far back: 30m, 4h, 7d, 2w.")
+        str, option("--since", metavar="DURATION", help="How far back: 30m, 4h, 7d, 2w.", show_default=True)
     ] = "7d",
-    rule: Annotated[
-        str | None, typer.Option("--rule", metavar="RULE", help="Only this rule's decisions.")
-    ] = None,
+    rule: Annotated[str | None, option("--rule", metavar="RULE", help="Only this rule's decisions.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """A registry's decisions, newest first: what drifted, who caused it, what was done. Never writes."""

@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from acrguard.cli import render
 from acrguard.cli.help import Command
+from acrguard.cli.params import argument
 from acrguard.cli.run import CliError, ExitCode, Run
 
 if TYPE_CHECKING:
@@ -22,11 +21,7 @@ def validate(
     run: Run,
     file: Annotated[
         Path | None,
-        typer.Argument(
-            metavar="[POLICY]",
-            help="Policy file (default: --policy / ACRGUARD_POLICY_FILE).",
-            show_default=False,
-        ),
+        argument(metavar="[POLICY]", help="Policy file (default: --policy / ACRGUARD_POLICY_FILE)."),
     ] = None,
 ) -> None:
     """Validate a policy file strictly: every problem with file, key path and reason. Exit 0 if valid."""

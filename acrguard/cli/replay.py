@@ -15,6 +15,7 @@ import typer
 
 from acrguard.cli import render
 from acrguard.cli.app import command
+from acrguard.cli.params import argument, option
 from acrguard.cli.render import Item
 from acrguard.cli.run import CliError, Run, exit_code_for
 
@@ -172,14 +173,11 @@ def replay(
     run: Run,
     files: Annotated[
         list[str] | None,
-        typer.Argument(
-            help="Event files (EventGridSchema, CloudEvents, arrays, dead-letter blobs); - for stdin.",
-            show_default=False,
-        ),
+        argument(help="Event files (EventGridSchema, CloudEvents, arrays, dead-letter blobs); - for stdin."),
     ] = None,
     dead_letter: Annotated[
         str | None,
-        typer.Option(
+        option(
             "--dead-letter",
             metavar="URL",
             help="Dead-letter container URL: https://<account>.blob.core.windows.net/<container>[/prefix].",
@@ -187,14 +185,14 @@ def replay(
     ] = None,
     delete_replayed: Annotated[
         bool,
-        typer.Option(
+        option(
             "--delete-replayed",
             help="Delete a blob once every event in it ended applied, compliant or skipped.",
         ),
     ] = False,
     connection_string: Annotated[
         str | None,
-        typer.Option(
+        option(
             "--connection-string",
             metavar="STRING",
             help="Storage connection string (Azurite); default: the identity.",

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import typer
 
 from acrguard.cli import render
+from acrguard.cli.params import option, subscription_option
 from acrguard.cli.render import Item
 from acrguard.cli.run import CliError, Run, exit_code_for
 
@@ -27,41 +28,35 @@ def sweep(
     run: Run,
     subscription: Annotated[
         list[str] | None,
-        typer.Option(
-            "--subscription",
-            "-s",
-            metavar="GUID",
-            callback=_subscriptions,
+        subscription_option(
             help="Subscription ID (repeatable). Default: the policy's scope, else every visible one.",
-            show_default=False,
+            callback=_subscriptions,
         ),
     ] = None,
     concurrency: Annotated[
         int | None,
-        typer.Option(
+        option(
             "--concurrency",
             "-c",
             min=1,
             max=64,
             help="Concurrent registry decisions/writes (default ACRGUARD_SWEEP_CONCURRENCY).",
-            show_default=False,
         ),
     ] = None,
     tenant: Annotated[
         bool,
-        typer.Option(
+        option(
             "--tenant",
             help="Every subscription the identity can read, through Azure Resource Graph (policy pushed down).",
         ),
     ] = False,
     management_group: Annotated[
         list[str] | None,
-        typer.Option(
+        option(
             "--management-group",
             "-m",
             metavar="ID",
             help="Management group (repeatable), through Azure Resource Graph.",
-            show_default=False,
         ),
     ] = None,
 ) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from acrguard.cli.params import argument, option, subscription_option
 from acrguard.cli.run import CliError, Run
 
 if TYPE_CHECKING:
@@ -19,27 +20,15 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 ResourceIdArg = Annotated[
     str | None,
-    typer.Argument(
-        metavar="RESOURCE_ID",
-        help="Registry resource ID (or --name, as az acr takes it).",
-        show_default=False,
-    ),
+    argument(metavar="RESOURCE_ID", help="Registry resource ID (or --name, as az acr takes it)."),
 ]
 NameOpt = Annotated[
     str | None,
-    typer.Option(
-        "--name", "-n", metavar="NAME", help="Registry name, instead of RESOURCE_ID.", show_default=False
-    ),
+    option("--name", "-n", metavar="NAME", help="Registry name, instead of RESOURCE_ID."),
 ]
 GroupOpt = Annotated[
     str | None,
-    typer.Option(
-        "--resource-group",
-        "-g",
-        metavar="GROUP",
-        help="Its resource group (with --name).",
-        show_default=False,
-    ),
+    option("--resource-group", "-g", metavar="GROUP", help="Its resource group (with --name)."),
 ]
 
 
@@ -53,13 +42,9 @@ def _subscription_id(value: str | None) -> str | None:
 
 SubscriptionOpt = Annotated[
     str | None,
-    typer.Option(
-        "--subscription",
-        "-s",
-        metavar="GUID",
-        callback=_subscription_id,
+    subscription_option(
         help="Its subscription (with --name). Default: the policy's scope, else every visible one.",
-        show_default=False,
+        callback=_subscription_id,
     ),
 ]
 #: RESOURCE_ID, -n, -g, -s: the parameters a ``target`` stands for (``@command`` puts them in its place).

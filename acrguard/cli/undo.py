@@ -18,6 +18,7 @@ from acrguard.cli import render
 from acrguard.cli.app import command
 from acrguard.cli.exempt import ForOpt, ReasonOpt, _duration
 from acrguard.cli.history import WorkspaceOpt
+from acrguard.cli.params import argument, option
 from acrguard.cli.run import CliError, ExitCode, Run
 
 if TYPE_CHECKING:
@@ -31,31 +32,30 @@ def undo(
     run: Run,
     decision: Annotated[
         str | None,
-        typer.Argument(
+        argument(
             metavar="DECISION",
             help="The decision's event_id or correlation_id (acrguard history -o json shows them).",
-            show_default=False,
         ),
     ] = None,
     registry: Annotated[
         str | None,
-        typer.Option(
+        option(
             "--registry",
             metavar="REGISTRY",
             help="With --rule, instead of DECISION: the registry (resource ID or name).",
-            show_default=False,
         ),
     ] = None,
     rule: Annotated[
         str | None,
-        typer.Option(
-            "--rule", metavar="RULE", help="With --registry: undo that rule's newest applied decision."
-        ),
+        option("--rule", metavar="RULE", help="With --registry: undo that rule's newest applied decision."),
     ] = None,
     for_: ForOpt = None,
     reason: ReasonOpt = None,
     since: Annotated[
-        str, typer.Option("--since", metavar="DURATION", help="How far back to look: 30m, 4h, 7d, 2w.")
+        str,
+        option(
+            "--since", metavar="DURATION", help="How far back to look: 30m, 4h, 7d, 2w.", show_default=True
+        ),
     ] = "30d",
     workspace: WorkspaceOpt = None,
 ) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,31 +100,49 @@ class _Template:
             {"subscriptionId": sub, "id": sub if isinstance(sub, Unknown) else f"/subscriptions/{sub}"},
         )
 
-    def parameter(self, name: str) -> Any:
+    def _once(
+        self,
+        kind: str,
+        name: str,
+        declared_in: dict[str, tuple[str, Any]],
+        values: dict[str, Any],
+        evaluating: list[str],
+        compute: Callable[[str, Any], Any],
+    ) -> Any:
+        """``parameters(name)`` or ``variables(name)``: declared, computed once, a cycle refused."""
         key = name.lower()
-        if key not in self.params:
-            raise ExpressionError(f"parameters('{name}'): the template declares no such parameter")
-        if key in self.param_values:
-            return self.param_values[key]
-        declared, spec = self.params[key]
+        if key not in declared_in:
+            raise ExpressionError(f"{kind}s('{name}'): the template declares no such {kind}")
+        if key in values:
+            return values[key]
+        declared, spec = declared_in[key]
+        if key in evaluating:
+            cycle = [declared_in[k][0] for k in evaluating[evaluating.index(key) :]] + [declared]
+            raise IacError(self.file, f"{kind} {declared} refers to itself: {' -> '.join(cycle)}")
+        evaluating.append(key)
+        try:
+            value = compute(declared, spec)
+        finally:
+            evaluating.pop()
+        values[key] = value
+        return value
+
+    def parameter(self, name: str) -> Any:
+        return self._once(
+            "parameter", name, self.params, self.param_values, self.evaluating_params, self._parameter_value
+        )
+
+    def _parameter_value(self, declared: str, spec: Any) -> Any:
+        key = declared.lower()
         spec = spec if isinstance(spec, dict) else {}
         if key in self.given:
             value = self.given[key]
         elif "defaultValue" in spec:
-            if key in self.evaluating_params:
-                cycle = self.evaluating_params[self.evaluating_params.index(key) :]
-                names = [self.params[k][0] for k in cycle] + [declared]
-                raise IacError(self.file, f"parameter {declared} refers to itself: {' -> '.join(names)}")
-            self.evaluating_params.append(key)
-            try:
-                value = self.evaluate(spec["defaultValue"], f"parameters.{declared}.defaultValue")
-            finally:
-                self.evaluating_params.pop()
+            value = self.evaluate(spec["defaultValue"], f"parameters.{declared}.defaultValue")
         else:
             value = Unknown(f"parameter {declared} has no value (give it in the --parameters file)")
         if not isinstance(value, Unknown):
             self.check_parameter(declared, spec, value, given=key in self.given)
-        self.param_values[key] = value
         return value
 
     def check_parameter(self, name: str, spec: dict[str, Any], value: Any, given: bool) -> None:
@@ -143,22 +161,14 @@ class _Template:
             )
 
     def variable(self, name: str) -> Any:
-        key = name.lower()
-        if key not in self.vars:
-            raise ExpressionError(f"variables('{name}'): the template declares no such variable")
-        if key in self.var_values:
-            return self.var_values[key]
-        declared, spec = self.vars[key]
-        if key in self.evaluating:
-            cycle = [self.vars[k][0] for k in self.evaluating[self.evaluating.index(key) :]] + [declared]
-            raise IacError(self.file, f"variable {declared} refers to itself: {' -> '.join(cycle)}")
-        self.evaluating.append(key)
-        try:
-            value = self.evaluate(spec, f"variables.{declared}")
-        finally:
-            self.evaluating.pop()
-        self.var_values[key] = value
-        return value
+        return self._once(
+            "variable",
+            name,
+            self.vars,
+            self.var_values,
+            self.evaluating,
+            lambda declared, spec: self.evaluate(spec, f"variables.{declared}"),
+        )
 
     def evaluate(self, value: Any, where: str) -> Any:
         try:

@@ -50,26 +50,16 @@ OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 #: Contributor"); there is no narrower built-in "sender" role for blobs.
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 
-#: What the ``create`` policy's deployment does in a subscription, and the action each needs. Action
-#: names: MicrosoftDocs/azure-docs articles/role-based-access-control/permissions/
+#: Role-based access control names a resource group under its subscription. Action names:
+#: MicrosoftDocs/azure-docs articles/role-based-access-control/permissions/
 #: management-and-governance.md and integration.md @ 03e5750a (Microsoft.Resources, Microsoft.EventGrid).
-#: Microsoft.EventGrid/eventSubscriptions/write on the source (the subscription) is what Event Grid
-#: checks before a system topic's event subscription is created (articles/event-grid/
+RBAC_TYPE = {"Microsoft.Resources/resourceGroups": "Microsoft.Resources/subscriptions/resourceGroups"}
+#: Beyond reading and writing what it deploys, the ``create`` deployment needs: Azure Policy reads
+#: back the deployment's operation statuses; Event Grid checks eventSubscriptions/write on the source
+#: (the subscription) before a system topic's event subscription is created (articles/event-grid/
 #: security-authorization.md, "Permissions for event subscriptions").
-CREATE_POLICY_ACTIONS = {
-    # the policy's subscription-level deployment and the nested one in the new resource group;
-    # Azure Policy reads back the deployment's state and its operation statuses
-    "Microsoft.Resources/deployments/read",
-    "Microsoft.Resources/deployments/write",
+CREATE_POLICY_EXTRA_ACTIONS = {
     "Microsoft.Resources/deployments/operationstatuses/read",
-    # rg-acrguard-events
-    "Microsoft.Resources/subscriptions/resourceGroups/read",
-    "Microsoft.Resources/subscriptions/resourceGroups/write",
-    # the Microsoft.Resources.Subscriptions system topic and its event subscription
-    "Microsoft.EventGrid/systemTopics/read",
-    "Microsoft.EventGrid/systemTopics/write",
-    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read",
-    "Microsoft.EventGrid/systemTopics/eventSubscriptions/write",
     "Microsoft.EventGrid/eventSubscriptions/write",
 }
 
@@ -154,9 +144,17 @@ def test_create_policy_deploys_with_exactly_its_actions_not_contributor_over_the
     (create_role,) = [s for s, r in roles.items() if "onboarding" in json.dumps(r).lower()]
     props = _mg().value(_body(roles[create_role])["properties"])
     (permission,) = props["permissions"]
-    assert set(permission["actions"]) == CREATE_POLICY_ACTIONS
-    assert len(permission["actions"]) == len(CREATE_POLICY_ACTIONS)
-    assert permission["actions"] == CONTRACT["onboarding"]["createActions"]  # generated from the contract
+    # Exactly: read and write each resource type the policy's deployment writes in the subscription,
+    # and the two actions named above; generated from the contract.
+    template = _policy("createPolicy")["policyRule"]["then"]["details"]["deployment"]["properties"][
+        "template"
+    ]
+    written = _written(template)
+    in_subscription = {rtype for rtype, where in written if where is None}
+    expected = {f"{RBAC_TYPE.get(t, t)}/{verb}" for t in in_subscription for verb in ("read", "write")}
+    assert set(permission["actions"]) == expected | CREATE_POLICY_EXTRA_ACTIONS
+    assert len(permission["actions"]) == len(expected | CREATE_POLICY_EXTRA_ACTIONS)
+    assert permission["actions"] == CONTRACT["onboarding"]["createActions"]
     assert permission["notActions"] == permission["dataActions"] == []
     assert props["assignableScopes"] == ["<management_group().id>"]
 
@@ -174,19 +172,14 @@ def test_create_policy_deploys_with_exactly_its_actions_not_contributor_over_the
     assert granted["create"] == f"<{create_role}.id>"  # one assignment per policy, of its own role
     assert granted["attach"].endswith("1e241071-0855-49ea-94dc-649edcd759de")  # EventGrid Contributor
 
-    # Every resource the create deployment writes is covered: in the subscription by this role, in
-    # the dead-letter account's resource group by the dead-letter grants (tested below).
-    template = create["policyRule"]["then"]["details"]["deployment"]["properties"]["template"]
-    needs = {
-        "Microsoft.Resources/resourceGroups": "Microsoft.Resources/subscriptions/resourceGroups/write",
-        "Microsoft.Resources/deployments": "Microsoft.Resources/deployments/write",
-        "Microsoft.EventGrid/systemTopics": "Microsoft.EventGrid/systemTopics/write",
-        "Microsoft.EventGrid/systemTopics/eventSubscriptions": "Microsoft.EventGrid/systemTopics/eventSubscriptions/write",
+    # Every resource the create deployment writes is covered: in the subscription by this role (above),
+    # in the dead-letter account's resource group by the dead-letter grants (tested below).
+    assert in_subscription == {
+        "Microsoft.Resources/resourceGroups",
+        "Microsoft.Resources/deployments",
+        "Microsoft.EventGrid/systemTopics",
+        "Microsoft.EventGrid/systemTopics/eventSubscriptions",
     }
-    written = _written(template)
-    in_subscription = {rtype for rtype, where in written if where is None}
-    assert in_subscription == set(needs), in_subscription ^ set(needs)
-    assert {needs[t] for t in in_subscription} <= set(permission["actions"])
     assert {where for _, where in written} == {None, (SUB, "rg-acrguard-prod")}  # and nowhere else
     assert {rtype for rtype, where in written if where} == {
         "Microsoft.Resources/deployments",
@@ -195,7 +188,7 @@ def test_create_policy_deploys_with_exactly_its_actions_not_contributor_over_the
     adversarial(
         6,
         "the create policy's identity held built-in Contributor over the whole management group",
-        f"a custom role of exactly {len(CREATE_POLICY_ACTIONS)} actions (deployments, resource groups, "
+        f"a custom role of exactly {len(permission['actions'])} actions (deployments, resource groups, "
         "system topics, event subscriptions), assignable at the group; no Contributor or Owner",
         round=3,
     )
