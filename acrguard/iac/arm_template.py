@@ -6,9 +6,9 @@ read (tokens, cache rules, replications, diagnostic settings as extension resour
 their expressions (acrguard/iac/expressions.py) with the parameter file's values, the parameters'
 defaults and the variables, and builds the registry document ARM would return once deployed.
 
-What the template leaves open stays :class:`~acrguard.iac.model.Unknown`. Nested deployments
-(Bicep modules) are read with the parameters the outer template passes; a linked template
-(``templateLink``) is not in the file: it is listed as skipped with the reason, never judged compliant.
+What the template leaves open stays :class:`~acrguard.iac.model.Unknown`. Nested deployments (Bicep
+modules) are read with the parameters the outer template passes; a linked template (``templateLink``)
+is not in the file: listed as skipped with the reason, never judged compliant.
 """
 
 from __future__ import annotations
