@@ -7,8 +7,7 @@ their expressions (acrguard/iac/expressions.py) with the parameter file's values
 defaults and the variables, and builds the registry document ARM would return once deployed.
 
 What the template leaves open stays :class:`~acrguard.iac.model.Unknown`. Nested deployments (Bicep
-modules) are read with the parameters the outer template passes; a linked template (``templateLink``)
-is not in the file: listed as skipped with the reason, never judged compliant.
+modules) are read with the parameters the outer template passes; a linked template is skipped, with why.
 """
 
 from __future__ import annotations
