@@ -47,7 +47,7 @@ class Convergence:
         self.result, self.emit = self.records.result, self.records.emit
         self.told: list[BaseException] = []  # failures a rule's own record already told
         self.children: Children = {}  # the child collections the rules need, as last listed
-        self._planned: tuple[tuple[dict[str, Any], Children], Plan] | None = None  # the last plan()
+        self._planned: tuple[Any, Children, Plan] | None = None  # the last plan(): registry, children, plan
 
     # -- the pass -------------------------------------------------------------------------------
 
@@ -123,18 +123,28 @@ class Convergence:
         self.children = children.collections(self.policy, self.arm, self.ref, registry)
         if self.records.origin == GRAPH and self.children:
             self.records.origin = GRAPH_AND_ARM  # the registry from ARG, its children listed from ARM
-        return self._plan(registry)
+        return self._plan(registry, listed=True)
 
-    def _plan(self, registry: Any) -> Plan:
+    def _plan(self, registry: Any, *, listed: bool = False) -> Plan:
         """``plan()`` for a read of the registry (the children already listed). ``plan()`` is pure,
         so a read equal to the one last planned (nobody wrote in between: a re-read of a listed
-        registry, the read under the lease) reuses that plan instead of deciding again."""
-        known = children.collections(self.policy, self.arm, self.ref, registry, self.children)
-        state = (registry.as_dict(), known)
-        if self._planned is not None and self._planned[0] == state:
-            return self._planned[1]
+        registry, the read under the lease) reuses that plan instead of deciding again. The reads are
+        compared only when there is an earlier plan: a compliant event plans once and pays nothing.
+        ``listed``: the children were just listed for this very read."""
+        known = (
+            self.children
+            if listed
+            else children.collections(self.policy, self.arm, self.ref, registry, self.children)
+        )
+        last = self._planned
+        if (
+            last is not None
+            and last[1] == known
+            and (last[0] is registry or last[0].as_dict() == registry.as_dict())
+        ):
+            return last[2]
         decided = plan(self.policy, self.ref, registry, known, self.setup.run_mode, self.arm.clock.time())
-        self._planned = (state, decided)
+        self._planned = (registry, known, decided)
         return decided
 
     def _record_verdicts(self, decided: Plan, registry: Any) -> None:
