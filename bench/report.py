@@ -56,7 +56,6 @@ def render(r: dict[str, Any], plot: Path) -> str:
         scale_report.exposure(r["exposure"]) if r.get("exposure") else "",
         lease(r["lease"]) if r.get("lease") else "",
         iac.render(r["iac"]) if r.get("iac") else "",
-        iac.render(r["iac"]) if r.get("iac") else "",
         limits(r),
     ]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
