@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import kusto_language
 from engine_helpers import rid
-from log_workspace import TABLES
 
 from acrguard.history import Query, kql
+from emulator.log_workspace import TABLES
 
 
 def test_the_lookup_and_history_queries_pass_kusto_language():

@@ -7,7 +7,7 @@ the ``AppTraces``, ``AppRequests`` and ``StorageBlobLogs`` schemas of Azure Moni
 reference (tests/data/log_analytics_tables.json): 0 diagnostics for every ``infra/queries/*.kql``
 and every query of the workbook as deployed.
 
-Logic: each query runs in duckdb-kql over a miniature workspace (tests/log_workspace.py) filled by
+Logic: each query runs in duckdb-kql over a miniature workspace (emulator/log_workspace.py) filled by
 running ``function_app.on_registry_write`` and ``reconcile`` through the engine against the
 emulator, and each alert is judged with the criteria infra/modules/alerts.bicep deploys (count of
 rows, or the measure column, against operator and threshold), as Azure Monitor judges it.
@@ -26,8 +26,9 @@ import pytest
 from bicep_eval import Template, parse
 from engine_helpers import POLICY, SUB_A, SUB_B, as_person, make_harness, rid, write_event
 from function_harness import function_app_env, grid_event
-from log_workspace import TABLES, Workspace
 from repo_paths import ROOT
+
+from emulator.log_workspace import TABLES, Workspace
 
 QUERIES = ROOT / "infra" / "queries"
 ALERTS = ROOT / "infra" / "modules" / "alerts.bicep"
